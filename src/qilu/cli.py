@@ -1,0 +1,244 @@
+"""The `qilu` command: run the platform, manage its store, generate data, check codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from qilu import __version__
+from qilu.codes.check import check_code
+from qilu.db import describe_database_error, make_engine, upgrade
+from qilu.errors import QiluError
+from qilu.settings import Settings
+
+err = Console(stderr=True)
+
+
+class CliContext:
+    """What every command shares: the settings of this run, and its engine once needed."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.settings)
+        return self._engine
+
+
+pass_context = click.make_pass_decorator(CliContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qilu")
+def cli() -> None:
+    """Qilu (齐鲁): a province's digital-government platform.
+
+    Settings come from QILU_* environment variables (see the README).
+    """
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default QILU_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default QILU_PORT, 8000).")
+@click.option("--scale", type=click.IntRange(min=100), help="Residents to generate the first time.")
+@pass_context
+def demo(ctx: CliContext, host: str | None, port: int | None, scale: int | None) -> None:
+    """Set up the embedded demo (SQLite, synthetic Shandong) and serve it."""
+    from qilu.demo.service import prepare_demo
+
+    with _progress() as progress:
+        summary = prepare_demo(ctx.engine, ctx.settings, scale=scale, progress=progress)
+    click.echo(summary.describe(_base_url(ctx.settings, host, port)))
+    _serve(ctx.settings, host, port)
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default QILU_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default QILU_PORT, 8000).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@pass_context
+def serve(ctx: CliContext, host: str | None, port: int | None, workers: int) -> None:
+    """Serve the web application on an existing, migrated store."""
+    from qilu.db import check_database
+
+    status = check_database(ctx.engine)
+    if not status.reachable:
+        raise QiluError("database.unreachable", status.error or "数据库不可达")
+    click.echo(f"Qilu 运行于 {_base_url(ctx.settings, host, port)}/")
+    _serve(ctx.settings, host, port, workers)
+
+
+@cli.group()
+def db() -> None:
+    """The store: migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_context
+def db_upgrade(ctx: CliContext, revision: str) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from qilu.db import current_revision
+
+    upgrade(ctx.engine, revision)
+    click.echo(f"数据库已升级到 {current_revision(ctx.engine)}")
+
+
+@cli.command()
+@click.option(
+    "--scale",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Residents to generate.",
+)
+@click.option("--seed", type=int, default=2020, show_default=True, help="Random seed.")
+@click.option("--entities", type=click.IntRange(min=0), help="Legal entities (default scale/7).")
+@click.option("--workers", type=click.IntRange(min=1), help="Generator processes.")
+@click.option("--reset", is_flag=True, help="Delete earlier synthetic data first.")
+@pass_context
+def seed(
+    ctx: CliContext,
+    scale: int,
+    seed: int,
+    entities: int | None,
+    workers: int | None,
+    reset: bool,
+) -> None:
+    """Generate a synthetic Shandong: residents, entities, departments, staff."""
+    from qilu.demo.service import generate
+
+    with _progress() as progress:
+        report = generate(
+            ctx.engine,
+            ctx.settings,
+            scale=scale,
+            seed=seed,
+            entities=entities,
+            workers=workers,
+            reset=reset,
+            progress=progress,
+        )
+    click.echo(
+        f"已生成：居民 {report.residents:,}，法人 {report.entities:,}，"
+        f"部门 {report.departments:,}，工作人员 {report.staff:,}"
+    )
+
+
+@cli.group()
+def codes() -> None:
+    """National codes: ID numbers (GB 11643) and USCCs (GB 32100)."""
+
+
+@codes.command("check")
+@click.argument("values", nargs=-1, required=True)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def codes_check(values: tuple[str, ...], strict: bool) -> None:
+    """Check ID numbers and USCCs; '-' reads one value per line from standard input.
+
+    Prints `value<TAB>ok|error<TAB>details` per value; exits 0 only if all are valid.
+    """
+    all_valid = True
+    for value in _values(values):
+        result = check_code(value)
+        valid = result.is_valid and not (strict and result.warnings)
+        all_valid &= valid
+        click.echo(f"{value}\t{'ok' if valid else 'error'}\t{result.describe()}")
+    if not all_valid:
+        sys.exit(1)
+
+
+def _values(arguments: tuple[str, ...]) -> Iterator[str]:
+    for argument in arguments:
+        if argument == "-":
+            for line in sys.stdin:
+                if line.strip():
+                    yield line.rstrip("\r\n")
+        else:
+            yield argument
+
+
+def _base_url(settings: Settings, host: str | None, port: int | None) -> str:
+    return f"http://{host or settings.host}:{port or settings.port}"
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "qilu.web:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+class _RichProgress:
+    """Seed progress on the terminal: one bar per stage."""
+
+    def __init__(self, progress: Progress):
+        self._progress = progress
+        self._tasks: dict[str, Any] = {}
+
+    def start(self, stage: str, total: int) -> None:
+        self._tasks[stage] = self._progress.add_task(stage, total=total)
+
+    def advance(self, stage: str, amount: int) -> None:
+        self._progress.advance(self._tasks[stage], amount)
+
+
+@contextmanager
+def _progress() -> Iterator[_RichProgress]:
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        yield _RichProgress(progress)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every failure is one line saying what to do, never a traceback."""
+    try:
+        context = CliContext(Settings())
+    except ValidationError as error:
+        problem = error.errors()[0]
+        name = "QILU_" + "_".join(str(part) for part in problem["loc"]).upper()
+        _fail(f"环境变量 {name} 无效：{problem['msg']}")
+    try:
+        cli.main(args=argv, prog_name="qilu", standalone_mode=False, obj=context)
+    except click.exceptions.Abort:
+        err.print("已中止", style="red")
+        sys.exit(130)
+    except click.ClickException as error:
+        _fail(f"{error.format_message()}（qilu --help 查看用法）", error.exit_code)
+    except QiluError as error:
+        _fail(error.message)
+    except DBAPIError as error:
+        _fail(describe_database_error(context.engine, error))
+
+
+def _fail(message: str, exit_code: int = 1) -> NoReturn:
+    err.print(f"错误：{message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

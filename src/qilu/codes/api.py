@@ -1,0 +1,102 @@
+"""Code checks over HTTP: the JSON API and the check page a window clerk can use."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from qilu.codes.check import CheckResult, check_code
+from qilu.codes.divisions import divisions
+
+MAX_VALUES = 100
+
+
+class CodeErrorOut(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class CodeCheckOut(BaseModel):
+    value: str
+    valid: bool
+    kind: Literal["id_number", "uscc"]
+    summary: str
+    parsed: dict[str, Any] | None
+    warnings: list[str]
+    error: CodeErrorOut | None
+
+
+class DivisionOut(BaseModel):
+    code: str
+    name: str
+    full_name: str
+    level: Literal["province", "city", "county"]
+    parent: str | None
+    abolished_in: int | None
+    successor: str | None
+
+
+def _out(result: CheckResult) -> CodeCheckOut:
+    error = result.error
+    return CodeCheckOut(
+        value=result.value,
+        valid=result.is_valid,
+        kind=result.kind,
+        summary=result.describe(),
+        parsed=result.parsed._asdict() if result.parsed is not None else None,
+        warnings=list(result.warnings),
+        error=CodeErrorOut(code=error.code, message=error.message, details=error.details)
+        if error
+        else None,
+    )
+
+
+api = APIRouter(prefix="/api/v1", tags=["代码"])
+
+
+@api.get("/codes/check", summary="核验身份号码或统一社会信用代码")
+def check(
+    value: Annotated[list[str], Query(min_length=1, max_length=MAX_VALUES)],
+) -> list[CodeCheckOut]:
+    """Check up to 100 values (repeat `value`); an invalid code is a result, not an HTTP error."""
+    return [_out(check_code(v)) for v in value]
+
+
+@api.get("/divisions", summary="行政区划（GB/T 2260）")
+def list_divisions(
+    level: Literal["province", "city", "county"] | None = None,
+    within: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    include_abolished: bool = False,
+) -> list[DivisionOut]:
+    table = divisions()
+    found = [
+        d
+        for d in table.by_code.values()
+        if (level is None or d.level == level)
+        and (include_abolished or d.is_current)
+        and (within is None or table.is_within(d.code, within))
+    ]
+    return [
+        DivisionOut(full_name=table.full_name(d.code), **d._asdict())
+        for d in sorted(found, key=lambda d: d.code)
+    ]
+
+
+pages = APIRouter(include_in_schema=False)
+
+
+@pages.get("/codes", response_class=HTMLResponse)
+def check_page(request: Request, values: str = "") -> HTMLResponse:
+    from qilu.web import render
+
+    lines = [line for line in values.splitlines() if line.strip()][:MAX_VALUES]
+    return render(request, "codes.html", values=values, results=[check_code(v) for v in lines])
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(api)
+    app.include_router(pages)

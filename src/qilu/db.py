@@ -1,0 +1,161 @@
+"""The store: engines, sessions and migrations for SQLite (embedded) and PostgreSQL."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from qilu.errors import ConfigurationError
+from qilu.settings import Settings
+
+# Stable constraint names, so migrations name the same thing on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def database_url(raw: str) -> URL:
+    """Parse a URL; plain postgresql:// means psycopg 3, the driver we ship."""
+    try:
+        url = make_url(raw)
+    except ArgumentError as error:
+        raise ConfigurationError(
+            "database.url", f"QILU_DATABASE_URL 无法解析（{error}）", field="QILU_DATABASE_URL"
+        ) from error
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigurationError(
+            "database.backend",
+            f"不支持的数据库 {url.get_backend_name()}：QILU_DATABASE_URL 须为 sqlite 或 postgresql",
+            field="QILU_DATABASE_URL",
+        )
+    return url
+
+
+def prepare_data_dir(path: Path) -> Path:
+    """Create the data folder and prove it is writable, or say what to do."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise ConfigurationError(
+            "data_dir.not_writable",
+            f"数据目录 {path} 不可写（{error.strerror or error}）：请设置 QILU_DATA_DIR 为可写目录",
+            field="QILU_DATA_DIR",
+        ) from error
+    return path
+
+
+def make_engine(settings: Settings, **options: Any) -> Engine:
+    """An engine for the configured store; SQLite gets WAL, foreign keys and real savepoints."""
+    if settings.is_embedded:
+        prepare_data_dir(settings.data_dir)
+    url = database_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30}, **options)
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **options)
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (SAVEPOINTs work).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "foreign_keys=ON",
+        "synchronous=NORMAL",
+        "busy_timeout=30000",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _begin_sqlite(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    with factory() as session, session.begin():
+        yield session
+
+
+@dataclass(frozen=True)
+class DatabaseStatus:
+    reachable: bool
+    backend: str
+    error: str | None = None
+
+
+def check_database(engine: Engine) -> DatabaseStatus:
+    backend = engine.url.get_backend_name()
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as error:
+        return DatabaseStatus(False, backend, describe_database_error(engine, error))
+    return DatabaseStatus(True, backend)
+
+
+def describe_database_error(engine: Engine, error: DBAPIError) -> str:
+    """One line an operator can act on; the password never appears."""
+    shown = engine.url.render_as_string(hide_password=True)
+    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error).splitlines()[0]
+    if "readonly" in reason or "unable to open" in reason:
+        return f"数据库 {shown} 不可写（{reason}）：请检查 QILU_DATA_DIR 的权限"
+    if error.connection_invalidated or isinstance(error, OperationalError):
+        return f"无法连接数据库 {shown}（{reason}）：请检查 QILU_DATABASE_URL 以及数据库是否在运行"
+    return f"数据库操作失败（{reason}）"
+
+
+def alembic_config(connection: Any | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("qilu").joinpath("migrations")))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` in one transaction."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        row = (
+            connection.execute(text("SELECT version_num FROM alembic_version")).first()
+            if engine.dialect.has_table(connection, "alembic_version")
+            else None
+        )
+    return row[0] if row else None

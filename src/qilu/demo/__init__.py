@@ -1,0 +1,1 @@
+"""A synthetic Shandong: deterministic residents, organisations and departments."""

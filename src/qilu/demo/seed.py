@@ -1,0 +1,217 @@
+"""Write a synthetic Shandong into the store: COPY on PostgreSQL, executemany on SQLite.
+
+Everything happens on the caller's connection, inside its transaction: a failed or interrupted
+seed leaves nothing behind. Rows are made in batches (in worker processes for large scales) and
+written as they come, so memory stays flat whatever the scale.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Connection, func, insert, select
+
+from qilu.demo import organisations, population
+from qilu.demo.models import SeedRun
+from qilu.errors import QiluError
+from qilu.identity.models import Department, LegalEntity, Person, StaffMember
+from qilu.pii import Vault
+
+T = TypeVar("T")
+PARALLEL_FROM = 50_000  # below this, starting worker processes costs more than it saves
+SEEDED_TABLES = ("staff_members", "legal_entities", "departments", "persons", "seed_runs")
+
+
+class Progress(Protocol):
+    def start(self, stage: str, total: int) -> None: ...
+
+    def advance(self, stage: str, amount: int) -> None: ...
+
+
+class _Silent:
+    def start(self, stage: str, total: int) -> None:
+        pass
+
+    def advance(self, stage: str, amount: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    seed: int
+    residents: int
+    entities: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.residents <= population.MAX_RESIDENTS:
+            raise QiluError(
+                "seed.scale",
+                f"居民数须在 1 到 {population.MAX_RESIDENTS:,} 之间，实为 {self.residents}",
+                field="scale",
+            )
+        if self.entities < 0:
+            raise QiluError(
+                "seed.entities", f"法人数不能为负数，实为 {self.entities}", field="entities"
+            )
+
+    @classmethod
+    def for_scale(cls, residents: int, seed: int, entities: int | None = None) -> SeedPlan:
+        """Shandong's ratio: about 14 million market entities for 101 million residents."""
+        return cls(seed, residents, residents // 7 if entities is None else entities)
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    residents: int
+    entities: int
+    departments: int
+    staff: int
+
+
+def existing_run(connection: Connection) -> SeedRun | None:
+    row = connection.execute(select(SeedRun).order_by(SeedRun.id.desc()).limit(1)).first()
+    return row[0] if row else None
+
+
+def seed_shandong(
+    connection: Connection,
+    vault: Vault,
+    plan: SeedPlan,
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> SeedReport:
+    """Generate and store the plan's residents, departments, staff and entities."""
+    progress = progress or _Silent()
+    residents_present = connection.execute(select(func.count()).select_from(Person)).scalar_one()
+    if residents_present:
+        raise QiluError(
+            "seed.not_empty",
+            f"数据库中已有 {residents_present} 名居民：请换用空数据库，或加 --reset 先清空合成数据",
+        )
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if plan.residents >= PARALLEL_FROM else 1
+
+    progress.start("居民", plan.residents)
+    for rows in _in_batches(
+        population.resident_rows, plan.residents, workers, (plan.seed,), (vault,)
+    ):
+        write_rows(connection, Person.__tablename__, population.COLUMNS, rows)
+        progress.advance("居民", len(rows))
+
+    departments = organisations.department_rows()
+    progress.start("部门", len(departments))
+    write_rows(
+        connection,
+        Department.__tablename__,
+        ("id", "code", "kind", "name", "level", "division_code", "parent_id", "uscc"),
+        [tuple(vars(d).values()) for d in departments],
+    )
+    progress.advance("部门", len(departments))
+
+    staff = list(organisations.staff_rows(plan.seed, plan.residents, departments))
+    progress.start("工作人员", len(staff))
+    write_rows(
+        connection, StaffMember.__tablename__, ("id", "department_id", "person_id", "title"), staff
+    )
+    progress.advance("工作人员", len(staff))
+
+    progress.start("法人", plan.entities)
+    for rows in _in_batches(
+        organisations.entity_rows, plan.entities, workers, (plan.seed, plan.residents), ()
+    ):
+        write_rows(connection, LegalEntity.__tablename__, organisations.ENTITY_COLUMNS, rows)
+        progress.advance("法人", len(rows))
+
+    report = SeedReport(plan.residents, plan.entities, len(departments), len(staff))
+    connection.execute(
+        insert(SeedRun).values(
+            seed=plan.seed,
+            residents=report.residents,
+            entities=report.entities,
+            departments=report.departments,
+            staff=report.staff,
+        )
+    )
+    _after_bulk_load(connection)
+    return report
+
+
+def reset_synthetic(connection: Connection) -> None:
+    """Remove every generated row (children first)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"TRUNCATE {', '.join(SEEDED_TABLES)} RESTART IDENTITY CASCADE")
+        return
+    for table in SEEDED_TABLES:
+        connection.exec_driver_sql(f"DELETE FROM {table}")
+
+
+def write_rows(
+    connection: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Append rows as fast as the backend allows, on the connection's open transaction."""
+    names = ", ".join(columns)
+    if connection.dialect.name == "postgresql":
+        raw = connection.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    connection.exec_driver_sql(
+        f"INSERT INTO {table} ({names}) VALUES ({marks})",
+        [tuple(map(_sqlite_value, row)) for row in rows],
+    )
+
+
+def _sqlite_value(value: Any) -> Any:
+    # The text forms SQLAlchemy's Date and Numeric types read back on SQLite.
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _after_bulk_load(connection: Connection) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    for table in SEEDED_TABLES:
+        connection.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+        )
+    for table in SEEDED_TABLES:
+        connection.exec_driver_sql(f"ANALYZE {table}")
+
+
+def _in_batches(
+    make: Callable[..., list[T]],
+    total: int,
+    workers: int,
+    leading: tuple[Any, ...],
+    trailing: tuple[Any, ...],
+) -> Iterator[list[T]]:
+    """make(*leading, start, stop, *trailing) for each batch, in order, at most 2·workers ahead."""
+    ranges = [(s, min(s + population.BATCH, total)) for s in range(0, total, population.BATCH)]
+    if workers <= 1 or len(ranges) <= 1:
+        for start, stop in ranges:
+            yield make(*leading, start, stop, *trailing)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending: deque[Future[list[T]]] = deque()
+        for start, stop in ranges:
+            pending.append(pool.submit(make, *leading, start, stop, *trailing))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -1,0 +1,113 @@
+"""Tables of the population and legal-entity registers, departments and their staff.
+
+These are the subjects of "one identifier": residents keyed by ID number, organisations by USCC.
+The data platform publishes them as base libraries; identity adds accounts on top of them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from qilu.db import Base
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64 bits for 10^8 rows.
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Person(Base):
+    """A resident in the population register (人口库); identifiers encrypted (`qilu.pii`)."""
+
+    __tablename__ = "persons"
+    __table_args__ = (CheckConstraint("sex IN ('M', 'F')", name="sex"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    id_number_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    id_number_index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    sex: Mapped[str] = mapped_column(String(1))
+    birth_date: Mapped[date] = mapped_column(Date)
+    # Where the number was first issued (its first six digits) and where the person is registered
+    # now (户籍地) differ for anyone who has moved.
+    birth_division_code: Mapped[str] = mapped_column(String(6))
+    household_division_code: Mapped[str] = mapped_column(String(6), index=True)
+    address: Mapped[str] = mapped_column(String(200))
+    ethnicity_code: Mapped[str] = mapped_column(String(2), default="01")  # GB 3304
+    phone_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LegalEntity(Base):
+    """An organisation in the legal-entity register (法人库), keyed by its USCC (public data)."""
+
+    __tablename__ = "legal_entities"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'deregistered', 'revoked')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    industry_code: Mapped[str] = mapped_column(String(1))  # GB/T 4754-2017 section (门类)
+    division_code: Mapped[str] = mapped_column(String(6), index=True)
+    address: Mapped[str] = mapped_column(String(200))
+    legal_representative_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    registered_capital: Mapped[Decimal] = mapped_column(Numeric(18, 2))  # 万元
+    established_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    legal_representative: Mapped[Person] = relationship()
+
+
+class Department(Base):
+    """A government department at province, city or county level (大数据局, 公安, …)."""
+
+    __tablename__ = "departments"
+    __table_args__ = (
+        CheckConstraint("level IN ('province', 'city', 'county')", name="level"),
+        UniqueConstraint("division_code", "kind", name="uq_departments_division_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # e.g. 370102-market
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(10))
+    division_code: Mapped[str] = mapped_column(String(6), index=True)
+    # The same kind of department one level up, which guides this one's work (业务指导).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+
+    parent: Mapped[Department | None] = relationship(remote_side=[id])
+
+
+class StaffMember(Base):
+    """A resident who works for a department (a civil servant); roles arrive with accounts."""
+
+    __tablename__ = "staff_members"
+    __table_args__ = (UniqueConstraint("department_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    title: Mapped[str] = mapped_column(String(50))
+
+    department: Mapped[Department] = relationship()
+    person: Mapped[Person] = relationship()

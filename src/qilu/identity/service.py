@@ -1,0 +1,53 @@
+"""Use cases over the registers: counts, look-ups by identifier, disclosure of identifiers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from qilu.codes.idcard import validate_id_number
+from qilu.errors import NotFound
+from qilu.identity.models import Department, LegalEntity, Person, StaffMember
+from qilu.pii import Vault
+
+
+@dataclass(frozen=True)
+class RegisterCounts:
+    residents: int
+    entities: int
+    departments: int
+    staff: int
+
+
+def register_counts(session: Session) -> RegisterCounts:
+    """How many rows each register holds (one round trip)."""
+    counts = session.execute(
+        select(
+            select(func.count()).select_from(Person).scalar_subquery(),
+            select(func.count()).select_from(LegalEntity).scalar_subquery(),
+            select(func.count()).select_from(Department).scalar_subquery(),
+            select(func.count()).select_from(StaffMember).scalar_subquery(),
+        )
+    ).one()
+    return RegisterCounts(*counts)
+
+
+def find_person(session: Session, vault: Vault, id_number: str) -> Person:
+    """The resident with this ID number (as typed), found through the blind index."""
+    number = validate_id_number(id_number)
+    person = session.scalars(
+        select(Person).where(Person.id_number_index == vault.blind_index(number, "id_number"))
+    ).one_or_none()
+    if person is None:
+        raise NotFound("person.not_found", "人口库中没有该身份号码的居民", field="id_number")
+    return person
+
+
+def id_number_of(vault: Vault, person: Person) -> str:
+    return vault.decrypt(person.id_number_cipher, "id_number")
+
+
+def phone_of(vault: Vault, person: Person) -> str | None:
+    return vault.decrypt(person.phone_cipher, "phone") if person.phone_cipher else None

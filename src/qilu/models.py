@@ -1,0 +1,6 @@
+"""Every table, imported in dependency order, so migrations and tests see the whole schema."""
+
+from qilu.demo.models import SeedRun
+from qilu.identity.models import Department, LegalEntity, Person, StaffMember
+
+__all__ = ["Department", "LegalEntity", "Person", "SeedRun", "StaffMember"]

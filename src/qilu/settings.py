@@ -1,0 +1,45 @@
+"""Settings from the environment (`QILU_` prefix), read once per process and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QILU_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("qilu-data"),
+        description="Folder for the embedded database, generated keys and files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; empty means SQLite in the data folder.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    pii_key: SecretStr | None = Field(
+        default=None, description="SM4 key for personal identifiers, 32 hex characters."
+    )
+    index_key: SecretStr | None = Field(
+        default=None, description="HMAC-SM3 key for blind indexes, 64 hex characters."
+    )
+    demo_scale: int = Field(default=20_000, ge=100, description="Residents `qilu demo` creates.")
+    demo_seed: int = 2020
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when the store is the SQLite file inside the data folder."""
+        return self.database_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'qilu.db').resolve()}"

@@ -1,0 +1,195 @@
+"""The ASGI application: pages, the JSON API with its OpenAPI document, health and errors."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+
+from qilu import __version__
+from qilu.db import check_database, current_revision, make_engine, make_sessionmaker
+from qilu.errors import QiluError
+from qilu.logs import configure_logging
+from qilu.settings import Settings
+
+log = structlog.get_logger("qilu.web")
+
+# Nothing loads from outside: scripts, styles, fonts and images come from this server only.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+STATUS_TITLES = {
+    400: "请求有误",
+    403: "没有权限",
+    404: "页面不存在",
+    405: "不支持的请求方法",
+    422: "提交的内容有误",
+    500: "服务器内部错误",
+    503: "服务暂不可用",
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; every domain wires itself in through its `install(app)`."""
+    settings = settings or Settings()
+    configure_logging(settings)
+    app = FastAPI(
+        title="Qilu 齐鲁 API",
+        version=__version__,
+        description="数字山东一体化平台的 HTTP 接口。错误统一返回 `{code, message, field}`。",
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    engine = make_engine(settings)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    templates = Jinja2Templates(directory=str(_package_path("templates")))
+    templates.env.globals["version"] = __version__
+    app.state.templates = templates
+    app.mount("/static", StaticFiles(directory=str(_package_path("static"))), name="static")
+    _install_errors(app)
+    _install_request_log(app)
+    _install_shell_routes(app)
+
+    from qilu import home
+    from qilu.codes import api as codes_api
+
+    codes_api.install(app)
+    home.install(app)
+    return app
+
+
+def _package_path(name: str) -> Path:
+    return Path(str(files("qilu").joinpath(name)))
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request; committed if the route returns, rolled back if it raises."""
+    with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+
+
+def _error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"error": body}, status_code=status)
+    title = STATUS_TITLES.get(status, "出错了")
+    return render(request, "error.html", status_code=status, status=status, title=title, error=body)
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(QiluError)
+    async def domain_error(request: Request, error: QiluError) -> Response:
+        return _error_response(request, error.status_code, error.as_dict())
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        code = f"http.{error.status_code}"
+        message = STATUS_TITLES.get(error.status_code, str(error.detail))
+        return _error_response(request, error.status_code, {"code": code, "message": message})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        problems = [
+            {
+                "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+                "reason": e["msg"],
+                "type": e["type"],
+            }
+            for e in error.errors()
+        ]
+        first = problems[0] if problems else {"field": "", "reason": ""}
+        body = {
+            "code": "request.invalid",
+            "message": f"参数 {first['field']} 有误：{first['reason']}",
+            "field": first["field"],
+            "details": {"problems": problems},
+        }
+        return _error_response(request, 422, body)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        request_id = getattr(request.state, "request_id", "-")
+        log.exception("request.failed", path=request.url.path, request_id=request_id)
+        body = {
+            "code": "server.error",
+            "message": f"服务器内部错误，请稍后重试（请求编号 {request_id}）",
+        }
+        # This handler runs outside the request middleware, so it labels its own response.
+        return _labelled(_error_response(request, 500, body), request_id)
+
+
+def _labelled(response: Response, request_id: str) -> Response:
+    response.headers["X-Request-ID"] = request_id
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _install_request_log(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        response = _labelled(await call_next(request), request_id)
+        log.info(
+            "request",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            request_id=request_id,
+        )
+        return response
+
+
+def _install_shell_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["运维"], summary="健康检查")
+    def healthz(request: Request) -> JSONResponse:
+        """Status of the process and whether the database answers."""
+        engine = request.app.state.engine
+        status = check_database(engine)
+        database: dict[str, Any] = {"reachable": status.reachable, "backend": status.backend}
+        if status.reachable:
+            database["revision"] = current_revision(engine)
+        else:
+            database["error"] = status.error
+        body = {
+            "status": "ok" if status.reachable else "unavailable",
+            "version": __version__,
+            "database": database,
+        }
+        return JSONResponse(body, status_code=200 if status.reachable else 503)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(request: Request) -> HTMLResponse:
+        return render(request, "api_docs.html")

@@ -1,0 +1,100 @@
+"""Fixtures shared by every test: settings, and a migrated database per backend.
+
+Database tests run on SQLite always and on PostgreSQL when QILU_TEST_DATABASE_URL is set. Each
+backend is migrated once per run (PostgreSQL in a database of its own, dropped at the end); each
+test runs inside a transaction that is rolled back, its session on a SAVEPOINT.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.orm import Session
+
+from qilu.db import database_url, make_engine, upgrade
+from qilu.pii import Vault
+from qilu.settings import Settings
+
+TEST_POSTGRES = os.environ.get("QILU_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if TEST_POSTGRES else [])
+
+
+def make_settings(data_dir: Path, database: str | None = None) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database,
+        pii_key=secrets.token_hex(16),
+        index_key=secrets.token_hex(32),
+        log_format="console",
+        log_level="warning",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped afterwards."""
+    if not TEST_POSTGRES:
+        pytest.skip("QILU_TEST_DATABASE_URL is not set")
+    server = database_url(TEST_POSTGRES)
+    name = f"qilu_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    data_dir = tmp_path_factory.mktemp(f"data-{request.param}")
+    if request.param == "postgresql":
+        return make_settings(data_dir, request.getfixturevalue("postgres_url"))
+    return make_settings(data_dir)
+
+
+@pytest.fixture(scope="session")
+def engine(backend_settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(backend_settings)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    return backend_settings
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
+
+
+@pytest.fixture
+def session(connection: Connection) -> Iterator[Session]:
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+        yield session
+
+
+@pytest.fixture
+def vault(settings: Settings) -> Vault:
+    from qilu.pii import load_vault
+
+    return load_vault(settings)

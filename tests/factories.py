@@ -1,0 +1,42 @@
+"""Valid objects in one line, for tests that need a row or two rather than a seeded province."""
+
+from __future__ import annotations
+
+from datetime import date
+from itertools import count
+
+from sqlalchemy.orm import Session
+
+from qilu.codes.idcard import make_id_number, parse_id_number
+from qilu.identity.models import Person
+from qilu.pii import Vault
+
+_orders = count(1)
+
+
+def make_person(
+    session: Session,
+    vault: Vault,
+    *,
+    name: str = "张三",
+    id_number: str | None = None,
+    phone: str | None = "13800138000",
+    household: str = "370102",
+) -> Person:
+    number = id_number or make_id_number("370102", date(1990, 3, 7), next(_orders) % 999 + 1)
+    parsed = parse_id_number(number)
+    person = Person(
+        id_number_cipher=vault.encrypt(parsed.number, "id_number"),
+        id_number_index=vault.blind_index(parsed.number, "id_number"),
+        name=name,
+        sex=parsed.sex,
+        birth_date=parsed.birth_date,
+        birth_division_code=parsed.division_code,
+        household_division_code=household,
+        address="山东省济南市历下区经十路1号",
+        phone_cipher=vault.encrypt(phone, "phone") if phone else None,
+        phone_index=vault.blind_index(phone, "phone") if phone else None,
+    )
+    session.add(person)
+    session.flush()
+    return person

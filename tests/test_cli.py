@@ -1,0 +1,131 @@
+"""The command line as an operator meets it: real processes, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from qilu.codes.idcard import make_id_number
+from qilu.codes.uscc import make_uscc
+
+
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, user: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "qilu.cli", *args]
+    if user is not None:
+        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
+    return subprocess.run(
+        command,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("错误：")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_codes_check_prints_one_line_per_value_and_exit_code() -> None:
+    uscc = make_uscc("9", "1", "370102", "MA3C5W2B")
+    result = run("codes", "check", "11010519491231002X", uscc)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split("\t")[:2] == ["11010519491231002X", "ok"]
+    assert lines[1].split("\t")[:2] == [uscc, "ok"]
+    assert "统一社会信用代码" in lines[1]
+
+
+def test_codes_check_fails_on_garbage_naming_the_reason() -> None:
+    result = run("codes", "check", "11010519491231002X", "not-a-code", "370102199003073510")
+    assert result.returncode == 1
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [line[1] for line in lines] == ["ok", "error", "error"]
+    assert lines[2][2].startswith("id_number.check_digit:") and "第 18 位" in lines[2][2]
+    assert "Traceback" not in result.stderr
+
+
+def test_codes_check_reads_standard_input() -> None:
+    values = "11010519491231002X\n\n370102900307351\r\n91350100M000100Y43\n"
+    result = run("codes", "check", "-", stdin=values)
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 3
+    assert "由 15 位号码升级" in result.stdout.splitlines()[1]
+
+
+def test_strict_makes_warnings_fail() -> None:
+    unknown_county = make_id_number("370199", date(1980, 1, 1), 123)
+    assert run("codes", "check", unknown_county).returncode == 0
+    assert run("codes", "check", "--strict", unknown_county).returncode == 1
+
+
+def test_negative_scale_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    result = run("seed", "--scale", "-1", env={"QILU_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert_one_line_error(result, "--scale")
+
+
+def test_unreachable_database_is_a_one_line_error(tmp_path: Path) -> None:
+    env = {
+        "QILU_DATA_DIR": str(tmp_path),
+        "QILU_DATABASE_URL": "postgresql://qilu:hunter2@127.0.0.1:1/qilu",
+    }
+    result = run("db", "upgrade", env=env)
+    assert_one_line_error(result, "QILU_DATABASE_URL", "127.0.0.1")
+    assert "hunter2" not in result.stderr
+
+
+def test_invalid_setting_is_a_one_line_error(tmp_path: Path) -> None:
+    result = run("db", "upgrade", env={"QILU_DATA_DIR": str(tmp_path), "QILU_PORT": "abc"})
+    assert_one_line_error(result, "QILU_PORT")
+
+
+@pytest.fixture
+def read_only_folder() -> Iterator[tuple[Path, int | None]]:
+    """A folder the command cannot write: mode 555, run as nobody when we are root."""
+    root = Path(tempfile.mkdtemp(prefix="qilu-ro-"))
+    root.chmod(0o755)
+    folder = root / "data"
+    folder.mkdir(mode=0o555)
+    folder.chmod(0o555)
+    yield folder, 65534 if os.geteuid() == 0 else None
+    folder.chmod(0o755)
+    subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def test_read_only_data_folder_is_a_one_line_error(
+    read_only_folder: tuple[Path, int | None],
+) -> None:
+    folder, user = read_only_folder
+    result = run("db", "upgrade", env={"QILU_DATA_DIR": str(folder)}, user=user)
+    assert_one_line_error(result, str(folder), "QILU_DATA_DIR")
+
+
+def test_seed_then_upgrade_on_a_fresh_folder(tmp_path: Path) -> None:
+    env = {"QILU_DATA_DIR": str(tmp_path / "data")}
+    result = run("seed", "--scale", "150", "--entities", "10", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "居民 150" in result.stdout
+    assert (tmp_path / "data" / "qilu.db").exists()
+    assert (tmp_path / "data" / "keys.json").exists()
+    again = run("seed", "--scale", "150", env=env)
+    assert_one_line_error(again, "--reset")
+    assert run("seed", "--scale", "120", "--reset", env=env).returncode == 0
+    upgraded = run("db", "upgrade", env=env)
+    assert upgraded.returncode == 0 and "0001" in upgraded.stdout

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from qilu.errors import ConfigurationError, QiluError
+from qilu.pii import Vault, load_vault, mask_phone
+from qilu.settings import Settings
+
+
+@pytest.fixture
+def vault() -> Vault:
+    return Vault(os.urandom(16), os.urandom(32))
+
+
+def test_round_trip_and_randomised(vault: Vault) -> None:
+    first = vault.encrypt("370102199003073516", "id_number")
+    second = vault.encrypt("370102199003073516", "id_number")
+    assert first != second  # a fresh nonce each time: equal values do not show
+    assert b"370102" not in first
+    assert vault.decrypt(first, "id_number") == "370102199003073516"
+
+
+def test_ciphertext_is_bound_to_its_column(vault: Vault) -> None:
+    blob = vault.encrypt("13800138000", "phone")
+    with pytest.raises(QiluError) as caught:
+        vault.decrypt(blob, "id_number")
+    assert caught.value.code == "pii.tampered"
+
+
+def test_tampering_is_detected(vault: Vault) -> None:
+    blob = bytearray(vault.encrypt("370102199003073516", "id_number"))
+    blob[20] ^= 1
+    with pytest.raises(QiluError) as caught:
+        vault.decrypt(bytes(blob), "id_number")
+    assert caught.value.code == "pii.tampered"
+
+
+def test_another_key_cannot_read(vault: Vault) -> None:
+    other = Vault(os.urandom(16), os.urandom(32))
+    with pytest.raises(QiluError):
+        other.decrypt(vault.encrypt("x", "phone"), "phone")
+
+
+def test_blind_index_is_deterministic_per_key_and_column(vault: Vault) -> None:
+    value = "370102199003073516"
+    assert vault.blind_index(value, "id_number") == vault.blind_index(value, "id_number")
+    assert vault.blind_index(value, "id_number") != vault.blind_index(value, "phone")
+    assert len(vault.blind_index(value, "id_number")) == 32
+    other = Vault(os.urandom(16), os.urandom(32))
+    assert other.blind_index(value, "id_number") != vault.blind_index(value, "id_number")
+
+
+def test_vault_travels_to_worker_processes(vault: Vault) -> None:
+    copy = pickle.loads(pickle.dumps(vault))
+    assert copy.decrypt(vault.encrypt("abc", "phone"), "phone") == "abc"
+
+
+def test_embedded_store_generates_private_keys_once(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    first = load_vault(settings)
+    key_file = tmp_path / "keys.json"
+    assert key_file.stat().st_mode & 0o077 == 0
+    assert set(json.loads(key_file.read_text())) == {"pii_key", "index_key"}
+    second = load_vault(settings)
+    assert second.decrypt(first.encrypt("v", "phone"), "phone") == "v"
+
+
+def test_production_store_requires_configured_keys(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, database_url="postgresql://db.example/qilu")
+    with pytest.raises(ConfigurationError) as caught:
+        load_vault(settings)
+    assert caught.value.code == "keys.missing"
+    assert not (tmp_path / "keys.json").exists()
+
+
+def test_malformed_key_is_named(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, pii_key="abc", index_key="00" * 32)
+    with pytest.raises(ConfigurationError) as caught:
+        load_vault(settings)
+    assert caught.value.field == "QILU_PII_KEY"
+
+
+def test_mask_phone() -> None:
+    assert mask_phone("13800138000") == "138****8000"

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection
+
+from qilu.demo.seed import SeedPlan, seed_shandong
+from qilu.pii import Vault
+
+from ..conftest import make_settings
+
+
+def test_healthz_reports_the_database(client: TestClient, settings: object) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["reachable"] is True
+    assert body["database"]["revision"] == "0001"
+    assert body["database"]["backend"] in ("sqlite", "postgresql")
+
+
+def test_healthz_says_unavailable_when_the_database_is_down(tmp_path: Path) -> None:
+    from qilu.web import create_app
+
+    settings = make_settings(tmp_path, "postgresql://qilu:pw@127.0.0.1:1/qilu")
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["database"]["reachable"] is False
+    assert "pw@" not in body["database"]["error"]
+
+
+def test_home_shows_the_parts_and_live_counts(
+    client: TestClient, connection: Connection, vault: Vault
+) -> None:
+    seed_shandong(connection, vault, SeedPlan(seed=5, residents=120, entities=17))
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.text
+    assert '<html lang="zh-CN">' in html
+    assert 'name="viewport"' in html
+    assert 'data-stat="residents">120<' in html
+    assert 'data-stat="entities">17<' in html
+    for part in ("一号通行", "一体化大数据平台", "一网通办", "监测预警", "全景地图", "督导评估"):
+        assert part in html
+    assert "16 市 · 136 县区" in html
+
+
+def test_pages_load_nothing_from_outside(client: TestClient) -> None:
+    for path in ("/", "/codes", "/api/docs"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert "http://" not in response.text.replace("http://testserver/", "/")
+        assert "https://" not in response.text
+        assert response.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_static_assets_are_served_locally(client: TestClient) -> None:
+    for path in (
+        "/static/qilu.css",
+        "/static/vendor/htmx/htmx.min.js",
+        "/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        "/static/api-docs.js",
+    ):
+        assert client.get(path).status_code == 200, path
+
+
+def test_openapi_document_lists_the_api(client: TestClient) -> None:
+    spec = client.get("/api/openapi.json").json()
+    assert spec["info"]["title"] == "Qilu 齐鲁 API"
+    assert "/api/v1/codes/check" in spec["paths"]
+    assert "/healthz" in spec["paths"]
+
+
+def test_missing_page_is_a_chinese_page_and_api_gets_json(client: TestClient) -> None:
+    page = client.get("/no-such-page")
+    assert page.status_code == 404
+    assert "页面不存在" in page.text and "<html" in page.text
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404
+    assert api.json() == {"error": {"code": "http.404", "message": "页面不存在"}}
+
+
+def test_server_errors_do_not_leak_internals(app: FastAPI) -> None:
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals /etc/qilu")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    assert "secret internals" not in response.text
+    assert "Traceback" not in response.text
+    assert "服务器内部错误" in response.text
+    assert response.headers["x-request-id"] in response.text
+
+
+def test_code_check_api(client: TestClient) -> None:
+    response = client.get(
+        "/api/v1/codes/check", params={"value": ["11010519491231002X", "370102199003073510"]}
+    )
+    assert response.status_code == 200
+    first, second = response.json()
+    assert first["valid"] and first["parsed"]["birth_date"] == "1949-12-31"
+    assert not second["valid"]
+    assert second["error"]["code"] == "id_number.check_digit"
+    assert second["error"]["details"] == {"position": 18, "expected": "6", "found": "0"}
+
+
+def test_code_check_api_rejects_a_missing_value_naming_the_field(client: TestClient) -> None:
+    response = client.get("/api/v1/codes/check")
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "request.invalid"
+    assert error["field"] == "value"
+
+
+def test_divisions_api(client: TestClient) -> None:
+    counties = client.get("/api/v1/divisions", params={"level": "county", "within": "370100"})
+    assert [d["name"] for d in counties.json()][:2] == ["历下区", "市中区"]
+    assert len(counties.json()) == 12
+    with_old = client.get(
+        "/api/v1/divisions", params={"within": "370000", "include_abolished": "true"}
+    ).json()
+    assert any(d["code"] == "371200" and d["abolished_in"] == 2019 for d in with_old)
+    bad = client.get("/api/v1/divisions", params={"within": "37"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "within"
+
+
+def test_code_check_page(client: TestClient) -> None:
+    response = client.get("/codes", params={"values": "11010519491231002X\nbad"})
+    assert response.status_code == 200
+    assert "核验结果（1 / 2 有效）" in response.text
