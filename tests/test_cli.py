@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 
 from qilu.codes.idcard import make_id_number
@@ -129,3 +132,52 @@ def test_seed_then_upgrade_on_a_fresh_folder(tmp_path: Path) -> None:
     assert run("seed", "--scale", "120", "--reset", env=env).returncode == 0
     upgraded = run("db", "upgrade", env=env)
     assert upgraded.returncode == 0 and "0001" in upgraded.stdout
+
+
+def _start_demo(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qilu.cli", "demo", "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if "API 文档" in line:
+            break
+    for _ in range(100):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return process, "".join(lines)
+
+
+def test_demo_serves_and_reuses_its_data(tmp_path: Path) -> None:
+    env = {"QILU_DATA_DIR": str(tmp_path / "data"), "QILU_DEMO_SCALE": "300"}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process, printed = _start_demo(env, port)
+    try:
+        assert f"http://127.0.0.1:{port}/" in printed and "已生成合成数据" in printed
+        home = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert home.status_code == 200 and 'data-stat="residents">300<' in home.text
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    process, printed = _start_demo(env, port)
+    try:
+        assert "沿用已有数据" in printed
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serving_an_unmigrated_store_is_refused(tmp_path: Path) -> None:
+    result = run("serve", env={"QILU_DATA_DIR": str(tmp_path)})
+    assert_one_line_error(result, "qilu db upgrade")

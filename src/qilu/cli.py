@@ -71,11 +71,9 @@ def demo(ctx: CliContext, host: str | None, port: int | None, scale: int | None)
 @pass_context
 def serve(ctx: CliContext, host: str | None, port: int | None, workers: int) -> None:
     """Serve the web application on an existing, migrated store."""
-    from qilu.db import check_database
+    from qilu.db import require_current_schema
 
-    status = check_database(ctx.engine)
-    if not status.reachable:
-        raise QiluError("database.unreachable", status.error or "数据库不可达")
+    require_current_schema(ctx.engine)
     click.echo(f"Qilu 运行于 {_base_url(ctx.settings, host, port)}/")
     _serve(ctx.settings, host, port, workers)
 

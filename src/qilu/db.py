@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
@@ -103,13 +102,6 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
-    with factory() as session, session.begin():
-        yield session
-
-
 @dataclass(frozen=True)
 class DatabaseStatus:
     reachable: bool
@@ -149,6 +141,24 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision` in one transaction."""
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
+
+
+def head_revision() -> str | None:
+    """The newest migration this version of Qilu ships."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Refuse to serve a store that is unreachable or not migrated to this version."""
+    status = check_database(engine)
+    if not status.reachable:
+        raise ConfigurationError("database.unreachable", status.error or "数据库不可达")
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise ConfigurationError(
+            "database.schema_outdated",
+            f"数据库结构版本为 {current or '空'}，本版本需要 {head}：请先运行 qilu db upgrade",
+        )
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -7,10 +7,9 @@ order code (odd for men, even for women), and an ISO 7064 MOD 11-2 check charact
 from __future__ import annotations
 
 from datetime import date, timedelta
-from functools import cache
 from typing import Literal, NamedTuple
 
-from qilu.codes.divisions import SHANDONG, Division, divisions
+from qilu.codes.divisions import SHANDONG, divisions
 from qilu.codes.errors import CodeError
 from qilu.codes.normalize import normalize_code
 
@@ -54,27 +53,21 @@ def mask_id_number(number: str) -> str:
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
-@cache
-def _birth_dates() -> dict[str, date]:
-    """Every calendar date 1850-2099 keyed by its YYYYMMDD text, built once per process."""
-    table: dict[str, date] = {}
-    day = _EARLIEST_BIRTH
-    step = timedelta(days=1)
-    while day <= _LATEST_TABLED_BIRTH:
-        table[day.strftime("%Y%m%d")] = day
-        day += step
-    return table
+def _birth_date_table() -> dict[str, date]:
+    """Every calendar date 1850-2099 keyed by its YYYYMMDD text."""
+    first, last = _EARLIEST_BIRTH.toordinal(), _LATEST_TABLED_BIRTH.toordinal()
+    days = [date.fromordinal(n) for n in range(first, last + 1)]
+    return {f"{d.year:04d}{d.month:02d}{d.day:02d}": d for d in days}
 
+
+# Look-up tables of the hot path, built once at import and never changed afterwards.
+_BIRTH_DATES = _birth_date_table()
+_PROVINCES = divisions().provinces
+_FULL_NAMES = divisions().full_names
 
 # Any birth date up to the day before this process started is in the past for its whole life:
 # only later dates (newborns) need the clock, which costs more than the rest of a validation.
 _SURELY_PAST = date.today() - timedelta(days=1)
-
-
-@cache
-def _lookups() -> tuple[dict[str, date], dict[str, Division], dict[str, str]]:
-    table = divisions()
-    return _birth_dates(), table.provinces, table.full_names
 
 
 def validate_id_number(value: str, *, today: date | None = None) -> str:
@@ -90,8 +83,7 @@ def validate_id_number(value: str, *, today: date | None = None) -> str:
         if len(number) == 15:
             number = upgrade_to_18(number)
         _check_shape(number)
-    birth_dates, provinces, _ = _lookups()
-    if number[:2] not in provinces:
+    if number[:2] not in _PROVINCES:
         raise CodeError(
             "id_number.province",
             f"身份号码前 2 位 {number[:2]} 不是 GB/T 2260 的省级行政区划代码",
@@ -99,7 +91,7 @@ def validate_id_number(value: str, *, today: date | None = None) -> str:
             position=1,
             found=number[:2],
         )
-    birth = birth_dates.get(number[6:14])
+    birth = _BIRTH_DATES.get(number[6:14])
     if birth is None:
         raise CodeError(
             "id_number.birth_date",
@@ -132,23 +124,24 @@ def validate_id_number(value: str, *, today: date | None = None) -> str:
 def parse_id_number(value: str, *, today: date | None = None) -> IdNumber:
     """Validate a number as typed (15 or 18 characters) and decode what it says."""
     number = validate_id_number(value, today=today)
-    birth_dates, provinces, full_names = _lookups()
     division_code = number[:6]
-    division_name = full_names.get(division_code)
+    division_name = _FULL_NAMES.get(division_code)
     warnings: tuple[str, ...] = ()
     if division_name is None:
-        province = provinces[number[:2]]
+        province = _PROVINCES[number[:2]]
         division_name = province.name
         if province.code == SHANDONG:  # the only province whose counties we ship
             warnings = (f"行政区划代码 {division_code} 不在现行 GB/T 2260 表中（号码仍然有效）",)
+    clean = len(value) == 18 and value.isascii() and value[:17].isdigit()
+    typed = None if clean else normalize_code(value)
     return IdNumber(
-        number=number,
-        birth_date=birth_dates[number[6:14]],
-        sex="M" if number[16] in "13579" else "F",
-        division_code=division_code,
-        division_name=division_name,
-        warnings=warnings,
-        upgraded_from=typed if len(typed := normalize_code(value)) == 15 else None,
+        number,
+        _BIRTH_DATES[number[6:14]],
+        "M" if number[16] in "13579" else "F",
+        division_code,
+        division_name,
+        warnings,
+        typed if typed is not None and len(typed) == 15 else None,
     )
 
 

@@ -78,16 +78,20 @@ def department_rows() -> list[DepartmentRow]:
     return rows
 
 
+STAFF_SAMPLE = 200_000  # residents looked at to find staff: plenty for every county's posts
+
+
 def staff_rows(
     seed: int, residents: int, departments: list[DepartmentRow]
 ) -> Iterator[tuple[int, int, int, str]]:
-    """(id, department_id, person_id, title): working-age adults, living where they work if any do.
+    """(id, department_id, person_id, title): residents aged 22-60 who live where they work.
 
     A quarter of the residents at most become staff, so small scales still leave residents. Every
     department gets its first post before any gets a second, province first.
     """
     budget = residents // 4
     rng = random.Random(mix(seed, 0, _SALT_ENTITY + 1))
+    pools = _working_age_by_county(seed, min(residents, STAFF_SAMPLE), rng)
     taken: set[int] = set()
     posts = [
         (department, title)
@@ -96,35 +100,42 @@ def staff_rows(
         for title in LEVEL_TITLES[department.level][rank : rank + 1]
     ]
     for number, (department, title) in enumerate(posts[:budget], start=1):
-        person = _pick_staff(seed, residents, department.division_code, rng, taken)
+        person = _pick_staff(department.division_code, pools, rng, taken, residents)
         taken.add(person)
         yield (number, department.id, person + 1, title)
 
 
-def _lives_in(home: str, division_code: str) -> bool:
-    if division_code == SHANDONG:
-        return True
-    if division_code.endswith("00"):
-        return home[:4] == division_code[:4]
-    return home == division_code
+def _working_age_by_county(seed: int, sample: int, rng: random.Random) -> dict[str, list[int]]:
+    """Residents 0..sample-1 aged 22-60 in the reference year, by household county, shuffled."""
+    pools: dict[str, list[int]] = {}
+    for index in range(sample):
+        person = who(seed, index)
+        if 1964 <= person.birth_year <= 2002:
+            pools.setdefault(person.household, []).append(index)
+    for pool in pools.values():
+        rng.shuffle(pool)
+    return pools
 
 
 def _pick_staff(
-    seed: int, residents: int, division_code: str, rng: random.Random, taken: set[int]
+    division_code: str,
+    pools: dict[str, list[int]],
+    rng: random.Random,
+    taken: set[int],
+    residents: int,
 ) -> int:
-    """A resident aged 22-60 of the division if one turns up in a few hundred tries."""
-    fallback = None
-    for _ in range(400):
-        index = rng.randrange(residents)
-        person = who(seed, index)
-        if index in taken or not 1964 <= person.birth_year <= 2002:
-            continue
-        if _lives_in(person.household, division_code):
-            return index
-        fallback = index if fallback is None else fallback
-    if fallback is not None:
-        return fallback
-    return next(i for i in range(residents) if i not in taken)
+    """Someone from the division's counties if any is left, else from anywhere, else anyone."""
+    if division_code == SHANDONG:
+        counties = list(pools)
+    elif division_code.endswith("00"):
+        counties = [code for code in pools if code[:4] == division_code[:4]]
+    else:
+        counties = [division_code]
+    for candidates in (counties, list(pools)):
+        nonempty = [code for code in candidates if pools.get(code)]
+        if nonempty:
+            return pools[rng.choice(nonempty)].pop()
+    return next(index for index in range(residents) if index not in taken)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,16 @@ from a per-batch random stream, so batches can be made in parallel and come out 
 
 from __future__ import annotations
 
+import gc
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 from typing import NamedTuple
 
-from qilu.codes.divisions import SHANDONG, divisions
+from qilu.codes.divisions import divisions
 from qilu.codes.idcard import make_id_number
 from qilu.demo import reference
 from qilu.demo.sampling import Weighted, mix
@@ -125,19 +128,43 @@ def resident_rows(
     """
     if start % BATCH:
         raise ValueError("batches start on a multiple of BATCH")
-    m = model()
-    ref = reference.people()
-    batch = start // BATCH
-    rng = random.Random(mix(seed, batch, _SALT_BATCH))
-    used: dict[tuple[str, int], int] = {}
-    rows: list[tuple[object, ...]] = []
-    for index in range(start, stop):
-        household, birth_division, year = who(seed, index)
+    batch = _Batch(seed, start // BATCH, vault)
+    with collector_paused():
+        if with_plain_ids:
+            return [(*row, number) for row, number in map(batch.resident, range(start, stop))]
+        return [batch.resident(index)[0] for index in range(start, stop)]
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Rows are acyclic: the cycle collector's passes over a growing batch only cost time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class _Batch:
+    """The random stream and the per-(division, year) slot counters of one batch."""
+
+    def __init__(self, seed: int, number: int, vault: Vault):
+        self.seed, self.number, self.vault = seed, number, vault
+        self.rng = random.Random(mix(seed, number, _SALT_BATCH))
+        self.used: dict[tuple[str, int], int] = {}
+        self.model, self.ref = model(), reference.people()
+
+    def resident(self, index: int) -> tuple[tuple[object, ...], str]:
+        """The row of resident `index`, and its plain ID number."""
+        m, ref, rng, vault = self.model, self.ref, self.rng, self.vault
+        household, birth_division, year = who(self.seed, index)
         key = (birth_division, year)
-        while used.get(key, 0) >= SLOTS:  # a crowded year in this batch: take the year before
+        while self.used.get(key, 0) >= SLOTS:  # a crowded year in this batch: the year before
             key = (birth_division, key[1] - 1)
-        k = used[key] = used.get(key, 0) + 1
-        slot = ((batch * SLOTS + k - 1) * STRIDE + _offset(seed, key)) % YEAR_SLOTS
+        k = self.used[key] = self.used.get(key, 0) + 1
+        slot = ((self.number * SLOTS + k - 1) * STRIDE + _offset(self.seed, key)) % YEAR_SLOTS
         day, order = divmod(slot, ORDER_CODES)
         birth = date(key[1], 1, 1) + timedelta(days=day)
         id_number = make_id_number(birth_division, birth, order + 1)
@@ -151,7 +178,7 @@ def resident_rows(
         if key[1] <= ref.reference_year - 12:
             prefix = ref.phone_prefixes[((bits >> 18) & 0xFF) % len(ref.phone_prefixes)]
             phone = f"{prefix}{(bits >> 26) % 100_000_000:08d}"
-        row: tuple[object, ...] = (
+        row = (
             index + 1,
             vault.encrypt(id_number, "id_number"),
             vault.blind_index(id_number, "id_number"),
@@ -165,8 +192,7 @@ def resident_rows(
             vault.encrypt(phone, "phone") if phone else None,
             vault.blind_index(phone, "phone") if phone else None,
         )
-        rows.append((*row, id_number) if with_plain_ids else row)
-    return rows
+        return row, id_number
 
 
 @cache
@@ -188,7 +214,3 @@ def _address(rng: random.Random, county_name: str, ref: reference.PeopleReferenc
     town = ref.places[bits % len(ref.places)]
     village = ref.places[(bits >> 8) % len(ref.places)]
     return f"{county_name}{town}镇{village}村{(bits >> 16) % 300 + 1}号"
-
-
-def is_shandong(code: str) -> bool:
-    return code[:2] == SHANDONG[:2]

@@ -13,12 +13,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Date, Numeric, func, insert, select
 
+from qilu.db import Base
 from qilu.demo import organisations, population
 from qilu.demo.models import SeedRun
 from qilu.errors import QiluError
@@ -160,25 +159,36 @@ def write_rows(
     """Append rows as fast as the backend allows, on the connection's open transaction."""
     names = ", ".join(columns)
     if connection.dialect.name == "postgresql":
+        # Binary COPY: no text escaping of the ciphertexts, about twice as fast as text COPY.
+        statement = f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
         raw = connection.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            copy.set_types([_postgres_type(connection, table, column) for column in columns])
             for row in rows:
                 copy.write_row(row)
         return
+    # Dates and decimals go in as the text SQLAlchemy's Date and Numeric read back on SQLite.
+    described = Base.metadata.tables[table].c
+    as_text = [i for i, c in enumerate(columns) if isinstance(described[c].type, Date | Numeric)]
     marks = ", ".join("?" for _ in columns)
     connection.exec_driver_sql(
         f"INSERT INTO {table} ({names}) VALUES ({marks})",
-        [tuple(map(_sqlite_value, row)) for row in rows],
+        [_with_text(row, as_text) for row in rows] if as_text else [tuple(row) for row in rows],
     )
 
 
-def _sqlite_value(value: Any) -> Any:
-    # The text forms SQLAlchemy's Date and Numeric types read back on SQLite.
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
+def _postgres_type(connection: Connection, table: str, column: str) -> str:
+    """The column's type name as psycopg knows it: BIGINT, VARCHAR(64) -> bigint, varchar."""
+    declared = Base.metadata.tables[table].c[column].type.compile(dialect=connection.dialect)
+    return declared.split("(")[0].strip().lower()
+
+
+def _with_text(row: Sequence[Any], positions: list[int]) -> tuple[Any, ...]:
+    values = list(row)
+    for position in positions:
+        if values[position] is not None:
+            values[position] = str(values[position])
+    return tuple(values)
 
 
 def _after_bulk_load(connection: Connection) -> None:

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from qilu.codes.idcard import parse_id_number
+from qilu.db import make_engine
+from qilu.demo.service import prepare_demo
+
+from ..conftest import make_settings
+
+
+def test_demo_is_generated_once_then_reused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path).model_copy(update={"demo_scale": 400})
+    engine = make_engine(settings)
+    first = prepare_demo(engine, settings)
+    assert not first.reused
+    assert first.residents == 400
+    second = prepare_demo(engine, settings)
+    assert second.reused
+    assert (second.residents, second.entities) == (first.residents, first.entities)
+    assert [i.id_number for i in second.identities] == [i.id_number for i in first.identities]
+
+
+def test_demo_identities_are_real_records_of_each_role(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path).model_copy(update={"demo_scale": 400})
+    summary = prepare_demo(make_engine(settings), settings)
+    roles = [identity.role for identity in summary.identities]
+    # At this scale only the first departments have staff; the county window is staffed from
+    # about 16,000 residents on (every department gets its first post, province first).
+    assert roles == ["居民", "法定代表人", "数据管理"]
+    for identity in summary.identities:
+        assert parse_id_number(identity.id_number).number == identity.id_number
+    assert "山东省大数据局" in summary.identities[2].note
+    text = summary.describe("http://127.0.0.1:8000")
+    assert "http://127.0.0.1:8000/healthz" in text and "已生成合成数据" in text
