@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -17,6 +15,8 @@ import pytest
 
 from qilu.codes.idcard import make_id_number
 from qilu.codes.uscc import make_uscc
+
+from .servers import free_port, wait_until_healthy
 
 
 def run(
@@ -148,20 +148,13 @@ def _start_demo(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], 
         lines.append(line)
         if "API 文档" in line:
             break
-    for _ in range(100):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
+    wait_until_healthy(f"http://127.0.0.1:{port}")
     return process, "".join(lines)
 
 
 def test_demo_serves_and_reuses_its_data(tmp_path: Path) -> None:
     env = {"QILU_DATA_DIR": str(tmp_path / "data"), "QILU_DEMO_SCALE": "300"}
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process, printed = _start_demo(env, port)
     try:
         assert f"http://127.0.0.1:{port}/" in printed and "已生成合成数据" in printed

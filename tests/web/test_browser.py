@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from qilu.db import make_engine
 from qilu.demo.service import generate
 
 from ..conftest import make_settings
+from ..servers import free_port, wait_until_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -34,19 +32,13 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`qilu serve` in its own process on a seeded embedded store."""
     data_dir = tmp_path_factory.mktemp("browser-data")
     settings = make_settings(data_dir)
     generate(make_engine(settings), settings, scale=300, seed=11, entities=40)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "QILU_DATA_DIR": str(data_dir),
@@ -62,14 +54,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the server did not come up")
+        wait_until_healthy(base)
         yield base
     finally:
         process.terminate()
