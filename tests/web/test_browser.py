@@ -107,4 +107,5 @@ def test_check_a_number_from_the_home_page(server: str, browser: object) -> None
     assert rows.count() == 2
     assert "有效" in rows.nth(0).inner_text()
     assert "校验码应为 6" in rows.nth(1).inner_text()
+    assert "id_number." not in rows.nth(1).inner_text()  # machine codes are for the API
     page.close()

@@ -81,6 +81,7 @@ def test_missing_page_is_a_chinese_page_and_api_gets_json(client: TestClient) ->
     page = client.get("/no-such-page")
     assert page.status_code == 404
     assert "页面不存在" in page.text and "<html" in page.text
+    assert "请检查网址是否正确" in page.text
     api = client.get("/api/v1/no-such-thing")
     assert api.status_code == 404
     assert api.json() == {"error": {"code": "http.404", "message": "页面不存在"}}
