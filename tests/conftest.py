@@ -13,12 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.orm import Session
 
 from qilu.db import database_url, make_engine, upgrade
 from qilu.pii import Vault
+from qilu.routes import get_session
 from qilu.settings import Settings
+from qilu.web import create_app
 
 TEST_POSTGRES = os.environ.get("QILU_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_POSTGRES else [])
@@ -98,3 +102,20 @@ def vault(settings: Settings) -> Vault:
     from qilu.pii import load_vault
 
     return load_vault(settings)
+
+
+@pytest.fixture
+def app(settings: Settings, session: Session) -> FastAPI:
+    app = create_app(settings)
+
+    def test_session() -> Iterator[Session]:
+        yield session
+
+    app.dependency_overrides[get_session] = test_session
+    return app
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client

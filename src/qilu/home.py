@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from qilu.codes.divisions import SHANDONG, divisions
 from qilu.identity.service import register_counts
-from qilu.web import get_session, render
+from qilu.routes import get_session, render
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -15,13 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
-from qilu import __version__
+from qilu import __version__, home
+from qilu.codes import api as codes_api
+from qilu.codes import pages as codes_pages
 from qilu.db import check_database, current_revision, make_engine, make_sessionmaker
 from qilu.errors import QiluError
 from qilu.logs import configure_logging
+from qilu.routes import render
 from qilu.settings import Settings
 
 log = structlog.get_logger("qilu.web")
@@ -61,35 +63,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
-    templates = Jinja2Templates(directory=str(_package_path("templates")))
+    templates = Jinja2Templates(directory=_template_folders())
     templates.env.globals["version"] = __version__
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(_package_path("static"))), name="static")
     _install_errors(app)
     _install_request_log(app)
     _install_shell_routes(app)
-
-    from qilu import home
-    from qilu.codes import api as codes_api
-
-    codes_api.install(app)
-    home.install(app)
+    for install in INSTALLS:
+        install(app)
     return app
+
+
+# Each domain wires its routes in, in dependency order (DESIGN.md).
+INSTALLS = (codes_api.install, codes_pages.install, home.install)
+DOMAINS = ("codes", "identity", "demo")
 
 
 def _package_path(name: str) -> Path:
     return Path(str(files("qilu").joinpath(name)))
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; committed if the route returns, rolled back if it raises."""
-    with request.app.state.sessions() as session, session.begin():
-        yield session
-
-
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+def _template_folders() -> list[Path]:
+    """The shell's templates, then each domain's own (named `<domain>/…` inside it)."""
+    domain_folders = [_package_path(f"{domain}/templates") for domain in DOMAINS]
+    return [_package_path("templates"), *(f for f in domain_folders if f.is_dir())]
 
 
 def _wants_json(request: Request) -> bool:

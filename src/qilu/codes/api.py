@@ -1,17 +1,15 @@
-"""Code checks over HTTP: the JSON API and the check page a window clerk can use."""
+"""Code checks and divisions over the JSON API."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, FastAPI, Query
 from pydantic import BaseModel
 
 from qilu.codes.check import CheckResult, check_code
 from qilu.codes.divisions import divisions
-
-MAX_VALUES = 100
+from qilu.codes.pages import MAX_VALUES
 
 
 class CodeErrorOut(BaseModel):
@@ -86,17 +84,5 @@ def list_divisions(
     ]
 
 
-pages = APIRouter(include_in_schema=False)
-
-
-@pages.get("/codes", response_class=HTMLResponse)
-def check_page(request: Request, values: str = "") -> HTMLResponse:
-    from qilu.web import render
-
-    lines = [line for line in values.splitlines() if line.strip()][:MAX_VALUES]
-    return render(request, "codes.html", values=values, results=[check_code(v) for v in lines])
-
-
 def install(app: FastAPI) -> None:
     app.include_router(api)
-    app.include_router(pages)

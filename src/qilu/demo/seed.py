@@ -12,7 +12,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Date, Numeric, func, insert, select
@@ -111,8 +111,8 @@ def seed_shandong(
     write_rows(
         connection,
         Department.__tablename__,
-        ("id", "code", "kind", "name", "level", "division_code", "parent_id", "uscc"),
-        [tuple(vars(d).values()) for d in departments],
+        [field.name for field in fields(organisations.DepartmentRow)],
+        [astuple(department) for department in departments],
     )
     progress.advance("部门", len(departments))
 

@@ -4,12 +4,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection
 
-from qilu.demo.seed import SeedPlan, seed_shandong
-from qilu.pii import Vault
-
-from ..conftest import make_settings
+from .conftest import make_settings
 
 
 def test_healthz_reports_the_database(client: TestClient, settings: object) -> None:
@@ -33,22 +29,6 @@ def test_healthz_says_unavailable_when_the_database_is_down(tmp_path: Path) -> N
     assert body["status"] == "unavailable"
     assert body["database"]["reachable"] is False
     assert "pw@" not in body["database"]["error"]
-
-
-def test_home_shows_the_parts_and_live_counts(
-    client: TestClient, connection: Connection, vault: Vault
-) -> None:
-    seed_shandong(connection, vault, SeedPlan(seed=5, residents=120, entities=17))
-    response = client.get("/")
-    assert response.status_code == 200
-    html = response.text
-    assert '<html lang="zh-CN">' in html
-    assert 'name="viewport"' in html
-    assert 'data-stat="residents">120<' in html
-    assert 'data-stat="entities">17<' in html
-    for part in ("一号通行", "一体化大数据平台", "一网通办", "监测预警", "全景地图", "督导评估"):
-        assert part in html
-    assert "16 市 · 136 县区" in html
 
 
 def test_pages_load_nothing_from_outside(client: TestClient) -> None:
@@ -99,41 +79,3 @@ def test_server_errors_do_not_leak_internals(app: FastAPI) -> None:
     assert "Traceback" not in response.text
     assert "服务器内部错误" in response.text
     assert response.headers["x-request-id"] in response.text
-
-
-def test_code_check_api(client: TestClient) -> None:
-    response = client.get(
-        "/api/v1/codes/check", params={"value": ["11010519491231002X", "370102199003073510"]}
-    )
-    assert response.status_code == 200
-    first, second = response.json()
-    assert first["valid"] and first["parsed"]["birth_date"] == "1949-12-31"
-    assert not second["valid"]
-    assert second["error"]["code"] == "id_number.check_digit"
-    assert second["error"]["details"] == {"position": 18, "expected": "6", "found": "0"}
-
-
-def test_code_check_api_rejects_a_missing_value_naming_the_field(client: TestClient) -> None:
-    response = client.get("/api/v1/codes/check")
-    assert response.status_code == 422
-    error = response.json()["error"]
-    assert error["code"] == "request.invalid"
-    assert error["field"] == "value"
-
-
-def test_divisions_api(client: TestClient) -> None:
-    counties = client.get("/api/v1/divisions", params={"level": "county", "within": "370100"})
-    assert [d["name"] for d in counties.json()][:2] == ["历下区", "市中区"]
-    assert len(counties.json()) == 12
-    with_old = client.get(
-        "/api/v1/divisions", params={"within": "370000", "include_abolished": "true"}
-    ).json()
-    assert any(d["code"] == "371200" and d["abolished_in"] == 2019 for d in with_old)
-    bad = client.get("/api/v1/divisions", params={"within": "37"})
-    assert bad.status_code == 422 and bad.json()["error"]["field"] == "within"
-
-
-def test_code_check_page(client: TestClient) -> None:
-    response = client.get("/codes", params={"values": "11010519491231002X\nbad"})
-    assert response.status_code == 200
-    assert "核验结果（1 / 2 有效）" in response.text

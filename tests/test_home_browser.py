@@ -13,8 +13,8 @@ import pytest
 from qilu.db import make_engine
 from qilu.demo.service import generate
 
-from ..conftest import make_settings
-from ..servers import free_port, wait_until_healthy
+from .conftest import make_settings
+from .servers import free_port, wait_until_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
