@@ -15,6 +15,7 @@ import pytest
 
 from qilu.codes.idcard import make_id_number
 from qilu.codes.uscc import make_uscc
+from qilu.db import head_revision
 
 from .servers import free_port, wait_until_healthy
 
@@ -131,7 +132,7 @@ def test_seed_then_upgrade_on_a_fresh_folder(tmp_path: Path) -> None:
     assert_one_line_error(again, "--reset")
     assert run("seed", "--scale", "120", "--reset", env=env).returncode == 0
     upgraded = run("db", "upgrade", env=env)
-    assert upgraded.returncode == 0 and "0001" in upgraded.stdout
+    assert upgraded.returncode == 0 and str(head_revision()) in upgraded.stdout
 
 
 def _start_demo(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], str]:
@@ -174,3 +175,29 @@ def test_demo_serves_and_reuses_its_data(tmp_path: Path) -> None:
 def test_serving_an_unmigrated_store_is_refused(tmp_path: Path) -> None:
     result = run("serve", env={"QILU_DATA_DIR": str(tmp_path)})
     assert_one_line_error(result, "qilu db upgrade")
+
+
+def test_audit_verify_reports_the_first_broken_link(tmp_path: Path) -> None:
+    import sqlite3
+
+    from sqlalchemy.orm import Session
+
+    from qilu.audit.service import record
+    from qilu.db import make_engine, upgrade
+    from qilu.settings import Settings
+
+    env = {"QILU_DATA_DIR": str(tmp_path)}
+    engine = make_engine(Settings(data_dir=tmp_path))
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        for number in range(5):
+            record(session, "test.entry", details={"n": number})
+    engine.dispose()
+    intact = run("audit", "verify", env=env)
+    assert intact.returncode == 0 and "共 5 条记录" in intact.stdout
+    with sqlite3.connect(tmp_path / "qilu.db") as raw:
+        raw.execute("DROP TRIGGER audit_events_no_update")
+        raw.execute("""UPDATE audit_events SET details = '{"n": 99}' WHERE seq = 3""")
+    broken = run("audit", "verify", env=env)
+    assert broken.returncode == 1
+    assert "第 3 条" in broken.stdout and "此前 2 条记录校验通过" in broken.stdout

@@ -8,7 +8,15 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 import qilu.models  # noqa: F401
-from qilu.db import Base, check_database, current_revision, make_engine, prepare_data_dir, upgrade
+from qilu.db import (
+    Base,
+    check_database,
+    current_revision,
+    head_revision,
+    make_engine,
+    prepare_data_dir,
+    upgrade,
+)
 from qilu.errors import ConfigurationError
 from qilu.settings import Settings
 
@@ -17,7 +25,7 @@ def test_migrations_build_exactly_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == head_revision()
 
 
 def test_identifiers_are_stored_only_encrypted(engine: Engine) -> None:
@@ -34,7 +42,7 @@ def test_embedded_sqlite_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     assert (tmp_path / "data" / "qilu.db").exists()
     upgrade(engine)  # a second upgrade changes nothing
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == head_revision()
 
 
 def test_unreachable_database_is_reported_without_the_password(tmp_path: Path) -> None:

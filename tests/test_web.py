@@ -5,6 +5,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from qilu.db import head_revision
+from qilu.web import create_app
+
 from .conftest import make_settings
 
 
@@ -14,13 +17,11 @@ def test_healthz_reports_the_database(client: TestClient, settings: object) -> N
     body = response.json()
     assert body["status"] == "ok"
     assert body["database"]["reachable"] is True
-    assert body["database"]["revision"] == "0001"
+    assert body["database"]["revision"] == head_revision()
     assert body["database"]["backend"] in ("sqlite", "postgresql")
 
 
 def test_healthz_says_unavailable_when_the_database_is_down(tmp_path: Path) -> None:
-    from qilu.web import create_app
-
     settings = make_settings(tmp_path, "postgresql://qilu:pw@127.0.0.1:1/qilu")
     with TestClient(create_app(settings)) as client:
         response = client.get("/healthz")

@@ -136,6 +136,30 @@ def seed(
 
 
 @cli.group()
+def audit() -> None:
+    """The SM3-chained audit log."""
+
+
+@audit.command("verify")
+@pass_context
+def audit_verify(ctx: CliContext) -> None:
+    """Walk the chain and report the first broken link; exit 1 if there is one."""
+    from sqlalchemy.orm import Session
+
+    from qilu.audit.service import verify
+
+    with Session(ctx.engine) as session:
+        result = verify(session)
+    if result.broken is None:
+        click.echo(f"审计链完整：共 {result.entries:,} 条记录，逐条校验通过")
+        return
+    broken = result.broken
+    click.echo(f"审计链断裂（链 {broken.chain}，第 {broken.seq} 条）：{broken.reason}")
+    click.echo(f"此前 {result.entries:,} 条记录校验通过")
+    sys.exit(1)
+
+
+@cli.group()
 def codes() -> None:
     """National codes: ID numbers (GB 11643) and USCCs (GB 32100)."""
 

@@ -1,6 +1,15 @@
 """Every table, imported in dependency order, so migrations and tests see the whole schema."""
 
+from qilu.audit.models import AuditChainHead, AuditEvent
 from qilu.demo.models import SeedRun
 from qilu.identity.models import Department, LegalEntity, Person, StaffMember
 
-__all__ = ["Department", "LegalEntity", "Person", "SeedRun", "StaffMember"]
+__all__ = [
+    "AuditChainHead",
+    "AuditEvent",
+    "Department",
+    "LegalEntity",
+    "Person",
+    "SeedRun",
+    "StaffMember",
+]

@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Integer, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from qilu.db import Base
-from qilu.identity.models import Id
+from qilu.db import Base, Id
 
 
 class SeedRun(Base):

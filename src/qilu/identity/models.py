@@ -10,12 +10,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
-    Integer,
     LargeBinary,
     Numeric,
     String,
@@ -24,10 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from qilu.db import Base
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64 bits for 10^8 rows.
-Id = BigInteger().with_variant(Integer, "sqlite")
+from qilu.db import Base, Id
 
 
 class Person(Base):

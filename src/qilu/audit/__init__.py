@@ -1,0 +1,1 @@
+"""The append-only audit log whose entries are chained by SM3 hashes; used by every module."""

@@ -1,0 +1,143 @@
+"""Record and verify the audit log.
+
+Each entry's hash is SM3(previous entry's hash ‖ canonical JSON of the entry), so changing,
+removing or reordering any entry breaks every link after it. Appends take the chain head's row
+lock first (an UPDATE, which also takes SQLite's write lock at once), so concurrent writers
+chain their entries one after another instead of forking the chain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from qilu.audit.models import AuditChainHead, AuditEvent
+from qilu.errors import QiluError
+
+GENESIS = bytes(32)
+MAIN_CHAIN = 0
+
+
+def record(
+    session: Session,
+    action: str,
+    *,
+    actor_person_id: int | None = None,
+    actor_entity_uscc: str | None = None,
+    subject: str | None = None,
+    client_address: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Append one entry to the log in the session's transaction."""
+    try:  # keep exactly what JSON can carry, so the stored entry hashes as it did here
+        canonical_details = json.loads(json.dumps(details or {}, ensure_ascii=False))
+    except (TypeError, ValueError) as error:
+        raise QiluError("audit.details", f"审计详情须为 JSON 数据（{error}）") from error
+    seq, previous = session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.chain == MAIN_CHAIN)
+        .values(seq=AuditChainHead.seq + 1)
+        .returning(AuditChainHead.seq, AuditChainHead.hash)
+    ).one()
+    event = AuditEvent(
+        chain=MAIN_CHAIN,
+        seq=seq,
+        occurred_at=_utc(at or datetime.now(UTC)),
+        action=action,
+        actor_person_id=actor_person_id,
+        actor_entity_uscc=actor_entity_uscc,
+        subject=subject,
+        client_address=client_address,
+        details=canonical_details,
+        previous_hash=previous,
+    )
+    event.hash = entry_hash(event)
+    session.add(event)
+    session.execute(
+        update(AuditChainHead).where(AuditChainHead.chain == MAIN_CHAIN).values(hash=event.hash)
+    )
+    return event
+
+
+def entry_hash(event: AuditEvent) -> bytes:
+    fields = {
+        "chain": event.chain,
+        "seq": event.seq,
+        "occurred_at": _utc(event.occurred_at).isoformat(),
+        "action": event.action,
+        "actor_person_id": event.actor_person_id,
+        "actor_entity_uscc": event.actor_entity_uscc,
+        "subject": event.subject,
+        "client_address": event.client_address,
+        "details": event.details,
+    }
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    digest = hashes.Hash(hashes.SM3())
+    digest.update(event.previous_hash)
+    digest.update(payload.encode())
+    return digest.finalize()
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands timestamps back without a zone; they were stored as UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    chain: int
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    entries: int
+    broken: BrokenLink | None
+
+    @property
+    def is_intact(self) -> bool:
+        return self.broken is None
+
+
+def verify(session: Session, batch: int = 5_000) -> Verification:
+    """Walk every chain from its start and report the first link that does not hold."""
+    count = 0
+    for head in session.scalars(select(AuditChainHead).order_by(AuditChainHead.chain)).all():
+        expected_seq, running = 1, GENESIS
+        entries = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.chain == head.chain)
+            .order_by(AuditEvent.seq)
+            .execution_options(yield_per=batch)
+        )
+        for event in entries:
+            problem = _check(event, expected_seq, running)
+            if problem:
+                return Verification(count, BrokenLink(head.chain, expected_seq, problem))
+            count += 1
+            expected_seq, running = event.seq + 1, event.hash
+        if (head.seq, head.hash) != (expected_seq - 1, running):
+            reason = (
+                f"链尾与记录不符：链头记为第 {head.seq} 条，实有 {expected_seq - 1} 条"
+                "（尾部被删除或改动）"
+            )
+            return Verification(count, BrokenLink(head.chain, expected_seq - 1, reason))
+    return Verification(count, None)
+
+
+def _check(event: AuditEvent, expected_seq: int, running: bytes) -> str | None:
+    if event.seq != expected_seq:
+        return f"第 {expected_seq} 条记录缺失（序号跳到 {event.seq}）"
+    if event.previous_hash != running:
+        return f"第 {event.seq} 条记录的前序哈希与第 {event.seq - 1} 条不符"
+    if entry_hash(event) != event.hash:
+        return f"第 {event.seq} 条记录（{event.action}）的内容与其哈希不符：已被改动"
+    return None

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from qilu.audit.models import AuditEvent
+from qilu.audit.service import GENESIS, entry_hash, record, verify
+from qilu.errors import QiluError
+
+
+def _three(session: Session) -> list[AuditEvent]:
+    return [
+        record(session, "auth.login_ok", actor_person_id=7, client_address="10.0.0.1"),
+        record(session, "auth.login_failed", subject="person:8", details={"reason": "密码错误"}),
+        record(session, "agent.authorised", actor_entity_uscc="91350100M000100Y43",
+               details={"scopes": ["apply"], "until": "2027-01-01"}),
+    ]  # fmt: skip
+
+
+def test_entries_are_chained(session: Session) -> None:
+    first, second, third = _three(session)
+    assert (first.seq, second.seq, third.seq) == (1, 2, 3)
+    assert first.previous_hash == GENESIS
+    assert second.previous_hash == first.hash and third.previous_hash == second.hash
+    assert len(first.hash) == 32 and first.hash == entry_hash(first)
+    result = verify(session)
+    assert result.is_intact and result.entries == 3
+
+
+def test_stored_entries_hash_as_they_did_when_written(session: Session) -> None:
+    _three(session)
+    session.flush()
+    session.expire_all()
+    for event in session.scalars(select(AuditEvent)):
+        assert entry_hash(event) == event.hash
+
+
+def test_the_database_refuses_edits(session: Session) -> None:
+    _three(session)
+    session.flush()
+    with pytest.raises(DBAPIError), session.begin_nested():
+        session.execute(text("UPDATE audit_events SET action = 'x' WHERE seq = 2"))
+    with pytest.raises(DBAPIError), session.begin_nested():
+        session.execute(text("DELETE FROM audit_events WHERE seq = 3"))
+
+
+def _bypass_triggers(connection: Connection) -> None:
+    """What someone with the database owner's rights can do behind the log's back."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
+    else:
+        connection.exec_driver_sql("DROP TRIGGER audit_events_no_update")
+        connection.exec_driver_sql("DROP TRIGGER audit_events_no_delete")
+
+
+def test_an_edited_entry_is_caught(session: Session, connection: Connection) -> None:
+    _three(session)
+    session.flush()
+    _bypass_triggers(connection)
+    connection.exec_driver_sql("UPDATE audit_events SET client_address = '10.9.9.9' WHERE seq = 1")
+    session.expire_all()
+    result = verify(session)
+    assert not result.is_intact and result.broken is not None
+    assert result.broken.seq == 1 and "被改动" in result.broken.reason
+    assert result.entries == 0
+
+
+def test_a_deleted_entry_is_caught(session: Session, connection: Connection) -> None:
+    _three(session)
+    session.flush()
+    _bypass_triggers(connection)
+    connection.exec_driver_sql("DELETE FROM audit_events WHERE seq = 2")
+    session.expire_all()
+    result = verify(session)
+    assert result.broken is not None and result.broken.seq == 2 and "缺失" in result.broken.reason
+    assert result.entries == 1
+
+
+def test_a_removed_tail_is_caught(session: Session, connection: Connection) -> None:
+    _three(session)
+    session.flush()
+    _bypass_triggers(connection)
+    connection.exec_driver_sql("DELETE FROM audit_events WHERE seq = 3")
+    session.expire_all()
+    result = verify(session)
+    assert result.broken is not None and "尾部" in result.broken.reason
+
+
+def test_timestamps_survive_the_round_trip(session: Session) -> None:
+    moment = datetime(2026, 11, 28, 23, 59, 59, 123456, tzinfo=UTC)
+    record(session, "test.moment", at=moment)
+    session.flush()
+    session.expire_all()
+    assert verify(session).is_intact
+
+
+def test_details_must_be_json(session: Session) -> None:
+    with pytest.raises(QiluError) as caught:
+        record(session, "test.bad", details={"when": datetime.now(UTC)})
+    assert caught.value.code == "audit.details"
+    assert verify(session).entries == 0
