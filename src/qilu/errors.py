@@ -14,6 +14,9 @@ class QiluError(Exception):
     """
 
     status_code = 400
+    # A refusal that has left a trail (an audit entry, a failure counter) keeps it: the unit of
+    # work commits what was written before the refusal instead of rolling it back.
+    keeps_trail = False
 
     def __init__(self, code: str, message: str, *, field: str | None = None, **details: Any):
         super().__init__(message)
@@ -36,6 +39,13 @@ class QiluError(Exception):
 
 class NotFound(QiluError):
     status_code = 404
+
+
+class Refused(QiluError):
+    """Authentication or authorisation refused; what was recorded about the attempt stays."""
+
+    status_code = 403
+    keeps_trail = True
 
 
 class ConfigurationError(QiluError):

@@ -2,14 +2,23 @@
 
 from qilu.audit.models import AuditChainHead, AuditEvent
 from qilu.demo.models import SeedRun
-from qilu.identity.models import Department, LegalEntity, Person, StaffMember
+from qilu.identity.models import (
+    Account,
+    Department,
+    LegalEntity,
+    Person,
+    SignInFailure,
+    StaffMember,
+)
 
 __all__ = [
+    "Account",
     "AuditChainHead",
     "AuditEvent",
     "Department",
     "LegalEntity",
     "Person",
     "SeedRun",
+    "SignInFailure",
     "StaffMember",
 ]

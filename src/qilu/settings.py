@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     index_key: SecretStr | None = Field(
         default=None, description="HMAC-SM3 key for blind indexes, 64 hex characters."
     )
+    security_profile: Literal["standard", "dengbao3"] = Field(
+        default="standard",
+        description="dengbao3: 等保 level 3 (30-minute locks, complex passwords, 90-day age).",
+    )
     demo_scale: int = Field(default=20_000, ge=100, description="Residents `qilu demo` creates.")
     demo_seed: int = 2020
 

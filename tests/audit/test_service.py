@@ -16,9 +16,13 @@ def _three(session: Session) -> list[AuditEvent]:
     return [
         record(session, "auth.login_ok", actor_person_id=7, client_address="10.0.0.1"),
         record(session, "auth.login_failed", subject="person:8", details={"reason": "密码错误"}),
-        record(session, "agent.authorised", actor_entity_uscc="91350100M000100Y43",
-               details={"scopes": ["apply"], "until": "2027-01-01"}),
-    ]  # fmt: skip
+        record(
+            session,
+            "agent.authorised",
+            actor_entity_uscc="91350100M000100Y43",
+            details={"scopes": ["apply"], "until": "2027-01-01"},
+        ),
+    ]
 
 
 def test_entries_are_chained(session: Session) -> None:

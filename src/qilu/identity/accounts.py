@@ -1,0 +1,314 @@
+"""Resident accounts: real-name registration, password sign-in with lockout, password changes.
+
+Registration is real-name: the name and ID number must match the population register, and a
+person has one account. Sign-in failures are counted per account and per client address; reaching
+a threshold locks for a while, never for good, and an address that fails too often is slowed for
+every account it tries. Every outcome is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import case, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from qilu.audit.service import record
+from qilu.codes.idcard import validate_id_number
+from qilu.errors import QiluError, Refused
+from qilu.identity import passwords
+from qilu.identity.models import Account, Person, SignInFailure
+from qilu.identity.service import phone_of
+from qilu.pii import Vault
+
+
+@dataclass(frozen=True)
+class LockPolicy:
+    account_failures: int
+    account_lock: timedelta
+    address_failures: int
+    address_lock: timedelta
+    window: timedelta
+
+
+_QUARTER, _HALF = timedelta(minutes=15), timedelta(minutes=30)
+POLICIES: dict[passwords.Profile, LockPolicy] = {
+    "standard": LockPolicy(5, _QUARTER, 30, _QUARTER, _QUARTER),
+    # 等保 level 3: five failures lock the account for thirty minutes.
+    "dengbao3": LockPolicy(5, _HALF, 30, _HALF, _HALF),
+}
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def _same_name(registered: str, typed: str) -> bool:
+    return "".join(registered.split()) == "".join(typed.split())
+
+
+def register_resident(
+    session: Session,
+    vault: Vault,
+    *,
+    name: str,
+    id_number: str,
+    password: str,
+    profile: passwords.Profile,
+    client_address: str | None = None,
+    now: datetime | None = None,
+) -> Account:
+    """Open an account for a resident whose name and ID number match the register."""
+    number = validate_id_number(id_number)
+    person = session.scalars(
+        select(Person).where(Person.id_number_index == vault.blind_index(number, "id_number"))
+    ).one_or_none()
+    if person is None or not _same_name(person.name, name):
+        # One answer for both cases: the register is not to be probed through this form.
+        raise QiluError(
+            "registration.identity_mismatch",
+            "姓名与身份号码不匹配，或人口库中没有此人：请核对后重试，或到窗口办理",
+            field="id_number",
+        )
+    if session.scalars(select(Account.id).where(Account.person_id == person.id)).first():
+        raise QiluError(
+            "registration.duplicate",
+            "该身份号码已注册账号：请直接登录；忘记密码可到窗口重置",
+            field="id_number",
+        )
+    personal = [number, person.name, phone_of(vault, person) or ""]
+    passwords.check_policy(password, profile, personal)
+    moment = _now(now)
+    account = Account(
+        person_id=person.id,
+        password_hash=passwords.hash_password(password),
+        password_changed_at=moment,
+        assurance=3,
+        status="active",
+    )
+    session.add(account)
+    session.flush()
+    record(
+        session,
+        "account.registered",
+        actor_person_id=person.id,
+        subject=f"account:{account.id}",
+        client_address=client_address,
+        at=moment,
+    )
+    return account
+
+
+@dataclass(frozen=True)
+class SignIn:
+    account: Account
+    password_expired: bool
+
+
+def authenticate(
+    session: Session,
+    vault: Vault,
+    *,
+    id_number: str,
+    password: str,
+    profile: passwords.Profile,
+    client_address: str,
+    now: datetime | None = None,
+) -> SignIn:
+    """Check an ID number and password; raise `Refused` (its trail kept) if they do not pass."""
+    moment = _now(now)
+    policy = POLICIES[profile]
+    number = validate_id_number(id_number)
+    account = session.scalars(
+        select(Account)
+        .join(Person)
+        .where(Person.id_number_index == vault.blind_index(number, "id_number"))
+    ).one_or_none()
+    account_key = f"account:{account.id}" if account else None
+    for scope, key in (("address", client_address), ("account", account_key)):
+        if key is not None:
+            _refuse_if_locked(session, scope, key, moment, client_address)
+    stored = account.password_hash if account else passwords.DUMMY_HASH
+    valid = passwords.verify_password(stored, password)
+    if account is None or not valid or account.status != "active":
+        _count_failure(session, "address", client_address, moment, policy)
+        if account is not None:
+            locked = _count_failure(session, "account", account_key or "", moment, policy)
+            record(
+                session,
+                "auth.login_failed",
+                actor_person_id=account.person_id,
+                subject=account_key,
+                client_address=client_address,
+                at=moment,
+                details={"reason": "password" if not valid else account.status},
+            )
+            if locked:
+                record(
+                    session,
+                    "auth.locked",
+                    subject=account_key,
+                    client_address=client_address,
+                    at=moment,
+                    details={"until": locked.isoformat()},
+                )
+        else:
+            record(
+                session,
+                "auth.login_failed",
+                client_address=client_address,
+                at=moment,
+                details={"reason": "no_account"},
+            )
+        raise Refused("auth.invalid", "身份号码或密码错误", field="password")
+    _forget_failures(session, account)
+    if passwords.HASHER.check_needs_rehash(account.password_hash):
+        account.password_hash = passwords.hash_password(password)
+    record(
+        session,
+        "auth.login_ok",
+        actor_person_id=account.person_id,
+        subject=account_key,
+        client_address=client_address,
+        at=moment,
+        details={"method": "password"},
+    )
+    expired = passwords.is_expired(_aware(account.password_changed_at), moment, profile)
+    return SignIn(account, expired)
+
+
+def change_password(
+    session: Session,
+    vault: Vault,
+    account: Account,
+    *,
+    current: str,
+    new: str,
+    profile: passwords.Profile,
+    client_address: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """The holder changes their password, proving the current one first."""
+    if not passwords.verify_password(account.password_hash, current):
+        record(
+            session,
+            "account.password_change_refused",
+            actor_person_id=account.person_id,
+            subject=f"account:{account.id}",
+            client_address=client_address,
+        )
+        raise Refused("password.current_wrong", "当前密码不正确", field="current")
+    set_password(
+        session,
+        vault,
+        account,
+        new,
+        profile,
+        actor_person_id=account.person_id,
+        client_address=client_address,
+        now=now,
+    )
+
+
+def set_password(
+    session: Session,
+    vault: Vault,
+    account: Account,
+    new: str,
+    profile: passwords.Profile,
+    *,
+    actor_person_id: int | None,
+    client_address: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Set a new password under the policy (also the operator's reset)."""
+    person = account.person
+    personal = [
+        vault.decrypt(person.id_number_cipher, "id_number"),
+        person.name,
+        phone_of(vault, person) or "",
+    ]
+    passwords.check_policy(new, profile, personal)
+    if passwords.verify_password(account.password_hash, new):
+        raise QiluError("password.reused", "新密码不能与当前密码相同", field="password")
+    moment = _now(now)
+    account.password_hash = passwords.hash_password(new)
+    account.password_changed_at = moment
+    _forget_failures(session, account)
+    record(
+        session,
+        "account.password_changed",
+        actor_person_id=actor_person_id,
+        subject=f"account:{account.id}",
+        client_address=client_address,
+        at=moment,
+    )
+
+
+def _forget_failures(session: Session, account: Account) -> None:
+    key = f"account:{account.id}"
+    session.execute(
+        delete(SignInFailure).where(SignInFailure.scope == "account", SignInFailure.key == key)
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _refuse_if_locked(
+    session: Session, scope: str, key: str, now: datetime, client_address: str
+) -> None:
+    row = session.get(SignInFailure, (scope, key))
+    if row is None or row.locked_until is None or _aware(row.locked_until) <= now:
+        return
+    minutes = max(1, int((_aware(row.locked_until) - now).total_seconds() // 60) + 1)
+    record(
+        session,
+        "auth.refused_locked",
+        subject=key,
+        client_address=client_address,
+        at=now,
+        details={"scope": scope},
+    )
+    if scope == "account":
+        raise Refused(
+            "auth.locked",
+            f"连续登录失败次数过多，账号已临时锁定，请 {minutes} 分钟后再试",
+            minutes=minutes,
+        )
+    raise Refused(
+        "auth.throttled", f"该地址登录失败次数过多，请 {minutes} 分钟后再试", minutes=minutes
+    )
+
+
+def _count_failure(
+    session: Session, scope: str, key: str, now: datetime, policy: LockPolicy
+) -> datetime | None:
+    """Add a failure in the current window (atomically); lock if the threshold is reached."""
+    table = SignInFailure.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stale = table.c.window_started_at < now - policy.window
+    statement = (
+        dialect.insert(table)
+        .values(scope=scope, key=key, failures=1, window_started_at=now, locked_until=None)
+        .on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.key],
+            set_={
+                "failures": case((stale, 1), else_=table.c.failures + 1),
+                "window_started_at": case((stale, now), else_=table.c.window_started_at),
+            },
+        )
+        .returning(table.c.failures)
+    )
+    failures = session.execute(statement).scalar_one()
+    limit = policy.account_failures if scope == "account" else policy.address_failures
+    if failures < limit:
+        return None
+    lock = policy.account_lock if scope == "account" else policy.address_lock
+    row = session.get(SignInFailure, (scope, key), populate_existing=True)
+    assert row is not None
+    row.locked_until, row.failures, row.window_started_at = now + lock, 0, now
+    return now + lock
