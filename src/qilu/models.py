@@ -9,6 +9,7 @@ from qilu.identity.models import (
     Person,
     SignInFailure,
     StaffMember,
+    WebSession,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "SeedRun",
     "SignInFailure",
     "StaffMember",
+    "WebSession",
 ]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from qilu.db import Base, Id
+from qilu.db import Base, Id, UtcDateTime
 
 
 class AuditEvent(Base):
@@ -22,7 +22,7 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     chain: Mapped[int] = mapped_column(Integer, default=0)
     seq: Mapped[int] = mapped_column(BigInteger)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
     actor_person_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     actor_entity_uscc: Mapped[str | None] = mapped_column(String(18))

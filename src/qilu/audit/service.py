@@ -49,7 +49,7 @@ def record(
     event = AuditEvent(
         chain=MAIN_CHAIN,
         seq=seq,
-        occurred_at=_utc(at or datetime.now(UTC)),
+        occurred_at=(at or datetime.now(UTC)).astimezone(UTC),
         action=action,
         actor_person_id=actor_person_id,
         actor_entity_uscc=actor_entity_uscc,
@@ -70,7 +70,7 @@ def entry_hash(event: AuditEvent) -> bytes:
     fields = {
         "chain": event.chain,
         "seq": event.seq,
-        "occurred_at": _utc(event.occurred_at).isoformat(),
+        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
         "action": event.action,
         "actor_person_id": event.actor_person_id,
         "actor_entity_uscc": event.actor_entity_uscc,
@@ -83,11 +83,6 @@ def entry_hash(event: AuditEvent) -> bytes:
     digest.update(event.previous_hash)
     digest.update(payload.encode())
     return digest.finalize()
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands timestamps back without a zone; they were stored as UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, func
+from sqlalchemy import Integer, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from qilu.db import Base, Id
+from qilu.db import Base, Id, UtcDateTime
 
 
 class SeedRun(Base):
@@ -19,6 +19,4 @@ class SeedRun(Base):
     entities: Mapped[int] = mapped_column(Integer)
     departments: Mapped[int] = mapped_column(Integer)
     staff: Mapped[int] = mapped_column(Integer)
-    finished_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())

@@ -175,7 +175,7 @@ def authenticate(
         at=moment,
         details={"method": "password"},
     )
-    expired = passwords.is_expired(_aware(account.password_changed_at), moment, profile)
+    expired = passwords.is_expired(account.password_changed_at, moment, profile)
     return SignIn(account, expired)
 
 
@@ -254,17 +254,13 @@ def _forget_failures(session: Session, account: Account) -> None:
     )
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def _refuse_if_locked(
     session: Session, scope: str, key: str, now: datetime, client_address: str
 ) -> None:
     row = session.get(SignInFailure, (scope, key))
-    if row is None or row.locked_until is None or _aware(row.locked_until) <= now:
+    if row is None or row.locked_until is None or row.locked_until <= now:
         return
-    minutes = max(1, int((_aware(row.locked_until) - now).total_seconds() // 60) + 1)
+    minutes = max(1, int((row.locked_until - now).total_seconds() // 60) + 1)
     record(
         session,
         "auth.refused_locked",

@@ -12,7 +12,6 @@ from decimal import Decimal
 from sqlalchemy import (
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from qilu.db import Base, Id
+from qilu.db import Base, Id, UtcDateTime
 
 
 class Person(Base):
@@ -46,7 +45,7 @@ class Person(Base):
     ethnicity_code: Mapped[str] = mapped_column(String(2), default="01")  # GB 3304
     phone_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
     phone_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
 
 class LegalEntity(Base):
@@ -67,7 +66,7 @@ class LegalEntity(Base):
     registered_capital: Mapped[Decimal] = mapped_column(Numeric(18, 2))  # 万元
     established_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="active")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
     legal_representative: Mapped[Person] = relationship()
 
@@ -121,11 +120,11 @@ class Account(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # Identity assurance of the registration (acr): 3 = name and ID number matched the register.
     assurance: Mapped[int] = mapped_column(Integer, default=3)
     status: Mapped[str] = mapped_column(String(16), default="active")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
     person: Mapped[Person] = relationship()
 
@@ -139,5 +138,24 @@ class SignInFailure(Base):
     scope: Mapped[str] = mapped_column(String(8), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
-    window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its hash is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    assurance: Mapped[int] = mapped_column(Integer)  # acr reached when signing in
+    authenticated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+
+    account: Mapped[Account] = relationship()

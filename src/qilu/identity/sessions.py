@@ -1,0 +1,136 @@
+"""Server-side sign-in sessions: idle and absolute timeouts, revocation, "sign out everywhere".
+
+The browser holds a random token; the store holds its SM3 hash, so a copy of the table opens no
+session. Timeouts follow the security profile (等保 level 3: 30 minutes idle).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives import hashes
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from qilu.audit.service import record
+from qilu.errors import QiluError
+from qilu.identity.models import Account, WebSession
+from qilu.identity.passwords import Profile
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    idle: timedelta
+    absolute: timedelta
+
+
+TIMEOUTS: dict[Profile, Timeouts] = {
+    "standard": Timeouts(idle=timedelta(hours=2), absolute=timedelta(hours=12)),
+    "dengbao3": Timeouts(idle=timedelta(minutes=30), absolute=timedelta(hours=8)),
+}
+# Writing last_seen_at on every request would make each page view a write; a minute is enough.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+class SessionEnded(QiluError):
+    status_code = 401
+
+
+def _hash(token: str) -> bytes:
+    digest = hashes.Hash(hashes.SM3())
+    digest.update(token.encode())
+    return digest.finalize()
+
+
+def start_session(
+    session: Session,
+    account: Account,
+    *,
+    assurance: int,
+    profile: Profile,
+    client_address: str | None,
+    user_agent: str | None,
+    now: datetime | None = None,
+) -> tuple[str, WebSession]:
+    """A new session for a signed-in account; returns the token for the cookie."""
+    moment = now or datetime.now(UTC)
+    token = secrets.token_urlsafe(32)
+    web_session = WebSession(
+        token_hash=_hash(token),
+        account_id=account.id,
+        assurance=assurance,
+        authenticated_at=moment,
+        last_seen_at=moment,
+        expires_at=moment + TIMEOUTS[profile].absolute,
+        client_address=client_address,
+        user_agent=(user_agent or "")[:255] or None,
+    )
+    session.add(web_session)
+    session.flush()
+    return token, web_session
+
+
+def resume_session(
+    session: Session, token: str, *, profile: Profile, now: datetime | None = None
+) -> WebSession:
+    """The live session for a cookie's token; raise `SessionEnded` saying why it is not."""
+    moment = now or datetime.now(UTC)
+    web_session = session.scalars(
+        select(WebSession).where(WebSession.token_hash == _hash(token))
+    ).one_or_none()
+    if web_session is None or web_session.revoked_at is not None:
+        raise SessionEnded("session.ended", "您已退出登录，请重新登录")
+    if web_session.expires_at <= moment:
+        raise SessionEnded("session.expired", "登录已超过最长有效期，请重新登录")
+    if web_session.last_seen_at + TIMEOUTS[profile].idle <= moment:
+        raise SessionEnded("session.idle", "长时间未操作，已自动退出，请重新登录")
+    if web_session.account.status != "active":
+        raise SessionEnded("session.account_disabled", "账号已停用")
+    if moment - web_session.last_seen_at >= TOUCH_EVERY:
+        web_session.last_seen_at = moment
+    return web_session
+
+
+def end_session(session: Session, web_session: WebSession, *, client_address: str | None) -> None:
+    web_session.revoked_at = datetime.now(UTC)
+    record(
+        session,
+        "auth.logout",
+        actor_person_id=web_session.account.person_id,
+        subject=f"account:{web_session.account_id}",
+        client_address=client_address,
+    )
+
+
+def end_all_sessions(session: Session, account: Account, *, client_address: str | None) -> int:
+    """Sign out everywhere: revoke every live session of the account."""
+    revoked = len(
+        session.execute(
+            update(WebSession)
+            .where(WebSession.account_id == account.id, WebSession.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+            .returning(WebSession.id)
+        ).all()
+    )
+    record(
+        session,
+        "auth.logout_everywhere",
+        actor_person_id=account.person_id,
+        subject=f"account:{account.id}",
+        client_address=client_address,
+        details={"sessions": revoked},
+    )
+    return revoked
+
+
+def live_sessions(session: Session, account: Account, *, profile: Profile) -> list[WebSession]:
+    now = datetime.now(UTC)
+    candidates = session.scalars(
+        select(WebSession)
+        .where(WebSession.account_id == account.id, WebSession.revoked_at.is_(None))
+        .order_by(WebSession.last_seen_at.desc())
+    )
+    idle = TIMEOUTS[profile].idle
+    return [s for s in candidates if s.expires_at > now and s.last_seen_at + idle > now]
