@@ -1,16 +1,22 @@
-"""What every route uses: the request's database session and page rendering."""
+"""What every route uses: the unit of work, settings, page rendering, CSRF."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from qilu.errors import QiluError
+from qilu.pii import Vault
+from qilu.settings import Settings
+
+CSRF_COOKIE = "qilu_csrf"
+CSRF_FIELD = "csrf_token"
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -28,6 +34,48 @@ def get_session(request: Request) -> Iterator[Session]:
         session.commit()
 
 
+DbSession = Annotated[Session, Depends(get_session)]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def csrf_token(request: Request) -> str:
+    """The token forms carry; the request middleware sets the matching cookie."""
+    token: str = request.state.csrf_token
+    return token
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class CsrfRejected(QiluError):
+    status_code = 403
+
+
+async def check_csrf(request: Request) -> None:
+    """Double-submit check for every form post: the field must equal this browser's cookie."""
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    expected = request.cookies.get(CSRF_COOKIE)
+    if not (isinstance(sent, str) and expected and secrets.compare_digest(sent, expected)):
+        raise CsrfRejected(
+            "csrf.invalid", "表单已过期或来源不明：请刷新页面后重新提交", field=CSRF_FIELD
+        )

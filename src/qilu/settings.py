@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     index_key: SecretStr | None = Field(
         default=None, description="HMAC-SM3 key for blind indexes, 64 hex characters."
     )
+    cookie_secure: bool = Field(
+        default=False, description="Send cookies over HTTPS only (set it behind a TLS proxy)."
+    )
     security_profile: Literal["standard", "dengbao3"] = Field(
         default="standard",
         description="dengbao3: 等保 level 3 (30-minute locks, complex passwords, 90-day age).",

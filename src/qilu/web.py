@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
@@ -22,8 +23,11 @@ from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
 from qilu.db import check_database, current_revision, make_engine, make_sessionmaker
 from qilu.errors import QiluError
+from qilu.identity import pages as identity_pages
+from qilu.identity.access import SignInRequired
 from qilu.logs import configure_logging
-from qilu.routes import render
+from qilu.pii import load_vault
+from qilu.routes import CSRF_COOKIE, new_csrf_token, render
 from qilu.settings import Settings
 
 log = structlog.get_logger("qilu.web")
@@ -61,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     engine = make_engine(settings)
     app.state.settings = settings
+    app.state.vault = load_vault(settings)
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     templates = Jinja2Templates(directory=_template_folders())
@@ -76,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 # Each domain wires its routes in, in dependency order (DESIGN.md).
-INSTALLS = (codes_api.install, codes_pages.install, home.install)
+INSTALLS = (codes_api.install, codes_pages.install, identity_pages.install, home.install)
 DOMAINS = ("codes", "identity", "demo")
 
 
@@ -104,6 +109,9 @@ def _error_response(request: Request, status: int, body: dict[str, Any]) -> Resp
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(QiluError)
     async def domain_error(request: Request, error: QiluError) -> Response:
+        if isinstance(error, SignInRequired) and not _wants_json(request):
+            target = quote(str(error.details.get("next", "/")), safe="/")
+            return RedirectResponse(f"/account/sign-in?next={target}", status_code=303)
         return _error_response(request, error.status_code, error.as_dict())
 
     @app.exception_handler(HTTPException)
@@ -157,8 +165,18 @@ def _install_request_log(app: FastAPI) -> None:
     ) -> Response:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         request.state.request_id = request_id
+        csrf = request.cookies.get(CSRF_COOKIE)
+        request.state.csrf_token = csrf or new_csrf_token()
         started = time.perf_counter()
         response = _labelled(await call_next(request), request_id)
+        if csrf is None:
+            response.set_cookie(
+                CSRF_COOKIE,
+                request.state.csrf_token,
+                httponly=True,
+                samesite="strict",
+                secure=request.app.state.settings.cookie_secure,
+            )
         log.info(
             "request",
             method=request.method,

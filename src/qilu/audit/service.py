@@ -136,3 +136,20 @@ def _check(event: AuditEvent, expected_seq: int, running: bytes) -> str | None:
     if entry_hash(event) != event.hash:
         return f"第 {event.seq} 条记录（{event.action}）的内容与其哈希不符：已被改动"
     return None
+
+
+def events_of_person(
+    session: Session, person_id: int, *, action_prefix: str = "", limit: int = 20
+) -> list[AuditEvent]:
+    """The newest entries a person caused, for their own history page."""
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.actor_person_id == person_id,
+                AuditEvent.action.startswith(action_prefix),
+            )
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,43 @@
+"""Who is asking: the signed-in viewer of a page, as route dependencies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from qilu.errors import QiluError
+from qilu.identity.models import WebSession
+from qilu.identity.sessions import SessionEnded, resume_session
+from qilu.routes import DbSession, get_settings
+
+SESSION_COOKIE = "qilu_session"
+
+
+def optional_viewer(request: Request, session: DbSession) -> WebSession | None:
+    """The signed-in session of this browser, if any (an ended one counts as none)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return resume_session(session, token, profile=get_settings(request).security_profile)
+    except SessionEnded:
+        return None
+
+
+class SignInRequired(QiluError):
+    """Raised by pages that need a viewer; the web layer answers with a redirect."""
+
+    status_code = 401
+
+
+def required_viewer(
+    request: Request, viewer: Annotated[WebSession | None, Depends(optional_viewer)]
+) -> WebSession:
+    if viewer is None:
+        raise SignInRequired("session.required", "请先登录", next=request.url.path)
+    return viewer
+
+
+Viewer = Annotated[WebSession | None, Depends(optional_viewer)]
+SignedIn = Annotated[WebSession, Depends(required_viewer)]

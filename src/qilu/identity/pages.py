@@ -1,0 +1,218 @@
+"""Pages of one login: register, sign in and out, and the account page with its history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from qilu.audit.service import events_of_person
+from qilu.codes.idcard import mask_id_number
+from qilu.errors import QiluError
+from qilu.identity import accounts, sessions
+from qilu.identity.access import SESSION_COOKIE, SignedIn
+from qilu.identity.models import Account
+from qilu.identity.service import id_number_of
+from qilu.routes import (
+    DbSession,
+    check_csrf,
+    client_address,
+    get_settings,
+    get_vault,
+    render,
+)
+
+router = APIRouter(prefix="/account", include_in_schema=False)
+Posted = [Depends(check_csrf)]
+
+EVENT_NAMES = {
+    "auth.login_ok": "登录成功",
+    "auth.login_failed": "登录失败",
+    "auth.locked": "账号临时锁定",
+    "auth.logout": "退出登录",
+    "auth.logout_everywhere": "全部设备退出",
+    "account.registered": "注册账号",
+    "account.password_changed": "修改密码",
+    "account.password_change_refused": "修改密码失败",
+}
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths on this site: an open redirect would help phishing."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/account"
+    parts = urlsplit(target)
+    return "/account" if parts.scheme or parts.netloc else target
+
+
+def _signed_in(request: Request, db: DbSession, account: Account, target: str) -> Response:
+    settings = get_settings(request)
+    token, _ = sessions.start_session(
+        db,
+        account,
+        assurance=account.assurance,
+        profile=settings.security_profile,
+        client_address=client_address(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    response = RedirectResponse(_safe_next(target), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        max_age=int(sessions.TIMEOUTS[settings.security_profile].absolute.total_seconds()),
+    )
+    return response
+
+
+def _refused(db: DbSession, error: QiluError) -> None:
+    """Keep an audit trail the refusal left; drop anything else written before it."""
+    if error.keeps_trail:
+        db.commit()
+    else:
+        db.rollback()
+
+
+@router.get("/register", response_class=HTMLResponse)
+def register_form(request: Request) -> HTMLResponse:
+    return render(request, "identity/register.html", form={}, error=None)
+
+
+@router.post("/register", dependencies=Posted)
+def register(
+    request: Request,
+    db: DbSession,
+    name: Annotated[str, Form(max_length=64)],
+    id_number: Annotated[str, Form(max_length=40)],
+    password: Annotated[str, Form(max_length=256)],
+    password_again: Annotated[str, Form(max_length=256)],
+) -> Response:
+    form = {"name": name, "id_number": id_number}
+    try:
+        if password != password_again:
+            raise QiluError("password.mismatch", "两次输入的密码不一致", field="password_again")
+        account = accounts.register_resident(
+            db,
+            get_vault(request),
+            name=name,
+            id_number=id_number,
+            password=password,
+            profile=get_settings(request).security_profile,
+            client_address=client_address(request),
+        )
+    except QiluError as error:
+        _refused(db, error)
+        return render(request, "identity/register.html", 400, form=form, error=error)
+    return _signed_in(request, db, account, "/account")
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_form(request: Request, next: str = "/account") -> HTMLResponse:
+    return render(request, "identity/sign_in.html", form={"next": next}, error=None)
+
+
+@router.post("/sign-in", dependencies=Posted)
+def sign_in(
+    request: Request,
+    db: DbSession,
+    id_number: Annotated[str, Form(max_length=40)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=512)] = "/account",
+) -> Response:
+    try:
+        result = accounts.authenticate(
+            db,
+            get_vault(request),
+            id_number=id_number,
+            password=password,
+            profile=get_settings(request).security_profile,
+            client_address=client_address(request),
+        )
+    except QiluError as error:
+        _refused(db, error)
+        form = {"id_number": id_number, "next": next}
+        status = error.status_code if error.status_code < 500 else 400
+        return render(request, "identity/sign_in.html", status, form=form, error=error)
+    return _signed_in(request, db, result.account, next)
+
+
+@router.get("", response_class=HTMLResponse)
+def account_page(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    return _account_page(request, db, viewer, message=None, error=None)
+
+
+def _account_page(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    *,
+    message: str | None,
+    error: QiluError | None,
+    status: int = 200,
+) -> HTMLResponse:
+    account = viewer.account
+    profile = get_settings(request).security_profile
+    return render(
+        request,
+        "identity/account.html",
+        status,
+        person=account.person,
+        masked_id=mask_id_number(id_number_of(get_vault(request), account.person)),
+        viewer=viewer,
+        live=sessions.live_sessions(db, account, profile=profile),
+        history=events_of_person(db, account.person_id, limit=20),
+        event_names=EVENT_NAMES,
+        message=message,
+        error=error,
+    )
+
+
+@router.post("/password", dependencies=Posted)
+def change_password(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    current: Annotated[str, Form(max_length=256)],
+    password: Annotated[str, Form(max_length=256)],
+    password_again: Annotated[str, Form(max_length=256)],
+) -> Response:
+    try:
+        if password != password_again:
+            raise QiluError("password.mismatch", "两次输入的新密码不一致", field="password_again")
+        accounts.change_password(
+            db,
+            get_vault(request),
+            viewer.account,
+            current=current,
+            new=password,
+            profile=get_settings(request).security_profile,
+            client_address=client_address(request),
+        )
+    except QiluError as error:
+        _refused(db, error)
+        return _account_page(request, db, viewer, message=None, error=error, status=400)
+    return _account_page(request, db, viewer, message="密码已修改", error=None)
+
+
+@router.post("/sign-out", dependencies=Posted)
+def sign_out(request: Request, db: DbSession, viewer: SignedIn) -> Response:
+    sessions.end_session(db, viewer, client_address=client_address(request))
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/sign-out-everywhere", dependencies=Posted)
+def sign_out_everywhere(request: Request, db: DbSession, viewer: SignedIn) -> Response:
+    sessions.end_all_sessions(db, viewer.account, client_address=client_address(request))
+    response = RedirectResponse("/account/sign-in", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qilu.audit.models import AuditEvent
+from qilu.pii import Vault
+
+from ..factories import make_person
+
+ID = "11010519491231002X"
+PASSWORD = "qilu-Sign-in-2026"
+
+
+def csrf(client: TestClient) -> str:
+    client.get("/account/sign-in")
+    token = client.cookies.get("qilu_csrf")
+    assert token
+    return token
+
+
+def register(client: TestClient, **changes: str) -> object:
+    form = {
+        "name": "王芳",
+        "id_number": ID,
+        "password": PASSWORD,
+        "password_again": PASSWORD,
+        "csrf_token": csrf(client),
+        **changes,
+    }
+    return client.post("/account/register", data=form, follow_redirects=False)
+
+
+@pytest.fixture
+def resident(session: Session, vault: Vault) -> None:
+    make_person(session, vault, name="王芳", id_number=ID)
+
+
+def test_register_signs_in_and_shows_the_account(client: TestClient, resident: None) -> None:
+    response = register(client)
+    assert response.status_code == 303 and response.headers["location"] == "/account"
+    cookie = response.headers["set-cookie"]
+    assert "qilu_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    page = client.get("/account")
+    assert page.status_code == 200
+    assert "王芳" in page.text and "110105********002X" in page.text
+    assert "注册账号" in page.text and "本设备" in page.text
+
+
+def test_a_form_without_the_csrf_token_is_refused(client: TestClient, resident: None) -> None:
+    response = register(client, csrf_token="forged")
+    assert response.status_code == 403
+    assert "表单已过期或来源不明" in response.text
+    assert client.get("/account", follow_redirects=False).status_code == 303
+
+
+def test_registration_errors_are_shown_by_the_field(client: TestClient, resident: None) -> None:
+    response = register(client, id_number="110105194912310021")
+    assert response.status_code == 400
+    assert 'aria-invalid="true"' in response.text and "校验码应为 X" in response.text
+    mismatch = register(client, password_again="something-else-2026")
+    assert "两次输入的密码不一致" in mismatch.text
+
+
+def test_sign_out_then_sign_in(client: TestClient, resident: None) -> None:
+    register(client)
+    signed_out = client.post(
+        "/account/sign-out", data={"csrf_token": csrf(client)}, follow_redirects=False
+    )
+    assert signed_out.status_code == 303
+    assert (
+        client.get("/account", follow_redirects=False)
+        .headers["location"]
+        .startswith("/account/sign-in?next=/account")
+    )
+    wrong = client.post(
+        "/account/sign-in",
+        data={"id_number": ID, "password": "not-the-one-1", "csrf_token": csrf(client)},
+    )
+    assert wrong.status_code == 403 and "身份号码或密码错误" in wrong.text
+    right = client.post(
+        "/account/sign-in",
+        follow_redirects=False,
+        data={"id_number": ID, "password": PASSWORD, "csrf_token": csrf(client)},
+    )
+    assert right.status_code == 303 and right.headers["location"] == "/account"
+    history = client.get("/account").text
+    assert "登录失败" in history and "登录成功" in history and "退出登录" in history
+
+
+def test_failed_sign_in_is_audited_even_though_refused(
+    client: TestClient, resident: None, session: Session
+) -> None:
+    register(client)
+    client.post(
+        "/account/sign-in",
+        data={"id_number": ID, "password": "not-the-one-1", "csrf_token": csrf(client)},
+    )
+    actions = list(session.scalars(select(AuditEvent.action)))
+    assert "auth.login_failed" in actions
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/account/../x"])
+def test_sign_in_never_redirects_off_site(client: TestClient, resident: None, target: str) -> None:
+    register(client)
+    client.post("/account/sign-out", data={"csrf_token": csrf(client)})
+    response = client.post(
+        "/account/sign-in",
+        follow_redirects=False,
+        data={"id_number": ID, "password": PASSWORD, "next": target, "csrf_token": csrf(client)},
+    )
+    location = response.headers["location"]
+    assert location.startswith("/") and not location.startswith("//")
+
+
+def test_sign_out_everywhere_ends_other_browsers(
+    client: TestClient, app: object, resident: None
+) -> None:
+    register(client)
+    with TestClient(app) as other:  # type: ignore[arg-type]
+        other.post(
+            "/account/sign-in",
+            data={"id_number": ID, "password": PASSWORD, "csrf_token": csrf(other)},
+        )
+        assert other.get("/account", follow_redirects=False).status_code == 200
+        client.post("/account/sign-out-everywhere", data={"csrf_token": csrf(client)})
+        assert other.get("/account", follow_redirects=False).status_code == 303
+
+
+def test_change_password_on_the_account_page(client: TestClient, resident: None) -> None:
+    register(client)
+    wrong = client.post(
+        "/account/password",
+        data={
+            "current": "not-the-one-1",
+            "password": "New-pass-2027x",
+            "password_again": "New-pass-2027x",
+            "csrf_token": csrf(client),
+        },
+    )
+    assert wrong.status_code == 400 and "当前密码不正确" in wrong.text
+    done = client.post(
+        "/account/password",
+        data={
+            "current": PASSWORD,
+            "password": "New-pass-2027x",
+            "password_again": "New-pass-2027x",
+            "csrf_token": csrf(client),
+        },
+    )
+    assert done.status_code == 200 and "密码已修改" in done.text
