@@ -151,3 +151,38 @@ def test_change_password_on_the_account_page(client: TestClient, resident: None)
         },
     )
     assert done.status_code == 200 and "密码已修改" in done.text
+
+
+def test_sign_in_with_a_second_factor(client: TestClient, resident: None) -> None:
+    import re
+
+    import pyotp
+
+    register(client)
+    page = client.get("/account/two-factor/setup")
+    secret = re.search(r"data-totp-secret>([A-Z2-7]+)<", page.text)
+    assert secret
+    totp = pyotp.TOTP(secret.group(1))
+    enabled = client.post(
+        "/account/two-factor/setup", data={"code": totp.now(), "csrf_token": csrf(client)}
+    )
+    assert "data-recovery-codes" in enabled.text
+    assert "实名核验 + 两步验证" in client.get("/account").text
+    client.post("/account/sign-out", data={"csrf_token": csrf(client)})
+    half = client.post(
+        "/account/sign-in",
+        follow_redirects=False,
+        data={"id_number": ID, "password": PASSWORD, "csrf_token": csrf(client)},
+    )
+    assert half.headers["location"].startswith("/account/two-factor")
+    assert client.get("/account", follow_redirects=False).status_code == 303  # not in yet
+    wrong = client.post("/account/two-factor", data={"code": "000000", "csrf_token": csrf(client)})
+    assert wrong.status_code == 403 and "验证码不正确" in wrong.text
+    codes = re.findall(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>", enabled.text)
+    done = client.post(
+        "/account/two-factor",
+        follow_redirects=False,
+        data={"code": codes[0], "csrf_token": csrf(client)},
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/account"
+    assert 'data-fact="assurance">4' in client.get("/account").text

@@ -34,10 +34,20 @@ class SignInRequired(QiluError):
 def required_viewer(
     request: Request, viewer: Annotated[WebSession | None, Depends(optional_viewer)]
 ) -> WebSession:
-    if viewer is None:
+    if viewer is None or viewer.second_factor_pending:
         raise SignInRequired("session.required", "请先登录", next=request.url.path)
+    return viewer
+
+
+def pending_viewer(
+    request: Request, viewer: Annotated[WebSession | None, Depends(optional_viewer)]
+) -> WebSession:
+    """A session that has passed the password and owes its second factor."""
+    if viewer is None or not viewer.second_factor_pending:
+        raise SignInRequired("session.required", "请先登录", next="/account")
     return viewer
 
 
 Viewer = Annotated[WebSession | None, Depends(optional_viewer)]
 SignedIn = Annotated[WebSession, Depends(required_viewer)]
+HalfSignedIn = Annotated[WebSession, Depends(pending_viewer)]

@@ -106,6 +106,10 @@ class SignIn:
     account: Account
     password_expired: bool
 
+    @property
+    def needs_second_factor(self) -> bool:
+        return self.account.has_second_factor
+
 
 def authenticate(
     session: Session,
@@ -129,13 +133,13 @@ def authenticate(
     account_key = f"account:{account.id}" if account else None
     for scope, key in (("address", client_address), ("account", account_key)):
         if key is not None:
-            _refuse_if_locked(session, scope, key, moment, client_address)
+            refuse_if_locked(session, scope, key, moment, client_address)
     stored = account.password_hash if account else passwords.DUMMY_HASH
     valid = passwords.verify_password(stored, password)
     if account is None or not valid or account.status != "active":
-        _count_failure(session, "address", client_address, moment, policy)
+        count_failure(session, "address", client_address, moment, policy)
         if account is not None:
-            locked = _count_failure(session, "account", account_key or "", moment, policy)
+            locked = count_failure(session, "account", account_key or "", moment, policy)
             record(
                 session,
                 "auth.login_failed",
@@ -163,7 +167,7 @@ def authenticate(
                 details={"reason": "no_account"},
             )
         raise Refused("auth.invalid", "身份号码或密码错误", field="password")
-    _forget_failures(session, account)
+    forget_failures(session, account)
     if passwords.HASHER.check_needs_rehash(account.password_hash):
         account.password_hash = passwords.hash_password(password)
     record(
@@ -236,7 +240,7 @@ def set_password(
     moment = _now(now)
     account.password_hash = passwords.hash_password(new)
     account.password_changed_at = moment
-    _forget_failures(session, account)
+    forget_failures(session, account)
     record(
         session,
         "account.password_changed",
@@ -247,14 +251,14 @@ def set_password(
     )
 
 
-def _forget_failures(session: Session, account: Account) -> None:
+def forget_failures(session: Session, account: Account) -> None:
     key = f"account:{account.id}"
     session.execute(
         delete(SignInFailure).where(SignInFailure.scope == "account", SignInFailure.key == key)
     )
 
 
-def _refuse_if_locked(
+def refuse_if_locked(
     session: Session, scope: str, key: str, now: datetime, client_address: str
 ) -> None:
     row = session.get(SignInFailure, (scope, key))
@@ -280,7 +284,7 @@ def _refuse_if_locked(
     )
 
 
-def _count_failure(
+def count_failure(
     session: Session, scope: str, key: str, now: datetime, policy: LockPolicy
 ) -> datetime | None:
     """Add a failure in the current window (atomically); lock if the threshold is reached."""

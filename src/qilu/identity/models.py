@@ -10,6 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -124,9 +126,28 @@ class Account(Base):
     # Identity assurance of the registration (acr): 3 = name and ID number matched the register.
     assurance: Mapped[int] = mapped_column(Integer, default=3)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # TOTP second factor (RFC 6238): the secret SM4-encrypted; enabled once a code confirmed it.
+    totp_secret_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # no code is accepted twice
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
     person: Mapped[Person] = relationship()
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.totp_enabled_at is not None
+
+
+class RecoveryCode(Base):
+    """One-time codes for when the authenticator is lost; only their SM3 hashes are kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SignInFailure(Base):
@@ -155,6 +176,8 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Password checked, second factor still owed: such a session opens nothing yet.
+    second_factor_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     client_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(255))
 

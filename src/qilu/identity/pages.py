@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from qilu.audit.service import events_of_person
 from qilu.codes.idcard import mask_id_number
 from qilu.errors import QiluError
-from qilu.identity import accounts, sessions
-from qilu.identity.access import SESSION_COOKIE, SignedIn
+from qilu.identity import accounts, second_factor, sessions
+from qilu.identity.access import SESSION_COOKIE, HalfSignedIn, SignedIn
 from qilu.identity.models import Account
 from qilu.identity.service import id_number_of
 from qilu.routes import (
@@ -36,6 +36,9 @@ EVENT_NAMES = {
     "account.registered": "注册账号",
     "account.password_changed": "修改密码",
     "account.password_change_refused": "修改密码失败",
+    "auth.totp_enabled": "启用两步验证",
+    "auth.second_factor_ok": "两步验证通过",
+    "auth.second_factor_failed": "两步验证失败",
 }
 
 
@@ -47,7 +50,9 @@ def _safe_next(target: str | None) -> str:
     return "/account" if parts.scheme or parts.netloc else target
 
 
-def _signed_in(request: Request, db: DbSession, account: Account, target: str) -> Response:
+def _signed_in(
+    request: Request, db: DbSession, account: Account, target: str, *, pending: bool = False
+) -> Response:
     settings = get_settings(request)
     token, _ = sessions.start_session(
         db,
@@ -56,7 +61,10 @@ def _signed_in(request: Request, db: DbSession, account: Account, target: str) -
         profile=settings.security_profile,
         client_address=client_address(request),
         user_agent=request.headers.get("user-agent"),
+        second_factor_pending=pending,
     )
+    if pending:
+        target = f"/account/two-factor?next={quote(_safe_next(target), safe='/')}"
     response = RedirectResponse(_safe_next(target), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -137,7 +145,64 @@ def sign_in(
         form = {"id_number": id_number, "next": next}
         status = error.status_code if error.status_code < 500 else 400
         return render(request, "identity/sign_in.html", status, form=form, error=error)
-    return _signed_in(request, db, result.account, next)
+    return _signed_in(request, db, result.account, next, pending=result.needs_second_factor)
+
+
+@router.get("/two-factor", response_class=HTMLResponse)
+def two_factor_form(request: Request, viewer: HalfSignedIn, next: str = "/account") -> HTMLResponse:
+    return render(request, "identity/two_factor.html", form={"next": next}, error=None)
+
+
+@router.post("/two-factor", dependencies=Posted)
+def two_factor(
+    request: Request,
+    db: DbSession,
+    viewer: HalfSignedIn,
+    code: Annotated[str, Form(max_length=32)],
+    next: Annotated[str, Form(max_length=512)] = "/account",
+) -> Response:
+    try:
+        second_factor.verify(
+            db,
+            get_vault(request),
+            viewer.account,
+            code,
+            profile=get_settings(request).security_profile,
+            client_address=client_address(request),
+        )
+    except QiluError as error:
+        _refused(db, error)
+        form = {"next": next}
+        return render(request, "identity/two_factor.html", 403, form=form, error=error)
+    sessions.complete_second_factor(viewer)
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.get("/two-factor/setup", response_class=HTMLResponse)
+def two_factor_setup_form(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    setup = second_factor.begin_setup(db, get_vault(request), viewer.account)
+    return render(request, "identity/two_factor_setup.html", setup=setup, codes=None, error=None)
+
+
+@router.post("/two-factor/setup", dependencies=Posted)
+def two_factor_setup(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    code: Annotated[str, Form(max_length=32)],
+) -> Response:
+    try:
+        codes = second_factor.confirm_setup(
+            db, get_vault(request), viewer.account, code, client_address=client_address(request)
+        )
+    except QiluError as error:
+        _refused(db, error)
+        setup = second_factor.begin_setup(db, get_vault(request), viewer.account)
+        return render(
+            request, "identity/two_factor_setup.html", 400, setup=setup, codes=None, error=error
+        )
+    sessions.complete_second_factor(viewer)
+    return render(request, "identity/two_factor_setup.html", setup=None, codes=codes, error=None)
 
 
 @router.get("", response_class=HTMLResponse)

@@ -52,9 +52,13 @@ def start_session(
     profile: Profile,
     client_address: str | None,
     user_agent: str | None,
+    second_factor_pending: bool = False,
     now: datetime | None = None,
 ) -> tuple[str, WebSession]:
-    """A new session for a signed-in account; returns the token for the cookie."""
+    """A new session for a signed-in account; returns the token for the cookie.
+
+    With `second_factor_pending` the session only lets its holder enter the second factor.
+    """
     moment = now or datetime.now(UTC)
     token = secrets.token_urlsafe(32)
     web_session = WebSession(
@@ -66,6 +70,7 @@ def start_session(
         expires_at=moment + TIMEOUTS[profile].absolute,
         client_address=client_address,
         user_agent=(user_agent or "")[:255] or None,
+        second_factor_pending=second_factor_pending,
     )
     session.add(web_session)
     session.flush()
@@ -91,6 +96,13 @@ def resume_session(
     if moment - web_session.last_seen_at >= TOUCH_EVERY:
         web_session.last_seen_at = moment
     return web_session
+
+
+def complete_second_factor(web_session: WebSession, now: datetime | None = None) -> None:
+    """The second factor passed: the session opens everything, at assurance level 4."""
+    web_session.second_factor_pending = False
+    web_session.assurance = 4
+    web_session.authenticated_at = now or datetime.now(UTC)
 
 
 def end_session(session: Session, web_session: WebSession, *, client_address: str | None) -> None:
