@@ -24,6 +24,8 @@ from qilu.routes import get_session
 from qilu.settings import Settings
 from qilu.web import create_app
 
+from .browser import browser, live_server  # noqa: F401  (fixtures for page tests)
+
 TEST_POSTGRES = os.environ.get("QILU_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_POSTGRES else [])
 

@@ -172,7 +172,8 @@ def authenticate(
         account.password_hash = passwords.hash_password(password)
     record(
         session,
-        "auth.login_ok",
+        # With a second factor still to come, the password alone is not yet a sign-in.
+        "auth.password_ok" if account.has_second_factor else "auth.login_ok",
         actor_person_id=account.person_id,
         subject=account_key,
         client_address=client_address,

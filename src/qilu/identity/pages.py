@@ -29,6 +29,7 @@ Posted = [Depends(check_csrf)]
 
 EVENT_NAMES = {
     "auth.login_ok": "登录成功",
+    "auth.password_ok": "密码验证通过",
     "auth.login_failed": "登录失败",
     "auth.locked": "账号临时锁定",
     "auth.logout": "退出登录",

@@ -1,0 +1,105 @@
+"""A resident's journey through one login, in a real browser on a real server."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyotp
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qilu.db import make_engine
+from qilu.identity.models import Person
+from qilu.identity.service import id_number_of
+from qilu.pii import load_vault
+
+from ..browser import LiveServer, needs_browser
+
+pytestmark = needs_browser
+PASSWORD = "Qilu-journey-2026"
+
+
+def a_resident(live_server: LiveServer, offset: int) -> tuple[str, str]:
+    """Name and ID number of an adult in the server's synthetic register."""
+    engine = make_engine(live_server.settings)
+    with Session(engine) as session:
+        person = session.scalars(
+            select(Person)
+            .where(Person.birth_date < "2000-01-01")
+            .order_by(Person.id)
+            .offset(offset)
+            .limit(1)
+        ).one()
+        return person.name, id_number_of(load_vault(live_server.settings), person)
+
+
+def test_register_sign_in_enable_totp_and_sign_in_with_it(
+    live_server: LiveServer, browser: object, tmp_path: Path
+) -> None:
+    name, id_number = a_resident(live_server, 3)
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    base = live_server.base
+
+    page.goto(base + "/account/register")
+    page.get_by_label("姓名").fill(name)
+    page.get_by_label("公民身份号码").fill(id_number)
+    page.get_by_label("设置密码").fill(PASSWORD)
+    page.get_by_label("再次输入密码").fill(PASSWORD)
+    page.get_by_role("button", name="注册并登录").click()
+    page.wait_for_url(base + "/account")
+    assert page.locator('[data-fact="name"]').inner_text() == name
+    page.screenshot(path=str(tmp_path / "account.png"), full_page=True)
+
+    page.get_by_role("link", name="启用").click()
+    secret = page.locator("[data-totp-secret]").inner_text()
+    assert page.locator(".qr svg").count() == 1
+    totp = pyotp.TOTP(secret)
+    setup_step = totp.timecode(datetime.now(UTC))
+    page.get_by_label("验证码").fill(totp.at(datetime.now(UTC)))
+    page.get_by_role("button", name="启用").click()
+    assert page.locator("[data-recovery-codes] li").count() == 10
+    page.screenshot(path=str(tmp_path / "totp-enabled.png"), full_page=True)
+
+    page.goto(base + "/account")
+    page.get_by_role("button", name="退出登录").click()
+    page.wait_for_url(base + "/")
+
+    page.goto(base + "/account")
+    page.wait_for_url("**/account/sign-in?next=/account")
+    page.get_by_label("公民身份号码").fill(id_number)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url("**/account/two-factor**")
+    page.get_by_label("验证码").fill("000000")
+    page.get_by_role("button", name="验证并登录").click()
+    assert "验证码不正确" in page.locator("[role=alert]").inner_text()
+    # A code of a later 30-second step: the one used for the setup is never accepted again.
+    while totp.timecode(datetime.now(UTC)) <= setup_step:
+        time.sleep(0.5)
+    page.get_by_label("验证码").fill(totp.now())
+    page.get_by_role("button", name="验证并登录").click()
+    page.wait_for_url(base + "/account")
+    assert "4 级" in page.locator('[data-fact="assurance"]').inner_text()
+    history = page.locator("table.history").inner_text()
+    assert "两步验证失败" in history and "两步验证通过" in history
+    page.screenshot(path=str(tmp_path / "signed-in-with-totp.png"), full_page=True)
+    page.close()
+
+
+def test_a_wrong_id_number_is_explained_at_registration(
+    live_server: LiveServer, browser: object
+) -> None:
+    name, id_number = a_resident(live_server, 4)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    page.goto(live_server.base + "/account/register")
+    page.get_by_label("姓名").fill(name)
+    wrong = id_number[:17] + ("0" if id_number[17] != "0" else "1")
+    page.get_by_label("公民身份号码").fill(wrong)
+    page.get_by_label("设置密码").fill(PASSWORD)
+    page.get_by_label("再次输入密码").fill(PASSWORD)
+    page.get_by_role("button", name="注册并登录").click()
+    assert "校验码应为" in page.locator("#id_number-error").inner_text()
+    assert page.get_by_label("姓名").input_value() == name  # what was typed is kept
+    page.close()
