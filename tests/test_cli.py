@@ -201,3 +201,63 @@ def test_audit_verify_reports_the_first_broken_link(tmp_path: Path) -> None:
     broken = run("audit", "verify", env=env)
     assert broken.returncode == 1
     assert "第 3 条" in broken.stdout and "此前 2 条记录校验通过" in broken.stdout
+
+
+def test_users_add_and_reset_password(tmp_path: Path) -> None:
+    from sqlalchemy.orm import Session
+
+    from qilu.db import make_engine
+    from qilu.identity.accounts import authenticate
+    from qilu.pii import load_vault
+    from qilu.settings import Settings
+
+    from .factories import make_person
+
+    settings = Settings(data_dir=tmp_path)
+    engine = make_engine(settings)
+    env = {"QILU_DATA_DIR": str(tmp_path)}
+    assert run("db", "upgrade", env=env).returncode == 0
+    vault = load_vault(settings)
+    with Session(engine) as session, session.begin():
+        make_person(session, vault, name="赵敏", id_number="11010519491231002X")
+    added = run(
+        "users",
+        "add",
+        "--id-number",
+        "11010519491231002X",
+        "--name",
+        "赵敏",
+        stdin="first-Pass-2026\n",
+        env=env,
+    )
+    assert added.returncode == 0, added.stderr
+    again = run(
+        "users",
+        "add",
+        "--id-number",
+        "11010519491231002X",
+        "--name",
+        "赵敏",
+        stdin="first-Pass-2026\n",
+        env=env,
+    )
+    assert_one_line_error(again, "已注册")
+    weak = run("users", "reset-password", "11010519491231002X", stdin="short\n", env=env)
+    assert_one_line_error(weak, "至少 10 个字符")
+    reset = run(
+        "users", "reset-password", "11010519491231002X", stdin="second-Pass-2027\n", env=env
+    )
+    assert reset.returncode == 0, reset.stderr
+    with Session(engine) as session, session.begin():
+        assert authenticate(
+            session,
+            vault,
+            id_number="11010519491231002X",
+            password="second-Pass-2027",
+            profile="standard",
+            client_address="test",
+        )
+    missing = run("users", "reset-password", "370102199003073516", stdin="x-Pass-20277\n", env=env)
+    assert_one_line_error(missing, "没有账号")
+    no_password = run("users", "reset-password", "11010519491231002X", stdin="", env=env)
+    assert_one_line_error(no_password, "标准输入")

@@ -136,6 +136,75 @@ def seed(
 
 
 @cli.group()
+def users() -> None:
+    """Accounts: add one, reset a password (the password is read from standard input)."""
+
+
+@users.command("add")
+@click.option("--id-number", required=True, help="The resident's ID number.")
+@click.option("--name", required=True, help="The name as in the population register.")
+@pass_context
+def users_add(ctx: CliContext, id_number: str, name: str) -> None:
+    """Open an account for a resident of the register (real-name check as in the portal)."""
+    from sqlalchemy.orm import Session
+
+    from qilu.identity.accounts import register_resident
+    from qilu.pii import load_vault
+
+    password = _read_password()
+    with Session(ctx.engine) as session, session.begin():
+        account = register_resident(
+            session,
+            load_vault(ctx.settings),
+            name=name,
+            id_number=id_number,
+            password=password,
+            profile=ctx.settings.security_profile,
+            client_address="cli",
+        )
+        number = account.id
+    click.echo(f"已开通账号 {number}：{name}")
+
+
+@users.command("reset-password")
+@click.argument("id_number")
+@pass_context
+def users_reset_password(ctx: CliContext, id_number: str) -> None:
+    """Set a new password for the account of ID_NUMBER and unlock it."""
+    from sqlalchemy.orm import Session
+
+    from qilu.identity.accounts import account_of, set_password
+    from qilu.pii import load_vault
+
+    password = _read_password()
+    vault = load_vault(ctx.settings)
+    with Session(ctx.engine) as session, session.begin():
+        account = account_of(session, vault, id_number)
+        set_password(
+            session,
+            vault,
+            account,
+            password,
+            ctx.settings.security_profile,
+            actor_person_id=None,
+            client_address="cli",
+        )
+        number = account.id
+    click.echo(f"已重置账号 {number} 的密码")
+
+
+def _read_password() -> str:
+    """Hidden prompt on a terminal; otherwise the first line of standard input."""
+    if sys.stdin.isatty():
+        entered: str = click.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码")
+        return entered
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise QiluError("password.missing", "请在标准输入提供密码（一行）", field="password")
+    return line
+
+
+@cli.group()
 def audit() -> None:
     """The SM3-chained audit log."""
 
@@ -255,6 +324,10 @@ def main(argv: list[str] | None = None) -> None:
         _fail(error.message)
     except DBAPIError as error:
         _fail(describe_database_error(context.engine, error))
+    except Exception as error:  # a bug: say so in one line; the traceback is for debug level
+        if context.settings.log_level == "debug":
+            raise
+        _fail(f"内部错误 {type(error).__name__}: {error}（设置 QILU_LOG_LEVEL=debug 查看详情）", 70)
 
 
 def _fail(message: str, exit_code: int = 1) -> NoReturn:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.codes.idcard import validate_id_number
-from qilu.errors import QiluError, Refused
+from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import passwords
 from qilu.identity.models import Account, Person, SignInFailure
 from qilu.identity.service import phone_of
@@ -101,6 +101,22 @@ def register_resident(
     return account
 
 
+def _account_by_number(session: Session, vault: Vault, number: str) -> Account | None:
+    return session.scalars(
+        select(Account)
+        .join(Person)
+        .where(Person.id_number_index == vault.blind_index(number, "id_number"))
+    ).one_or_none()
+
+
+def account_of(session: Session, vault: Vault, id_number: str) -> Account:
+    """The account of the resident with this ID number."""
+    account = _account_by_number(session, vault, validate_id_number(id_number))
+    if account is None:
+        raise NotFound("account.not_found", "该身份号码没有账号", field="id_number")
+    return account
+
+
 @dataclass(frozen=True)
 class SignIn:
     account: Account
@@ -125,11 +141,7 @@ def authenticate(
     moment = _now(now)
     policy = POLICIES[profile]
     number = validate_id_number(id_number)
-    account = session.scalars(
-        select(Account)
-        .join(Person)
-        .where(Person.id_number_index == vault.blind_index(number, "id_number"))
-    ).one_or_none()
+    account = _account_by_number(session, vault, number)
     account_key = f"account:{account.id}" if account else None
     for scope, key in (("address", client_address), ("account", account_key)):
         if key is not None:
