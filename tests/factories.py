@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from itertools import count
 
 from sqlalchemy.orm import Session
 
 from qilu.codes.idcard import make_id_number, parse_id_number
-from qilu.identity.models import Person
+from qilu.codes.uscc import make_uscc
+from qilu.identity.accounts import register_resident
+from qilu.identity.models import Account, LegalEntity, Person
 from qilu.pii import Vault
 
 _orders = count(1)
@@ -40,3 +43,37 @@ def make_person(
     session.add(person)
     session.flush()
     return person
+
+
+def make_account(session: Session, vault: Vault, person: Person) -> Account:
+    return register_resident(
+        session,
+        vault,
+        name=person.name,
+        id_number=vault.decrypt(person.id_number_cipher, "id_number"),
+        password="factory-Pass-2026",
+        profile="standard",
+    )
+
+
+def make_entity(
+    session: Session,
+    representative: Person,
+    *,
+    name: str = "济南鑫华商贸有限公司",
+    body: str | None = None,
+) -> LegalEntity:
+    entity = LegalEntity(
+        uscc=make_uscc("9", "1", "370102", body or f"MA{next(_orders):06d}"),
+        name=name,
+        industry_code="F",
+        division_code="370102",
+        address="山东省济南市历下区经十路1号",
+        legal_representative_id=representative.id,
+        registered_capital=Decimal(100),
+        established_on=date(2020, 1, 1),
+        status="active",
+    )
+    session.add(entity)
+    session.flush()
+    return entity

@@ -5,6 +5,7 @@ from qilu.demo.models import SeedRun
 from qilu.identity.models import (
     Account,
     Department,
+    EnterpriseAgent,
     LegalEntity,
     Person,
     RecoveryCode,
@@ -18,6 +19,7 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "Department",
+    "EnterpriseAgent",
     "LegalEntity",
     "Person",
     "RecoveryCode",

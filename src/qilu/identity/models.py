@@ -10,6 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -178,7 +179,32 @@ class WebSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Password checked, second factor still owed: such a session opens nothing yet.
     second_factor_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The enterprise this browser currently acts for (re-checked on every request).
+    acting_for_entity_id: Mapped[int | None] = mapped_column(ForeignKey("legal_entities.id"))
     client_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(255))
 
     account: Mapped[Account] = relationship()
+    acting_for: Mapped[LegalEntity | None] = relationship()
+
+
+class EnterpriseAgent(Base):
+    """A legal representative's authorisation of another resident to act for the enterprise."""
+
+    __tablename__ = "enterprise_agents"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("legal_entities.id"), index=True)
+    agent_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    valid_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    granted_by_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+
+    entity: Mapped[LegalEntity] = relationship()
+    agent: Mapped[Person] = relationship(foreign_keys=[agent_person_id])
+
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.valid_until > now
