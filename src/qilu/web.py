@@ -23,6 +23,7 @@ from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
 from qilu.db import check_database, current_revision, make_engine, make_sessionmaker
 from qilu.errors import QiluError
+from qilu.identity import enterprise_pages
 from qilu.identity import pages as identity_pages
 from qilu.identity.access import SignInRequired
 from qilu.logs import configure_logging
@@ -81,7 +82,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 # Each domain wires its routes in, in dependency order (DESIGN.md).
-INSTALLS = (codes_api.install, codes_pages.install, identity_pages.install, home.install)
+INSTALLS = (
+    codes_api.install,
+    codes_pages.install,
+    identity_pages.install,
+    enterprise_pages.install,
+    home.install,
+)
 DOMAINS = ("codes", "identity", "demo")
 
 

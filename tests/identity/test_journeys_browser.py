@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.db import make_engine
-from qilu.identity.models import Person
+from qilu.identity.accounts import register_resident
+from qilu.identity.models import LegalEntity, Person
 from qilu.identity.service import id_number_of
 from qilu.pii import load_vault
 
@@ -103,3 +104,82 @@ def test_a_wrong_id_number_is_explained_at_registration(
     assert "校验码应为" in page.locator("#id_number-error").inner_text()
     assert page.get_by_label("姓名").input_value() == name  # what was typed is kept
     page.close()
+
+
+def _account_for(live_server: LiveServer, person_id: int) -> tuple[str, str]:
+    """Give a person of the server's store an account; return their name and ID number."""
+    settings = live_server.settings
+    vault = load_vault(settings)
+    with Session(make_engine(settings)) as session, session.begin():
+        person = session.get(Person, person_id)
+        assert person is not None
+        number = id_number_of(vault, person)
+        register_resident(
+            session,
+            vault,
+            name=person.name,
+            id_number=number,
+            password=PASSWORD,
+            profile="standard",
+        )
+        return person.name, number
+
+
+def _sign_in(page: object, base: str, id_number: str) -> None:
+    page.goto(base + "/account/sign-in")  # type: ignore[attr-defined]
+    page.get_by_label("公民身份号码").fill(id_number)  # type: ignore[attr-defined]
+    page.get_by_label("密码").fill(PASSWORD)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="登录").click()  # type: ignore[attr-defined]
+    page.wait_for_url(base + "/account")  # type: ignore[attr-defined]
+
+
+def test_a_legal_representative_authorises_an_agent_who_acts_for_the_enterprise(
+    live_server: LiveServer, browser: object, tmp_path: Path
+) -> None:
+    base = live_server.base
+    with Session(make_engine(live_server.settings)) as session:
+        entity = session.scalars(
+            select(LegalEntity)
+            .where(LegalEntity.uscc.like("91%"))
+            .order_by(LegalEntity.id)
+            .offset(2)
+            .limit(1)
+        ).one()
+        uscc, entity_name, boss_id = entity.uscc, entity.name, entity.legal_representative_id
+        agent_id = session.scalars(
+            select(Person.id)
+            .where(Person.id != boss_id, Person.birth_date < "1990-01-01")
+            .order_by(Person.id.desc())
+            .limit(1)
+        ).one()
+    _, boss_number = _account_for(live_server, boss_id)
+    agent_name, agent_number = _account_for(live_server, agent_id)
+
+    boss = browser.new_context(viewport={"width": 390, "height": 844}).new_page()  # type: ignore[attr-defined]
+    _sign_in(boss, base, boss_number)
+    boss.goto(base + f"/account/enterprises/{uscc}/agents")
+    boss.get_by_label("经办人姓名").fill(agent_name)
+    boss.get_by_label("经办人身份号码").fill(agent_number)
+    boss.get_by_role("button", name="授权").click()
+    boss.wait_for_url(base + f"/account/enterprises/{uscc}/agents")
+    assert "有效" in boss.locator("table.grants tbody tr").first.inner_text()
+    boss.screenshot(path=str(tmp_path / "agents.png"), full_page=True)
+
+    agent = browser.new_context(viewport={"width": 390, "height": 844}).new_page()  # type: ignore[attr-defined]
+    _sign_in(agent, base, agent_number)
+    agent.goto(base + "/account/enterprises")
+    agent.locator(f'[data-uscc="{uscc}"]').get_by_role("button", name="以此身份办事").click()
+    agent.wait_for_url(base + "/account/enterprises")
+    assert entity_name in agent.locator("[data-acting]").inner_text()
+    assert "经办人" in agent.locator("[data-acting]").inner_text()
+    agent.screenshot(path=str(tmp_path / "acting.png"), full_page=True)
+
+    boss.get_by_role("button", name="撤销").click()
+    boss.wait_for_url(base + f"/account/enterprises/{uscc}/agents")
+    assert "已撤销" in boss.locator("table.grants tbody tr").first.inner_text()
+
+    agent.reload()
+    assert "个人" in agent.locator("[data-acting]").inner_text()
+    assert agent.locator(f'[data-uscc="{uscc}"]').count() == 0
+    history = agent.goto(base + "/account") and agent.locator("table.history").inner_text()
+    assert "企业身份失效" in history

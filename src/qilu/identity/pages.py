@@ -40,6 +40,10 @@ EVENT_NAMES = {
     "auth.totp_enabled": "启用两步验证",
     "auth.second_factor_ok": "两步验证通过",
     "auth.second_factor_failed": "两步验证失败",
+    "agent.authorised": "授权经办人",
+    "agent.revoked": "撤销经办人",
+    "identity.switched": "切换办事身份",
+    "identity.dropped": "企业身份失效",
 }
 
 

@@ -1,0 +1,150 @@
+"""Pages for acting as an enterprise: switch identity, and (legal representatives) manage agents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from qilu.errors import QiluError
+from qilu.identity import enterprises
+from qilu.identity.access import SignedIn
+from qilu.routes import DbSession, check_csrf, client_address, get_vault, render
+
+router = APIRouter(prefix="/account/enterprises", include_in_schema=False)
+Posted = [Depends(check_csrf)]
+CHINA = timedelta(hours=8)  # grants end at the end of the chosen day, Beijing time
+
+
+def _refused(db: DbSession, error: QiluError) -> None:
+    if error.keeps_trail:
+        db.commit()
+    else:
+        db.rollback()
+
+
+@router.get("", response_class=HTMLResponse)
+def identities_page(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    return _identities(request, db, viewer, error=None)
+
+
+def _identities(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    *,
+    error: QiluError | None,
+    status: int = 200,
+) -> HTMLResponse:
+    acting = enterprises.acting_identity(db, viewer, client_address=client_address(request))
+    return render(
+        request,
+        "identity/enterprises.html",
+        status,
+        identities=enterprises.identities_of(db, viewer.account.person_id),
+        acting=acting,
+        scopes=enterprises.SCOPES,
+        error=error,
+    )
+
+
+@router.post("/act-as", dependencies=Posted)
+def act_as(
+    request: Request, db: DbSession, viewer: SignedIn, uscc: Annotated[str, Form()] = ""
+) -> Response:
+    try:
+        enterprises.act_as(db, viewer, uscc or None, client_address=client_address(request))
+    except QiluError as error:
+        _refused(db, error)
+        return _identities(request, db, viewer, error=error, status=error.status_code)
+    return RedirectResponse("/account/enterprises", status_code=303)
+
+
+@router.get("/{uscc}/agents", response_class=HTMLResponse)
+def agents_page(request: Request, db: DbSession, viewer: SignedIn, uscc: str) -> HTMLResponse:
+    return _agents(request, db, viewer, uscc, form={}, error=None)
+
+
+def _agents(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    uscc: str,
+    *,
+    form: dict[str, object],
+    error: QiluError | None,
+    status: int = 200,
+) -> HTMLResponse:
+    entity = enterprises.led_entity(db, viewer.account.person_id, uscc)
+    now = datetime.now(UTC)
+    return render(
+        request,
+        "identity/agents.html",
+        status,
+        entity=entity,
+        grants=enterprises.agents_of(db, entity),
+        now=now,
+        scopes=enterprises.SCOPES,
+        form=form,
+        error=error,
+        default_until=(now + CHINA + timedelta(days=90)).date().isoformat(),
+    )
+
+
+@router.post("/{uscc}/agents", dependencies=Posted)
+def authorise(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    uscc: str,
+    agent_name: Annotated[str, Form(max_length=64)],
+    agent_id_number: Annotated[str, Form(max_length=40)],
+    valid_until: Annotated[str, Form(max_length=10)],
+    scopes: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    form: dict[str, object] = {
+        "agent_name": agent_name,
+        "agent_id_number": agent_id_number,
+        "valid_until": valid_until,
+        "scopes": scopes or [],
+    }
+    try:
+        entity = enterprises.led_entity(db, viewer.account.person_id, uscc)
+        enterprises.authorise_agent(
+            db,
+            get_vault(request),
+            entity,
+            granted_by=viewer.account.person_id,
+            agent_name=agent_name,
+            agent_id_number=agent_id_number,
+            scopes=scopes or [],
+            valid_until=_end_of_day(valid_until),
+        )
+    except QiluError as error:
+        _refused(db, error)
+        return _agents(request, db, viewer, uscc, form=form, error=error, status=400)
+    return RedirectResponse(f"/account/enterprises/{uscc}/agents", status_code=303)
+
+
+@router.post("/{uscc}/agents/{grant_id}/revoke", dependencies=Posted)
+def revoke(request: Request, db: DbSession, viewer: SignedIn, uscc: str, grant_id: int) -> Response:
+    entity = enterprises.led_entity(db, viewer.account.person_id, uscc)
+    enterprises.revoke_agent(db, entity, grant_id, by=viewer.account.person_id)
+    return RedirectResponse(f"/account/enterprises/{uscc}/agents", status_code=303)
+
+
+def _end_of_day(text: str) -> datetime:
+    """The last moment of a YYYY-MM-DD day in Beijing time, as UTC."""
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError as error:
+        raise QiluError(
+            "agent.valid_until", "请按 年-月-日 填写授权截止日期", field="valid_until"
+        ) from error
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC) - CHINA
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
