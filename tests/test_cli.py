@@ -261,3 +261,39 @@ def test_users_add_and_reset_password(tmp_path: Path) -> None:
     assert_one_line_error(missing, "没有账号")
     no_password = run("users", "reset-password", "11010519491231002X", stdin="", env=env)
     assert_one_line_error(no_password, "标准输入")
+
+
+def test_users_grant_makes_a_civil_servant(tmp_path: Path) -> None:
+    env = {"QILU_DATA_DIR": str(tmp_path)}
+    assert run("seed", "--scale", "200", "--entities", "0", env=env).returncode == 0
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from qilu.db import make_engine
+    from qilu.identity.models import Person
+    from qilu.identity.roles import roles_of
+    from qilu.identity.service import id_number_of
+    from qilu.pii import load_vault
+    from qilu.settings import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    with Session(make_engine(settings)) as session:
+        person = session.scalars(select(Person).order_by(Person.id.desc()).limit(1)).one()
+        number, person_id = id_number_of(load_vault(settings), person), person.id
+    granted = run(
+        "users",
+        "grant",
+        number,
+        "--department",
+        "370100-bigdata",
+        "--role",
+        "data_steward",
+        env=env,
+    )
+    assert granted.returncode == 0 and "数据管理" in granted.stdout
+    with Session(make_engine(settings)) as session:
+        assert [g.role for g in roles_of(session, person_id)] == ["data_steward"]
+    unknown = run(
+        "users", "grant", number, "--department", "370100-bigdata", "--role", "king", env=env
+    )
+    assert_one_line_error(unknown, "king")

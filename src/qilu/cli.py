@@ -193,6 +193,33 @@ def users_reset_password(ctx: CliContext, id_number: str) -> None:
     click.echo(f"已重置账号 {number} 的密码")
 
 
+@users.command("grant")
+@click.argument("id_number")
+@click.option("--department", required=True, help="Department code, e.g. 370000-bigdata.")
+@click.option("--role", required=True, help="window_clerk, approver, data_steward, …")
+@pass_context
+def users_grant(ctx: CliContext, id_number: str, department: str, role: str) -> None:
+    """Make the resident with ID_NUMBER a civil servant of DEPARTMENT holding ROLE."""
+    from sqlalchemy.orm import Session
+
+    from qilu.identity.roles import ROLES, grant_role
+    from qilu.identity.service import find_person
+    from qilu.pii import load_vault
+
+    with Session(ctx.engine) as session, session.begin():
+        person = find_person(session, load_vault(ctx.settings), id_number)
+        grant_role(
+            session,
+            person_id=person.id,
+            department_code=department,
+            role=role,
+            profile=ctx.settings.security_profile,
+            granted_by=None,
+        )
+        name = person.name
+    click.echo(f"已授予 {name} {department} 的“{ROLES[role]}”角色")
+
+
 def _read_password() -> str:
     """Hidden prompt on a terminal; otherwise the first line of standard input."""
     if sys.stdin.isatty():

@@ -11,6 +11,7 @@ from qilu.identity.models import (
     RecoveryCode,
     SignInFailure,
     StaffMember,
+    StaffRole,
     WebSession,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "SeedRun",
     "SignInFailure",
     "StaffMember",
+    "StaffRole",
     "WebSession",
 ]

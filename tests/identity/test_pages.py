@@ -186,3 +186,53 @@ def test_sign_in_with_a_second_factor(client: TestClient, resident: None) -> Non
     )
     assert done.status_code == 303 and done.headers["location"] == "/account"
     assert 'data-fact="assurance">4' in client.get("/account").text
+
+
+def test_civil_servants_must_set_up_a_second_factor_first(
+    client: TestClient, resident: None, session: Session, vault: Vault
+) -> None:
+    import re
+
+    import pyotp
+
+    from qilu.codes.uscc import make_uscc
+    from qilu.identity.models import Department, Person
+    from qilu.identity.roles import grant_role
+
+    register(client)
+    client.post("/account/sign-out", data={"csrf_token": csrf(client)})
+    session.add(
+        Department(
+            code="370102-approval",
+            kind="approval",
+            name="历下区行政审批服务局",
+            level="county",
+            division_code="370102",
+            uscc=make_uscc("1", "1", "370102", "00000001"),
+        )
+    )
+    person = session.scalars(select(Person).where(Person.name == "王芳")).one()
+    grant_role(
+        session,
+        person_id=person.id,
+        department_code="370102-approval",
+        role="window_clerk",
+        profile="standard",
+        granted_by=None,
+    )
+    signed = client.post(
+        "/account/sign-in",
+        follow_redirects=False,
+        data={"id_number": ID, "password": PASSWORD, "csrf_token": csrf(client)},
+    )
+    assert signed.headers["location"] == "/account/two-factor/setup"
+    assert client.get("/account", follow_redirects=False).status_code == 303
+    page = client.get("/account/two-factor/setup")
+    assert "公职人员账号须启用两步验证" in page.text
+    secret = re.search(r"data-totp-secret>([A-Z2-7]+)<", page.text)
+    assert secret
+    client.post(
+        "/account/two-factor/setup",
+        data={"code": pyotp.TOTP(secret.group(1)).now(), "csrf_token": csrf(client)},
+    )
+    assert client.get("/account", follow_redirects=False).status_code == 200

@@ -49,5 +49,17 @@ def pending_viewer(
 
 
 Viewer = Annotated[WebSession | None, Depends(optional_viewer)]
+
+
+def setup_viewer(
+    request: Request, viewer: Annotated[WebSession | None, Depends(optional_viewer)]
+) -> WebSession:
+    """Signed in, or half signed in by someone who must first set up a second factor."""
+    if viewer is None or (viewer.second_factor_pending and viewer.account.has_second_factor):
+        raise SignInRequired("session.required", "请先登录", next=request.url.path)
+    return viewer
+
+
 SignedIn = Annotated[WebSession, Depends(required_viewer)]
+SettingUp = Annotated[WebSession, Depends(setup_viewer)]
 HalfSignedIn = Annotated[WebSession, Depends(pending_viewer)]

@@ -208,3 +208,18 @@ class EnterpriseAgent(Base):
 
     def is_live(self, now: datetime) -> bool:
         return self.revoked_at is None and self.valid_until > now
+
+
+class StaffRole(Base):
+    """A role a civil servant holds in their department (窗口受理, 审批, 数据管理, …)."""
+
+    __tablename__ = "staff_roles"
+    __table_args__ = (UniqueConstraint("staff_member_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    staff_member_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    granted_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    staff_member: Mapped[StaffMember] = relationship()

@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from qilu.audit.service import events_of_person
 from qilu.codes.idcard import mask_id_number
 from qilu.errors import QiluError
-from qilu.identity import accounts, second_factor, sessions
-from qilu.identity.access import SESSION_COOKIE, HalfSignedIn, SignedIn
+from qilu.identity import accounts, roles, second_factor, sessions
+from qilu.identity.access import SESSION_COOKIE, HalfSignedIn, SettingUp, SignedIn
 from qilu.identity.models import Account
 from qilu.identity.service import id_number_of
 from qilu.routes import (
@@ -44,6 +44,7 @@ EVENT_NAMES = {
     "agent.revoked": "撤销经办人",
     "identity.switched": "切换办事身份",
     "identity.dropped": "企业身份失效",
+    "role.granted": "授予角色",
 }
 
 
@@ -150,6 +151,11 @@ def sign_in(
         form = {"id_number": id_number, "next": next}
         status = error.status_code if error.status_code < 500 else 400
         return render(request, "identity/sign_in.html", status, form=form, error=error)
+    if not result.needs_second_factor and roles.is_civil_servant(db, result.account.person_id):
+        # Civil servants must use a second factor: they set it up before anything else.
+        response = _signed_in(request, db, result.account, next, pending=True)
+        response.headers["location"] = "/account/two-factor/setup"
+        return response
     return _signed_in(request, db, result.account, next, pending=result.needs_second_factor)
 
 
@@ -184,16 +190,23 @@ def two_factor(
 
 
 @router.get("/two-factor/setup", response_class=HTMLResponse)
-def two_factor_setup_form(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+def two_factor_setup_form(request: Request, db: DbSession, viewer: SettingUp) -> HTMLResponse:
     setup = second_factor.begin_setup(db, get_vault(request), viewer.account)
-    return render(request, "identity/two_factor_setup.html", setup=setup, codes=None, error=None)
+    return render(
+        request,
+        "identity/two_factor_setup.html",
+        setup=setup,
+        codes=None,
+        error=None,
+        required=viewer.second_factor_pending,
+    )
 
 
 @router.post("/two-factor/setup", dependencies=Posted)
 def two_factor_setup(
     request: Request,
     db: DbSession,
-    viewer: SignedIn,
+    viewer: SettingUp,
     code: Annotated[str, Form(max_length=32)],
 ) -> Response:
     try:
