@@ -26,12 +26,22 @@ def get_session(request: Request) -> Iterator[Session]:
         try:
             yield session
         except QiluError as error:
-            session.commit() if error.keeps_trail else session.rollback()
+            settle_refusal(session, error)
             raise
         except BaseException:
             session.rollback()
             raise
         session.commit()
+
+
+def settle_refusal(session: Session, error: QiluError) -> None:
+    """Keep the trail a refusal left (see `QiluError.keeps_trail`); drop anything else.
+
+    Pages that answer a refusal with the form again call this before rendering."""
+    if error.keeps_trail:
+        session.commit()
+    else:
+        session.rollback()
 
 
 DbSession = Annotated[Session, Depends(get_session)]

@@ -11,18 +11,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from qilu.errors import QiluError
 from qilu.identity import enterprises
 from qilu.identity.access import SignedIn
-from qilu.routes import DbSession, check_csrf, client_address, get_vault, render
+from qilu.routes import (
+    DbSession,
+    check_csrf,
+    client_address,
+    get_vault,
+    render,
+    settle_refusal,
+)
 
 router = APIRouter(prefix="/account/enterprises", include_in_schema=False)
 Posted = [Depends(check_csrf)]
 CHINA = timedelta(hours=8)  # grants end at the end of the chosen day, Beijing time
-
-
-def _refused(db: DbSession, error: QiluError) -> None:
-    if error.keeps_trail:
-        db.commit()
-    else:
-        db.rollback()
 
 
 @router.get("", response_class=HTMLResponse)
@@ -57,7 +57,7 @@ def act_as(
     try:
         enterprises.act_as(db, viewer, uscc or None, client_address=client_address(request))
     except QiluError as error:
-        _refused(db, error)
+        settle_refusal(db, error)
         return _identities(request, db, viewer, error=error, status=error.status_code)
     return RedirectResponse("/account/enterprises", status_code=303)
 
@@ -123,7 +123,7 @@ def authorise(
             valid_until=_end_of_day(valid_until),
         )
     except QiluError as error:
-        _refused(db, error)
+        settle_refusal(db, error)
         return _agents(request, db, viewer, uscc, form=form, error=error, status=400)
     return RedirectResponse(f"/account/enterprises/{uscc}/agents", status_code=303)
 

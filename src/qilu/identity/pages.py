@@ -22,6 +22,7 @@ from qilu.routes import (
     get_settings,
     get_vault,
     render,
+    settle_refusal,
 )
 
 router = APIRouter(prefix="/account", include_in_schema=False)
@@ -83,14 +84,6 @@ def _signed_in(
     return response
 
 
-def _refused(db: DbSession, error: QiluError) -> None:
-    """Keep an audit trail the refusal left; drop anything else written before it."""
-    if error.keeps_trail:
-        db.commit()
-    else:
-        db.rollback()
-
-
 @router.get("/register", response_class=HTMLResponse)
 def register_form(request: Request) -> HTMLResponse:
     return render(request, "identity/register.html", form={}, error=None)
@@ -119,7 +112,7 @@ def register(
             client_address=client_address(request),
         )
     except QiluError as error:
-        _refused(db, error)
+        settle_refusal(db, error)
         return render(request, "identity/register.html", 400, form=form, error=error)
     return _signed_in(request, db, account, "/account")
 
@@ -147,7 +140,7 @@ def sign_in(
             client_address=client_address(request),
         )
     except QiluError as error:
-        _refused(db, error)
+        settle_refusal(db, error)
         form = {"id_number": id_number, "next": next}
         status = error.status_code if error.status_code < 500 else 400
         return render(request, "identity/sign_in.html", status, form=form, error=error)
@@ -182,7 +175,7 @@ def two_factor(
             client_address=client_address(request),
         )
     except QiluError as error:
-        _refused(db, error)
+        settle_refusal(db, error)
         form = {"next": next}
         return render(request, "identity/two_factor.html", 403, form=form, error=error)
     sessions.complete_second_factor(viewer)
@@ -214,7 +207,7 @@ def two_factor_setup(
             db, get_vault(request), viewer.account, code, client_address=client_address(request)
         )
     except QiluError as error:
-        _refused(db, error)
+        settle_refusal(db, error)
         setup = second_factor.begin_setup(db, get_vault(request), viewer.account)
         return render(
             request, "identity/two_factor_setup.html", 400, setup=setup, codes=None, error=error
@@ -276,7 +269,7 @@ def change_password(
             client_address=client_address(request),
         )
     except QiluError as error:
-        _refused(db, error)
+        settle_refusal(db, error)
         return _account_page(request, db, viewer, message=None, error=error, status=400)
     return _account_page(request, db, viewer, message="密码已修改", error=None)
 
