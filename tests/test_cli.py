@@ -297,3 +297,19 @@ def test_users_grant_makes_a_civil_servant(tmp_path: Path) -> None:
         "users", "grant", number, "--department", "370100-bigdata", "--role", "king", env=env
     )
     assert_one_line_error(unknown, "king")
+
+
+def test_keys_rotate(tmp_path: Path) -> None:
+    from sqlalchemy.orm import Session
+
+    from qilu.db import make_engine
+    from qilu.identity.signing_keys import published_jwks
+    from qilu.settings import Settings
+
+    env = {"QILU_DATA_DIR": str(tmp_path)}
+    assert run("db", "upgrade", env=env).returncode == 0
+    first = run("keys", "rotate", env=env)
+    second = run("keys", "rotate", env=env)
+    assert first.returncode == second.returncode == 0 and "24 小时" in second.stdout
+    with Session(make_engine(Settings(data_dir=tmp_path))) as session:
+        assert len(published_jwks(session)["keys"]) == 2

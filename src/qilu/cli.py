@@ -232,6 +232,26 @@ def _read_password() -> str:
 
 
 @cli.group()
+def keys() -> None:
+    """Keys the OIDC provider signs ID tokens with."""
+
+
+@keys.command("rotate")
+@pass_context
+def keys_rotate(ctx: CliContext) -> None:
+    """Sign with a new key from now on; retired keys keep verifying for a day."""
+    from sqlalchemy.orm import Session
+
+    from qilu.identity.signing_keys import PUBLISHED_AFTER_RETIREMENT, rotate
+    from qilu.pii import load_vault
+
+    with Session(ctx.engine) as session, session.begin():
+        kid = rotate(session, load_vault(ctx.settings)).kid
+    hours = int(PUBLISHED_AFTER_RETIREMENT.total_seconds() // 3600)
+    click.echo(f"新签名密钥 {kid} 已启用；旧密钥停止签名，{hours} 小时内仍可验签")
+
+
+@cli.group()
 def audit() -> None:
     """The SM3-chained audit log."""
 

@@ -23,7 +23,7 @@ from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
 from qilu.db import check_database, current_revision, make_engine, make_sessionmaker
 from qilu.errors import QiluError
-from qilu.identity import enterprise_pages
+from qilu.identity import enterprise_pages, oidc
 from qilu.identity import pages as identity_pages
 from qilu.identity.access import SignInRequired
 from qilu.logs import configure_logging
@@ -87,6 +87,7 @@ INSTALLS = (
     codes_pages.install,
     identity_pages.install,
     enterprise_pages.install,
+    oidc.install,
     home.install,
 )
 DOMAINS = ("codes", "identity", "demo")

@@ -223,3 +223,22 @@ class StaffRole(Base):
     granted_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
 
     staff_member: Mapped[StaffMember] = relationship()
+
+
+class SigningKey(Base):
+    """A key the OIDC provider signs ID tokens with; the private half SM4-encrypted.
+
+    Rotation retires a key from signing at once but keeps publishing it in the JWKS until every
+    token it signed has expired, so relying parties keep verifying them.
+    """
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    private_key_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    unpublish_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
