@@ -313,3 +313,27 @@ def test_keys_rotate(tmp_path: Path) -> None:
     assert first.returncode == second.returncode == 0 and "24 小时" in second.stdout
     with Session(make_engine(Settings(data_dir=tmp_path))) as session:
         assert len(published_jwks(session)["keys"]) == 2
+
+
+def test_clients_add_prints_the_secret_once(tmp_path: Path) -> None:
+    import json
+
+    env = {"QILU_DATA_DIR": str(tmp_path)}
+    assert run("db", "upgrade", env=env).returncode == 0
+    confidential = run(
+        "clients",
+        "add",
+        "济南市社保系统",
+        "--redirect-uri",
+        "https://sb.jinan.example/callback",
+        env=env,
+    )
+    assert confidential.returncode == 0, confidential.stderr
+    body = json.loads(confidential.stdout)
+    assert body["client_secret"] and len(body["client_id"]) >= 20
+    public = run(
+        "clients", "add", "App", "--redirect-uri", "http://127.0.0.1:9/cb", "--public", env=env
+    )
+    assert json.loads(public.stdout)["client_secret"] is None
+    bad = run("clients", "add", "X", "--redirect-uri", "http://evil.example/cb", env=env)
+    assert_one_line_error(bad, "https")

@@ -232,6 +232,66 @@ def _read_password() -> str:
 
 
 @cli.group()
+def clients() -> None:
+    """Department systems that sign their users in through Qilu (OIDC relying parties)."""
+
+
+@clients.command("add")
+@click.argument("name")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    required=True,
+    help="Exact callback address (repeat for several).",
+)
+@click.option(
+    "--post-logout-redirect-uri",
+    "logout_uris",
+    multiple=True,
+    help="Where the client may send people after signing out.",
+)
+@click.option("--public", is_flag=True, help="A client without a secret (must use PKCE S256).")
+@click.option("--first-party", is_flag=True, help="A system of this platform: no consent screen.")
+@click.option("--sector", help="Clients of one sector see the same pseudonymous sub.")
+@pass_context
+def clients_add(
+    ctx: CliContext,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    logout_uris: tuple[str, ...],
+    public: bool,
+    first_party: bool,
+    sector: str | None,
+) -> None:
+    """Register a client; print its id and secret as JSON (the secret is shown only now)."""
+    import json
+
+    from sqlalchemy.orm import Session
+
+    from qilu.identity.oidc_clients import register_client
+
+    with Session(ctx.engine) as session, session.begin():
+        new = register_client(
+            session,
+            name=name,
+            redirect_uris=list(redirect_uris),
+            public=public,
+            sector=sector,
+            first_party=first_party,
+            post_logout_redirect_uris=list(logout_uris),
+        )
+        output = {
+            "client_id": new.client.client_id,
+            "client_secret": new.secret,
+            "name": name,
+            "redirect_uris": list(redirect_uris),
+            "public": public,
+        }
+    click.echo(json.dumps(output, ensure_ascii=False, indent=2))
+
+
+@cli.group()
 def keys() -> None:
     """Keys the OIDC provider signs ID tokens with."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -56,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; every domain wires itself in through its `install(app)`."""
     settings = settings or Settings()
     configure_logging(settings)
+    if not settings.cookie_secure:
+        # Plain-HTTP deployments (the demo, tests): let Authlib serve OAuth over http.
+        os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
     app = FastAPI(
         title="Qilu 齐鲁 API",
         version=__version__,

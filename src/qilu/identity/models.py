@@ -242,3 +242,68 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     unpublish_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class OidcClient(Base):
+    """A department system that signs its users in through Qilu (an OIDC relying party)."""
+
+    __tablename__ = "oidc_clients"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # None: a public client
+    name: Mapped[str] = mapped_column(String(100))
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    # Clients of one sector see the same pseudonymous `sub` for a person; others see another.
+    sector: Mapped[str] = mapped_column(String(100))
+    is_first_party: Mapped[bool] = mapped_column(Boolean, default=False)  # no consent screen
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OidcAuthorizationCode(Base):
+    """A one-time code: only its hash is stored; a second use revokes what the first issued."""
+
+    __tablename__ = "oidc_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(String(200))
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10))
+    auth_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    acr: Mapped[int] = mapped_column(Integer)
+    acting_for_entity_id: Mapped[int | None] = mapped_column(ForeignKey("legal_entities.id"))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    account: Mapped[Account] = relationship()
+
+
+class OidcToken(Base):
+    """Access and refresh tokens (hashes only). Refresh tokens rotate; `family` ties a chain of
+    rotations together so that reusing a rotated-out one revokes the whole chain."""
+
+    __tablename__ = "oidc_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    access_token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    refresh_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    code_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    acr: Mapped[int] = mapped_column(Integer)
+    acting_for_entity_id: Mapped[int | None] = mapped_column(ForeignKey("legal_entities.id"))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_in: Mapped[int] = mapped_column(Integer)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the access token
+    rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the refresh token
+
+    account: Mapped[Account] = relationship()

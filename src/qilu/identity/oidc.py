@@ -1,27 +1,225 @@
-"""The OpenID Connect provider's HTTP surface. So far: the JWKS relying parties verify with.
-
-The authorization, token and userinfo endpoints and the discovery document come next; the
-discovery document is published only once every endpoint it names exists.
-"""
+"""The OpenID Connect provider's HTTP endpoints: discovery, JWKS, authorize (with consent),
+token, userinfo and RP-initiated logout. The protocol rules live in `oidc_provider`."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from authlib.oauth2 import OAuth2Error
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select
 
+from qilu.audit.service import record
+from qilu.identity import sessions
+from qilu.identity.access import SESSION_COOKIE, optional_viewer
+from qilu.identity.models import LegalEntity, OidcClient, OidcToken, WebSession
+from qilu.identity.oidc_provider import (
+    SCOPES,
+    CapturedRequest,
+    QiluAuthorizationServer,
+    Signer,
+    token_hash,
+    user_claims,
+)
 from qilu.identity.signing_keys import published_jwks
-from qilu.routes import DbSession
+from qilu.routes import DbSession, check_csrf, client_address, get_vault, render
 
-router = APIRouter(prefix="/oidc", tags=["一号通行"])
+router = APIRouter(tags=["一号通行"])
+Viewer = Annotated[WebSession | None, Depends(optional_viewer)]
 
 
-@router.get("/jwks", summary="ID token 验签公钥（JWKS）")
+def issuer(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _server(request: Request, db: DbSession) -> QiluAuthorizationServer:
+    return QiluAuthorizationServer(
+        Signer(db, get_vault(request), issuer(request), client_address(request))
+    )
+
+
+async def _capture(request: Request) -> CapturedRequest:
+    form = await request.form() if request.method == "POST" else {}
+    return CapturedRequest(
+        request.method,
+        str(request.url),
+        request.headers,
+        request.query_params,
+        {k: str(v) for k, v in form.items()},
+    )
+
+
+def _respond(result: tuple[int, Any, Any]) -> Response:
+    status, body, headers = result
+    headers = dict(headers or [])
+    if isinstance(body, dict):
+        return JSONResponse(body, status_code=status, headers=headers)
+    return Response(body or "", status_code=status, headers=headers)
+
+
+@router.get("/.well-known/openid-configuration", summary="OIDC 发现文档")
+def discovery(request: Request) -> JSONResponse:
+    base = issuer(request)
+    return JSONResponse(
+        {
+            "issuer": base,
+            "authorization_endpoint": f"{base}/oidc/authorize",
+            "token_endpoint": f"{base}/oidc/token",
+            "userinfo_endpoint": f"{base}/oidc/userinfo",
+            "jwks_uri": f"{base}/oidc/jwks",
+            "end_session_endpoint": f"{base}/oidc/logout",
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": list(SCOPES),
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": ["sub", "name", "acr", "identity_type", "enterprise", "auth_time"],
+            "acr_values_supported": ["2", "3", "4", "5"],
+        }
+    )
+
+
+@router.get("/oidc/jwks", summary="ID token 验签公钥（JWKS）")
 def jwks(db: DbSession) -> JSONResponse:
-    body: dict[str, Any] = published_jwks(db)
     # Short caching: a rotation shows within five minutes, and retired keys stay a day.
-    return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
+    return JSONResponse(published_jwks(db), headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/oidc/authorize", include_in_schema=False)
+async def authorize(request: Request, db: DbSession, viewer: Viewer) -> Response:
+    captured = await _capture(request)
+    server = _server(request, db)
+    try:
+        grant = server.get_consent_grant(captured, end_user=viewer)
+    except OAuth2Error as error:
+        return _authorize_error(request, server, captured, error)
+    if viewer is None or viewer.second_factor_pending:
+        target = quote(f"{request.url.path}?{request.url.query}", safe="")
+        return RedirectResponse(f"/account/sign-in?next={target}", status_code=303)
+    client: OidcClient = grant.client.row
+    if client.is_first_party:
+        return _respond(server.create_authorization_response(captured, grant_user=viewer))
+    return render(
+        request,
+        "identity/consent.html",
+        client=client,
+        params=dict(request.query_params),
+        scopes=(grant.request.payload.scope or "").split(),
+        viewer=viewer,
+    )
+
+
+@router.post("/oidc/authorize", include_in_schema=False, dependencies=[Depends(check_csrf)])
+async def consent(request: Request, db: DbSession, viewer: Viewer) -> Response:
+    captured = await _capture(request)
+    server = _server(request, db)
+    if viewer is None or viewer.second_factor_pending:
+        return RedirectResponse("/account/sign-in", status_code=303)
+    allowed = captured.form.get("decision") == "allow"
+    record(
+        db,
+        "oidc.consent_given" if allowed else "oidc.consent_refused",
+        actor_person_id=viewer.account.person_id,
+        client_address=client_address(request),
+        subject=f"client:{captured.payload.client_id}",
+    )
+    try:
+        server.get_consent_grant(captured, end_user=viewer)
+    except OAuth2Error as error:
+        return _authorize_error(request, server, captured, error)
+    return _respond(
+        server.create_authorization_response(captured, grant_user=viewer if allowed else None)
+    )
+
+
+def _authorize_error(
+    request: Request, server: QiluAuthorizationServer, captured: CapturedRequest, error: OAuth2Error
+) -> Response:
+    if getattr(error, "redirect_uri", None):  # a registered redirect: tell the client there
+        return _respond(server.handle_error_response(captured, error))
+    body = {
+        "code": f"oidc.{error.error}",
+        "message": f"接入请求无效：{error.description or error.error}",
+    }
+    return render(request, "error.html", 400, status=400, title="接入请求无效", error=body)
+
+
+@router.post("/oidc/token", summary="令牌端点")
+async def token(request: Request, db: DbSession) -> Response:
+    server = _server(request, db)
+    response = _respond(server.create_token_response(await _capture(request)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _bearer_error(description: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": "invalid_token", "error_description": description},
+        status_code=401,
+        headers={
+            "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'
+        },
+    )
+
+
+@router.api_route("/oidc/userinfo", methods=["GET", "POST"], summary="用户信息")
+def userinfo(request: Request, db: DbSession) -> JSONResponse:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return _bearer_error("missing bearer token")
+    row = db.scalars(
+        select(OidcToken).where(OidcToken.access_token_hash == token_hash(header[7:].strip()))
+    ).first()
+    now = datetime.now(UTC)
+    if row is None or row.revoked_at is not None:
+        return _bearer_error("unknown or revoked token")
+    if row.issued_at + timedelta(seconds=row.expires_in) <= now:
+        return _bearer_error("token expired")
+    client = db.scalars(select(OidcClient).where(OidcClient.client_id == row.client_id)).one()
+    entity = db.get(LegalEntity, row.acting_for_entity_id) if row.acting_for_entity_id else None
+    return JSONResponse(
+        user_claims(get_vault(request), client, row.account, row.scope, row.acr, entity)
+    )
+
+
+@router.get("/oidc/logout", include_in_schema=False)
+def logout(
+    request: Request,
+    db: DbSession,
+    viewer: Viewer,
+    id_token_hint: str = "",
+    post_logout_redirect_uri: str = "",
+    state: str = "",
+) -> Response:
+    """RP-initiated logout: end the browser's session; go back only to a registered address."""
+    target = "/"
+    if id_token_hint and post_logout_redirect_uri:
+        try:
+            claims = jwt.decode(id_token_hint, KeySet.import_key_set(published_jwks(db))).claims  # type: ignore[arg-type]
+        except (JoseError, ValueError):
+            claims = {}
+        audiences = claims.get("aud", [])
+        audiences = [audiences] if isinstance(audiences, str) else audiences
+        client = db.scalars(select(OidcClient).where(OidcClient.client_id.in_(audiences))).first()
+        if client is not None and post_logout_redirect_uri in client.post_logout_redirect_uris:
+            target = post_logout_redirect_uri + (f"?{urlencode({'state': state})}" if state else "")
+    if viewer is not None:
+        sessions.end_session(db, viewer, client_address=client_address(request))
+    response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
 
 
 def install(app: FastAPI) -> None:

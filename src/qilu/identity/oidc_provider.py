@@ -1,0 +1,429 @@
+"""The OpenID Connect provider, built on Authlib's authorization server.
+
+Authlib does the protocol (validation of requests, PKCE, grants, ID tokens); this module supplies
+the store, the keys and Qilu's rules: exact redirect-URI matching, PKCE S256 required of public
+clients, one-time codes whose reuse revokes what they issued, refresh tokens that rotate and whose
+reuse revokes their whole family, a pairwise `sub` per sector, and audit entries for each token.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from authlib.common.security import generate_token
+from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, grants
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, JsonPayload, JsonRequest
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from qilu.audit.service import record
+from qilu.identity.models import Account, OidcAuthorizationCode, OidcClient, OidcToken
+from qilu.identity.oidc_clients import secret_hash
+from qilu.identity.signing_keys import ID_TOKEN_LIFETIME, current_key
+from qilu.pii import Vault
+
+SCOPES = ("openid", "profile")
+CODE_LIFETIME = timedelta(minutes=1)
+ACCESS_TOKEN_LIFETIME = 600
+REFRESH_TOKEN_LIFETIME = timedelta(days=7)
+
+
+def token_hash(token: str) -> bytes:
+    return secret_hash(token)
+
+
+class Client(ClientMixin):  # type: ignore[misc]
+    """Authlib's view of a registered relying party."""
+
+    def __init__(self, row: OidcClient):
+        self.row = row
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return self.row.redirect_uris[0] if len(self.row.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        return " ".join(s for s in (scope or "").split() if s in SCOPES)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.row.redirect_uris  # exact match, character for character
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        stored = self.row.secret_hash
+        return stored is not None and secrets.compare_digest(stored, secret_hash(client_secret))
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.is_public:
+            return method == "none"
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in ("authorization_code", "refresh_token")
+
+    @property
+    def is_public(self) -> bool:
+        return self.row.secret_hash is None
+
+
+@dataclass
+class Code:
+    """Authlib's view of a stored authorization code."""
+
+    row: OidcAuthorizationCode
+
+    def get_redirect_uri(self) -> str:
+        return self.row.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_nonce(self) -> str | None:
+        return self.row.nonce
+
+    def get_auth_time(self) -> int:
+        return int(self.row.auth_time.timestamp())
+
+    def get_acr(self) -> str:
+        return str(self.row.acr)
+
+    def get_amr(self) -> list[str]:
+        return ["pwd", "otp"] if self.row.acr >= 4 else ["pwd"]
+
+
+class Token:
+    """Authlib's view of a stored token (for the refresh grant)."""
+
+    def __init__(self, row: OidcToken):
+        self.row = row
+
+    def check_client(self, client: Client) -> bool:
+        return self.row.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_expires_in(self) -> int:
+        return self.row.expires_in
+
+    def is_expired(self) -> bool:
+        ends = self.row.refresh_expires_at
+        return ends is not None and ends <= datetime.now(UTC)
+
+    def is_revoked(self) -> bool:
+        return self.row.rotated_at is not None or self.row.revoked_at is not None
+
+
+@dataclass(frozen=True)
+class Signer:
+    """What the provider needs besides the store: keys, the issuer and the pairwise secret."""
+
+    session: Session
+    vault: Vault
+    issuer: str
+    client_address: str | None
+
+
+def pairwise_sub(vault: Vault, sector: str, person_id: int) -> str:
+    """Stable per sector, unlinkable across sectors, never the ID number (OIDC Core §8.1)."""
+    return vault.blind_index(f"{sector}:{person_id}", "oidc_sub").hex()[:40]
+
+
+def user_claims(
+    vault: Vault, client: OidcClient, account: Account, scope: str, acr: int, acting_for: Any | None
+) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "sub": pairwise_sub(vault, client.sector, account.person_id),
+        "acr": str(acr),
+        "identity_type": "person",
+    }
+    if "profile" in scope.split():
+        claims["name"] = account.person.name
+    if acting_for is not None:
+        claims["identity_type"] = "enterprise"
+        claims["enterprise"] = {"uscc": acting_for.uscc, "name": acting_for.name}
+    return claims
+
+
+class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        signer: Signer = self.server.signer
+        session = signer.session
+        data = request.payload.data
+        web_session = request.user  # the WebSession of the signed-in browser
+        now = datetime.now(UTC)
+        session.add(
+            OidcAuthorizationCode(
+                code_hash=token_hash(code),
+                client_id=request.client.get_client_id(),
+                account_id=web_session.account_id,
+                redirect_uri=request.payload.redirect_uri,
+                scope=request.payload.scope or "",
+                nonce=data.get("nonce"),
+                code_challenge=data.get("code_challenge"),
+                code_challenge_method=data.get("code_challenge_method"),
+                auth_time=web_session.authenticated_at,
+                acr=web_session.assurance,
+                acting_for_entity_id=web_session.acting_for_entity_id,
+                expires_at=now + CODE_LIFETIME,
+            )
+        )
+        session.flush()
+
+    def query_authorization_code(self, code: str, client: Client) -> Code | None:
+        signer: Signer = self.server.signer
+        session = signer.session
+        row = session.scalars(
+            select(OidcAuthorizationCode).where(
+                OidcAuthorizationCode.code_hash == token_hash(code),
+                OidcAuthorizationCode.client_id == client.get_client_id(),
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.used_at is not None:  # RFC 6749 §4.1.2: revoke what the first use issued
+            session.execute(
+                update(OidcToken)
+                .where(OidcToken.code_id == row.id)
+                .values(revoked_at=datetime.now(UTC), rotated_at=datetime.now(UTC))
+            )
+            record(
+                session,
+                "oidc.code_reused",
+                subject=f"client:{row.client_id}",
+                actor_person_id=row.account.person_id,
+                client_address=signer.client_address,
+            )
+            return None
+        if row.expires_at <= datetime.now(UTC):
+            return None
+        return Code(row)
+
+    def delete_authorization_code(self, authorization_code: Code) -> None:
+        authorization_code.row.used_at = datetime.now(UTC)
+
+    def authenticate_user(self, authorization_code: Code) -> Account:
+        self.request.code_row = authorization_code.row
+        return authorization_code.row.account
+
+
+class _Pkce(CodeChallenge):  # type: ignore[misc]
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if grant.request.client.is_public and not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required of public clients: send code_challenge")
+        if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def get_authorization_code_challenge(self, authorization_code: Code) -> str | None:
+        return authorization_code.row.code_challenge
+
+    def get_authorization_code_challenge_method(self, authorization_code: Code) -> str | None:
+        return authorization_code.row.code_challenge_method
+
+
+class _OpenId(OpenIDCode):  # type: ignore[misc]
+    def __init__(self, server: QiluAuthorizationServer):
+        super().__init__(require_nonce=False)
+        self.provider = server
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        return False  # codes are single-use and short-lived; replay is stopped there
+
+    def resolve_client_private_key(self, client: Client) -> Any:
+        signer = self.provider.signer
+        kid, key = current_key(signer.session, signer.vault)
+        self.provider.current_kid = kid
+        return key
+
+    def get_encode_header(self, client: Client) -> dict[str, str]:
+        signer = self.provider.signer
+        kid, _ = current_key(signer.session, signer.vault)
+        return {"alg": "RS256", "kid": kid}
+
+    def get_client_claims(self, client: Client) -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "iss": self.provider.signer.issuer,
+            "aud": [client.get_client_id()],
+            "iat": now,
+            "exp": now + int(ID_TOKEN_LIFETIME.total_seconds()),
+        }
+
+    def generate_user_info(self, user: Account, scope: str) -> dict[str, Any]:
+        code_row = getattr(self.provider.current_request, "code_row", None)
+        client = self.provider.current_request.client.row
+        acr = code_row.acr if code_row else 3
+        entity = None
+        if code_row is not None and code_row.acting_for_entity_id is not None:
+            from qilu.identity.models import LegalEntity
+
+            entity = self.provider.signer.session.get(LegalEntity, code_row.acting_for_entity_id)
+        return user_claims(self.provider.signer.vault, client, user, scope, acr, entity)
+
+
+class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+        signer: Signer = self.server.signer
+        session = signer.session
+        row = session.scalars(
+            select(OidcToken).where(OidcToken.refresh_token_hash == token_hash(refresh_token))
+        ).first()
+        if row is None:
+            return None
+        if row.rotated_at is not None or row.revoked_at is not None:
+            # A rotated-out refresh token came back: someone holds a copy. End the family.
+            now = datetime.now(UTC)
+            session.execute(
+                update(OidcToken)
+                .where(OidcToken.family == row.family)
+                .values(revoked_at=now, rotated_at=now)
+            )
+            record(
+                session,
+                "oidc.refresh_reused",
+                subject=f"client:{row.client_id}",
+                actor_person_id=row.account.person_id,
+                client_address=signer.client_address,
+                details={"family": row.family},
+            )
+            return None
+        token = Token(row)
+        return None if token.is_expired() else token
+
+    def authenticate_user(self, refresh_token: Token) -> Account:
+        self.request.refresh_row = refresh_token.row
+        return refresh_token.row.account
+
+    def revoke_old_credential(self, refresh_token: Token) -> None:
+        refresh_token.row.rotated_at = datetime.now(UTC)
+
+
+class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
+    """One per request: it works on that request's unit of work."""
+
+    def __init__(self, signer: Signer):
+        super().__init__(scopes_supported=list(SCOPES))
+        self.signer = signer
+        self.current_request: Any = None
+        self.current_kid: str | None = None
+        self.register_token_generator(
+            "default",
+            BearerTokenGenerator(
+                access_token_generator=lambda **_: generate_token(42),
+                refresh_token_generator=lambda **_: generate_token(48),
+                expires_generator=lambda client, grant_type: ACCESS_TOKEN_LIFETIME,
+            ),
+        )
+        self.register_grant(_CodeGrant, [_Pkce(required=True), _OpenId(self)])
+        self.register_grant(_RefreshGrant)
+
+    def query_client(self, client_id: str) -> Client | None:
+        row = self.signer.session.scalars(
+            select(OidcClient).where(OidcClient.client_id == client_id)
+        ).first()
+        return Client(row) if row else None
+
+    def save_token(self, token: Mapping[str, Any], request: OAuth2Request) -> None:
+        session = self.signer.session
+        code_row = getattr(request, "code_row", None)
+        previous = getattr(request, "refresh_row", None)
+        now = datetime.now(UTC)
+        source = code_row or previous
+        row = OidcToken(
+            client_id=request.client.get_client_id(),
+            account_id=request.user.id,
+            access_token_hash=token_hash(token["access_token"]),
+            refresh_token_hash=token_hash(token["refresh_token"])
+            if token.get("refresh_token")
+            else None,
+            scope=token.get("scope", ""),
+            family=previous.family if previous else secrets.token_hex(16),
+            code_id=code_row.id if code_row else (previous.code_id if previous else None),
+            acr=source.acr if source else 3,
+            acting_for_entity_id=source.acting_for_entity_id if source else None,
+            issued_at=now,
+            expires_in=int(token["expires_in"]),
+            refresh_expires_at=now + REFRESH_TOKEN_LIFETIME,
+        )
+        session.add(row)
+        session.flush()
+        action = "oidc.token_refreshed" if previous else "oidc.token_issued"
+        record(
+            session,
+            action,
+            actor_person_id=request.user.person_id,
+            subject=f"client:{row.client_id}",
+            client_address=self.signer.client_address,
+            details={"token": row.id, "scope": row.scope},
+        )
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        self.current_request = request
+        return request
+
+    def create_json_request(self, request: Any) -> JsonRequest:
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: Any) -> tuple[int, Any, Any]:
+        return status, body, headers
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class CapturedRequest(OAuth2Request):  # type: ignore[misc]
+    """An HTTP request read in full (query and form) before Authlib's synchronous code runs."""
+
+    def __init__(
+        self,
+        method: str,
+        uri: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        form: Mapping[str, str],
+    ):
+        super().__init__(method=method, uri=uri, headers=dict(headers))
+        self._args, self._form = dict(query), dict(form)
+        self.payload = BasicOAuth2Payload({**self._args, **self._form})
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._args
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+__all__ = ["CapturedRequest", "JsonPayload", "QiluAuthorizationServer", "Signer"]
