@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyotp
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from qilu.db import make_engine
 from qilu.identity.accounts import register_resident
-from qilu.identity.models import LegalEntity, Person
+from qilu.identity.models import LegalEntity, Person, StaffMember
 from qilu.identity.service import id_number_of
 from qilu.pii import load_vault
 
@@ -22,13 +22,18 @@ pytestmark = needs_browser
 PASSWORD = "Qilu-journey-2026"
 
 
+def _staff() -> Select[tuple[int]]:
+    """Civil servants must set up TOTP at sign-in; these journeys are about residents."""
+    return select(StaffMember.person_id)
+
+
 def a_resident(live_server: LiveServer, offset: int) -> tuple[str, str]:
     """Name and ID number of an adult in the server's synthetic register."""
     engine = make_engine(live_server.settings)
     with Session(engine) as session:
         person = session.scalars(
             select(Person)
-            .where(Person.birth_date < "2000-01-01")
+            .where(Person.birth_date < "2000-01-01", Person.id.not_in(_staff()))
             .order_by(Person.id)
             .offset(offset)
             .limit(1)
@@ -140,7 +145,9 @@ def test_a_legal_representative_authorises_an_agent_who_acts_for_the_enterprise(
     with Session(make_engine(live_server.settings)) as session:
         entity = session.scalars(
             select(LegalEntity)
-            .where(LegalEntity.uscc.like("91%"))
+            .where(
+                LegalEntity.uscc.like("91%"), LegalEntity.legal_representative_id.not_in(_staff())
+            )
             .order_by(LegalEntity.id)
             .offset(2)
             .limit(1)
@@ -148,7 +155,9 @@ def test_a_legal_representative_authorises_an_agent_who_acts_for_the_enterprise(
         uscc, entity_name, boss_id = entity.uscc, entity.name, entity.legal_representative_id
         agent_id = session.scalars(
             select(Person.id)
-            .where(Person.id != boss_id, Person.birth_date < "1990-01-01")
+            .where(
+                Person.id != boss_id, Person.birth_date < "1990-01-01", Person.id.not_in(_staff())
+            )
             .order_by(Person.id.desc())
             .limit(1)
         ).one()

@@ -302,3 +302,38 @@ def test_rp_initiated_logout(client: TestClient, public_client: NewClient) -> No
         },
     )
     assert elsewhere.headers["location"] == "/"
+
+
+def test_a_confidential_client_with_a_wrong_secret_is_refused(
+    client: TestClient, session: Session, vault: Vault
+) -> None:
+    make_person(session, vault, name="王芳", id_number=ID)
+    confidential = register_client(
+        session, name="济南市社保系统", redirect_uris=[REDIRECT], public=False
+    )
+    register(client)
+    client_id = confidential.client.client_id
+    verifier, challenge = pkce()
+    code = code_for(client, client_id, challenge)
+    wrong = client.post(
+        "/oidc/token",
+        auth=(client_id, "not-the-secret"),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    right = client.post(
+        "/oidc/token",
+        auth=(client_id, confidential.secret or ""),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
+    assert right.status_code == 200, right.text

@@ -413,7 +413,8 @@ class CapturedRequest(OAuth2Request):  # type: ignore[misc]
         query: Mapping[str, str],
         form: Mapping[str, str],
     ):
-        super().__init__(method=method, uri=uri, headers=dict(headers))
+        # Keep the case-insensitive mapping: Authlib asks for "Authorization".
+        super().__init__(method=method, uri=uri, headers=headers)
         self._args, self._form = dict(query), dict(form)
         self.payload = BasicOAuth2Payload({**self._args, **self._form})
 
