@@ -66,3 +66,39 @@ def test_data_dir_that_cannot_be_created_is_named(tmp_path: Path) -> None:
         prepare_data_dir(blocker / "data")
     assert caught.value.code == "data_dir.not_writable"
     assert "QILU_DATA_DIR" in caught.value.message
+
+
+def test_concurrent_writers_on_sqlite_wait_instead_of_failing(tmp_path: Path) -> None:
+    """Two transactions that read, then write (as every sign-in does) must both commit."""
+    import contextlib
+    import threading
+
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from qilu.audit.models import AuditEvent
+    from qilu.audit.service import record, verify
+
+    engine = make_engine(Settings(data_dir=tmp_path))
+    upgrade(engine)
+    barrier = threading.Barrier(2, timeout=1)
+    errors: list[BaseException] = []
+
+    def sign_in(number: int) -> None:
+        try:
+            with Session(engine) as session, session.begin():
+                session.scalar(select(func.count()).select_from(AuditEvent))
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    barrier.wait()  # both have read before either writes, if SQLite lets them
+                record(session, "test.concurrent", details={"n": number})
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=sign_in, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Session(engine) as session:
+        assert verify(session).entries == 2

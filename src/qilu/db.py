@@ -129,7 +129,12 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front: two deferred transactions that both read and then
+    # write would deadlock, and SQLite answers that with "database is locked" instead of waiting.
+    # Read-only probes (health, schema revision) run in autocommit and take no lock.
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -146,7 +151,7 @@ class DatabaseStatus:
 def check_database(engine: Engine) -> DatabaseStatus:
     backend = engine.url.get_backend_name()
     try:
-        with engine.connect() as connection:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("SELECT 1"))
     except DBAPIError as error:
         return DatabaseStatus(False, backend, describe_database_error(engine, error))
@@ -196,7 +201,7 @@ def require_current_schema(engine: Engine) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         row = (
             connection.execute(text("SELECT version_num FROM alembic_version")).first()
             if engine.dialect.has_table(connection, "alembic_version")

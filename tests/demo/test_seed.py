@@ -170,3 +170,13 @@ def test_an_interrupted_seed_leaves_nothing(tmp_path: Path) -> None:
         generate(engine, settings, scale=200, seed=1, progress=_FailAfterResidents())
     with Session(engine) as session:
         assert register_counts(session).residents == 0
+
+
+def test_demo_identities_on_every_backend(
+    seeded: Connection, session: Session, vault: Vault
+) -> None:
+    from qilu.demo.service import demo_identities
+
+    identities = demo_identities(session, vault)
+    assert identities[0].role == "居民"
+    assert all(parse_id_number(i.id_number) for i in identities)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyotp
@@ -33,7 +33,7 @@ def a_resident(live_server: LiveServer, offset: int) -> tuple[str, str]:
     with Session(engine) as session:
         person = session.scalars(
             select(Person)
-            .where(Person.birth_date < "2000-01-01", Person.id.not_in(_staff()))
+            .where(Person.birth_date < date(2000, 1, 1), Person.id.not_in(_staff()))
             .order_by(Person.id)
             .offset(offset)
             .limit(1)
@@ -156,7 +156,9 @@ def test_a_legal_representative_authorises_an_agent_who_acts_for_the_enterprise(
         agent_id = session.scalars(
             select(Person.id)
             .where(
-                Person.id != boss_id, Person.birth_date < "1990-01-01", Person.id.not_in(_staff())
+                Person.id != boss_id,
+                Person.birth_date < date(1990, 1, 1),
+                Person.id.not_in(_staff()),
             )
             .order_by(Person.id.desc())
             .limit(1)

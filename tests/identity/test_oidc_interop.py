@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,7 +53,7 @@ def resident(live_server: LiveServer) -> tuple[str, str]:
         person = session.scalars(
             select(Person)
             .where(
-                Person.birth_date < "1995-01-01",
+                Person.birth_date < date(1995, 1, 1),
                 Person.id.not_in(select(Account.person_id)),
                 Person.id.not_in(select(StaffMember.person_id)),  # staff must set up TOTP first
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -105,7 +106,7 @@ def demo_identities(session: Session, vault: Vault) -> list[DemoIdentity]:
     staff_ids = select(StaffMember.person_id)
     resident = session.scalars(
         select(Person)
-        .where(Person.id.not_in(staff_ids), Person.birth_date < "2000-01-01")
+        .where(Person.id.not_in(staff_ids), Person.birth_date < date(2000, 1, 1))
         .order_by(Person.id)
         .limit(1)
     ).first()

@@ -1,0 +1,273 @@
+"""One-login figures: `python -m bench.identity [--seconds S]`.
+
+In-process: ID-token verification (signature, iss, aud, exp) per second. Over HTTP, against
+`qilu serve --workers 2` on a PostgreSQL store, with wrk as the load: userinfo requests per second
+beside a plain endpoint of the same server (the code check, which touches no database) as the
+ceiling, and password sign-ins per second against the argon2 ceiling (cores ÷ hash time).
+Targets on the 2-core reference machine: ≥ 10,000 verifications/s, userinfo ≥ 1,500/s,
+sign-ins ≥ 80 % of the argon2 ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from joserfc.jwt import JWTClaimsRegistry
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from qilu.db import database_url, make_engine
+from qilu.demo.service import generate
+from qilu.identity.accounts import register_resident
+from qilu.identity.models import Person, StaffMember
+from qilu.identity.oidc_clients import register_client
+from qilu.identity.passwords import HASHER, hash_password
+from qilu.identity.service import id_number_of
+from qilu.identity.signing_keys import current_key, published_jwks
+from qilu.pii import load_vault
+from qilu.settings import Settings
+
+PASSWORD = "Bench-Pass-2026"
+
+
+def id_token_verification(settings: Settings, seconds: float) -> float:
+    with Session(make_engine(settings)) as session, session.begin():
+        kid, key = current_key(session, load_vault(settings))
+        keys = KeySet.import_key_set(published_jwks(session))  # type: ignore[arg-type]
+    now = int(time.time())
+    claims = {
+        "iss": "http://127.0.0.1",
+        "aud": ["client"],
+        "sub": "x" * 40,
+        "iat": now,
+        "exp": now + 3600,
+        "acr": "3",
+    }
+    token = jwt.encode({"alg": "RS256", "kid": kid}, claims, key)
+    registry = JWTClaimsRegistry(
+        iss={"essential": True, "value": "http://127.0.0.1"},
+        aud={"essential": True, "value": "client"},
+    )
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(200):
+            registry.validate(jwt.decode(token, keys).claims)
+        count += 200
+    return count / (time.perf_counter() - started)
+
+
+def wrk(url: str, seconds: int, header: str | None = None) -> float:
+    command = ["wrk", "-t2", "-c32", f"-d{seconds}s", url]
+    if header:
+        command[1:1] = ["-H", header]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non_2xx:
+        raise RuntimeError(f"{non_2xx.group(1)} failed responses from {url}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def prepare(folder: Path, database: str) -> tuple[Settings, str, str]:
+    """A PostgreSQL store with residents, one account and one public client."""
+    settings = Settings(
+        data_dir=folder,
+        database_url=database,
+        pii_key=secrets.token_hex(16),
+        index_key=secrets.token_hex(32),
+        log_level="warning",
+    )
+    engine = make_engine(settings)
+    generate(engine, settings, scale=2_000, seed=1, entities=0)
+    vault = load_vault(settings)
+    with Session(engine) as session, session.begin():
+        person = session.scalars(
+            select(Person)
+            .where(
+                Person.birth_date < date(1990, 1, 1),
+                Person.id.not_in(select(StaffMember.person_id)),
+            )
+            .limit(1)
+        ).one()
+        number = id_number_of(vault, person)
+        register_resident(
+            session,
+            vault,
+            name=person.name,
+            id_number=number,
+            password=PASSWORD,
+            profile="standard",
+        )
+        client = register_client(
+            session,
+            name="bench",
+            redirect_uris=["http://127.0.0.1:9/cb"],
+            public=True,
+            first_party=True,
+        )
+        return settings, number, client.client.client_id
+
+
+def access_token(base: str, number: str, client_id: str) -> str:
+    import base64
+    import hashlib
+    from urllib.parse import parse_qs, urlsplit
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    with httpx.Client(base_url=base) as browser:
+        browser.get("/account/sign-in")
+        browser.post(
+            "/account/sign-in",
+            data={
+                "id_number": number,
+                "password": PASSWORD,
+                "csrf_token": browser.cookies["qilu_csrf"],
+            },
+        )
+        back = browser.get(
+            "/oidc/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": "http://127.0.0.1:9/cb",
+                "scope": "openid profile",
+                "code_challenge": challenge.decode(),
+                "code_challenge_method": "S256",
+            },
+        ).headers["location"]
+        code = parse_qs(urlsplit(back).query)["code"][0]
+        token = browser.post(
+            "/oidc/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": client_id,
+                "redirect_uri": "http://127.0.0.1:9/cb",
+                "code_verifier": verifier,
+            },
+        ).json()
+        return str(token["access_token"])
+
+
+def sign_ins(base: str, number: str, seconds: float, threads: int) -> float:
+    def worker(_: int) -> int:
+        done = 0
+        with httpx.Client(base_url=base, timeout=30) as client:
+            deadline = time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                token = secrets.token_urlsafe(16)
+                response = client.post(
+                    "/account/sign-in",
+                    cookies={"qilu_csrf": token},
+                    data={"id_number": number, "password": PASSWORD, "csrf_token": token},
+                )
+                if response.status_code != 303:
+                    raise RuntimeError(f"sign-in failed: {response.status_code}")
+                done += 1
+        return done
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(worker, range(threads)))
+    return total / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("QILU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1/test"),
+        help="server to create a throw-away database on",
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed for the HTTP figures: apt-get install wrk")
+    server_url = database_url(args.postgres)
+    name = f"qilu_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        run(args.seconds, server_url.set(database=name).render_as_string(hide_password=False))
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(seconds: int, database: str) -> None:
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="qilu-bench-") as folder:
+        settings, number, client_id = prepare(Path(folder), database)
+        rate = id_token_verification(settings, 3)
+        print(f"ID-token verification in-process: {rate:,.0f}/s (target ≥ 10,000/s)")
+        stored = hash_password(PASSWORD)
+        started = time.perf_counter()
+        for _ in range(20):
+            HASHER.verify(stored, PASSWORD)
+        hash_seconds = (time.perf_counter() - started) / 20
+        ceiling = cores / hash_seconds
+        port = 8790
+        env = {
+            **os.environ,
+            "QILU_DATA_DIR": folder,
+            "QILU_DATABASE_URL": database,
+            "QILU_PORT": str(port),
+            "QILU_PII_KEY": settings.pii_key.get_secret_value(),  # type: ignore[union-attr]
+            "QILU_INDEX_KEY": settings.index_key.get_secret_value(),  # type: ignore[union-attr]
+            "QILU_LOG_LEVEL": "warning",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "qilu.cli", "serve", "--workers", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    if httpx.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            token = access_token(base, number, client_id)
+            plain = wrk(f"{base}/api/v1/codes/check?value=11010519491231002X", seconds)
+            info = wrk(f"{base}/oidc/userinfo", seconds, f"Authorization: Bearer {token}")
+            print(f"plain endpoint (code check, no database): {plain:,.0f} requests/s")
+            print(
+                f"userinfo (token look-up, claims): {info:,.0f} requests/s "
+                f"= {info / plain:.2f} × plain (target ≥ 1,500/s)"
+            )
+            rate = sign_ins(base, number, seconds, threads=4)
+            print(
+                f"argon2id verify: {hash_seconds * 1000:.0f} ms → ceiling {ceiling:.1f} sign-ins/s "
+                f"on {cores} cores"
+            )
+            print(
+                f"password sign-ins over HTTP: {rate:.1f}/s = {rate / ceiling:.0%} of the "
+                f"ceiling (target ≥ 80 %) = {rate / plain:.4f} × plain"
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
