@@ -33,3 +33,30 @@ def test_demo_identities_are_real_records_of_each_role(tmp_path: Path) -> None:
     assert "山东省大数据局" in summary.identities[2].note
     text = summary.describe("http://127.0.0.1:8000")
     assert "http://127.0.0.1:8000/healthz" in text and "已生成合成数据" in text
+
+
+def test_demo_accounts_sign_in_and_staff_hold_their_roles(tmp_path: Path) -> None:
+    from sqlalchemy.orm import Session
+
+    from qilu.demo.service import DEMO_PASSWORD
+    from qilu.identity.accounts import authenticate
+    from qilu.identity.roles import roles_of
+    from qilu.pii import load_vault
+
+    settings = make_settings(tmp_path).model_copy(update={"demo_scale": 20_000})
+    engine = make_engine(settings)
+    summary = prepare_demo(engine, settings)
+    assert summary.client_id
+    assert "--client-id " + summary.client_id in summary.describe("http://127.0.0.1:8000")
+    clerk = next(i for i in summary.identities if i.role == "窗口受理")
+    with Session(engine) as session, session.begin():
+        result = authenticate(
+            session,
+            load_vault(settings),
+            id_number=clerk.id_number,
+            password=DEMO_PASSWORD,
+            profile="standard",
+            client_address="t",
+        )
+        assert "window_clerk" in {g.role for g in roles_of(session, result.account.person_id)}
+    assert prepare_demo(engine, settings).client_id == summary.client_id

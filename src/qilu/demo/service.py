@@ -17,7 +17,17 @@ from qilu.demo.seed import (
     reset_synthetic,
     seed_shandong,
 )
-from qilu.identity.models import Department, LegalEntity, Person, StaffMember
+from qilu.identity.accounts import register_resident
+from qilu.identity.models import (
+    Account,
+    Department,
+    LegalEntity,
+    OidcClient,
+    Person,
+    StaffMember,
+)
+from qilu.identity.oidc_clients import register_client
+from qilu.identity.roles import grant_role
 from qilu.identity.service import id_number_of, register_counts
 from qilu.pii import Vault, load_vault
 from qilu.settings import Settings
@@ -59,6 +69,7 @@ class DemoSummary:
     entities: int
     departments: int
     identities: list[DemoIdentity]
+    client_id: str | None = None
 
     def describe(self, base_url: str) -> str:
         origin = "沿用已有数据" if self.reused else "已生成合成数据"
@@ -68,9 +79,14 @@ class DemoSummary:
             f"  门户      {base_url}/",
             f"  健康检查  {base_url}/healthz",
             f"  API 文档  {base_url}/api/docs",
-            "演示身份（合成数据；登录功能随“一号通行”上线）：",
+            f"演示账号（合成数据，密码均为 {DEMO_PASSWORD}；公职人员首次登录须设置两步验证）：",
         ]
         lines += [f"  {i.role:<6} {i.name:<4} {i.id_number}  {i.note}" for i in self.identities]
+        if self.client_id:
+            lines.append(
+                f"示例部门系统（单点登录）：python examples/department_system.py "
+                f"--qilu {base_url} --client-id {self.client_id}"
+            )
         return "\n".join(lines)
 
 
@@ -89,15 +105,69 @@ def prepare_demo(
         if not reused:
             plan = SeedPlan.for_scale(scale or settings.demo_scale, settings.demo_seed)
             seed_shandong(connection, vault, plan, progress=progress)
-    with Session(engine) as session:
+    with Session(engine) as session, session.begin():
+        identities = demo_identities(session, vault)
+        if not reused:
+            open_demo_accounts(session, vault, settings, identities)
         counts = register_counts(session)
+        client = session.scalars(
+            select(OidcClient).where(OidcClient.name == DEMO_CLIENT_NAME)
+        ).first()
         return DemoSummary(
             reused,
             counts.residents,
             counts.entities,
             counts.departments,
-            demo_identities(session, vault),
+            identities,
+            client.client_id if client else None,
         )
+
+
+DEMO_PASSWORD = "Qilu-demo-2026"
+DEMO_CLIENT_NAME = "示例部门系统"
+DEMO_ROLES = {
+    "数据管理": ("370000-bigdata", "data_steward"),
+    "窗口受理": ("370102-approval", "window_clerk"),
+}
+
+
+def open_demo_accounts(
+    session: Session, vault: Vault, settings: Settings, identities: list[DemoIdentity]
+) -> None:
+    """Accounts for the demo identities, their roles, and a client for the example system.
+
+    Only `qilu demo` calls this, on the embedded store it generates: a production store has no
+    default accounts.
+    """
+    accounts: dict[str, Account] = {}
+    for identity in identities:  # one person may show up in two roles
+        account = accounts.get(identity.id_number) or register_resident(
+            session,
+            vault,
+            name=identity.name,
+            id_number=identity.id_number,
+            password=DEMO_PASSWORD,
+            profile=settings.security_profile,
+            client_address="demo",
+        )
+        accounts[identity.id_number] = account
+        if identity.role in DEMO_ROLES:
+            department, role = DEMO_ROLES[identity.role]
+            grant_role(
+                session,
+                person_id=account.person_id,
+                department_code=department,
+                role=role,
+                profile=settings.security_profile,
+                granted_by=None,
+            )
+    register_client(
+        session,
+        name=DEMO_CLIENT_NAME,
+        redirect_uris=["http://127.0.0.1:8001/callback"],
+        public=True,
+        post_logout_redirect_uris=["http://127.0.0.1:8001/"],
+    )
 
 
 def demo_identities(session: Session, vault: Vault) -> list[DemoIdentity]:
