@@ -66,12 +66,6 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
-def csrf_token(request: Request) -> str:
-    """The token forms carry; the request middleware sets the matching cookie."""
-    token: str = request.state.csrf_token
-    return token
-
-
 def new_csrf_token() -> str:
     return secrets.token_urlsafe(24)
 

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
-from qilu.errors import NotFound, QiluError
+from qilu.errors import QiluError
 from qilu.identity.models import OidcClient
 
 
@@ -79,10 +78,3 @@ def register_client(
         details={"name": name, "public": public},
     )
     return NewClient(client, secret)
-
-
-def client_by_id(session: Session, client_id: str) -> OidcClient:
-    client = session.scalars(select(OidcClient).where(OidcClient.client_id == client_id)).first()
-    if client is None:
-        raise NotFound("client.not_found", "没有这个接入系统")
-    return client

@@ -19,7 +19,7 @@ from authlib.common.security import generate_token
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
-from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, JsonPayload, JsonRequest
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, JsonRequest
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
@@ -255,8 +255,7 @@ class _OpenId(OpenIDCode):  # type: ignore[misc]
 
     def resolve_client_private_key(self, client: Client) -> Any:
         signer = self.provider.signer
-        kid, key = current_key(signer.session, signer.vault)
-        self.provider.current_kid = kid
+        _, key = current_key(signer.session, signer.vault)
         return key
 
     def get_encode_header(self, client: Client) -> dict[str, str]:
@@ -336,7 +335,6 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         super().__init__(scopes_supported=list(SCOPES))
         self.signer = signer
         self.current_request: Any = None
-        self.current_kid: str | None = None
         self.register_token_generator(
             "default",
             BearerTokenGenerator(
@@ -425,6 +423,3 @@ class CapturedRequest(OAuth2Request):  # type: ignore[misc]
     @property
     def form(self) -> dict[str, str]:
         return self._form
-
-
-__all__ = ["CapturedRequest", "JsonPayload", "QiluAuthorizationServer", "Signer"]
