@@ -337,3 +337,31 @@ def test_a_confidential_client_with_a_wrong_secret_is_refused(
         },
     )
     assert right.status_code == 200, right.text
+
+
+def test_the_enterprise_acted_for_is_a_claim(
+    client: TestClient, public_client: NewClient, session: Session
+) -> None:
+    from qilu.identity.models import Person
+
+    from ..factories import make_entity
+
+    register(client)
+    person = session.scalars(select(Person).where(Person.name == "王芳")).one()
+    entity = make_entity(session, person, name="济南鑫华商贸有限公司")
+    switched = client.post(
+        "/account/enterprises/act-as",
+        follow_redirects=False,
+        data={"uscc": entity.uscc, "csrf_token": csrf(client)},
+    )
+    assert switched.status_code == 303
+    client_id = public_client.client.client_id
+    verifier, challenge = pkce()
+    tokens = exchange(client, client_id, code_for(client, client_id, challenge), verifier).json()
+    info = client.get(
+        "/oidc/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert info.json()["identity_type"] == "enterprise"
+    assert info.json()["enterprise"] == {"uscc": entity.uscc, "name": "济南鑫华商贸有限公司"}
+    keys = KeySet.import_key_set(client.get("/oidc/jwks").json())
+    assert jwt.decode(tokens["id_token"], keys).claims["enterprise"]["uscc"] == entity.uscc

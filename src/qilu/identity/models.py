@@ -307,3 +307,4 @@ class OidcToken(Base):
     rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the refresh token
 
     account: Mapped[Account] = relationship()
+    acting_for: Mapped[LegalEntity | None] = relationship()

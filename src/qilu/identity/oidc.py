@@ -14,11 +14,12 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from qilu.audit.service import record
 from qilu.identity import sessions
 from qilu.identity.access import SESSION_COOKIE, optional_viewer
-from qilu.identity.models import LegalEntity, OidcClient, OidcToken, WebSession
+from qilu.identity.models import Account, OidcClient, OidcToken, WebSession
 from qilu.identity.oidc_provider import (
     SCOPES,
     CapturedRequest,
@@ -179,16 +180,23 @@ def userinfo(request: Request, db: DbSession) -> JSONResponse:
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         return _bearer_error("missing bearer token")
-    row = db.scalars(
-        select(OidcToken).where(OidcToken.access_token_hash == token_hash(header[7:].strip()))
+    # One round trip: the token with its client, account, person and enterprise.
+    found = db.execute(
+        select(OidcToken, OidcClient)
+        .join(OidcClient, OidcClient.client_id == OidcToken.client_id)
+        .where(OidcToken.access_token_hash == token_hash(header[7:].strip()))
+        .options(
+            joinedload(OidcToken.account).joinedload(Account.person),
+            joinedload(OidcToken.acting_for),
+        )
     ).first()
     now = datetime.now(UTC)
-    if row is None or row.revoked_at is not None:
+    if found is None or found[0].revoked_at is not None:
         return _bearer_error("unknown or revoked token")
+    row, client = found
     if row.issued_at + timedelta(seconds=row.expires_in) <= now:
         return _bearer_error("token expired")
-    client = db.scalars(select(OidcClient).where(OidcClient.client_id == row.client_id)).one()
-    entity = db.get(LegalEntity, row.acting_for_entity_id) if row.acting_for_entity_id else None
+    entity = row.acting_for
     return JSONResponse(
         user_claims(get_vault(request), client, row.account, row.scope, row.acr, entity)
     )
