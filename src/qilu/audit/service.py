@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditChainHead, AuditEvent
+from qilu.digests import sm3
 from qilu.errors import QiluError
 
 GENESIS = bytes(32)
@@ -79,10 +79,7 @@ def entry_hash(event: AuditEvent) -> bytes:
         "details": event.details,
     }
     payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(event.previous_hash)
-    digest.update(payload.encode())
-    return digest.finalize()
+    return sm3(event.previous_hash, payload.encode())
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from qilu.audit.service import record
+from qilu.digests import secret_digest
 from qilu.identity import sessions
 from qilu.identity.access import SESSION_COOKIE, optional_viewer
 from qilu.identity.models import Account, OidcClient, OidcToken, WebSession
@@ -25,7 +26,6 @@ from qilu.identity.oidc_provider import (
     CapturedRequest,
     QiluAuthorizationServer,
     Signer,
-    token_hash,
     user_claims,
 )
 from qilu.identity.signing_keys import published_jwks
@@ -184,7 +184,7 @@ def userinfo(request: Request, db: DbSession) -> JSONResponse:
     found = db.execute(
         select(OidcToken, OidcClient)
         .join(OidcClient, OidcClient.client_id == OidcToken.client_id)
-        .where(OidcToken.access_token_hash == token_hash(header[7:].strip()))
+        .where(OidcToken.access_token_hash == secret_digest(header[7:].strip()))
         .options(
             joinedload(OidcToken.account).joinedload(Account.person),
             joinedload(OidcToken.acting_for),

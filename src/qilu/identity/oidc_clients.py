@@ -7,19 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import hashes
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
+from qilu.digests import secret_digest
 from qilu.errors import QiluError
 from qilu.identity.models import OidcClient
-
-
-def secret_hash(secret: str) -> bytes:
-    # Client secrets are 256 random bits: a fast hash is enough, and token requests stay cheap.
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(secret.encode())
-    return digest.finalize()
 
 
 @dataclass(frozen=True)
@@ -60,7 +53,7 @@ def register_client(
     secret = None if public else secrets.token_urlsafe(32)
     client = OidcClient(
         client_id=client_id,
-        secret_hash=secret_hash(secret) if secret else None,
+        secret_hash=secret_digest(secret) if secret else None,
         name=name,
         redirect_uris=redirect_uris,
         post_logout_redirect_uris=post_logout_redirect_uris or [],

@@ -27,8 +27,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
+from qilu.digests import secret_digest
 from qilu.identity.models import Account, OidcAuthorizationCode, OidcClient, OidcToken
-from qilu.identity.oidc_clients import secret_hash
 from qilu.identity.signing_keys import ID_TOKEN_LIFETIME, current_key
 from qilu.pii import Vault
 
@@ -36,10 +36,6 @@ SCOPES = ("openid", "profile")
 CODE_LIFETIME = timedelta(minutes=1)
 ACCESS_TOKEN_LIFETIME = 600
 REFRESH_TOKEN_LIFETIME = timedelta(days=7)
-
-
-def token_hash(token: str) -> bytes:
-    return secret_hash(token)
 
 
 class Client(ClientMixin):  # type: ignore[misc]
@@ -62,7 +58,7 @@ class Client(ClientMixin):  # type: ignore[misc]
 
     def check_client_secret(self, client_secret: str) -> bool:
         stored = self.row.secret_hash
-        return stored is not None and secrets.compare_digest(stored, secret_hash(client_secret))
+        return stored is not None and secrets.compare_digest(stored, secret_digest(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.is_public:
@@ -174,7 +170,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         now = datetime.now(UTC)
         session.add(
             OidcAuthorizationCode(
-                code_hash=token_hash(code),
+                code_hash=secret_digest(code),
                 client_id=request.client.get_client_id(),
                 account_id=web_session.account_id,
                 redirect_uri=request.payload.redirect_uri,
@@ -195,7 +191,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         session = signer.session
         row = session.scalars(
             select(OidcAuthorizationCode).where(
-                OidcAuthorizationCode.code_hash == token_hash(code),
+                OidcAuthorizationCode.code_hash == secret_digest(code),
                 OidcAuthorizationCode.client_id == client.get_client_id(),
             )
         ).first()
@@ -296,7 +292,7 @@ class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         signer: Signer = self.server.signer
         session = signer.session
         row = session.scalars(
-            select(OidcToken).where(OidcToken.refresh_token_hash == token_hash(refresh_token))
+            select(OidcToken).where(OidcToken.refresh_token_hash == secret_digest(refresh_token))
         ).first()
         if row is None:
             return None
@@ -361,8 +357,8 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         row = OidcToken(
             client_id=request.client.get_client_id(),
             account_id=request.user.id,
-            access_token_hash=token_hash(token["access_token"]),
-            refresh_token_hash=token_hash(token["refresh_token"])
+            access_token_hash=secret_digest(token["access_token"]),
+            refresh_token_hash=secret_digest(token["refresh_token"])
             if token.get("refresh_token")
             else None,
             scope=token.get("scope", ""),

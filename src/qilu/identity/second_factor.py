@@ -14,11 +14,11 @@ from typing import Literal
 
 import pyotp
 import segno
-from cryptography.hazmat.primitives import hashes
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
+from qilu.digests import secret_digest
 from qilu.errors import QiluError, Refused
 from qilu.identity.accounts import POLICIES, count_failure, forget_failures, refuse_if_locked
 from qilu.identity.models import Account, RecoveryCode
@@ -149,7 +149,7 @@ def _accept(
     recovery = session.scalars(
         select(RecoveryCode).where(
             RecoveryCode.account_id == account.id,
-            RecoveryCode.code_hash == _hash(_normalise_recovery(code)),
+            RecoveryCode.code_hash == secret_digest(_normalise_recovery(code)),
             RecoveryCode.used_at.is_(None),
         )
     ).one_or_none()
@@ -175,16 +175,9 @@ def _new_recovery_codes(session: Session, account: Account) -> list[str]:
     for _ in range(RECOVERY_CODES):
         raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))
         codes.append(f"{raw[:5]}-{raw[5:]}")
-        session.add(RecoveryCode(account_id=account.id, code_hash=_hash(raw)))
+        session.add(RecoveryCode(account_id=account.id, code_hash=secret_digest(raw)))
     return codes
 
 
 def _normalise_recovery(code: str) -> str:
     return "".join(c for c in code.upper() if c.isalnum())
-
-
-def _hash(code: str) -> bytes:
-    # 50 random bits per code and a single use: a fast hash is enough.
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(code.encode())
-    return digest.finalize()

@@ -10,11 +10,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cryptography.hazmat.primitives import hashes
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
+from qilu.digests import secret_digest
 from qilu.errors import QiluError
 from qilu.identity.models import Account, WebSession
 from qilu.identity.passwords import Profile
@@ -38,12 +38,6 @@ class SessionEnded(QiluError):
     status_code = 401
 
 
-def _hash(token: str) -> bytes:
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(token.encode())
-    return digest.finalize()
-
-
 def start_session(
     session: Session,
     account: Account,
@@ -62,7 +56,7 @@ def start_session(
     moment = now or datetime.now(UTC)
     token = secrets.token_urlsafe(32)
     web_session = WebSession(
-        token_hash=_hash(token),
+        token_hash=secret_digest(token),
         account_id=account.id,
         assurance=assurance,
         authenticated_at=moment,
@@ -83,7 +77,7 @@ def resume_session(
     """The live session for a cookie's token; raise `SessionEnded` saying why it is not."""
     moment = now or datetime.now(UTC)
     web_session = session.scalars(
-        select(WebSession).where(WebSession.token_hash == _hash(token))
+        select(WebSession).where(WebSession.token_hash == secret_digest(token))
     ).one_or_none()
     if web_session is None or web_session.revoked_at is not None:
         raise SessionEnded("session.ended", "您已退出登录，请重新登录")
