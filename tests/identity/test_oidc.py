@@ -42,7 +42,7 @@ def public_client(session: Session, vault: Vault) -> NewClient:
     )
 
 
-def authorize(client: TestClient, client_id: str, challenge: str | None, **extra: str):  # type: ignore[no-untyped-def]
+def request_params(client_id: str, challenge: str | None, **extra: str) -> dict[str, str]:
     params = {
         "response_type": "code",
         "client_id": client_id,
@@ -54,6 +54,11 @@ def authorize(client: TestClient, client_id: str, challenge: str | None, **extra
     }
     if challenge:
         params |= {"code_challenge": challenge, "code_challenge_method": "S256"}
+    return params
+
+
+def authorize(client: TestClient, client_id: str, challenge: str | None, **extra: str):  # type: ignore[no-untyped-def]
+    params = request_params(client_id, challenge, **extra)
     return client.get("/oidc/authorize", params=params, follow_redirects=False)
 
 
@@ -72,17 +77,7 @@ def consent(client: TestClient, page_params: dict[str, str]) -> str:
 def code_for(client: TestClient, client_id: str, challenge: str) -> str:
     page = authorize(client, client_id, challenge)
     assert page.status_code == 200 and "济南市社保系统" in page.text
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "scope": "openid profile",
-        "state": "s1",
-        "nonce": "n1",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    return consent(client, params)
+    return consent(client, request_params(client_id, challenge))
 
 
 def exchange(client: TestClient, client_id: str, code: str, verifier: str):  # type: ignore[no-untyped-def]
@@ -260,15 +255,7 @@ def test_refusing_consent_tells_the_client(client: TestClient, public_client: Ne
     register(client)
     client_id = public_client.client.client_id
     _, challenge = pkce()
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "scope": "openid",
-        "state": "s1",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    params = request_params(client_id, challenge, scope="openid")
     response = client.post(
         "/oidc/authorize",
         follow_redirects=False,
