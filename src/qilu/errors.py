@@ -33,6 +33,10 @@ class QiluError(Exception):
             body["details"] = self.details
         return body
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer must carry (an authentication challenge, say)."""
+        return {}
+
     def __str__(self) -> str:
         return self.message
 

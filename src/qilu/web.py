@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -24,9 +24,11 @@ from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
 from qilu.db import check_database, current_revision, make_engine, make_sessionmaker
 from qilu.errors import QiluError
+from qilu.identity import api as identity_api
 from qilu.identity import enterprise_pages, oidc
 from qilu.identity import pages as identity_pages
 from qilu.identity.access import SignInRequired
+from qilu.identity.assurance import StepUpRequired
 from qilu.logs import configure_logging
 from qilu.pii import load_vault
 from qilu.routes import CSRF_COOKIE, new_csrf_token, render
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 INSTALLS = (
     codes_api.install,
     codes_pages.install,
+    identity_api.install,
     identity_pages.install,
     enterprise_pages.install,
     oidc.install,
@@ -111,11 +114,17 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/healthz"
 
 
-def _error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
+def _error_response(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
     if _wants_json(request):
-        return JSONResponse({"error": body}, status_code=status)
+        return JSONResponse({"error": body}, status_code=status, headers=headers)
     title = STATUS_TITLES.get(status, "出错了")
-    return render(request, "error.html", status_code=status, status=status, title=title, error=body)
+    response = render(
+        request, "error.html", status_code=status, status=status, title=title, error=body
+    )
+    response.headers.update(headers or {})
+    return response
 
 
 def _install_errors(app: FastAPI) -> None:
@@ -124,7 +133,10 @@ def _install_errors(app: FastAPI) -> None:
         if isinstance(error, SignInRequired) and not _wants_json(request):
             target = quote(str(error.details.get("next", "/")), safe="/")
             return RedirectResponse(f"/account/sign-in?next={target}", status_code=303)
-        return _error_response(request, error.status_code, error.as_dict())
+        if isinstance(error, StepUpRequired) and not _wants_json(request):
+            query = urlencode({"level": error.level, "next": _return_path(request)})
+            return RedirectResponse(f"/account/confirm?{query}", status_code=303)
+        return _error_response(request, error.status_code, error.as_dict(), error.headers())
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
@@ -161,6 +173,17 @@ def _install_errors(app: FastAPI) -> None:
         }
         # This handler runs outside the request middleware, so it labels its own response.
         return _labelled(_error_response(request, 500, body), request_id)
+
+
+def _return_path(request: Request) -> str:
+    """Where to come back after confirming: this page, or for a form post the page it was on."""
+    if request.method == "GET":
+        query = request.url.query
+        return request.url.path + (f"?{query}" if query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/account"
 
 
 def _labelled(response: Response, request_id: str) -> Response:

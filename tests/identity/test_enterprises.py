@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from qilu.audit.models import AuditEvent
 from qilu.errors import QiluError, Refused
 from qilu.identity import enterprises
-from qilu.identity.models import Account, LegalEntity, Person
+from qilu.identity.assurance import StepUpRequired
+from qilu.identity.models import Account, LegalEntity, Person, WebSession
 from qilu.identity.sessions import start_session
 from qilu.pii import Vault
 
@@ -132,3 +133,102 @@ def test_agents_need_an_account(session: Session, vault: Vault) -> None:
     with pytest.raises(QiluError) as caught:
         grant(session, vault, entity, boss)
     assert caught.value.code == "agent.no_account"
+
+
+def _signed_in(session: Session, person: Person, assurance: int, at: datetime) -> WebSession:
+    _, web = start_session(
+        session,
+        _account(session, person),
+        assurance=assurance,
+        profile="standard",
+        client_address="10.0.0.1",
+        user_agent=None,
+        now=at,
+    )
+    return web
+
+
+def test_changing_the_legal_representative_needs_a_recent_second_factor(
+    session: Session, vault: Vault, people: tuple[Person, Person, LegalEntity]
+) -> None:
+    boss, agent, entity = people
+    for assurance, at in ((3, T0), (4, T0 - timedelta(hours=1))):
+        with pytest.raises(StepUpRequired) as raised:
+            enterprises.change_legal_representative(
+                session,
+                vault,
+                entity,
+                by=_signed_in(session, boss, assurance, at),
+                name="李强",
+                id_number=AGENT_ID,
+                now=T0,
+            )
+        assert raised.value.level == 4
+    assert entity.legal_representative_id == boss.id
+    enterprises.change_legal_representative(
+        session,
+        vault,
+        entity,
+        by=_signed_in(session, boss, 4, T0),
+        name="李强",
+        id_number=AGENT_ID,
+        now=T0 + timedelta(minutes=1),
+    )
+    assert entity.legal_representative_id == agent.id
+    assert [i.entity.uscc for i in enterprises.identities_of(session, agent.id)] == [entity.uscc]
+    assert enterprises.identities_of(session, boss.id) == []
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "enterprise.representative_changed")
+    ).one()
+    assert event.actor_entity_uscc == entity.uscc and event.details["to"] == agent.id
+
+
+@pytest.mark.parametrize(
+    ("name", "id_number", "code"),
+    [
+        ("王五", AGENT_ID, "representative.identity_mismatch"),
+        ("王芳", BOSS_ID, "representative.same"),
+        ("小明", "370102201501010016", "representative.minor"),
+        ("赵六", "370102198001010015", "representative.no_account"),
+    ],
+)
+def test_a_bad_successor_is_refused_and_nothing_changes(
+    session: Session,
+    vault: Vault,
+    people: tuple[Person, Person, LegalEntity],
+    name: str,
+    id_number: str,
+    code: str,
+) -> None:
+    boss, _, entity = people
+    child = make_person(session, vault, name="小明", id_number="370102201501010016")
+    make_account(session, vault, child)
+    make_person(session, vault, name="赵六", id_number="370102198001010015")
+    with pytest.raises(QiluError) as raised:
+        enterprises.change_legal_representative(
+            session,
+            vault,
+            entity,
+            by=_signed_in(session, boss, 4, T0),
+            name=name,
+            id_number=id_number,
+            now=T0,
+        )
+    assert raised.value.code == code and raised.value.field == "id_number"
+    assert entity.legal_representative_id == boss.id
+
+
+def test_only_the_legal_representative_hands_over(
+    session: Session, vault: Vault, people: tuple[Person, Person, LegalEntity]
+) -> None:
+    _, agent, entity = people
+    with pytest.raises(Refused):
+        enterprises.change_legal_representative(
+            session,
+            vault,
+            entity,
+            by=_signed_in(session, agent, 4, T0),
+            name="李强",
+            id_number=AGENT_ID,
+            now=T0,
+        )

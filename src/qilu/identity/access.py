@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from qilu.errors import QiluError
+from qilu.identity import assurance
 from qilu.identity.models import WebSession
 from qilu.identity.sessions import SessionEnded, resume_session
 from qilu.routes import DbSession, get_settings
@@ -63,3 +65,21 @@ def setup_viewer(
 SignedIn = Annotated[WebSession, Depends(required_viewer)]
 SettingUp = Annotated[WebSession, Depends(setup_viewer)]
 HalfSignedIn = Annotated[WebSession, Depends(pending_viewer)]
+
+
+def confirmed(level: int) -> Callable[[WebSession], WebSession]:
+    """A dependency for sensitive pages: the viewer signed in or confirmed their identity within
+    `assurance.FRESH_FOR`, at `level` or above; otherwise `StepUpRequired` (the web layer sends
+    the browser to the confirmation page and back)."""
+
+    def dependency(viewer: SignedIn) -> WebSession:
+        assurance.require(
+            level, assurance=viewer.assurance, authenticated_at=viewer.authenticated_at
+        )
+        return viewer
+
+    return dependency
+
+
+Confirmed = Annotated[WebSession, Depends(confirmed(3))]
+ConfirmedStrongly = Annotated[WebSession, Depends(confirmed(assurance.HIGH_RISK))]

@@ -20,7 +20,7 @@ from qilu.codes.idcard import validate_id_number
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import passwords
 from qilu.identity.models import Account, Person, SignInFailure
-from qilu.identity.service import phone_of
+from qilu.identity.service import matching_person, phone_of
 from qilu.pii import Vault
 
 
@@ -45,10 +45,6 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-def _same_name(registered: str, typed: str) -> bool:
-    return "".join(registered.split()) == "".join(typed.split())
-
-
 def register_resident(
     session: Session,
     vault: Vault,
@@ -61,11 +57,8 @@ def register_resident(
     now: datetime | None = None,
 ) -> Account:
     """Open an account for a resident whose name and ID number match the register."""
-    number = validate_id_number(id_number)
-    person = session.scalars(
-        select(Person).where(Person.id_number_index == vault.blind_index(number, "id_number"))
-    ).one_or_none()
-    if person is None or not _same_name(person.name, name):
+    person = matching_person(session, vault, name, id_number)
+    if person is None:
         # One answer for both cases: the register is not to be probed through this form.
         raise QiluError(
             "registration.identity_mismatch",
@@ -78,7 +71,7 @@ def register_resident(
             "该身份号码已注册账号：请直接登录；忘记密码可到窗口重置",
             field="id_number",
         )
-    personal = [number, person.name, phone_of(vault, person) or ""]
+    personal = [validate_id_number(id_number), person.name, phone_of(vault, person) or ""]
     passwords.check_policy(password, profile, personal)
     moment = _now(now)
     account = Account(
@@ -139,9 +132,48 @@ def authenticate(
 ) -> SignIn:
     """Check an ID number and password; raise `Refused` (its trail kept) if they do not pass."""
     moment = _now(now)
+    account = _account_by_number(session, vault, validate_id_number(id_number))
+    # With a second factor still to come, the password alone is not yet a sign-in.
+    passed = "auth.password_ok" if account and account.has_second_factor else "auth.login_ok"
+    account = _check_password(session, account, password, profile, client_address, moment, passed)
+    expired = passwords.is_expired(account.password_changed_at, moment, profile)
+    return SignIn(account, expired)
+
+
+def confirm_password(
+    session: Session,
+    account: Account,
+    password: str,
+    *,
+    profile: passwords.Profile,
+    client_address: str,
+    now: datetime | None = None,
+) -> None:
+    """A signed-in holder proves their password again before a sensitive action. Failures count
+    towards the same lockout as failed sign-ins."""
+    try:
+        _check_password(
+            session, account, password, profile, client_address, _now(now), "auth.reconfirmed"
+        )
+    except Refused as refusal:
+        if refusal.code != "auth.invalid":
+            raise  # a lock says so itself
+        raise Refused("auth.password_wrong", "密码不正确", field="password") from None
+
+
+def _check_password(
+    session: Session,
+    account: Account | None,
+    password: str,
+    profile: passwords.Profile,
+    client_address: str,
+    moment: datetime,
+    passed: str,
+) -> Account:
+    """Check a password under the lockout rules and record `passed`, or record the failure (and
+    any lock) and raise `Refused` with its trail kept. Without an account a dummy hash is
+    checked, so both answers take as long."""
     policy = POLICIES[profile]
-    number = validate_id_number(id_number)
-    account = _account_by_number(session, vault, number)
     account_key = f"account:{account.id}" if account else None
     for scope, key in (("address", client_address), ("account", account_key)):
         if key is not None:
@@ -184,16 +216,14 @@ def authenticate(
         account.password_hash = passwords.hash_password(password)
     record(
         session,
-        # With a second factor still to come, the password alone is not yet a sign-in.
-        "auth.password_ok" if account.has_second_factor else "auth.login_ok",
+        passed,
         actor_person_id=account.person_id,
         subject=account_key,
         client_address=client_address,
         at=moment,
         details={"method": "password"},
     )
-    expired = passwords.is_expired(account.password_changed_at, moment, profile)
-    return SignIn(account, expired)
+    return account
 
 
 def change_password(

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qilu.errors import QiluError
 from qilu.identity import enterprises
-from qilu.identity.access import SignedIn
+from qilu.identity.access import Confirmed, ConfirmedStrongly, SignedIn
 from qilu.routes import (
     DbSession,
     check_csrf,
@@ -97,7 +97,7 @@ def _agents(
 def authorise(
     request: Request,
     db: DbSession,
-    viewer: SignedIn,
+    viewer: Confirmed,
     uscc: str,
     agent_name: Annotated[str, Form(max_length=64)],
     agent_id_number: Annotated[str, Form(max_length=40)],
@@ -133,6 +133,43 @@ def revoke(request: Request, db: DbSession, viewer: SignedIn, uscc: str, grant_i
     entity = enterprises.led_entity(db, viewer.account.person_id, uscc)
     enterprises.revoke_agent(db, entity, grant_id, by=viewer.account.person_id)
     return RedirectResponse(f"/account/enterprises/{uscc}/agents", status_code=303)
+
+
+@router.get("/{uscc}/representative", response_class=HTMLResponse)
+def representative_page(
+    request: Request, db: DbSession, viewer: ConfirmedStrongly, uscc: str
+) -> HTMLResponse:
+    entity = enterprises.led_entity(db, viewer.account.person_id, uscc)
+    return render(request, "identity/representative.html", entity=entity, form={}, error=None)
+
+
+@router.post("/{uscc}/representative", dependencies=Posted)
+def change_representative(
+    request: Request,
+    db: DbSession,
+    viewer: ConfirmedStrongly,
+    uscc: str,
+    name: Annotated[str, Form(max_length=64)],
+    id_number: Annotated[str, Form(max_length=40)],
+) -> Response:
+    entity = enterprises.led_entity(db, viewer.account.person_id, uscc)
+    try:
+        enterprises.change_legal_representative(
+            db,
+            get_vault(request),
+            entity,
+            by=viewer,
+            name=name,
+            id_number=id_number,
+            client_address=client_address(request),
+        )
+    except QiluError as error:
+        settle_refusal(db, error)
+        form = {"name": name, "id_number": id_number}
+        return render(
+            request, "identity/representative.html", 400, entity=entity, form=form, error=error
+        )
+    return RedirectResponse("/account/enterprises?changed=representative", status_code=303)
 
 
 def _end_of_day(text: str) -> datetime:

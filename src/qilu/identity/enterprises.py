@@ -9,21 +9,36 @@ effect at once. Every grant, revocation and switch is audited with both person a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Literal
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
-from qilu.codes.idcard import validate_id_number
 from qilu.errors import NotFound, QiluError, Refused
-from qilu.identity.models import Account, EnterpriseAgent, LegalEntity, Person, WebSession
+from qilu.identity import assurance
+from qilu.identity.models import Account, EnterpriseAgent, LegalEntity, WebSession
+from qilu.identity.service import matching_person
 from qilu.pii import Vault
 
 SCOPES = {"apply": "办理业务", "view": "查看办件与证照", "licence": "使用电子证照"}
 LONGEST_GRANT = timedelta(days=366)
 Role = Literal["legal_representative", "agent"]
+
+
+class Authentication(Protocol):
+    """What a high-risk action needs to know of how its caller signed in: a web session or an
+    access token (both carry the account, the level reached and when)."""
+
+    @property
+    def account(self) -> Account: ...
+
+    @property
+    def assurance(self) -> int: ...
+
+    @property
+    def authenticated_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -97,11 +112,8 @@ def authorise_agent(
         raise QiluError(
             "agent.valid_until", "授权截止日期须在今天之后、一年之内", field="valid_until"
         )
-    number = validate_id_number(agent_id_number)
-    agent = session.scalars(
-        select(Person).where(Person.id_number_index == vault.blind_index(number, "id_number"))
-    ).one_or_none()
-    if agent is None or "".join(agent.name.split()) != "".join(agent_name.split()):
+    agent = matching_person(session, vault, agent_name, agent_id_number)
+    if agent is None:
         raise QiluError(
             "agent.identity_mismatch", "经办人姓名与身份号码不匹配", field="agent_id_number"
         )
@@ -157,6 +169,66 @@ def revoke_agent(
             details={"grant": grant.id},
         )
     return grant
+
+
+def change_legal_representative(
+    session: Session,
+    vault: Vault,
+    entity: LegalEntity,
+    *,
+    by: WebSession | Authentication,
+    name: str,
+    id_number: str,
+    client_address: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """The legal representative hands the enterprise's identity to another resident.
+
+    High risk: it needs a recent level-4 authentication (`assurance.StepUpRequired` otherwise).
+    The new representative must be an adult with an account. Agents keep their grants: they were
+    given by the enterprise, and the new representative can revoke them.
+    """
+    moment = now or datetime.now(UTC)
+    person_id = by.account.person_id
+    if entity.legal_representative_id != person_id:
+        raise Refused("enterprise.not_representative", "只有该企业的法定代表人可以办理此项变更")
+    assurance.require(
+        assurance.HIGH_RISK,
+        assurance=by.assurance,
+        authenticated_at=by.authenticated_at,
+        now=moment,
+    )
+    successor = matching_person(session, vault, name, id_number)
+    if successor is None:
+        raise QiluError(
+            "representative.identity_mismatch",
+            "新法定代表人姓名与身份号码不匹配",
+            field="id_number",
+        )
+    if successor.id == person_id:
+        raise QiluError("representative.same", "新法定代表人与现任相同", field="id_number")
+    if not _is_adult(successor.birth_date, moment):
+        raise QiluError("representative.minor", "法定代表人须年满十八周岁", field="id_number")
+    if session.scalars(select(Account.id).where(Account.person_id == successor.id)).first() is None:
+        raise QiluError(
+            "representative.no_account", "新法定代表人须先实名注册账号", field="id_number"
+        )
+    entity.legal_representative_id = successor.id
+    record(
+        session,
+        "enterprise.representative_changed",
+        actor_person_id=person_id,
+        actor_entity_uscc=entity.uscc,
+        subject=f"person:{successor.id}",
+        client_address=client_address,
+        at=moment,
+        details={"from": person_id, "to": successor.id, "acr": by.assurance},
+    )
+
+
+def _is_adult(birth: date, moment: datetime) -> bool:
+    today = (moment + timedelta(hours=8)).date()  # Beijing's calendar day
+    return (today.year - birth.year) - ((today.month, today.day) < (birth.month, birth.day)) >= 18
 
 
 def act_as(

@@ -300,6 +300,7 @@ class OidcToken(Base):
     code_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     acr: Mapped[int] = mapped_column(Integer)
     acting_for_entity_id: Mapped[int | None] = mapped_column(ForeignKey("legal_entities.id"))
+    auth_time: Mapped[datetime] = mapped_column(UtcDateTime)  # when the holder authenticated
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_in: Mapped[int] = mapped_column(Integer)
     refresh_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -308,3 +309,11 @@ class OidcToken(Base):
 
     account: Mapped[Account] = relationship()
     acting_for: Mapped[LegalEntity | None] = relationship()
+
+    @property
+    def assurance(self) -> int:
+        return self.acr
+
+    @property
+    def authenticated_at(self) -> datetime:
+        return self.auth_time

@@ -3,7 +3,6 @@ token, userinfo and RP-initiated logout. The protocol rules live in `oidc_provid
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -14,22 +13,23 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from qilu.audit.service import record
-from qilu.digests import secret_digest
 from qilu.identity import sessions
 from qilu.identity.access import SESSION_COOKIE, optional_viewer
-from qilu.identity.models import Account, OidcClient, OidcToken, WebSession
+from qilu.identity.models import OidcClient, WebSession
 from qilu.identity.oidc_provider import (
     SCOPES,
     CapturedRequest,
+    InvalidToken,
     QiluAuthorizationServer,
     Signer,
+    authentication_demand,
+    bearer_token,
     user_claims,
 )
 from qilu.identity.signing_keys import published_jwks
-from qilu.routes import DbSession, check_csrf, client_address, get_vault, render
+from qilu.routes import CSRF_FIELD, DbSession, check_csrf, client_address, get_vault, render
 
 router = APIRouter(tags=["一号通行"])
 Viewer = Annotated[WebSession | None, Depends(optional_viewer)]
@@ -75,6 +75,12 @@ def discovery(request: Request) -> JSONResponse:
             "userinfo_endpoint": f"{base}/oidc/userinfo",
             "jwks_uri": f"{base}/oidc/jwks",
             "end_session_endpoint": f"{base}/oidc/logout",
+            "revocation_endpoint": f"{base}/oidc/revoke",
+            "revocation_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "subject_types_supported": ["pairwise"],
@@ -87,6 +93,8 @@ def discovery(request: Request) -> JSONResponse:
             ],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": ["sub", "name", "acr", "identity_type", "enterprise", "auth_time"],
+            "claims_parameter_supported": False,
+            "prompt_values_supported": ["none", "login", "consent"],
             "acr_values_supported": ["2", "3", "4", "5"],
         }
     )
@@ -102,23 +110,33 @@ def jwks(db: DbSession) -> JSONResponse:
 async def authorize(request: Request, db: DbSession, viewer: Viewer) -> Response:
     captured = await _capture(request)
     server = _server(request, db)
+    signed_in = viewer if viewer is not None and not viewer.second_factor_pending else None
     try:
-        grant = server.get_consent_grant(captured, end_user=viewer)
+        grant = server.get_consent_grant(captured, end_user=signed_in)
+        level = authentication_demand(
+            captured.payload.data, signed_in, redirect_uri=grant.redirect_uri
+        )
     except OAuth2Error as error:
         return _authorize_error(request, server, captured, error)
-    if viewer is None or viewer.second_factor_pending:
-        target = quote(f"{request.url.path}?{request.url.query}", safe="")
-        return RedirectResponse(f"/account/sign-in?next={target}", status_code=303)
+    if level is not None:
+        # Come back without prompt and max_age: by then the authentication is fresh.
+        retry = {k: v for k, v in request.query_params.items() if k not in ("prompt", "max_age")}
+        back = f"{request.url.path}?{urlencode(retry)}"
+        if signed_in is None:
+            return RedirectResponse(f"/account/sign-in?next={quote(back, safe='')}", 303)
+        query = urlencode({"level": max(level, signed_in.assurance), "next": back})
+        return RedirectResponse(f"/account/confirm?{query}", status_code=303)
+    assert signed_in is not None
     client: OidcClient = grant.client.row
-    if client.is_first_party:
-        return _respond(server.create_authorization_response(captured, grant_user=viewer))
+    if client.is_first_party and "consent" not in captured.payload.data.get("prompt", ""):
+        return _respond(server.create_authorization_response(captured, signed_in, grant))
     return render(
         request,
         "identity/consent.html",
         client=client,
         params=dict(request.query_params),
         scopes=(grant.request.payload.scope or "").split(),
-        viewer=viewer,
+        viewer=signed_in,
     )
 
 
@@ -137,11 +155,17 @@ async def consent(request: Request, db: DbSession, viewer: Viewer) -> Response:
         subject=f"client:{captured.payload.client_id}",
     )
     try:
-        server.get_consent_grant(captured, end_user=viewer)
+        grant = server.get_consent_grant(captured, end_user=viewer)
+        level = authentication_demand(
+            captured.payload.data, viewer, redirect_uri=grant.redirect_uri
+        )
     except OAuth2Error as error:
         return _authorize_error(request, server, captured, error)
+    if level is not None:  # the session changed since the consent page: start over
+        params = {k: v for k, v in captured.form.items() if k not in ("decision", CSRF_FIELD)}
+        return RedirectResponse(f"{request.url.path}?{urlencode(params)}", status_code=303)
     return _respond(
-        server.create_authorization_response(captured, grant_user=viewer if allowed else None)
+        server.create_authorization_response(captured, viewer if allowed else None, grant)
     )
 
 
@@ -165,40 +189,22 @@ async def token(request: Request, db: DbSession) -> Response:
     return response
 
 
-def _bearer_error(description: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": "invalid_token", "error_description": description},
-        status_code=401,
-        headers={
-            "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'
-        },
-    )
+@router.post("/oidc/revoke", summary="吊销令牌（RFC 7009）")
+async def revoke(request: Request, db: DbSession) -> Response:
+    server = _server(request, db)
+    return _respond(server.create_endpoint_response("revocation", await _capture(request)))
 
 
-@router.api_route("/oidc/userinfo", methods=["GET", "POST"], summary="用户信息")
+@router.get("/oidc/userinfo", summary="用户信息", operation_id="userinfo_get")
+@router.post("/oidc/userinfo", summary="用户信息（POST）", operation_id="userinfo_post")
 def userinfo(request: Request, db: DbSession) -> JSONResponse:
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
-        return _bearer_error("missing bearer token")
-    # One round trip: the token with its client, account, person and enterprise.
-    found = db.execute(
-        select(OidcToken, OidcClient)
-        .join(OidcClient, OidcClient.client_id == OidcToken.client_id)
-        .where(OidcToken.access_token_hash == secret_digest(header[7:].strip()))
-        .options(
-            joinedload(OidcToken.account).joinedload(Account.person),
-            joinedload(OidcToken.acting_for),
-        )
-    ).first()
-    now = datetime.now(UTC)
-    if found is None or found[0].revoked_at is not None:
-        return _bearer_error("unknown or revoked token")
-    row, client = found
-    if row.issued_at + timedelta(seconds=row.expires_in) <= now:
-        return _bearer_error("token expired")
-    entity = row.acting_for
+    try:
+        row, client = bearer_token(db, request.headers.get("authorization", ""))
+    except InvalidToken as refusal:  # answered the RFC 6750 way, not as a Qilu API error
+        body = {"error": "invalid_token", "error_description": refusal.description}
+        return JSONResponse(body, status_code=401, headers=refusal.headers())
     return JSONResponse(
-        user_claims(get_vault(request), client, row.account, row.scope, row.acr, entity)
+        user_claims(get_vault(request), client, row.account, row.scope, row.acr, row.acting_for)
     )
 
 

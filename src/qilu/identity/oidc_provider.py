@@ -16,23 +16,33 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from authlib.common.security import generate_token
-from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2 import AuthorizationServer, OAuth2Error
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, JsonRequest
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
+from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from qilu.audit.service import record
 from qilu.digests import secret_digest
-from qilu.identity.models import Account, OidcAuthorizationCode, OidcClient, OidcToken
+from qilu.errors import QiluError
+from qilu.identity import assurance
+from qilu.identity.models import (
+    Account,
+    OidcAuthorizationCode,
+    OidcClient,
+    OidcToken,
+    WebSession,
+)
 from qilu.identity.signing_keys import ID_TOKEN_LIFETIME, current_key
 from qilu.pii import Vault
 
-SCOPES = ("openid", "profile")
+SCOPES = ("openid", "profile", "enterprise")
 CODE_LIFETIME = timedelta(minutes=1)
 ACCESS_TOKEN_LIFETIME = 600
 REFRESH_TOKEN_LIFETIME = timedelta(days=7)
@@ -104,8 +114,9 @@ class Code:
 class Token:
     """Authlib's view of a stored token (for the refresh grant)."""
 
-    def __init__(self, row: OidcToken):
+    def __init__(self, row: OidcToken, *, refresh: bool = True):
         self.row = row
+        self.refresh = refresh  # found by its refresh token (else by its access token)
 
     def check_client(self, client: Client) -> bool:
         return self.row.client_id == client.get_client_id()
@@ -137,6 +148,118 @@ class Signer:
 def pairwise_sub(vault: Vault, sector: str, person_id: int) -> str:
     """Stable per sector, unlinkable across sectors, never the ID number (OIDC Core §8.1)."""
     return vault.blind_index(f"{sector}:{person_id}", "oidc_sub").hex()[:40]
+
+
+class UnmetAuthenticationRequirements(OAuth2Error):  # type: ignore[misc]
+    """OpenID Connect Unmet Authentication Requirements 1.0: no online sign-in reaches the level."""
+
+    error = "unmet_authentication_requirements"
+
+
+def authentication_demand(
+    params: Mapping[str, str],
+    web_session: WebSession | None,
+    *,
+    redirect_uri: str,
+    now: datetime | None = None,
+) -> int | None:
+    """What an authorization request demands beyond the browser's session: the level to sign in
+    (again) at, or None when the session will do.
+
+    `prompt=login` and `max_age` ask for a fresh authentication, `acr_values` for a level (any of
+    those listed is acceptable, so the lowest is the demand). With `prompt=none` nothing may be
+    asked of the user: the client hears `login_required` or `interaction_required` instead.
+    """
+    moment = now or datetime.now(UTC)
+    wanted = _requested_level(params.get("acr_values"), redirect_uri)
+    prompts = (params.get("prompt") or "").split()
+    fresh = web_session is not None and "login" not in prompts
+    if fresh and web_session is not None and params.get("max_age"):
+        try:
+            max_age = int(params["max_age"])
+        except ValueError:
+            raise InvalidRequestError(
+                "max_age must be a number of seconds", redirect_uri=redirect_uri
+            ) from None
+        fresh = web_session.authenticated_at + timedelta(seconds=max_age) > moment
+    if fresh and web_session is not None and web_session.assurance >= wanted:
+        return None
+    if "none" in prompts:
+        if web_session is None:
+            raise LoginRequiredError(redirect_uri=redirect_uri)
+        raise InteractionRequiredError(redirect_uri=redirect_uri)
+    return wanted
+
+
+def _requested_level(acr_values: str | None, redirect_uri: str) -> int:
+    if not acr_values:
+        return 2
+    try:
+        levels = [int(value) for value in acr_values.split()]
+    except ValueError:
+        raise InvalidRequestError(
+            "acr_values must be levels 2 to 5", redirect_uri=redirect_uri
+        ) from None
+    wanted = min(levels)
+    if wanted > assurance.HIGHEST_ONLINE:
+        raise UnmetAuthenticationRequirements(
+            f"level {wanted} needs a certificate or an in-person check", redirect_uri=redirect_uri
+        )
+    return wanted
+
+
+class InvalidToken(QiluError):
+    """A bearer token that is missing, unknown, revoked or expired (RFC 6750 §3.1)."""
+
+    status_code = 401
+
+    def __init__(self, description: str):
+        super().__init__("token.invalid", f"访问令牌无效：{description}", reason=description)
+        self.description = description
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "WWW-Authenticate": (
+                f'Bearer error="invalid_token", error_description="{self.description}"'
+            )
+        }
+
+
+class InsufficientScope(QiluError):
+    status_code = 403
+
+    def __init__(self, scope: str):
+        super().__init__("token.scope", f"访问令牌未获授权范围 {scope}", scope=scope)
+        self.scope = scope
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope}"'}
+
+
+def bearer_token(
+    session: Session, authorization: str, *, scope: str | None = None, now: datetime | None = None
+) -> tuple[OidcToken, OidcClient]:
+    """The live access token of an `Authorization: Bearer …` header, with its client, account,
+    person and enterprise loaded in one round trip; `InvalidToken` or `InsufficientScope` if not."""
+    if not authorization.lower().startswith("bearer "):
+        raise InvalidToken("missing bearer token")
+    found = session.execute(
+        select(OidcToken, OidcClient)
+        .join(OidcClient, OidcClient.client_id == OidcToken.client_id)
+        .where(OidcToken.access_token_hash == secret_digest(authorization[7:].strip()))
+        .options(
+            joinedload(OidcToken.account).joinedload(Account.person),
+            joinedload(OidcToken.acting_for),
+        )
+    ).first()
+    if found is None or found[0].revoked_at is not None:
+        raise InvalidToken("unknown or revoked token")
+    token, client = found
+    if token.issued_at + timedelta(seconds=token.expires_in) <= (now or datetime.now(UTC)):
+        raise InvalidToken("token expired")
+    if scope is not None and scope not in token.scope.split():
+        raise InsufficientScope(scope)
+    return token, client
 
 
 def user_claims(
@@ -324,6 +447,52 @@ class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         refresh_token.row.rotated_at = datetime.now(UTC)
 
 
+class _Revocation(RevocationEndpoint):  # type: ignore[misc]
+    """RFC 7009: a client gives back a token it holds. A refresh token takes its whole family
+    (every access token it led to) with it; an access token only itself."""
+
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        digest = secret_digest(token_string)
+        column = {
+            "access_token": OidcToken.access_token_hash,
+            "refresh_token": OidcToken.refresh_token_hash,
+        }
+        columns = [column[token_type_hint]] if token_type_hint in column else column.values()
+        session: Session = self.server.signer.session
+        for candidate in columns:
+            row = session.scalars(select(OidcToken).where(candidate == digest)).first()
+            if row is not None:
+                return Token(row, refresh=candidate is OidcToken.refresh_token_hash)
+        return None
+
+    def revoke_token(self, token: Token, request: OAuth2Request) -> None:
+        signer: Signer = self.server.signer
+        now = datetime.now(UTC)
+        row = token.row
+        if token.refresh:
+            signer.session.execute(
+                update(OidcToken)
+                .where(OidcToken.family == row.family, OidcToken.revoked_at.is_(None))
+                .values(revoked_at=now, rotated_at=now)
+            )
+        elif row.revoked_at is None:
+            row.revoked_at = now
+        record(
+            signer.session,
+            "oidc.token_revoked",
+            actor_person_id=row.account.person_id,
+            subject=f"client:{row.client_id}",
+            client_address=signer.client_address,
+            details={"token": row.id, "kind": "refresh" if token.refresh else "access"},
+        )
+
+
 class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     """One per request: it works on that request's unit of work."""
 
@@ -341,6 +510,7 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         )
         self.register_grant(_CodeGrant, [_Pkce(required=True), _OpenId(self)])
         self.register_grant(_RefreshGrant)
+        self.register_endpoint(_Revocation)
 
     def query_client(self, client_id: str) -> Client | None:
         row = self.signer.session.scalars(
@@ -366,6 +536,7 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             code_id=code_row.id if code_row else (previous.code_id if previous else None),
             acr=source.acr if source else 3,
             acting_for_entity_id=source.acting_for_entity_id if source else None,
+            auth_time=source.auth_time if source else now,
             issued_at=now,
             expires_in=int(token["expires_in"]),
             refresh_expires_at=now + REFRESH_TOKEN_LIFETIME,

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from qilu.audit.service import events_of_person
 from qilu.codes.idcard import mask_id_number
 from qilu.errors import QiluError
-from qilu.identity import accounts, roles, second_factor, sessions
+from qilu.identity import accounts, assurance, roles, second_factor, sessions
 from qilu.identity.access import SESSION_COOKIE, HalfSignedIn, SettingUp, SignedIn
 from qilu.identity.models import Account
 from qilu.identity.service import id_number_of
@@ -41,11 +41,15 @@ EVENT_NAMES = {
     "auth.totp_enabled": "启用两步验证",
     "auth.second_factor_ok": "两步验证通过",
     "auth.second_factor_failed": "两步验证失败",
+    "auth.reconfirmed": "再次验证身份",
     "agent.authorised": "授权经办人",
     "agent.revoked": "撤销经办人",
     "identity.switched": "切换办事身份",
     "identity.dropped": "企业身份失效",
     "role.granted": "授予角色",
+    "role.revoked": "撤销角色",
+    "enterprise.representative_changed": "变更法定代表人",
+    "oidc.token_revoked": "吊销访问令牌",
 }
 
 
@@ -182,8 +186,79 @@ def two_factor(
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
+@router.get("/confirm", response_class=HTMLResponse)
+def confirm_form(
+    request: Request, viewer: SignedIn, next: str = "/account", level: int = 3
+) -> HTMLResponse:
+    return _confirm_page(request, viewer, _safe_next(next), level, error=None)
+
+
+def _confirm_page(
+    request: Request,
+    viewer: SignedIn,
+    target: str,
+    level: int,
+    *,
+    error: QiluError | None,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "identity/confirm.html",
+        status,
+        form={"next": target, "level": level},
+        level_name=assurance.LEVELS.get(level, str(level)),
+        has_second_factor=viewer.account.has_second_factor,
+        reachable=level <= assurance.HIGHEST_ONLINE,
+        error=error,
+    )
+
+
+@router.post("/confirm", dependencies=Posted)
+def confirm(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    password: Annotated[str, Form(max_length=256)],
+    code: Annotated[str, Form(max_length=32)] = "",
+    next: Annotated[str, Form(max_length=2048)] = "/account",
+    level: Annotated[int, Form(ge=2, le=5)] = 3,
+) -> Response:
+    """Re-authentication before a sensitive action: the password, and the second factor when the
+    account has one (which also steps the session up to level 4)."""
+    target = _safe_next(next)
+    account = viewer.account
+    settings = get_settings(request)
+    try:
+        accounts.confirm_password(
+            db,
+            account,
+            password,
+            profile=settings.security_profile,
+            client_address=client_address(request),
+        )
+        if account.has_second_factor:
+            second_factor.verify(
+                db,
+                get_vault(request),
+                account,
+                code,
+                profile=settings.security_profile,
+                client_address=client_address(request),
+            )
+    except QiluError as error:
+        settle_refusal(db, error)
+        return _confirm_page(request, viewer, target, level, error=error, status=403)
+    sessions.reconfirm(viewer, assurance=4 if account.has_second_factor else account.assurance)
+    if viewer.assurance < level:  # a password cannot reach what was asked: say so
+        return _confirm_page(request, viewer, target, level, error=None, status=403)
+    return RedirectResponse(target, status_code=303)
+
+
 @router.get("/two-factor/setup", response_class=HTMLResponse)
-def two_factor_setup_form(request: Request, db: DbSession, viewer: SettingUp) -> HTMLResponse:
+def two_factor_setup_form(
+    request: Request, db: DbSession, viewer: SettingUp, next: str = "/account"
+) -> HTMLResponse:
     setup = second_factor.begin_setup(db, get_vault(request), viewer.account)
     return render(
         request,
@@ -192,6 +267,7 @@ def two_factor_setup_form(request: Request, db: DbSession, viewer: SettingUp) ->
         codes=None,
         error=None,
         required=viewer.second_factor_pending,
+        next=_safe_next(next),
     )
 
 
@@ -201,7 +277,9 @@ def two_factor_setup(
     db: DbSession,
     viewer: SettingUp,
     code: Annotated[str, Form(max_length=32)],
+    next: Annotated[str, Form(max_length=2048)] = "/account",
 ) -> Response:
+    target = _safe_next(next)
     try:
         codes = second_factor.confirm_setup(
             db, get_vault(request), viewer.account, code, client_address=client_address(request)
@@ -210,10 +288,23 @@ def two_factor_setup(
         settle_refusal(db, error)
         setup = second_factor.begin_setup(db, get_vault(request), viewer.account)
         return render(
-            request, "identity/two_factor_setup.html", 400, setup=setup, codes=None, error=error
+            request,
+            "identity/two_factor_setup.html",
+            400,
+            setup=setup,
+            codes=None,
+            error=error,
+            next=target,
         )
     sessions.complete_second_factor(viewer)
-    return render(request, "identity/two_factor_setup.html", setup=None, codes=codes, error=None)
+    return render(
+        request,
+        "identity/two_factor_setup.html",
+        setup=None,
+        codes=codes,
+        error=None,
+        next=target,
+    )
 
 
 @router.get("", response_class=HTMLResponse)

@@ -45,6 +45,18 @@ def find_person(session: Session, vault: Vault, id_number: str) -> Person:
     return person
 
 
+def matching_person(session: Session, vault: Vault, name: str, id_number: str) -> Person | None:
+    """The resident with this ID number if the name matches too (spaces ignored), else None:
+    one answer for both misses, so the register cannot be probed through a form."""
+    number = validate_id_number(id_number)
+    person = session.scalars(
+        select(Person).where(Person.id_number_index == vault.blind_index(number, "id_number"))
+    ).one_or_none()
+    if person is None or "".join(person.name.split()) != "".join(name.split()):
+        return None
+    return person
+
+
 def id_number_of(vault: Vault, person: Person) -> str:
     return vault.decrypt(person.id_number_cipher, "id_number")
 

@@ -95,7 +95,12 @@ def resume_session(
 def complete_second_factor(web_session: WebSession, now: datetime | None = None) -> None:
     """The second factor passed: the session opens everything, at assurance level 4."""
     web_session.second_factor_pending = False
-    web_session.assurance = 4
+    reconfirm(web_session, assurance=4, now=now)
+
+
+def reconfirm(web_session: WebSession, *, assurance: int, now: datetime | None = None) -> None:
+    """The holder proved who they are again: the authentication is fresh, at `assurance`."""
+    web_session.assurance = assurance
     web_session.authenticated_at = now or datetime.now(UTC)
 
 

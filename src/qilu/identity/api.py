@@ -1,0 +1,68 @@
+"""The identity JSON API for department systems, called with an OIDC access token.
+
+High-risk operations answer a token that is too weak or too old with an RFC 9470 step-up
+challenge (`WWW-Authenticate: Bearer error="insufficient_user_authentication", acr_values="4"`):
+the system sends its user back through /oidc/authorize with `acr_values=4` and retries.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Header, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from qilu.errors import NotFound
+from qilu.identity import enterprises
+from qilu.identity.models import LegalEntity
+from qilu.identity.oidc_provider import bearer_token
+from qilu.routes import DbSession, client_address, get_vault
+
+router = APIRouter(prefix="/api/v1/enterprises", tags=["一号通行"])
+
+
+class SuccessorIn(BaseModel):
+    name: str = Field(max_length=64, description="新法定代表人姓名")
+    id_number: str = Field(max_length=40, description="新法定代表人公民身份号码")
+
+
+class EnterpriseOut(BaseModel):
+    uscc: str
+    name: str
+    legal_representative: str
+
+
+@router.put(
+    "/{uscc}/legal-representative",
+    summary="变更法定代表人（高风险操作：需安全级别 4 且 10 分钟内认证）",
+    response_model=EnterpriseOut,
+    responses={401: {"description": "令牌无效，或需提升认证（RFC 9470）"}, 403: {}, 404: {}},
+)
+def change_legal_representative(
+    request: Request,
+    db: DbSession,
+    uscc: str,
+    successor: SuccessorIn,
+    authorization: Annotated[str, Header()] = "",
+) -> EnterpriseOut:
+    token, _ = bearer_token(db, authorization, scope="enterprise")
+    entity = db.scalars(select(LegalEntity).where(LegalEntity.uscc == uscc)).one_or_none()
+    if entity is None:
+        raise NotFound("enterprise.not_found", "法人库中没有该统一社会信用代码", field="uscc")
+    enterprises.change_legal_representative(
+        db,
+        get_vault(request),
+        entity,
+        by=token,
+        name=successor.name,
+        id_number=successor.id_number,
+        client_address=client_address(request),
+    )
+    return EnterpriseOut(
+        uscc=entity.uscc, name=entity.name, legal_representative=entity.legal_representative.name
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
