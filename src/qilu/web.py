@@ -24,8 +24,8 @@ from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
 from qilu.db import check_database, current_revision, make_engine, make_sessionmaker
 from qilu.errors import QiluError
+from qilu.identity import admin_pages, enterprise_pages, oidc
 from qilu.identity import api as identity_api
-from qilu.identity import enterprise_pages, oidc
 from qilu.identity import pages as identity_pages
 from qilu.identity.access import SignInRequired
 from qilu.identity.assurance import StepUpRequired
@@ -94,6 +94,7 @@ INSTALLS = (
     identity_api.install,
     identity_pages.install,
     enterprise_pages.install,
+    admin_pages.install,
     oidc.install,
     home.install,
 )

@@ -59,4 +59,14 @@ def test_demo_accounts_sign_in_and_staff_hold_their_roles(tmp_path: Path) -> Non
             client_address="t",
         )
         assert "window_clerk" in {g.role for g in roles_of(session, result.account.person_id)}
+        admin = next(i for i in summary.identities if i.role == "管理员")
+        found = authenticate(
+            session,
+            load_vault(settings),
+            id_number=admin.id_number,
+            password=DEMO_PASSWORD,
+            profile="standard",
+            client_address="t",
+        )
+        assert {g.role for g in roles_of(session, found.account.person_id)} == {"admin"}
     assert prepare_demo(engine, settings).client_id == summary.client_id

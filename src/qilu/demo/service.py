@@ -128,6 +128,7 @@ DEMO_CLIENT_NAME = "示例部门系统"
 DEMO_ROLES = {
     "数据管理": ("370000-bigdata", "data_steward"),
     "窗口受理": ("370102-approval", "window_clerk"),
+    "管理员": ("370000-bigdata", "admin"),
 }
 
 
@@ -195,9 +196,16 @@ def demo_identities(session: Session, vault: Vault) -> list[DemoIdentity]:
                 f"{entity.name}（{entity.uscc}）",
             )
         )
-    for code, role in (("370000-bigdata", "数据管理"), ("370102-approval", "窗口受理")):
+    staff = (("数据管理", 0), ("窗口受理", 0), ("管理员", 1))  # (role, which member)
+    for role, offset in staff:
+        code = DEMO_ROLES[role][0]
         member = session.scalars(
-            select(StaffMember).join(Department).where(Department.code == code).limit(1)
+            select(StaffMember)
+            .join(Department)
+            .where(Department.code == code)
+            .order_by(StaffMember.id)
+            .offset(offset)
+            .limit(1)
         ).first()
         if member is not None:
             identities.append(

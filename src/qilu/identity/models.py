@@ -259,6 +259,7 @@ class OidcClient(Base):
     sector: Mapped[str] = mapped_column(String(100))
     is_first_party: Mapped[bool] = mapped_column(Boolean, default=False)  # no consent screen
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OidcAuthorizationCode(Base):

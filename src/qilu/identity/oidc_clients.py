@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.digests import secret_digest
-from qilu.errors import QiluError
-from qilu.identity.models import OidcClient
+from qilu.errors import NotFound, QiluError
+from qilu.identity import roles
+from qilu.identity.models import OidcClient, OidcToken
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ def register_client(
     post_logout_redirect_uris: list[str] | None = None,
     registered_by: int | None = None,
 ) -> NewClient:
+    """Register a department system. `registered_by` is an administrator with admin.clients,
+    or None for the operator at the command line."""
+    if registered_by is not None:
+        roles.require(session, registered_by, "admin.clients")
     if not name.strip():
         raise QiluError("client.name", "请填写系统名称", field="name")
     if not redirect_uris:
@@ -71,3 +77,37 @@ def register_client(
         details={"name": name, "public": public},
     )
     return NewClient(client, secret)
+
+
+def all_clients(session: Session) -> list[OidcClient]:
+    return list(session.scalars(select(OidcClient).order_by(OidcClient.created_at.desc())))
+
+
+def disable_client(
+    session: Session, client_id: str, *, disabled_by: int | None, now: datetime | None = None
+) -> OidcClient:
+    """Cut a system off: it can sign no one in, and every token it holds stops working."""
+    if disabled_by is not None:
+        roles.require(session, disabled_by, "admin.clients")
+    client = session.scalars(select(OidcClient).where(OidcClient.client_id == client_id)).first()
+    if client is None:
+        raise NotFound("client.not_found", "没有这个接入系统")
+    if client.disabled_at is not None:
+        return client
+    moment = now or datetime.now(UTC)
+    client.disabled_at = moment
+    revoked = session.execute(
+        update(OidcToken)
+        .where(OidcToken.client_id == client_id, OidcToken.revoked_at.is_(None))
+        .values(revoked_at=moment, rotated_at=moment)
+        .returning(OidcToken.id)
+    ).all()
+    record(
+        session,
+        "client.disabled",
+        actor_person_id=disabled_by,
+        subject=f"client:{client_id}",
+        at=moment,
+        details={"tokens_revoked": len(revoked)},
+    )
+    return client

@@ -252,7 +252,7 @@ def bearer_token(
             joinedload(OidcToken.acting_for),
         )
     ).first()
-    if found is None or found[0].revoked_at is not None:
+    if found is None or found[0].revoked_at is not None or found[1].disabled_at is not None:
         raise InvalidToken("unknown or revoked token")
     token, client = found
     if token.issued_at + timedelta(seconds=token.expires_in) <= (now or datetime.now(UTC)):
@@ -514,7 +514,9 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 
     def query_client(self, client_id: str) -> Client | None:
         row = self.signer.session.scalars(
-            select(OidcClient).where(OidcClient.client_id == client_id)
+            select(OidcClient).where(
+                OidcClient.client_id == client_id, OidcClient.disabled_at.is_(None)
+            )
         ).first()
         return Client(row) if row else None
 

@@ -323,6 +323,7 @@ def _account_page(
 ) -> HTMLResponse:
     account = viewer.account
     profile = get_settings(request).security_profile
+    grants = roles.roles_of(db, account.person_id)
     return render(
         request,
         "identity/account.html",
@@ -333,6 +334,7 @@ def _account_page(
         live=sessions.live_sessions(db, account, profile=profile),
         history=events_of_person(db, account.person_id, limit=20),
         event_names=EVENT_NAMES,
+        administers=roles.can(grants, "admin.clients") or roles.can(grants, "admin.roles"),
         message=message,
         error=error,
     )

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, delete, false, or_, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.codes.divisions import SHANDONG
 from qilu.errors import NotFound, QiluError, Refused
-from qilu.identity.models import Department, StaffMember, StaffRole
+from qilu.identity.models import Department, Person, StaffMember, StaffRole
 from qilu.identity.passwords import Profile
 
 ROLES = {
@@ -92,6 +92,73 @@ def can(grants: list[RoleGrant], permission: str, division_code: str | None = No
     )
 
 
+def require(
+    session: Session, person_id: int, permission: str, division_code: str | None = None
+) -> list[RoleGrant]:
+    """The person's grants if they allow `permission` (in `division_code`); `Refused` if not."""
+    grants = roles_of(session, person_id)
+    if not can(grants, permission, division_code):
+        raise Refused("role.forbidden", "您没有办理此项工作的权限", permission=permission)
+    return grants
+
+
+def covered_by(grants: list[RoleGrant], permission: str) -> ColumnElement[bool]:
+    """A filter on `Department.division_code`: the divisions where `grants` allow `permission`."""
+    allowed = PERMISSIONS[permission]
+    conditions: list[ColumnElement[bool]] = []
+    for grant in grants:
+        if grant.role not in allowed:
+            continue
+        scope = grant.division_code
+        if scope == SHANDONG:
+            conditions.append(Department.division_code.like(f"{scope[:2]}%"))
+        elif scope.endswith("00"):
+            conditions.append(Department.division_code.like(f"{scope[:4]}%"))
+        else:
+            conditions.append(Department.division_code == scope)
+    return or_(*conditions) if conditions else false()
+
+
+@dataclass(frozen=True)
+class HeldRole:
+    id: int
+    role: str
+    person: Person
+    department: Department
+    granted_at: datetime
+
+
+def held_roles(
+    session: Session,
+    grants: list[RoleGrant],
+    *,
+    department_code: str | None = None,
+    limit: int = 200,
+) -> list[HeldRole]:
+    """Roles held in the departments an administrator with `grants` manages, newest first."""
+    query = (
+        select(StaffRole, StaffMember)
+        .join(StaffMember, StaffRole.staff_member_id == StaffMember.id)
+        .join(Department, StaffMember.department_id == Department.id)
+        .where(covered_by(grants, "admin.roles"))
+        .order_by(StaffRole.granted_at.desc(), StaffRole.id.desc())
+        .limit(limit)
+    )
+    if department_code:
+        query = query.where(Department.code == department_code)
+    return [
+        HeldRole(role.id, role.role, member.person, member.department, role.granted_at)
+        for role, member in session.execute(query)
+    ]
+
+
+def _check_granter(session: Session, granted_by: int | None, department: Department) -> None:
+    """An administrator acts only where their admin.roles grant reaches; None is the operator
+    at the command line, who answers for the machine itself."""
+    if granted_by is not None:
+        require(session, granted_by, "admin.roles", department.division_code)
+
+
 def grant_role(
     session: Session,
     *,
@@ -115,6 +182,7 @@ def grant_role(
         raise NotFound(
             "department.not_found", f"没有编码为 {department_code} 的部门", field="department"
         )
+    _check_granter(session, granted_by, department)
     if profile == "dengbao3" and role == "admin":
         raise Refused(
             "role.separation",
@@ -159,3 +227,29 @@ def grant_role(
         details={"role": role, "department": department_code},
     )
     return granted
+
+
+def revoke_role(
+    session: Session, role_id: int, *, revoked_by: int | None, now: datetime | None = None
+) -> None:
+    """Take a role away; the staff membership stays (their department has not changed)."""
+    held = session.get(StaffRole, role_id)
+    if held is None:
+        raise NotFound("role.not_found", "没有这项角色授予")
+    member = held.staff_member
+    _check_granter(session, revoked_by, member.department)
+    if (
+        revoked_by is not None
+        and member.person_id == revoked_by
+        and held.role in PERMISSIONS["admin.roles"]
+    ):
+        raise Refused("role.self", "不能撤销自己的管理员角色：请由其他管理员办理")
+    session.execute(delete(StaffRole).where(StaffRole.id == held.id))
+    record(
+        session,
+        "role.revoked",
+        actor_person_id=revoked_by,
+        subject=f"person:{member.person_id}",
+        at=now or datetime.now(UTC),
+        details={"role": held.role, "department": member.department.code},
+    )

@@ -1,4 +1,5 @@
-"""Tokens remember when their holder authenticated (for max_age and step-up checks).
+"""Tokens remember when their holder authenticated (for max_age and step-up checks);
+administrators can disable a client.
 
 Revision ID: 0008
 Revises: 0007
@@ -23,8 +24,12 @@ def upgrade() -> None:
     op.execute("UPDATE oidc_tokens SET auth_time = issued_at")
     with op.batch_alter_table("oidc_tokens", schema=None) as batch_op:
         batch_op.alter_column("auth_time", existing_type=sa.DateTime(timezone=True), nullable=False)
+    with op.batch_alter_table("oidc_clients", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("oidc_clients", schema=None) as batch_op:
+        batch_op.drop_column("disabled_at")
     with op.batch_alter_table("oidc_tokens", schema=None) as batch_op:
         batch_op.drop_column("auth_time")

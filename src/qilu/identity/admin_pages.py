@@ -1,0 +1,189 @@
+"""Administration pages: department systems (OIDC clients) and civil servants' roles.
+
+Viewing needs the permission; every change also needs a level-4 authentication from the last
+ten minutes. The rules (who may act where, separation of duties) live in the services.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from qilu.codes.idcard import mask_id_number
+from qilu.errors import QiluError
+from qilu.identity import oidc_clients, roles
+from qilu.identity.access import ConfirmedStrongly, SignedIn
+from qilu.identity.service import id_number_of, matching_person
+from qilu.routes import DbSession, check_csrf, get_settings, get_vault, render, settle_refusal
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+Posted = [Depends(check_csrf)]
+
+
+@router.get("", response_class=HTMLResponse)
+def index(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    grants = roles.roles_of(db, viewer.account.person_id)
+    sections = {
+        permission: roles.can(grants, permission) for permission in ("admin.clients", "admin.roles")
+    }
+    if not any(sections.values()):
+        roles.require(db, viewer.account.person_id, "admin.clients")  # refuses, and says why
+    return render(request, "identity/admin_index.html", sections=sections, grants=grants)
+
+
+@router.get("/clients", response_class=HTMLResponse)
+def clients_page(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    roles.require(db, viewer.account.person_id, "admin.clients")
+    return _clients(request, db, form={}, error=None, created=None)
+
+
+def _clients(
+    request: Request,
+    db: DbSession,
+    *,
+    form: dict[str, object],
+    error: QiluError | None,
+    created: oidc_clients.NewClient | None,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "identity/admin_clients.html",
+        status,
+        clients=oidc_clients.all_clients(db),
+        form=form,
+        error=error,
+        created=created,
+    )
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@router.post("/clients", dependencies=Posted)
+def register_client(
+    request: Request,
+    db: DbSession,
+    viewer: ConfirmedStrongly,
+    name: Annotated[str, Form(max_length=100)],
+    redirect_uris: Annotated[str, Form(max_length=4000)],
+    post_logout_redirect_uris: Annotated[str, Form(max_length=4000)] = "",
+    kind: Annotated[str, Form(pattern="^(public|confidential)$")] = "confidential",
+    first_party: Annotated[bool, Form()] = False,
+) -> Response:
+    form: dict[str, object] = {
+        "name": name,
+        "redirect_uris": redirect_uris,
+        "post_logout_redirect_uris": post_logout_redirect_uris,
+        "kind": kind,
+        "first_party": first_party,
+    }
+    try:
+        created = oidc_clients.register_client(
+            db,
+            name=name,
+            redirect_uris=_lines(redirect_uris),
+            public=kind == "public",
+            first_party=first_party,
+            post_logout_redirect_uris=_lines(post_logout_redirect_uris),
+            registered_by=viewer.account.person_id,
+        )
+    except QiluError as error:
+        settle_refusal(db, error)
+        return _clients(request, db, form=form, error=error, created=None, status=400)
+    return _clients(request, db, form={}, error=None, created=created)
+
+
+@router.post("/clients/{client_id}/disable", dependencies=Posted)
+def disable_client(
+    request: Request, db: DbSession, viewer: ConfirmedStrongly, client_id: str
+) -> Response:
+    oidc_clients.disable_client(db, client_id, disabled_by=viewer.account.person_id)
+    return RedirectResponse("/admin/clients", status_code=303)
+
+
+@router.get("/roles", response_class=HTMLResponse)
+def roles_page(
+    request: Request, db: DbSession, viewer: SignedIn, department: str = ""
+) -> HTMLResponse:
+    grants = roles.require(db, viewer.account.person_id, "admin.roles")
+    return _roles(request, db, grants, department, form={}, error=None)
+
+
+def _roles(
+    request: Request,
+    db: DbSession,
+    grants: list[roles.RoleGrant],
+    department: str,
+    *,
+    form: dict[str, object],
+    error: QiluError | None,
+    status: int = 200,
+) -> HTMLResponse:
+    vault = get_vault(request)
+    held = roles.held_roles(db, grants, department_code=department or None)
+    return render(
+        request,
+        "identity/admin_roles.html",
+        status,
+        held=held,
+        masked={h.id: mask_id_number(id_number_of(vault, h.person)) for h in held},
+        role_names=roles.ROLES,
+        department=department,
+        scopes=[g for g in grants if roles.can([g], "admin.roles")],
+        form=form,
+        error=error,
+    )
+
+
+@router.post("/roles", dependencies=Posted)
+def grant(
+    request: Request,
+    db: DbSession,
+    viewer: ConfirmedStrongly,
+    name: Annotated[str, Form(max_length=64)],
+    id_number: Annotated[str, Form(max_length=40)],
+    department_code: Annotated[str, Form(max_length=32)],
+    role: Annotated[str, Form(max_length=32)],
+) -> Response:
+    admin = viewer.account.person_id
+    grants = roles.require(db, admin, "admin.roles")
+    form: dict[str, object] = {
+        "name": name,
+        "id_number": id_number,
+        "department_code": department_code,
+        "role": role,
+    }
+    try:
+        person = matching_person(db, get_vault(request), name, id_number)
+        if person is None:
+            raise QiluError(
+                "role.identity_mismatch",
+                "姓名与身份号码不匹配，或人口库中没有此人",
+                field="id_number",
+            )
+        roles.grant_role(
+            db,
+            person_id=person.id,
+            department_code=department_code.strip(),
+            role=role,
+            profile=get_settings(request).security_profile,
+            granted_by=admin,
+        )
+    except QiluError as error:
+        settle_refusal(db, error)
+        return _roles(request, db, grants, "", form=form, error=error, status=400)
+    return RedirectResponse(f"/admin/roles?department={department_code.strip()}", 303)
+
+
+@router.post("/roles/{role_id}/revoke", dependencies=Posted)
+def revoke(request: Request, db: DbSession, viewer: ConfirmedStrongly, role_id: int) -> Response:
+    roles.revoke_role(db, role_id, revoked_by=viewer.account.person_id)
+    return RedirectResponse("/admin/roles", status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
