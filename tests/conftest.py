@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from qilu.db import database_url, make_engine, upgrade
 from qilu.pii import Vault
-from qilu.routes import get_session
+from qilu.routes import get_reader, get_session
 from qilu.settings import Settings
 from qilu.web import create_app
 
@@ -114,6 +114,7 @@ def app(settings: Settings, session: Session) -> FastAPI:
         yield session
 
     app.dependency_overrides[get_session] = test_session
+    app.dependency_overrides[get_reader] = test_session
     return app
 
 

@@ -111,7 +111,11 @@ def make_engine(settings: Settings, **options: Any) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    # A pool as large as the requests in flight, so connections are reused, never opened per
+    # request. No ping before each use (it doubled the round trips): after a database restart the
+    # first statement on a dead connection fails, and that invalidates the whole pool at once.
+    options.setdefault("pool_size", settings.db_pool_size)
+    return create_engine(url, max_overflow=settings.db_pool_size // 2, **options)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -139,6 +143,15 @@ def _begin_sqlite(connection: Any) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_readers(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for work that only reads. On PostgreSQL each statement runs on its own
+    (autocommit): one round trip per statement, no BEGIN and COMMIT around it. SQLite reads are
+    local calls, so there they are ordinary sessions."""
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return make_sessionmaker(engine)
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from qilu.errors import QiluError
 from qilu.pii import Vault
@@ -19,19 +20,31 @@ CSRF_COOKIE = "qilu_csrf"
 CSRF_FIELD = "csrf_token"
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One unit of work per request: committed if the route returns, rolled back if it raises,
-    except that a refusal keeping its trail (see `QiluError.keeps_trail`) commits the trail."""
-    with request.app.state.sessions() as session:
-        try:
-            yield session
-        except QiluError as error:
+    except that a refusal keeping its trail (see `QiluError.keeps_trail`) commits the trail.
+
+    Opening a session touches no database, so it happens on the event loop; the ending (commit
+    or rollback, and returning the connection) is one trip to a worker thread."""
+    session = request.app.state.sessions()
+    try:
+        yield session
+    except BaseException as error:
+        await run_in_threadpool(_end, session, error)
+        raise
+    await run_in_threadpool(_end, session, None)
+
+
+def _end(session: Session, error: BaseException | None) -> None:
+    try:
+        if error is None:
+            session.commit()
+        elif isinstance(error, QiluError):
             settle_refusal(session, error)
-            raise
-        except BaseException:
+        else:
             session.rollback()
-            raise
-        session.commit()
+    finally:
+        session.close()
 
 
 def settle_refusal(session: Session, error: QiluError) -> None:
@@ -45,6 +58,19 @@ def settle_refusal(session: Session, error: QiluError) -> None:
 
 
 DbSession = Annotated[Session, Depends(get_session)]
+
+
+async def get_reader(request: Request) -> AsyncIterator[Session]:
+    """A session for routes that only read (see `db.make_readers`). With no transaction open,
+    closing it does no I/O, so it stays on the event loop."""
+    session = request.app.state.readers()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+ReadSession = Annotated[Session, Depends(get_reader)]
 
 
 def get_settings(request: Request) -> Settings:

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         default="standard",
         description="dengbao3: 等保 level 3 (30-minute locks, complex passwords, 90-day age).",
     )
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections each server process keeps open (one per request in "
+        "flight; keep workers × this under the server's max_connections).",
+    )
     demo_scale: int = Field(default=20_000, ge=100, description="Residents `qilu demo` creates.")
     demo_seed: int = 2020
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qilu import __version__, home
 from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
-from qilu.db import check_database, current_revision, make_engine, make_sessionmaker
+from qilu.db import check_database, current_revision, make_engine, make_readers, make_sessionmaker
 from qilu.errors import QiluError
 from qilu.identity import admin_pages, enterprise_pages, oidc
 from qilu.identity import api as identity_api
@@ -75,12 +77,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.vault = load_vault(settings)
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
+    app.state.readers = make_readers(engine)
     templates = Jinja2Templates(directory=_template_folders())
     templates.env.globals["version"] = __version__
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(_package_path("static"))), name="static")
     _install_errors(app)
-    _install_request_log(app)
+    app.add_middleware(RequestShell, cookie_secure=settings.cookie_secure)
     _install_shell_routes(app)
     for install in INSTALLS:
         install(app)
@@ -194,34 +197,57 @@ def _labelled(response: Response, request_id: str) -> Response:
     return response
 
 
-def _install_request_log(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def request_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        request.state.request_id = request_id
-        csrf = request.cookies.get(CSRF_COOKIE)
-        request.state.csrf_token = csrf or new_csrf_token()
+class RequestShell:
+    """What every HTTP request passes through, as plain ASGI (no extra task or stream per
+    request): a request id, the CSRF cookie for forms, the security headers, one log line."""
+
+    def __init__(self, app: ASGIApp, cookie_secure: bool):
+        self.app = app
+        self.cookie_secure = cookie_secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        csrf = cookie_parser(headers.get("cookie", "")).get(CSRF_COOKIE)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["csrf_token"] = csrf or new_csrf_token()
         started = time.perf_counter()
-        response = _labelled(await call_next(request), request_id)
-        if csrf is None:
-            response.set_cookie(
-                CSRF_COOKIE,
-                request.state.csrf_token,
-                httponly=True,
-                samesite="strict",
-                secure=request.app.state.settings.cookie_secure,
+        status = 500
+
+        async def labelled(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_headers = MutableHeaders(scope=message)
+                response_headers["X-Request-ID"] = request_id
+                for name, value in SECURITY_HEADERS.items():
+                    response_headers.setdefault(name, value)
+                if csrf is None:
+                    response_headers.append("set-cookie", self._csrf_cookie(state["csrf_token"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, labelled)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                request_id=request_id,
             )
-        log.info(
-            "request",
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            request_id=request_id,
+
+    def _csrf_cookie(self, token: str) -> str:
+        carrier = Response()
+        carrier.set_cookie(
+            CSRF_COOKIE, token, httponly=True, samesite="strict", secure=self.cookie_secure
         )
-        return response
+        return carrier.headers["set-cookie"]
 
 
 def _install_shell_routes(app: FastAPI) -> None:

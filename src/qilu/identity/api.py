@@ -46,7 +46,7 @@ def change_legal_representative(
     successor: SuccessorIn,
     authorization: Annotated[str, Header()] = "",
 ) -> EnterpriseOut:
-    token, _ = bearer_token(db, authorization, scope="enterprise")
+    token = bearer_token(db, authorization, scope="enterprise")
     entity = db.scalars(select(LegalEntity).where(LegalEntity.uscc == uscc)).one_or_none()
     if entity is None:
         raise NotFound("enterprise.not_found", "法人库中没有该统一社会信用代码", field="uscc")

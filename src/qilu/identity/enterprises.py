@@ -29,10 +29,10 @@ Role = Literal["legal_representative", "agent"]
 
 class Authentication(Protocol):
     """What a high-risk action needs to know of how its caller signed in: a web session or an
-    access token (both carry the account, the level reached and when)."""
+    access token (both say who, the level reached and when)."""
 
     @property
-    def account(self) -> Account: ...
+    def person_id(self) -> int: ...
 
     @property
     def assurance(self) -> int: ...
@@ -189,7 +189,7 @@ def change_legal_representative(
     given by the enterprise, and the new representative can revoke them.
     """
     moment = now or datetime.now(UTC)
-    person_id = by.account.person_id
+    person_id = by.person_id
     if entity.legal_representative_id != person_id:
         raise Refused("enterprise.not_representative", "只有该企业的法定代表人可以办理此项变更")
     assurance.require(

@@ -187,6 +187,10 @@ class WebSession(Base):
     account: Mapped[Account] = relationship()
     acting_for: Mapped[LegalEntity | None] = relationship()
 
+    @property
+    def person_id(self) -> int:
+        return self.account.person_id
+
 
 class EnterpriseAgent(Base):
     """A legal representative's authorisation of another resident to act for the enterprise."""
@@ -283,6 +287,7 @@ class OidcAuthorizationCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     account: Mapped[Account] = relationship()
+    acting_for: Mapped[LegalEntity | None] = relationship()
 
 
 class OidcToken(Base):
@@ -310,11 +315,3 @@ class OidcToken(Base):
 
     account: Mapped[Account] = relationship()
     acting_for: Mapped[LegalEntity | None] = relationship()
-
-    @property
-    def assurance(self) -> int:
-        return self.acr
-
-    @property
-    def authenticated_at(self) -> datetime:
-        return self.auth_time

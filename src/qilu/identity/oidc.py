@@ -29,7 +29,15 @@ from qilu.identity.oidc_provider import (
     user_claims,
 )
 from qilu.identity.signing_keys import published_jwks
-from qilu.routes import CSRF_FIELD, DbSession, check_csrf, client_address, get_vault, render
+from qilu.routes import (
+    CSRF_FIELD,
+    DbSession,
+    ReadSession,
+    check_csrf,
+    client_address,
+    get_vault,
+    render,
+)
 
 router = APIRouter(tags=["一号通行"])
 Viewer = Annotated[WebSession | None, Depends(optional_viewer)]
@@ -197,14 +205,22 @@ async def revoke(request: Request, db: DbSession) -> Response:
 
 @router.get("/oidc/userinfo", summary="用户信息", operation_id="userinfo_get")
 @router.post("/oidc/userinfo", summary="用户信息（POST）", operation_id="userinfo_post")
-def userinfo(request: Request, db: DbSession) -> JSONResponse:
+def userinfo(request: Request, db: ReadSession) -> JSONResponse:
     try:
-        row, client = bearer_token(db, request.headers.get("authorization", ""))
+        bearer = bearer_token(db, request.headers.get("authorization", ""))
     except InvalidToken as refusal:  # answered the RFC 6750 way, not as a Qilu API error
         body = {"error": "invalid_token", "error_description": refusal.description}
         return JSONResponse(body, status_code=401, headers=refusal.headers())
     return JSONResponse(
-        user_claims(get_vault(request), client, row.account, row.scope, row.acr, row.acting_for)
+        user_claims(
+            get_vault(request),
+            sector=bearer.sector,
+            person_id=bearer.person_id,
+            name=bearer.name,
+            scope=bearer.scope,
+            acr=bearer.assurance,
+            enterprise=bearer.enterprise,
+        )
     )
 
 

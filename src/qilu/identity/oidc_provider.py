@@ -25,8 +25,8 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.digests import secret_digest
@@ -34,9 +34,11 @@ from qilu.errors import QiluError
 from qilu.identity import assurance
 from qilu.identity.models import (
     Account,
+    LegalEntity,
     OidcAuthorizationCode,
     OidcClient,
     OidcToken,
+    Person,
     WebSession,
 )
 from qilu.identity.signing_keys import ID_TOKEN_LIFETIME, current_key
@@ -236,45 +238,96 @@ class InsufficientScope(QiluError):
         return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope}"'}
 
 
+@dataclass(frozen=True)
+class Bearer:
+    """A live access token, as the endpoints that accept one need it."""
+
+    token_id: int
+    person_id: int
+    name: str
+    client_id: str
+    sector: str
+    scope: str
+    assurance: int  # the acr it was issued at
+    authenticated_at: datetime
+    enterprise: dict[str, str] | None  # the enterprise acted for: uscc and name
+
+
+_BEARER = (
+    select(
+        OidcToken.id,
+        Account.person_id,
+        Person.name,
+        OidcToken.client_id,
+        OidcClient.sector,
+        OidcToken.scope,
+        OidcToken.acr,
+        OidcToken.auth_time,
+        LegalEntity.uscc,
+        LegalEntity.name,
+        OidcToken.issued_at,
+        OidcToken.expires_in,
+        OidcToken.revoked_at,
+        OidcClient.disabled_at,
+    )
+    .join(OidcClient, OidcClient.client_id == OidcToken.client_id)
+    .join(Account, Account.id == OidcToken.account_id)
+    .join(Person, Person.id == Account.person_id)
+    .outerjoin(LegalEntity, LegalEntity.id == OidcToken.acting_for_entity_id)
+    .where(OidcToken.access_token_hash == bindparam("digest"))
+)
+
+
 def bearer_token(
     session: Session, authorization: str, *, scope: str | None = None, now: datetime | None = None
-) -> tuple[OidcToken, OidcClient]:
-    """The live access token of an `Authorization: Bearer …` header, with its client, account,
-    person and enterprise loaded in one round trip; `InvalidToken` or `InsufficientScope` if not."""
+) -> Bearer:
+    """The live access token of an `Authorization: Bearer …` header, read in one statement of
+    the columns it needs; `InvalidToken` or `InsufficientScope` if it does not serve."""
     if not authorization.lower().startswith("bearer "):
         raise InvalidToken("missing bearer token")
-    found = session.execute(
-        select(OidcToken, OidcClient)
-        .join(OidcClient, OidcClient.client_id == OidcToken.client_id)
-        .where(OidcToken.access_token_hash == secret_digest(authorization[7:].strip()))
-        .options(
-            joinedload(OidcToken.account).joinedload(Account.person),
-            joinedload(OidcToken.acting_for),
-        )
-    ).first()
-    if found is None or found[0].revoked_at is not None or found[1].disabled_at is not None:
+    digest = secret_digest(authorization[7:].strip())
+    # Built once, run on the connection: no ORM work for a read of plain columns.
+    row = session.connection().execute(_BEARER, {"digest": digest}).first()
+    if row is None or row.revoked_at is not None or row.disabled_at is not None:
         raise InvalidToken("unknown or revoked token")
-    token, client = found
-    if token.issued_at + timedelta(seconds=token.expires_in) <= (now or datetime.now(UTC)):
+    if row.issued_at + timedelta(seconds=row.expires_in) <= (now or datetime.now(UTC)):
         raise InvalidToken("token expired")
-    if scope is not None and scope not in token.scope.split():
+    if scope is not None and scope not in row.scope.split():
         raise InsufficientScope(scope)
-    return token, client
+    uscc, entity_name = row[8], row[9]
+    return Bearer(
+        token_id=row.id,
+        person_id=row.person_id,
+        name=row.name,
+        client_id=row.client_id,
+        sector=row.sector,
+        scope=row.scope,
+        assurance=row.acr,
+        authenticated_at=row.auth_time,
+        enterprise={"uscc": uscc, "name": entity_name} if uscc else None,
+    )
 
 
 def user_claims(
-    vault: Vault, client: OidcClient, account: Account, scope: str, acr: int, acting_for: Any | None
+    vault: Vault,
+    *,
+    sector: str,
+    person_id: int,
+    name: str,
+    scope: str,
+    acr: int,
+    enterprise: dict[str, str] | None,
 ) -> dict[str, Any]:
     claims: dict[str, Any] = {
-        "sub": pairwise_sub(vault, client.sector, account.person_id),
+        "sub": pairwise_sub(vault, sector, person_id),
         "acr": str(acr),
         "identity_type": "person",
     }
     if "profile" in scope.split():
-        claims["name"] = account.person.name
-    if acting_for is not None:
+        claims["name"] = name
+    if enterprise is not None:
         claims["identity_type"] = "enterprise"
-        claims["enterprise"] = {"uscc": acting_for.uscc, "name": acting_for.name}
+        claims["enterprise"] = enterprise
     return claims
 
 
@@ -394,13 +447,16 @@ class _OpenId(OpenIDCode):  # type: ignore[misc]
     def generate_user_info(self, user: Account, scope: str) -> dict[str, Any]:
         code_row = getattr(self.provider.current_request, "code_row", None)
         client = self.provider.current_request.client.row
-        acr = code_row.acr if code_row else 3
-        entity = None
-        if code_row is not None and code_row.acting_for_entity_id is not None:
-            from qilu.identity.models import LegalEntity
-
-            entity = self.provider.signer.session.get(LegalEntity, code_row.acting_for_entity_id)
-        return user_claims(self.provider.signer.vault, client, user, scope, acr, entity)
+        entity = code_row.acting_for if code_row is not None else None
+        return user_claims(
+            self.provider.signer.vault,
+            sector=client.sector,
+            person_id=user.person_id,
+            name=user.person.name,
+            scope=scope,
+            acr=code_row.acr if code_row else 3,
+            enterprise={"uscc": entity.uscc, "name": entity.name} if entity else None,
+        )
 
 
 class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
