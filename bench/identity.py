@@ -5,12 +5,15 @@ In-process: ID-token verification (signature, iss, aud, exp) per second. Over HT
 beside a plain endpoint of the same server (the code check, which touches no database) as the
 ceiling, and password sign-ins per second against the argon2 ceiling (cores ÷ hash time).
 Targets on the 2-core reference machine: ≥ 10,000 verifications/s, userinfo ≥ 1,500/s,
-sign-ins ≥ 80 % of the argon2 ceiling.
+sign-ins ≥ 80 % of the argon2 ceiling, single-sign-on flows (authorize → token → userinfo for a
+signed-in browser, chained by bench/oidc_flow.lua) ≥ 300/s, token refreshes ≥ 500/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import os
 import re
 import secrets
@@ -22,6 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 from joserfc import jwt
@@ -123,13 +127,15 @@ def prepare(folder: Path, database: str) -> tuple[Settings, str, str]:
         return settings, number, client.client.client_id
 
 
-def access_token(base: str, number: str, client_id: str) -> str:
-    import base64
-    import hashlib
-    from urllib.parse import parse_qs, urlsplit
+REDIRECT = "http://127.0.0.1:9/cb"
+VERIFIER = secrets.token_urlsafe(48)
+CHALLENGE = (
+    base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
+)
 
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+
+def signed_in_cookie(base: str, number: str) -> str:
+    """Sign in once as a browser would; the session cookie, for the flows that follow."""
     with httpx.Client(base_url=base) as browser:
         browser.get("/account/sign-in")
         browser.post(
@@ -140,14 +146,19 @@ def access_token(base: str, number: str, client_id: str) -> str:
                 "csrf_token": browser.cookies["qilu_csrf"],
             },
         )
+        return f"qilu_session={browser.cookies['qilu_session']}"
+
+
+def access_token(base: str, cookie: str, client_id: str) -> str:
+    with httpx.Client(base_url=base, headers={"Cookie": cookie}) as browser:
         back = browser.get(
             "/oidc/authorize",
             params={
                 "response_type": "code",
                 "client_id": client_id,
-                "redirect_uri": "http://127.0.0.1:9/cb",
+                "redirect_uri": REDIRECT,
                 "scope": "openid profile",
-                "code_challenge": challenge.decode(),
+                "code_challenge": CHALLENGE,
                 "code_challenge_method": "S256",
             },
         ).headers["location"]
@@ -158,11 +169,25 @@ def access_token(base: str, number: str, client_id: str) -> str:
                 "grant_type": "authorization_code",
                 "code": code,
                 "client_id": client_id,
-                "redirect_uri": "http://127.0.0.1:9/cb",
-                "code_verifier": verifier,
+                "redirect_uri": REDIRECT,
+                "code_verifier": VERIFIER,
             },
         ).json()
         return str(token["access_token"])
+
+
+def chained(base: str, mode: str, seconds: int, cookie: str, client_id: str) -> float:
+    """Flows (authorize → token → userinfo) or refreshes per second, driven by wrk's Lua."""
+    script = Path(__file__).with_name("oidc_flow.lua")
+    command = ["wrk", "-t8", "-c8", f"-d{seconds}s", "-s", str(script), base, "--"]
+    command += [mode, cookie, client_id, quote(REDIRECT, safe=""), VERIFIER, CHALLENGE]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    found = re.search(r"completed=(\d+) failures=(\d+) seconds=([\d.]+)", out)
+    assert found, out
+    completed, failures, elapsed = int(found[1]), int(found[2]), float(found[3])
+    if failures:
+        raise RuntimeError(f"{failures} failed {mode} steps")
+    return completed / elapsed
 
 
 def sign_ins(base: str, number: str, seconds: float, threads: int) -> float:
@@ -247,13 +272,24 @@ def run(seconds: int, database: str) -> None:
                         break
                 except httpx.TransportError:
                     time.sleep(0.2)
-            token = access_token(base, number, client_id)
+            cookie = signed_in_cookie(base, number)
+            token = access_token(base, cookie, client_id)
             plain = wrk(f"{base}/api/v1/codes/check?value=11010519491231002X", seconds)
             info = wrk(f"{base}/oidc/userinfo", seconds, f"Authorization: Bearer {token}")
+            flows = chained(base, "flow", seconds, cookie, client_id)
+            refreshes = chained(base, "refresh", seconds, cookie, client_id)
             print(f"plain endpoint (code check, no database): {plain:,.0f} requests/s")
             print(
                 f"userinfo (token look-up, claims): {info:,.0f} requests/s "
                 f"= {info / plain:.2f} × plain (target ≥ 1,500/s)"
+            )
+            print(
+                f"single sign-on flows (authorize → token → userinfo, signed-in browser): "
+                f"{flows:,.0f}/s = {flows / plain:.3f} × plain (target ≥ 300/s)"
+            )
+            print(
+                f"token refreshes (rotation, reuse check, audit entry): {refreshes:,.0f}/s "
+                f"= {refreshes / plain:.3f} × plain (target ≥ 500/s)"
             )
             rate = sign_ins(base, number, seconds, threads=4)
             print(

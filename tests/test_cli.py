@@ -191,7 +191,7 @@ def test_audit_verify_reports_the_first_broken_link(tmp_path: Path) -> None:
     upgrade(engine)
     with Session(engine) as session, session.begin():
         for number in range(5):
-            record(session, "test.entry", details={"n": number})
+            record(session, "test.entry", details={"n": number}, chain=0)
     engine.dispose()
     intact = run("audit", "verify", env=env)
     assert intact.returncode == 0 and "共 5 条记录" in intact.stdout

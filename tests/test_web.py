@@ -80,3 +80,84 @@ def test_server_errors_do_not_leak_internals(app: FastAPI) -> None:
     assert "Traceback" not in response.text
     assert "服务器内部错误" in response.text
     assert response.headers["x-request-id"] in response.text
+
+
+def test_a_unit_of_work_commits_before_its_response_leaves(tmp_path: Path) -> None:
+    """The client may act on a response at once (exchange the code it was just given): by the
+    time the first byte of the response is sent, the request's writes must be committed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import anyio
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from qilu.db import upgrade
+
+    app = create_app(make_settings(tmp_path))
+    upgrade(app.state.engine)
+    events: list[str] = []
+
+    class Recording(Session):
+        def commit(self) -> None:
+            super().commit()
+            events.append("commit")
+
+    app.state.sessions = sessionmaker(app.state.engine, class_=Recording)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            events.append(f"response {message['status']}")
+
+    # In a thread of its own: page tests may have an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, app, scope, receive, send).result()
+    assert events == ["commit", "response 200"]
+
+
+def test_no_route_touches_the_database_on_the_event_loop() -> None:
+    """Database work is blocking: a coroutine route holding a session would stall every other
+    request of the process (and deadlock one waiting for a lock another holds)."""
+    import inspect
+    import sys
+
+    from fastapi.routing import APIRoute
+
+    from qilu.routes import get_reader, get_session
+    from qilu.web import INSTALLS
+
+    def calls(dependant: object) -> set[object]:
+        found = {getattr(dependant, "call", None)}
+        for sub in getattr(dependant, "dependencies", []):
+            found |= calls(sub)
+        return found
+
+    routes = [
+        route
+        for install in INSTALLS
+        for route in sys.modules[install.__module__].router.routes
+        if isinstance(route, APIRoute)
+    ]
+    assert len(routes) > 30
+    blocking = [
+        route.path
+        for route in routes
+        if inspect.iscoroutinefunction(route.endpoint)
+        and calls(route.dependant) & {get_session, get_reader}
+    ]
+    assert blocking == []

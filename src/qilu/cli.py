@@ -319,7 +319,7 @@ def audit() -> None:
 @audit.command("verify")
 @pass_context
 def audit_verify(ctx: CliContext) -> None:
-    """Walk the chain and report the first broken link; exit 1 if there is one."""
+    """Walk every chain and report the first broken link; exit 1 if there is one."""
     from sqlalchemy.orm import Session
 
     from qilu.audit.service import verify

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.orm import Session
 
 from qilu.codes.divisions import SHANDONG, divisions
 from qilu.identity.service import register_counts
-from qilu.routes import get_session, render
+from qilu.routes import DbSession, render
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, session: Annotated[Session, Depends(get_session)]) -> HTMLResponse:
+def home(request: Request, session: DbSession) -> HTMLResponse:
     table = divisions()
     return render(
         request,

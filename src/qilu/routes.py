@@ -57,7 +57,9 @@ def settle_refusal(session: Session, error: QiluError) -> None:
         session.rollback()
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# "function" scope: the unit of work ends (commits) before the response leaves, so whatever the
+# client does next (exchange the code it was just given, follow the redirect) sees it.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def get_reader(request: Request) -> AsyncIterator[Session]:
@@ -70,7 +72,7 @@ async def get_reader(request: Request) -> AsyncIterator[Session]:
         session.close()
 
 
-ReadSession = Annotated[Session, Depends(get_reader)]
+ReadSession = Annotated[Session, Depends(get_reader, scope="function")]
 
 
 def get_settings(request: Request) -> Settings:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import Connection, select, text
@@ -14,13 +15,20 @@ from qilu.errors import QiluError
 
 def _three(session: Session) -> list[AuditEvent]:
     return [
-        record(session, "auth.login_ok", actor_person_id=7, client_address="10.0.0.1"),
-        record(session, "auth.login_failed", subject="person:8", details={"reason": "密码错误"}),
+        record(session, "auth.login_ok", actor_person_id=7, client_address="10.0.0.1", chain=0),
+        record(
+            session,
+            "auth.login_failed",
+            subject="person:8",
+            details={"reason": "密码错误"},
+            chain=0,
+        ),
         record(
             session,
             "agent.authorised",
             actor_entity_uscc="91350100M000100Y43",
             details={"scopes": ["apply"], "until": "2027-01-01"},
+            chain=0,
         ),
     ]
 
@@ -33,6 +41,20 @@ def test_entries_are_chained(session: Session) -> None:
     assert len(first.hash) == 32 and first.hash == entry_hash(first)
     result = verify(session)
     assert result.is_intact and result.entries == 3
+
+
+def test_appends_spread_over_the_chains_and_verify_walks_them_all(session: Session) -> None:
+    from qilu.audit.service import CHAINS
+
+    events = [record(session, "test.spread", details={"n": n}) for n in range(200)]
+    chains = {event.chain for event in events}
+    assert len(chains) > CHAINS // 2 and max(chains) < CHAINS
+    for chain in chains:
+        linked = [e for e in events if e.chain == chain]
+        assert [e.seq for e in linked] == list(range(1, len(linked) + 1))
+        assert all(b.previous_hash == a.hash for a, b in pairwise(linked))
+    result = verify(session)
+    assert result.is_intact and result.entries == 200
 
 
 def test_stored_entries_hash_as_they_did_when_written(session: Session) -> None:

@@ -4,11 +4,16 @@ Each entry's hash is SM3(previous entry's hash ‖ canonical JSON of the entry),
 removing or reordering any entry breaks every link after it. Appends take the chain head's row
 lock first (an UPDATE, which also takes SQLite's write lock at once), so concurrent writers
 chain their entries one after another instead of forking the chain.
+
+The log is 32 such chains. Each append goes to one picked at random, so two transactions that
+both write an entry (every sign-in and token does) seldom wait for the same head row; within a
+chain the entries are ordered and linked as above, and `verify` walks every chain.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +26,7 @@ from qilu.digests import sm3
 from qilu.errors import QiluError
 
 GENESIS = bytes(32)
-MAIN_CHAIN = 0
+CHAINS = 32  # heads 0-31 exist from migration 0009
 
 
 def record(
@@ -34,20 +39,22 @@ def record(
     client_address: str | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
+    chain: int | None = None,
 ) -> AuditEvent:
-    """Append one entry to the log in the session's transaction."""
+    """Append one entry to the log in the session's transaction (to `chain`, or any)."""
     try:  # keep exactly what JSON can carry, so the stored entry hashes as it did here
         canonical_details = json.loads(json.dumps(details or {}, ensure_ascii=False))
     except (TypeError, ValueError) as error:
         raise QiluError("audit.details", f"审计详情须为 JSON 数据（{error}）") from error
+    chain = random.randrange(CHAINS) if chain is None else chain
     seq, previous = session.execute(
         update(AuditChainHead)
-        .where(AuditChainHead.chain == MAIN_CHAIN)
+        .where(AuditChainHead.chain == chain)
         .values(seq=AuditChainHead.seq + 1)
         .returning(AuditChainHead.seq, AuditChainHead.hash)
     ).one()
     event = AuditEvent(
-        chain=MAIN_CHAIN,
+        chain=chain,
         seq=seq,
         occurred_at=(at or datetime.now(UTC)).astimezone(UTC),
         action=action,
@@ -61,7 +68,7 @@ def record(
     event.hash = entry_hash(event)
     session.add(event)
     session.execute(
-        update(AuditChainHead).where(AuditChainHead.chain == MAIN_CHAIN).values(hash=event.hash)
+        update(AuditChainHead).where(AuditChainHead.chain == chain).values(hash=event.hash)
     )
     return event
 

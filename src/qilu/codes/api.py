@@ -53,10 +53,10 @@ def _out(result: CheckResult) -> CodeCheckOut:
     )
 
 
-api = APIRouter(prefix="/api/v1", tags=["代码"])
+router = APIRouter(prefix="/api/v1", tags=["代码"])
 
 
-@api.get("/codes/check", summary="核验身份号码或统一社会信用代码")
+@router.get("/codes/check", summary="核验身份号码或统一社会信用代码")
 def check(
     value: Annotated[list[str], Query(min_length=1, max_length=MAX_VALUES)],
 ) -> list[CodeCheckOut]:
@@ -64,7 +64,7 @@ def check(
     return [_out(check_code(v)) for v in value]
 
 
-@api.get("/divisions", summary="行政区划（GB/T 2260）")
+@router.get("/divisions", summary="行政区划（GB/T 2260）")
 def list_divisions(
     level: Literal["province", "city", "county"] | None = None,
     within: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
@@ -85,4 +85,4 @@ def list_divisions(
 
 
 def install(app: FastAPI) -> None:
-    app.include_router(api)
+    app.include_router(router)

@@ -54,6 +54,8 @@ def _server(request: Request, db: DbSession) -> QiluAuthorizationServer:
 
 
 async def _capture(request: Request) -> CapturedRequest:
+    """The request read in full on the event loop, so the protocol work (which touches the
+    database) can run as a plain function in a worker thread, never blocking the loop."""
     form = await request.form() if request.method == "POST" else {}
     return CapturedRequest(
         request.method,
@@ -62,6 +64,9 @@ async def _capture(request: Request) -> CapturedRequest:
         request.query_params,
         {k: str(v) for k, v in form.items()},
     )
+
+
+Captured = Annotated[CapturedRequest, Depends(_capture)]
 
 
 def _respond(result: tuple[int, Any, Any]) -> Response:
@@ -115,8 +120,7 @@ def jwks(db: DbSession) -> JSONResponse:
 
 
 @router.get("/oidc/authorize", include_in_schema=False)
-async def authorize(request: Request, db: DbSession, viewer: Viewer) -> Response:
-    captured = await _capture(request)
+def authorize(request: Request, db: DbSession, viewer: Viewer, captured: Captured) -> Response:
     server = _server(request, db)
     signed_in = viewer if viewer is not None and not viewer.second_factor_pending else None
     try:
@@ -149,8 +153,7 @@ async def authorize(request: Request, db: DbSession, viewer: Viewer) -> Response
 
 
 @router.post("/oidc/authorize", include_in_schema=False, dependencies=[Depends(check_csrf)])
-async def consent(request: Request, db: DbSession, viewer: Viewer) -> Response:
-    captured = await _capture(request)
+def consent(request: Request, db: DbSession, viewer: Viewer, captured: Captured) -> Response:
     server = _server(request, db)
     if viewer is None or viewer.second_factor_pending:
         return RedirectResponse("/account/sign-in", status_code=303)
@@ -190,17 +193,17 @@ def _authorize_error(
 
 
 @router.post("/oidc/token", summary="令牌端点")
-async def token(request: Request, db: DbSession) -> Response:
+def token(request: Request, db: DbSession, captured: Captured) -> Response:
     server = _server(request, db)
-    response = _respond(server.create_token_response(await _capture(request)))
+    response = _respond(server.create_token_response(captured))
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @router.post("/oidc/revoke", summary="吊销令牌（RFC 7009）")
-async def revoke(request: Request, db: DbSession) -> Response:
+def revoke(request: Request, db: DbSession, captured: Captured) -> Response:
     server = _server(request, db)
-    return _respond(server.create_endpoint_response("revocation", await _capture(request)))
+    return _respond(server.create_endpoint_response("revocation", captured))
 
 
 @router.get("/oidc/userinfo", summary="用户信息", operation_id="userinfo_get")

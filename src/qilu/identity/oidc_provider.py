@@ -421,19 +421,22 @@ class _OpenId(OpenIDCode):  # type: ignore[misc]
     def __init__(self, server: QiluAuthorizationServer):
         super().__init__(require_nonce=False)
         self.provider = server
+        self._key: tuple[str, Any] | None = None
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
         return False  # codes are single-use and short-lived; replay is stopped there
 
+    def _signing_key(self) -> tuple[str, Any]:
+        if self._key is None:  # Authlib asks twice per token (header, key): look it up once
+            signer = self.provider.signer
+            self._key = current_key(signer.session, signer.vault)
+        return self._key
+
     def resolve_client_private_key(self, client: Client) -> Any:
-        signer = self.provider.signer
-        _, key = current_key(signer.session, signer.vault)
-        return key
+        return self._signing_key()[1]
 
     def get_encode_header(self, client: Client) -> dict[str, str]:
-        signer = self.provider.signer
-        kid, _ = current_key(signer.session, signer.vault)
-        return {"alg": "RS256", "kid": kid}
+        return {"alg": "RS256", "kid": self._signing_key()[0]}
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
         now = int(time.time())

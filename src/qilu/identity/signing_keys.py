@@ -8,6 +8,7 @@ verifying until they expire, and no longer.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from joserfc.jwk import RSAKey
@@ -50,8 +51,13 @@ def current_key(session: Session, vault: Vault, now: datetime | None = None) -> 
     ).first()
     if row is None:
         row = _new_key(session, vault, moment)
-    pem = vault.decrypt(row.private_key_cipher, "signing_key")
-    return row.kid, RSAKey.import_key(pem, parameters={"kid": row.kid, "alg": ALGORITHM})
+    return row.kid, _private_key(row.kid, vault.decrypt(row.private_key_cipher, "signing_key"))
+
+
+@lru_cache(maxsize=4)
+def _private_key(kid: str, pem: str) -> RSAKey:
+    """Parsing a PEM key costs more than signing with it: parse each key once per process."""
+    return RSAKey.import_key(pem, parameters={"kid": kid, "alg": ALGORITHM})
 
 
 def rotate(session: Session, vault: Vault, now: datetime | None = None) -> SigningKey:
