@@ -26,7 +26,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from qilu.audit.service import record
 from qilu.digests import secret_digest
@@ -366,9 +366,14 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         signer: Signer = self.server.signer
         session = signer.session
         row = session.scalars(
-            select(OidcAuthorizationCode).where(
+            select(OidcAuthorizationCode)
+            .where(
                 OidcAuthorizationCode.code_hash == secret_digest(code),
                 OidcAuthorizationCode.client_id == client.get_client_id(),
+            )
+            .options(  # what the ID token needs, in the same round trip
+                joinedload(OidcAuthorizationCode.account).joinedload(Account.person),
+                joinedload(OidcAuthorizationCode.acting_for),
             )
         ).first()
         if row is None:

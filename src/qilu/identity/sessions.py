@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from qilu.audit.service import record
 from qilu.digests import secret_digest
@@ -77,7 +77,9 @@ def resume_session(
     """The live session for a cookie's token; raise `SessionEnded` saying why it is not."""
     moment = now or datetime.now(UTC)
     web_session = session.scalars(
-        select(WebSession).where(WebSession.token_hash == secret_digest(token))
+        select(WebSession)
+        .where(WebSession.token_hash == secret_digest(token))
+        .options(joinedload(WebSession.account))  # every caller needs it: one round trip
     ).one_or_none()
     if web_session is None or web_session.revoked_at is not None:
         raise SessionEnded("session.ended", "您已退出登录，请重新登录")
