@@ -110,12 +110,13 @@ def roles_page(
     request: Request, db: DbSession, viewer: SignedIn, department: str = ""
 ) -> HTMLResponse:
     grants = roles.require(db, viewer.account.person_id, "admin.roles")
-    return _roles(request, db, grants, department, form={}, error=None)
+    return _roles(request, db, viewer.account.person_id, grants, department, form={}, error=None)
 
 
 def _roles(
     request: Request,
     db: DbSession,
+    viewer_person_id: int,
     grants: list[roles.RoleGrant],
     department: str,
     *,
@@ -134,6 +135,7 @@ def _roles(
         role_names=roles.ROLES,
         department=department,
         scopes=[g for g in grants if roles.can([g], "admin.roles")],
+        viewer_person_id=viewer_person_id,
         form=form,
         error=error,
     )
@@ -175,7 +177,7 @@ def grant(
         )
     except QiluError as error:
         settle_refusal(db, error)
-        return _roles(request, db, grants, "", form=form, error=error, status=400)
+        return _roles(request, db, admin, grants, "", form=form, error=error, status=400)
     return RedirectResponse(f"/admin/roles?department={department_code.strip()}", 303)
 
 
