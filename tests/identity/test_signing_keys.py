@@ -79,3 +79,15 @@ def test_jwks_endpoint(client: TestClient, session: Session, vault: Vault) -> No
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=300"
     assert len(response.json()["keys"]) == 1
+
+
+def test_the_key_cache_looks_up_again_after_its_time(session: Session, vault: Vault) -> None:
+    from qilu.identity.signing_keys import SigningKeyCache
+
+    held = SigningKeyCache(ttl=timedelta(hours=1))
+    fresh = SigningKeyCache(ttl=timedelta(0))
+    first, _ = held.current(session, vault)
+    assert fresh.current(session, vault)[0] == first
+    new = rotate(session, vault)
+    assert held.current(session, vault)[0] == first  # still published, still fine to sign with
+    assert fresh.current(session, vault)[0] == new.kid

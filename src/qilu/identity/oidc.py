@@ -28,7 +28,7 @@ from qilu.identity.oidc_provider import (
     bearer_token,
     user_claims,
 )
-from qilu.identity.signing_keys import published_jwks
+from qilu.identity.signing_keys import SigningKeyCache, published_jwks
 from qilu.routes import (
     CSRF_FIELD,
     DbSession,
@@ -49,7 +49,13 @@ def issuer(request: Request) -> str:
 
 def _server(request: Request, db: DbSession) -> QiluAuthorizationServer:
     return QiluAuthorizationServer(
-        Signer(db, get_vault(request), issuer(request), client_address(request))
+        Signer(
+            db,
+            get_vault(request),
+            issuer(request),
+            client_address(request),
+            request.app.state.signing_keys,
+        )
     )
 
 
@@ -256,4 +262,5 @@ def logout(
 
 
 def install(app: FastAPI) -> None:
+    app.state.signing_keys = SigningKeyCache()
     app.include_router(router)

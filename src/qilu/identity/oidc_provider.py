@@ -41,7 +41,7 @@ from qilu.identity.models import (
     Person,
     WebSession,
 )
-from qilu.identity.signing_keys import ID_TOKEN_LIFETIME, current_key
+from qilu.identity.signing_keys import ID_TOKEN_LIFETIME, SigningKeyCache
 from qilu.pii import Vault
 
 SCOPES = ("openid", "profile", "enterprise")
@@ -145,6 +145,7 @@ class Signer:
     vault: Vault
     issuer: str
     client_address: str | None
+    keys: SigningKeyCache
 
 
 def pairwise_sub(vault: Vault, sector: str, person_id: int) -> str:
@@ -434,7 +435,7 @@ class _OpenId(OpenIDCode):  # type: ignore[misc]
     def _signing_key(self) -> tuple[str, Any]:
         if self._key is None:  # Authlib asks twice per token (header, key): look it up once
             signer = self.provider.signer
-            self._key = current_key(signer.session, signer.vault)
+            self._key = signer.keys.current(signer.session, signer.vault)
         return self._key
 
     def resolve_client_private_key(self, client: Client) -> Any:
@@ -479,7 +480,9 @@ class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         signer: Signer = self.server.signer
         session = signer.session
         row = session.scalars(
-            select(OidcToken).where(OidcToken.refresh_token_hash == secret_digest(refresh_token))
+            select(OidcToken)
+            .where(OidcToken.refresh_token_hash == secret_digest(refresh_token))
+            .options(joinedload(OidcToken.account))
         ).first()
         if row is None:
             return None
@@ -564,6 +567,7 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         super().__init__(scopes_supported=list(SCOPES))
         self.signer = signer
         self.current_request: Any = None
+        self._clients: dict[str, Client | None] = {}
         self.register_token_generator(
             "default",
             BearerTokenGenerator(
@@ -577,12 +581,15 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_endpoint(_Revocation)
 
     def query_client(self, client_id: str) -> Client | None:
+        if client_id in self._clients:  # Authlib asks more than once per request
+            return self._clients[client_id]
         row = self.signer.session.scalars(
             select(OidcClient).where(
                 OidcClient.client_id == client_id, OidcClient.disabled_at.is_(None)
             )
         ).first()
-        return Client(row) if row else None
+        self._clients[client_id] = Client(row) if row else None
+        return self._clients[client_id]
 
     def save_token(self, token: Mapping[str, Any], request: OAuth2Request) -> None:
         session = self.signer.session

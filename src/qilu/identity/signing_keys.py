@@ -7,6 +7,7 @@ verifying until they expire, and no longer.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -52,6 +53,24 @@ def current_key(session: Session, vault: Vault, now: datetime | None = None) -> 
     if row is None:
         row = _new_key(session, vault, moment)
     return row.kid, _private_key(row.kid, vault.decrypt(row.private_key_cipher, "signing_key"))
+
+
+class SigningKeyCache:
+    """The key to sign with, looked up at most every `ttl` per process (one per application).
+
+    After a rotation a server may sign with the previous key for up to `ttl` more: harmless, since
+    that key stays in the JWKS for a day."""
+
+    def __init__(self, ttl: timedelta = timedelta(seconds=30)):
+        self.ttl = ttl.total_seconds()
+        self._held: tuple[str, RSAKey] | None = None
+        self._until = 0.0
+
+    def current(self, session: Session, vault: Vault) -> tuple[str, RSAKey]:
+        moment = time.monotonic()
+        if self._held is None or moment >= self._until:
+            self._held, self._until = current_key(session, vault), moment + self.ttl
+        return self._held
 
 
 @lru_cache(maxsize=4)
