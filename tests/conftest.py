@@ -122,3 +122,16 @@ def app(settings: Settings, session: Session) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture
+def departments(connection: Connection) -> None:
+    """Every department of the synthetic province (province, city and county), as seeded."""
+    from dataclasses import astuple
+
+    from qilu.demo import organisations
+    from qilu.demo.seed import write_rows
+
+    rows = organisations.department_rows()
+    columns = ["id", "code", "kind", "name", "level", "division_code", "parent_id", "uscc"]
+    write_rows(connection, "departments", columns, [astuple(d) for d in rows])

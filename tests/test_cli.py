@@ -337,3 +337,35 @@ def test_clients_add_prints_the_secret_once(tmp_path: Path) -> None:
     assert json.loads(public.stdout)["client_secret"] is None
     bad = run("clients", "add", "X", "--redirect-uri", "http://evil.example/cb", env=env)
     assert_one_line_error(bad, "https")
+
+
+def test_data_catalog_install_and_publish(tmp_path: Path) -> None:
+    env = {"QILU_DATA_DIR": str(tmp_path)}
+    assert run("seed", "--scale", "100", "--entities", "10", env=env).returncode == 0
+    first = run("data", "catalog", "install", env=env)
+    assert first.returncode == 0 and "JC-RK-001" in first.stdout
+    again = run("data", "catalog", "install", env=env)
+    assert again.returncode == 0 and "均已存在" in again.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("code: YW-X-1\nname: 坏的\nfields: []\n", encoding="utf-8")
+    refused = run("data", "catalog", "publish", str(bad), env=env)
+    assert refused.returncode != 0 and "资源定义有误" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    good = tmp_path / "dogs.yaml"
+    good.write_text(
+        """
+code: YW-JN-001
+name: 济南市养犬登记
+provider: 370100-public_security
+library: business
+topic: 养犬管理
+sharing: unconditional
+update_cycle: daily
+legal_basis: 《济南市养犬管理条例》
+fields:
+  - {name: tag, label: 犬牌号, type: string, required: true, key: true}
+""",
+        encoding="utf-8",
+    )
+    published = run("data", "catalog", "publish", str(good), env=env)
+    assert published.returncode == 0 and "YW-JN-001" in published.stdout

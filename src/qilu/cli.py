@@ -312,6 +312,54 @@ def keys_rotate(ctx: CliContext) -> None:
 
 
 @cli.group()
+def data() -> None:
+    """The data platform: the resource catalog and its libraries."""
+
+
+@data.group("catalog")
+def data_catalog() -> None:
+    """The resource catalog (政务信息资源目录)."""
+
+
+@data_catalog.command("install")
+@pass_context
+def catalog_install(ctx: CliContext) -> None:
+    """Register the standard resources (four base libraries, theme and special libraries)."""
+    from sqlalchemy.orm import Session
+
+    from qilu.data.catalog import install_standard_catalog
+
+    with Session(ctx.engine) as session, session.begin():
+        added = install_standard_catalog(session)
+        codes = [resource.code for resource in added]
+    click.echo(
+        f"已登记 {len(codes)} 项标准资源" + (f"：{'、'.join(codes)}" if codes else "（均已存在）")
+    )
+
+
+@data_catalog.command("publish")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@pass_context
+def catalog_publish(ctx: CliContext, file: Any) -> None:
+    """Register the resources described in FILE (YAML: one resource or a list of them)."""
+    import yaml
+    from sqlalchemy.orm import Session
+
+    from qilu.data.catalog import parse_spec, register_resource
+
+    try:
+        loaded = yaml.safe_load(file)
+    except yaml.YAMLError as error:
+        raise QiluError("catalog.yaml", f"{file.name} 不是有效的 YAML：{error}") from None
+    entries = loaded if isinstance(loaded, list) else [loaded]
+    specs = [parse_spec(entry) for entry in entries]  # all checked before any is written
+    with Session(ctx.engine) as session, session.begin():
+        for spec in specs:
+            register_resource(session, spec, by=None)
+    click.echo(f"已登记 {len(specs)} 项资源：{'、'.join(s.code for s in specs)}")
+
+
+@cli.group()
 def audit() -> None:
     """The SM3-chained audit log."""
 

@@ -1,6 +1,7 @@
 """Every table, imported in dependency order, so migrations and tests see the whole schema."""
 
 from qilu.audit.models import AuditChainHead, AuditEvent
+from qilu.data.models import DataResource, ResourceSchema
 from qilu.demo.models import SeedRun
 from qilu.identity.models import (
     Account,
@@ -23,6 +24,7 @@ __all__ = [
     "Account",
     "AuditChainHead",
     "AuditEvent",
+    "DataResource",
     "Department",
     "EnterpriseAgent",
     "LegalEntity",
@@ -31,6 +33,7 @@ __all__ = [
     "OidcToken",
     "Person",
     "RecoveryCode",
+    "ResourceSchema",
     "SeedRun",
     "SignInFailure",
     "SigningKey",

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qilu import __version__, home
 from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
+from qilu.data import pages as data_pages
 from qilu.db import check_database, current_revision, make_engine, make_readers, make_sessionmaker
 from qilu.errors import QiluError
 from qilu.identity import admin_pages, enterprise_pages, oidc
@@ -100,9 +101,10 @@ INSTALLS = (
     identity_pages.install,
     enterprise_pages.install,
     admin_pages.install,
+    data_pages.install,
     home.install,
 )
-DOMAINS = ("codes", "identity", "demo")
+DOMAINS = ("codes", "identity", "data", "demo")
 
 
 def _package_path(name: str) -> Path:

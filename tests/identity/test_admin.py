@@ -20,9 +20,7 @@ from qilu.pii import Vault
 from ..factories import make_person
 from .test_oidc import REDIRECT
 from .test_pages import ID, PASSWORD, csrf, register
-from .test_roles import departments
 
-__all__ = ["departments"]  # a fixture used here
 OTHER_ID = "370102199003073516"
 
 

@@ -1,25 +1,13 @@
 from __future__ import annotations
 
-from dataclasses import astuple
-
 import pytest
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from qilu.demo import organisations
-from qilu.demo.seed import write_rows
 from qilu.errors import QiluError, Refused
 from qilu.identity.roles import RoleGrant, can, covers, grant_role, is_civil_servant, roles_of
 from qilu.pii import Vault
 
 from ..factories import make_person
-
-
-@pytest.fixture
-def departments(connection: Connection) -> None:
-    rows = organisations.department_rows()
-    columns = ["id", "code", "kind", "name", "level", "division_code", "parent_id", "uscc"]
-    write_rows(connection, "departments", columns, [astuple(d) for d in rows])
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from qilu.data.catalog import install_standard_catalog
 from qilu.db import upgrade
 from qilu.demo.seed import (
     Progress,
@@ -109,6 +110,7 @@ def prepare_demo(
         identities = demo_identities(session, vault)
         if not reused:
             open_demo_accounts(session, vault, settings, identities)
+        install_standard_catalog(session)
         counts = register_counts(session)
         client = session.scalars(
             select(OidcClient).where(OidcClient.name == DEMO_CLIENT_NAME)

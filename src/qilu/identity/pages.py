@@ -335,6 +335,7 @@ def _account_page(
         history=events_of_person(db, account.person_id, limit=20),
         event_names=EVENT_NAMES,
         administers=roles.can(grants, "admin.clients") or roles.can(grants, "admin.roles"),
+        is_staff=bool(grants) or roles.is_civil_servant(db, account.person_id),
         message=message,
         error=error,
     )

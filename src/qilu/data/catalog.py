@@ -1,0 +1,358 @@
+"""The resource catalog: register a resource before it holds data, change its schema only in ways
+that keep existing data and consumers working, and find resources by Chinese words.
+
+A schema is a list of fields (name, label, type, required, key, sensitivity, allowed values). A new
+version may add optional fields, relax a required field, widen an enumeration or a length, raise a
+field's sensitivity, or relabel; anything else would break stored rows or the systems reading them
+and is refused with every reason listed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from qilu.audit.service import record
+from qilu.data.models import DataResource, ResourceSchema
+from qilu.errors import NotFound, QiluError
+from qilu.identity import roles
+from qilu.identity.models import Department
+
+FieldType = Literal[
+    "string",
+    "integer",
+    "decimal",
+    "boolean",
+    "date",
+    "datetime",
+    "id_number",
+    "uscc",
+    "division",
+    "enum",
+]
+Sensitivity = Literal["public", "internal", "personal", "sensitive_personal"]
+SENSITIVITY_ORDER = ("public", "internal", "personal", "sensitive_personal")
+LIBRARIES = {"base": "基础库", "theme": "主题库", "special": "专题库", "business": "通用业务库"}
+SHARING = {"unconditional": "无条件共享", "conditional": "有条件共享", "none": "不予共享"}
+OPENING = {"open": "无条件开放", "conditional": "有条件开放", "closed": "不予开放"}
+UPDATE_CYCLES = {
+    "realtime": "实时",
+    "daily": "每日",
+    "weekly": "每周",
+    "monthly": "每月",
+    "quarterly": "每季度",
+    "yearly": "每年",
+}
+SENSITIVITY_NAMES = {
+    "public": "公开",
+    "internal": "内部",
+    "personal": "个人信息",
+    "sensitive_personal": "敏感个人信息",
+}
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+RESOURCE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,39}$")
+
+
+class FieldSpec(BaseModel):
+    name: str
+    label: str = Field(min_length=1, max_length=50)
+    type: FieldType
+    required: bool = False
+    key: bool = False
+    sensitivity: Sensitivity = "internal"
+    values: list[str] = Field(default_factory=list)  # the allowed values of an enum
+    max_length: int | None = Field(default=None, ge=1, le=10_000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not FIELD_NAME.match(name):
+            raise ValueError(
+                "字段名须为小写英文字母开头，由小写字母、数字和下划线组成，最长 40 个字符"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldSpec:
+        if self.type == "enum" and not self.values:
+            raise ValueError(f"枚举字段 {self.name} 须列出可取的值")
+        if self.type != "enum" and self.values:
+            raise ValueError(f"只有枚举字段可以列出取值（{self.name}）")
+        if self.key and not self.required:
+            raise ValueError(f"主键字段 {self.name} 必须为必填")
+        return self
+
+
+class ResourceSpec(BaseModel):
+    """A resource as its provider describes it (a YAML file, a form, the API)."""
+
+    code: str
+    name: str = Field(min_length=2, max_length=100)
+    description: str = ""
+    provider: str  # the department's code, e.g. 370000-bigdata
+    library: Literal["base", "theme", "special", "business"]
+    topic: str = Field(min_length=1, max_length=50)
+    sharing: Literal["unconditional", "conditional", "none"]
+    sharing_conditions: str = ""
+    opening: Literal["open", "conditional", "closed"] = "closed"
+    update_cycle: Literal["realtime", "daily", "weekly", "monthly", "quarterly", "yearly"]
+    legal_basis: str = Field(min_length=2)
+    fields: list[FieldSpec] = Field(min_length=1)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, code: str) -> str:
+        if not RESOURCE_CODE.match(code):
+            raise ValueError("资源代码须由大写字母、数字和连字符组成，3 至 40 个字符")
+        return code
+
+    @model_validator(mode="after")
+    def _fields(self) -> ResourceSpec:
+        names = [f.name for f in self.fields]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"字段名重复：{'、'.join(repeated)}")
+        if not any(f.key for f in self.fields):
+            raise ValueError("至少要有一个主键字段（key），数据按主键更新")
+        if self.sharing == "conditional" and not self.sharing_conditions.strip():
+            raise ValueError("有条件共享的资源须写明共享条件")
+        return self
+
+
+def parse_spec(data: object) -> ResourceSpec:
+    """A resource description checked field by field; the first problem names its place."""
+    try:
+        return ResourceSpec.model_validate(data)
+    except ValidationError as error:
+        problems = [
+            {
+                "field": ".".join(str(part) for part in e["loc"]) or "resource",
+                "reason": e["msg"].removeprefix("Value error, "),
+            }
+            for e in error.errors()
+        ]
+        first = problems[0]
+        raise QiluError(
+            "catalog.invalid",
+            f"资源定义有误：{first['field']}：{first['reason']}",
+            field=first["field"],
+            problems=problems,
+        ) from None
+
+
+def _provider(session: Session, code: str) -> Department:
+    department = session.scalars(select(Department).where(Department.code == code)).one_or_none()
+    if department is None:
+        raise NotFound("catalog.provider", f"没有编码为 {code} 的部门", field="provider")
+    return department
+
+
+def _search_text(spec: ResourceSpec, department: Department) -> str:
+    labels = " ".join(f.label for f in spec.fields)
+    return f"{spec.code} {spec.name} {spec.topic} {department.name} {spec.description} {labels}"
+
+
+def register_resource(
+    session: Session,
+    spec: ResourceSpec,
+    *,
+    by: int | None,
+    now: datetime | None = None,
+) -> DataResource:
+    """Register a new resource at version 1. `by` is a data steward whose role covers the
+    provider's division (None: the operator at the command line, or the shipped catalog)."""
+    department = _provider(session, spec.provider)
+    if by is not None:
+        roles.require(session, by, "data.publish", department.division_code)
+    if session.scalars(select(DataResource.id).where(DataResource.code == spec.code)).first():
+        raise QiluError("catalog.duplicate", f"资源代码 {spec.code} 已登记", field="code")
+    moment = now or datetime.now(UTC)
+    resource = DataResource(
+        code=spec.code,
+        name=spec.name,
+        description=spec.description,
+        provider_id=department.id,
+        library=spec.library,
+        topic=spec.topic,
+        sharing=spec.sharing,
+        sharing_conditions=spec.sharing_conditions,
+        opening=spec.opening,
+        update_cycle=spec.update_cycle,
+        legal_basis=spec.legal_basis,
+        version=1,
+        search_text=_search_text(spec, department),
+        created_at=moment,
+        updated_at=moment,
+    )
+    session.add(resource)
+    session.flush()
+    session.add(
+        ResourceSchema(
+            resource_id=resource.id,
+            version=1,
+            fields=[f.model_dump() for f in spec.fields],
+            change_note="首次登记",
+            created_at=moment,
+            created_by_person_id=by,
+        )
+    )
+    record(
+        session,
+        "data.resource_registered",
+        actor_person_id=by,
+        subject=f"resource:{spec.code}",
+        at=moment,
+        details={"library": spec.library, "sharing": spec.sharing, "fields": len(spec.fields)},
+    )
+    return resource
+
+
+def breaking_changes(old: list[FieldSpec], new: list[FieldSpec]) -> list[dict[str, str]]:
+    """What a new schema would break for stored rows or their readers (empty: compatible)."""
+    problems: list[dict[str, str]] = []
+    before = {f.name: f for f in old}
+    after = {f.name: f for f in new}
+
+    def problem(name: str, reason: str) -> None:
+        problems.append({"field": name, "reason": reason})
+
+    for name, was in before.items():
+        now = after.get(name)
+        if now is None:
+            problem(name, "删除字段会让已有数据和调用方失去该字段")
+            continue
+        if now.type != was.type:
+            problem(name, f"类型不能由 {was.type} 改为 {now.type}")
+        if now.key != was.key:
+            problem(name, "主键不能更改：已有数据按原主键存放")
+        if now.required and not was.required:
+            problem(name, "可选字段不能改为必填：已有数据中可能为空")
+        lost = sorted(set(was.values) - set(now.values))
+        if lost:
+            problem(name, f"枚举值不能删除：{'、'.join(lost)}")
+        if now.max_length is not None and (was.max_length or 10**9) > now.max_length:
+            limit = was.max_length or "不限"
+            problem(name, f"长度上限不能由 {limit} 缩小为 {now.max_length}")
+        if SENSITIVITY_ORDER.index(now.sensitivity) < SENSITIVITY_ORDER.index(was.sensitivity):
+            problem(name, "敏感级别不能调低：已授权的读取会因此看到更多")
+    for name, field in after.items():
+        if name not in before and field.required:
+            problem(name, "新增字段须为可选：已有数据中没有它")
+    return problems
+
+
+def change_schema(
+    session: Session,
+    code: str,
+    fields: list[FieldSpec],
+    *,
+    note: str,
+    by: int | None,
+    now: datetime | None = None,
+) -> ResourceSchema:
+    """Add a schema version if it breaks nothing; refuse with every reason if it would."""
+    resource = get_resource(session, code)
+    if by is not None:
+        roles.require(session, by, "data.publish", resource.provider.division_code)
+    current = schema_of(session, resource)
+    problems = breaking_changes(current, fields)
+    if problems:
+        first = problems[0]
+        raise QiluError(
+            "catalog.breaking_change",
+            f"此次修改会破坏已有数据或调用方：{first['field']}：{first['reason']}",
+            field=first["field"],
+            problems=problems,
+        )
+    moment = now or datetime.now(UTC)
+    resource.version += 1
+    resource.updated_at = moment
+    version = ResourceSchema(
+        resource_id=resource.id,
+        version=resource.version,
+        fields=[f.model_dump() for f in fields],
+        change_note=note,
+        created_at=moment,
+        created_by_person_id=by,
+    )
+    session.add(version)
+    labels = " ".join(f.label for f in fields)
+    resource.search_text = (
+        f"{resource.code} {resource.name} {resource.topic} {resource.provider.name} "
+        f"{resource.description} {labels}"
+    )
+    record(
+        session,
+        "data.schema_changed",
+        actor_person_id=by,
+        subject=f"resource:{code}",
+        at=moment,
+        details={"version": resource.version, "note": note},
+    )
+    return version
+
+
+def get_resource(session: Session, code: str) -> DataResource:
+    resource = session.scalars(select(DataResource).where(DataResource.code == code)).one_or_none()
+    if resource is None:
+        raise NotFound("catalog.not_found", f"目录中没有资源 {code}", field="code")
+    return resource
+
+
+def schema_of(
+    session: Session, resource: DataResource, version: int | None = None
+) -> list[FieldSpec]:
+    row = session.scalars(
+        select(ResourceSchema).where(
+            ResourceSchema.resource_id == resource.id,
+            ResourceSchema.version == (version or resource.version),
+        )
+    ).one()
+    return [FieldSpec.model_validate(f) for f in row.fields]
+
+
+def versions_of(session: Session, resource: DataResource) -> list[ResourceSchema]:
+    return list(
+        session.scalars(
+            select(ResourceSchema)
+            .where(ResourceSchema.resource_id == resource.id)
+            .order_by(ResourceSchema.version.desc())
+        )
+    )
+
+
+def search(
+    session: Session, words: str = "", *, library: str | None = None, limit: int = 100
+) -> list[DataResource]:
+    """Resources whose name, topic, provider, description or field labels contain every word
+    (Chinese needs no word splitting for this: each word is a substring)."""
+    query = select(DataResource).order_by(DataResource.library, DataResource.code).limit(limit)
+    for word in words.split()[:5]:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(or_(DataResource.search_text.like(f"%{escaped}%", escape="\\")))
+    if library:
+        query = query.where(DataResource.library == library)
+    return list(session.scalars(query))
+
+
+def standard_catalog() -> list[ResourceSpec]:
+    """The resources every Qilu province starts with (data file shipped with the package)."""
+    text = files("qilu.data").joinpath("standard_catalog.yaml").read_text(encoding="utf-8")
+    return [parse_spec(entry) for entry in yaml.safe_load(text)]
+
+
+def install_standard_catalog(session: Session) -> list[DataResource]:
+    """Register the standard resources not registered yet (running it twice changes nothing)."""
+    known = set(session.scalars(select(DataResource.code)))
+    return [
+        register_resource(session, spec, by=None)
+        for spec in standard_catalog()
+        if spec.code not in known
+    ]

@@ -1,0 +1,66 @@
+"""The resource catalog (政务信息资源目录): every resource, and each version of its schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from qilu.db import Base, Id, UtcDateTime
+from qilu.identity.models import Department
+
+
+class DataResource(Base):
+    """A registered data resource: who provides it, which library, how it may be shared."""
+
+    __tablename__ = "data_resources"
+    __table_args__ = (
+        CheckConstraint("library IN ('base', 'theme', 'special', 'business')", name="library"),
+        CheckConstraint("sharing IN ('unconditional', 'conditional', 'none')", name="sharing"),
+        CheckConstraint("opening IN ('open', 'conditional', 'closed')", name="opening"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    provider_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    library: Mapped[str] = mapped_column(String(10))
+    topic: Mapped[str] = mapped_column(String(50))  # 人口, 法人, 社会保障, 疫情防控 …
+    sharing: Mapped[str] = mapped_column(String(16))
+    sharing_conditions: Mapped[str] = mapped_column(Text, default="")
+    opening: Mapped[str] = mapped_column(String(12))
+    update_cycle: Mapped[str] = mapped_column(String(10))
+    legal_basis: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)  # the current schema version
+    search_text: Mapped[str] = mapped_column(Text)  # name, topic, provider, field labels
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    provider: Mapped[Department] = relationship()
+
+
+class ResourceSchema(Base):
+    """One version of a resource's fields; versions are never changed, only added."""
+
+    __tablename__ = "data_resource_schemas"
+    __table_args__ = (UniqueConstraint("resource_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    change_note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by_person_id: Mapped[int | None] = mapped_column(BigInteger)

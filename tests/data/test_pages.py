@@ -1,0 +1,56 @@
+"""The catalog in the workbench: staff search it in Chinese; residents are kept out."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qilu.data.catalog import install_standard_catalog
+from qilu.identity.models import Person
+from qilu.identity.roles import grant_role
+from qilu.pii import Vault
+
+from ..factories import make_person
+from ..identity.test_pages import ID, csrf, register
+
+
+def sign_in_staff(client: TestClient, session: Session, vault: Vault) -> None:
+    make_person(session, vault, name="王芳", id_number=ID)
+    register(client)
+    person = session.scalars(select(Person).where(Person.name == "王芳")).one()
+    grant_role(
+        session,
+        person_id=person.id,
+        department_code="370102-approval",
+        role="window_clerk",
+        profile="standard",
+        granted_by=None,
+    )
+
+
+def test_staff_search_the_catalog_and_open_a_resource(
+    client: TestClient, session: Session, vault: Vault, departments: None
+) -> None:
+    install_standard_catalog(session)
+    sign_in_staff(client, session, vault)
+    everything = client.get("/workbench/data")
+    assert everything.status_code == 200 and 'data-resource="JC-RK-001"' in everything.text
+    found = client.get("/workbench/data", params={"q": "健康"})
+    assert 'data-resource="ZT-YL-001"' in found.text and "JC-RK-001" not in found.text
+    base = client.get("/workbench/data", params={"library": "base"})
+    assert base.text.count("data-resource=") == 4
+    page = client.get("/workbench/data/ZT-YL-001")
+    assert page.status_code == 200 and "居民电子健康档案" in page.text
+    assert 'data-field="id_number"' in page.text and "敏感个人信息" in page.text
+    assert client.get("/workbench/data/NO-SUCH").status_code == 404
+
+
+def test_residents_are_kept_out_of_the_workbench(
+    client: TestClient, session: Session, vault: Vault
+) -> None:
+    make_person(session, vault, name="王芳", id_number=ID)
+    register(client)
+    refused = client.get("/workbench/data")
+    assert refused.status_code == 403 and "仅供公职人员" in refused.text
+    assert csrf(client)  # still signed in, just not staff
