@@ -1,7 +1,7 @@
 """Every table, imported in dependency order, so migrations and tests see the whole schema."""
 
 from qilu.audit.models import AuditChainHead, AuditEvent
-from qilu.data.models import DataResource, ResourceSchema
+from qilu.data.models import DataLoad, DataRecord, DataResource, RecordChange, ResourceSchema
 from qilu.demo.models import SeedRun
 from qilu.identity.models import (
     Account,
@@ -24,6 +24,8 @@ __all__ = [
     "Account",
     "AuditChainHead",
     "AuditEvent",
+    "DataLoad",
+    "DataRecord",
     "DataResource",
     "Department",
     "EnterpriseAgent",
@@ -32,6 +34,7 @@ __all__ = [
     "OidcClient",
     "OidcToken",
     "Person",
+    "RecordChange",
     "RecoveryCode",
     "ResourceSchema",
     "SeedRun",

@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -64,3 +65,64 @@ class ResourceSchema(Base):
     change_note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DataLoad(Base):
+    """One load of rows into a resource (a file or an API push), with its report."""
+
+    __tablename__ = "data_loads"
+    __table_args__ = (CheckConstraint("status IN ('running', 'done', 'failed')", name="status"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"), index=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(200))  # file name, or "api:<client>"
+    actor_person_id: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(10))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # every rejected row and why
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # kept rows with a remark
+
+    resource: Mapped[DataResource] = relationship()
+
+
+class DataRecord(Base):
+    """One row of a resource, upserted by its key. Personal fields are sealed (SM4) together;
+    a personal key is stored as its blind index, so look-ups never need the plain value."""
+
+    __tablename__ = "data_records"
+    __table_args__ = (UniqueConstraint("resource_id", "record_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"))
+    record_key: Mapped[str] = mapped_column(String(64))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)  # the fields that are not personal
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # the personal ones, SM4-GCM
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))  # SM3 of all values: change check
+    version: Mapped[int] = mapped_column(Integer)
+    created_load_id: Mapped[int] = mapped_column(BigInteger)
+    updated_load_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RecordChange(Base):
+    """What a load changed in a record: the values before and after, who and when."""
+
+    __tablename__ = "data_record_changes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    load_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    version: Mapped[int] = mapped_column(Integer)  # the record's version after the change
+    before_content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    before_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    after_content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    after_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor_person_id: Mapped[int | None] = mapped_column(BigInteger)
