@@ -369,3 +369,24 @@ fields:
     )
     published = run("data", "catalog", "publish", str(good), env=env)
     assert published.returncode == 0 and "YW-JN-001" in published.stdout
+
+
+def test_data_load_reports_rejected_rows_in_a_file(tmp_path: Path) -> None:
+    env = {"QILU_DATA_DIR": str(tmp_path)}
+    assert run("seed", "--scale", "100", "--entities", "10", env=env).returncode == 0
+    assert run("data", "catalog", "install", env=env).returncode == 0
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "公民身份号码,姓名,性别,出生日期,户籍地行政区划\n"
+        "11010519491231002X,王芳,2,1949-12-31,110105\n"
+        "370102199003073510,李强,1,1990-03-07,370102\n",
+        encoding="utf-8",
+    )
+    loaded = run("data", "load", "JC-RK-001", str(people), env=env)
+    assert loaded.returncode == 1 and "新增 1" in loaded.stdout and "拒绝 1" in loaded.stdout
+    report = (tmp_path / "people.csv.errors.csv").read_text(encoding="utf-8")
+    assert "3,id_number," in report
+    again = run("data", "load", "JC-RK-001", str(people), env=env)
+    assert "未变 1" in again.stdout
+    unknown = run("data", "load", "NO-SUCH", str(people), env=env)
+    assert unknown.returncode != 0 and "NO-SUCH" in unknown.stderr

@@ -359,6 +359,60 @@ def catalog_publish(ctx: CliContext, file: Any) -> None:
     click.echo(f"已登记 {len(specs)} 项资源：{'、'.join(s.code for s in specs)}")
 
 
+@data.command("load")
+@click.argument("resource")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@pass_context
+def data_load(ctx: CliContext, resource: str, file: str) -> None:
+    """Load FILE (CSV, JSON Lines or XLSX) into RESOURCE: rows upserted by key; rejected rows
+    listed in FILE.errors.csv. Exit 1 if any row was rejected (the valid ones are loaded)."""
+    from pathlib import Path
+
+    from rich.progress import DownloadColumn
+    from sqlalchemy.orm import Session
+
+    from qilu.data.catalog import get_resource
+    from qilu.data.files import read_rows
+    from qilu.data.loading import Layout, error_report, load_rows
+    from qilu.pii import load_vault
+
+    path = Path(file)
+    columns = ("{task.description}", BarColumn(), DownloadColumn(), TimeElapsedColumn())
+    with (
+        path.open("rb") as stream,
+        Session(ctx.engine) as session,
+        session.begin(),
+        Progress(*columns, console=err) as progress,
+    ):
+        task = progress.add_task("读取", total=path.stat().st_size)
+        fields = Layout.of(session, get_resource(session, resource)).fields
+
+        def advance(rows: int) -> None:
+            progress.update(task, completed=stream.tell(), description=f"{rows:,} 行")
+
+        result = load_rows(
+            session,
+            load_vault(ctx.settings),
+            resource,
+            read_rows(stream, path.name, fields),
+            source=path.name,
+            by=None,
+            progress=advance,
+        )
+        report = error_report(result) if result.rejected else None
+        summary = (
+            f"{resource}：共 {result.total:,} 行，新增 {result.inserted:,}，"
+            f"更新 {result.updated:,}，未变 {result.unchanged:,}，拒绝 {result.rejected:,}，"
+            f"提示 {len(result.warnings):,}"
+        )
+    click.echo(summary)
+    if report is not None:
+        target = path.with_name(path.name + ".errors.csv")
+        target.write_text(report, encoding="utf-8")
+        click.echo(f"被拒绝的行及原因见 {target}")
+        sys.exit(1)
+
+
 @cli.group()
 def audit() -> None:
     """The SM3-chained audit log."""

@@ -66,7 +66,7 @@ def _columns(header: list[Any], fields: list[FieldSpec]) -> list[str | None]:
     return names
 
 
-def _text(stream: IO[bytes]) -> IO[str]:
+def _text(stream: IO[bytes]) -> io.TextIOWrapper:
     """UTF-8 (with or without BOM), else GB18030, as Chinese spreadsheets often save."""
     head = stream.read(64 * 1024)
     stream.seek(0)
@@ -79,18 +79,27 @@ def _text(stream: IO[bytes]) -> IO[str]:
 
 
 def _csv(stream: IO[bytes], fields: list[FieldSpec]) -> Iterator[Row]:
-    reader = csv.reader(_text(stream))
+    text = _text(stream)
+    reader = csv.reader(text)
     header = next(reader, None)
     if header is None:
+        text.detach()
         raise QiluError("data.empty_file", "文件是空的", field="file")
-    names = _columns(header, fields)
+    try:
+        names = _columns(header, fields)
+    except QiluError:
+        text.detach()
+        raise
 
     def rows() -> Iterator[Row]:
-        for cells in reader:
-            if not any(cell.strip() for cell in cells):
-                continue
-            values = {n: cells[i] if i < len(cells) else "" for i, n in enumerate(names) if n}
-            yield reader.line_num, values
+        try:
+            for cells in reader:
+                if not any(cell.strip() for cell in cells):
+                    continue
+                values = {n: cells[i] if i < len(cells) else "" for i, n in enumerate(names) if n}
+                yield reader.line_num, values
+        finally:
+            text.detach()  # the caller's file stays open: it is theirs to close
 
     return rows()
 
@@ -100,24 +109,32 @@ def _jsonl(stream: IO[bytes], fields: list[FieldSpec]) -> Iterator[Row]:
     to_name = {f.label: f.name for f in fields}
 
     def rows() -> Iterator[Row]:
-        for number, line in enumerate(_text(stream), start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as error:
-                yield number, {"__invalid__": f"不是 JSON：{error.msg}"}
-                continue
-            if not isinstance(entry, dict):
-                yield number, {"__invalid__": "不是 JSON 对象"}
-                continue
-            unknown = [key for key in entry if key not in known]
-            if unknown:
-                yield number, {"__invalid__": f"有资源未定义的字段：{'、'.join(unknown)}"}
-                continue
-            yield number, {to_name.get(str(k), str(k)): value for k, value in entry.items()}
+        text = _text(stream)
+        try:
+            yield from _json_lines(text, known, to_name)
+        finally:
+            text.detach()  # the caller's file stays open: it is theirs to close
 
     return rows()
+
+
+def _json_lines(text: IO[str], known: set[str], to_name: dict[str, str]) -> Iterator[Row]:
+    for number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield number, {"__invalid__": f"不是 JSON：{error.msg}"}
+            continue
+        if not isinstance(entry, dict):
+            yield number, {"__invalid__": "不是 JSON 对象"}
+            continue
+        unknown = [key for key in entry if key not in known]
+        if unknown:
+            yield number, {"__invalid__": f"有资源未定义的字段：{'、'.join(unknown)}"}
+            continue
+        yield number, {to_name.get(str(k), str(k)): value for k, value in entry.items()}
 
 
 def _xlsx(stream: IO[bytes], fields: list[FieldSpec]) -> Iterator[Row]:
