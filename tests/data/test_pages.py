@@ -54,3 +54,37 @@ def test_residents_are_kept_out_of_the_workbench(
     refused = client.get("/workbench/data")
     assert refused.status_code == 403 and "仅供公职人员" in refused.text
     assert csrf(client)  # still signed in, just not staff
+
+
+def test_a_steward_uploads_a_file_and_downloads_the_error_report(
+    client: TestClient, session: Session, vault: Vault, departments: None
+) -> None:
+    install_standard_catalog(session)
+    sign_in_staff(client, session, vault)
+    clerk_page = client.get("/workbench/data/JC-RK-001")
+    assert 'enctype="multipart/form-data"' not in clerk_page.text  # a clerk may not load
+    person = session.scalars(select(Person).where(Person.name == "王芳")).one()
+    grant_role(
+        session,
+        person_id=person.id,
+        department_code="370000-bigdata",
+        role="data_steward",
+        profile="standard",
+        granted_by=None,
+    )
+    assert 'enctype="multipart/form-data"' in client.get("/workbench/data/JC-RK-001").text
+    text = (
+        "公民身份号码,姓名,性别,出生日期,户籍地行政区划\n"
+        "11010519491231002X,王芳,2,1949-12-31,110105\n"
+        "370102199003073510,李强,1,1990-03-07,370102\n"
+    )
+    done = client.post(
+        "/workbench/data/JC-RK-001/loads",
+        data={"csrf_token": csrf(client)},
+        files={"file": ("people.csv", text.encode("gb18030"), "text/csv")},
+    )
+    assert done.status_code == 200 and "/workbench/data/loads/" in str(done.url)
+    assert 'data-count="inserted">1<' in done.text and 'data-count="rejected">1<' in done.text
+    report = client.get(f"{done.url}/errors.csv")
+    assert report.headers["content-type"].startswith("text/csv")
+    assert "3,id_number," in report.text

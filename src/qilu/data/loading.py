@@ -26,6 +26,7 @@ from qilu.data.files import Row
 from qilu.data.models import DataLoad, DataRecord, DataResource, RecordChange
 from qilu.data.validation import check_row
 from qilu.digests import sm3
+from qilu.errors import NotFound
 from qilu.identity import roles
 from qilu.pii import Vault
 
@@ -283,6 +284,13 @@ def find_record(
         )
     ).one_or_none()
     return None if found is None else values_of(vault, layout, found)
+
+
+def get_load(session: Session, load_id: int) -> DataLoad:
+    load = session.get(DataLoad, load_id)
+    if load is None:
+        raise NotFound("data.load_not_found", f"没有编号为 {load_id} 的加载记录")
+    return load
 
 
 def error_report(load: DataLoad) -> str:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qilu.data import catalog
-from qilu.errors import Refused
+from qilu.data.files import read_rows
+from qilu.data.loading import Layout, error_report, get_load, load_rows
+from qilu.errors import QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.access import SignedIn
-from qilu.routes import DbSession, render
+from qilu.routes import DbSession, check_csrf, get_vault, render, settle_refusal
 
 router = APIRouter(prefix="/workbench/data", include_in_schema=False)
 NAMES = {
@@ -38,14 +42,69 @@ def catalog_page(
 @router.get("/{code}", response_class=HTMLResponse)
 def resource_page(request: Request, db: DbSession, viewer: SignedIn, code: str) -> HTMLResponse:
     _require_staff(db, viewer)
+    return _resource_page(request, db, viewer, code, error=None)
+
+
+def _resource_page(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    code: str,
+    *,
+    error: QiluError | None,
+    status: int = 200,
+) -> HTMLResponse:
     resource = catalog.get_resource(db, code)
+    grants = roles.roles_of(db, viewer.account.person_id)
     return render(
         request,
         "data/resource.html",
+        status,
         resource=resource,
         fields=catalog.schema_of(db, resource),
         versions=catalog.versions_of(db, resource),
         names=NAMES,
+        may_load=roles.can(grants, "data.publish", resource.provider.division_code),
+        error=error,
+    )
+
+
+@router.post("/{code}/loads", dependencies=[Depends(check_csrf)])
+def upload(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    code: str,
+    file: Annotated[UploadFile, File()],
+) -> Response:
+    """A steward loads a file in the browser (large files: `qilu data load`)."""
+    person = viewer.account.person_id
+    try:
+        fields = Layout.of(db, catalog.get_resource(db, code)).fields
+        rows = read_rows(file.file, file.filename or "upload", fields)
+        source = file.filename or "upload"
+        load = load_rows(db, get_vault(request), code, rows, source=source, by=person)
+    except QiluError as error:
+        settle_refusal(db, error)
+        return _resource_page(request, db, viewer, code, error=error, status=error.status_code)
+    return RedirectResponse(f"/workbench/data/loads/{load.id}", status_code=303)
+
+
+@router.get("/loads/{load_id}", response_class=HTMLResponse)
+def load_page(request: Request, db: DbSession, viewer: SignedIn, load_id: int) -> HTMLResponse:
+    _require_staff(db, viewer)
+    load = get_load(db, load_id)
+    return render(request, "data/load.html", load=load, problems=load.problems[:200])
+
+
+@router.get("/loads/{load_id}/errors.csv")
+def load_errors(db: DbSession, viewer: SignedIn, load_id: int) -> Response:
+    _require_staff(db, viewer)
+    load = get_load(db, load_id)
+    return Response(
+        error_report(load),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="load-{load.id}-errors.csv"'},
     )
 
 
