@@ -119,6 +119,10 @@ def _date(value: Any) -> date:
         return value.date()
     if isinstance(value, date):
         return value
+    try:  # the common case, much faster than strptime
+        return date.fromisoformat(str(value))
+    except ValueError:
+        pass
     for pattern in DATE_FORMATS:
         try:
             return datetime.strptime(str(value), pattern).date()
