@@ -16,7 +16,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import or_, select
+from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
@@ -49,6 +49,18 @@ UPDATE_CYCLES = {
     "monthly": "每月",
     "quarterly": "每季度",
     "yearly": "每年",
+}
+TYPE_NAMES = {
+    "string": "文本",
+    "integer": "整数",
+    "decimal": "数值",
+    "boolean": "是/否",
+    "date": "日期",
+    "datetime": "日期时间",
+    "id_number": "公民身份号码",
+    "uscc": "统一社会信用代码",
+    "division": "行政区划代码",
+    "enum": "枚举",
 }
 SENSITIVITY_NAMES = {
     "public": "公开",
@@ -333,7 +345,8 @@ def search(
 ) -> list[DataResource]:
     """Resources whose name, topic, provider, description or field labels contain every word
     (Chinese needs no word splitting for this: each word is a substring)."""
-    query = select(DataResource).order_by(DataResource.library, DataResource.code).limit(limit)
+    order = case({name: rank for rank, name in enumerate(LIBRARIES)}, value=DataResource.library)
+    query = select(DataResource).order_by(order, DataResource.code).limit(limit)
     for word in words.split()[:5]:
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(or_(DataResource.search_text.like(f"%{escaped}%", escape="\\")))

@@ -22,6 +22,7 @@ NAMES = {
     "opening": catalog.OPENING,
     "cycles": catalog.UPDATE_CYCLES,
     "sensitivity": catalog.SENSITIVITY_NAMES,
+    "types": catalog.TYPE_NAMES,
 }
 
 
