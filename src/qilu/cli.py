@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -398,6 +399,7 @@ def data_load(ctx: CliContext, resource: str, file: str) -> None:
             source=path.name,
             by=None,
             progress=advance,
+            workers=os.cpu_count() or 1,
         )
         report = error_report(result) if result.rejected else None
         summary = (

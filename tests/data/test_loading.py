@@ -172,3 +172,24 @@ def test_a_real_but_nonconforming_uscc_is_kept_with_a_warning(
     assert result.warnings and "GB 11714" in result.warnings[0]["reason"]
     record = find_record(session, vault, "JC-FR-001", ["913701021234567805"])
     assert record is not None and record["name"] == "济南老字号商店"
+
+
+def test_worker_processes_load_exactly_what_one_process_does(
+    session: Session, vault: Vault, catalog: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loading, "BATCH", 2)
+    text = HEADER + "".join(
+        [
+            f"{WANG},王芳,2,1949-12-31,110105,\n",
+            "370102199003073510,李强,1,1990-03-07,370102,\n",  # wrong check digit
+            f"{LI},李强,1,1990-03-07,370102,\n",
+            f"{WANG},王芳,2,1949-12-31,110107,\n",  # repeated key, a later chunk
+            f"{ZHAO},赵六,1,1980-01-01,370102,\n",
+        ]
+    )
+    result = load_rows(
+        session, vault, "JC-RK-001", csv_rows(session, text), source="p", by=None, workers=2
+    )
+    assert (result.total, result.inserted, result.rejected) == (5, 3, 2)
+    assert [(p["row"], p["field"]) for p in result.problems] == [(3, "id_number"), (5, "id_number")]
+    assert find_record(session, vault, "JC-RK-001", [ZHAO])["name"] == "赵六"  # type: ignore[index]

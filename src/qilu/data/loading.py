@@ -12,12 +12,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from psycopg.types.json import Json
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
@@ -25,6 +39,7 @@ from qilu.data.catalog import FieldSpec, get_resource, schema_of
 from qilu.data.files import Row
 from qilu.data.models import DataLoad, DataRecord, DataResource, RecordChange
 from qilu.data.validation import check_row
+from qilu.db import copy_rows
 from qilu.digests import sm3
 from qilu.errors import NotFound
 from qilu.identity import roles
@@ -61,10 +76,13 @@ class Layout:
         )
 
     def record_key(self, vault: Vault, key_values: list[str]) -> str:
-        key = "|".join(key_values)
-        if self.blind_key or len(key) > 64:
-            return vault.blind_index(key, self.column).hex()
-        return key
+        return _record_key(vault, self.column, self.blind_key, key_values)
+
+
+def _record_key(vault: Vault, column: str, blind: bool, key_values: list[str]) -> str:
+    """The stored key: the values joined, or their blind index if personal (or too long)."""
+    key = "|".join(key_values)
+    return vault.blind_index(key, column).hex() if blind or len(key) > 64 else key
 
 
 @dataclass
@@ -76,6 +94,88 @@ class _Pending:
     digest: bytes
 
 
+# A checked row: its number, what to store (None if rejected), its problems and its warnings.
+Prepared = tuple[int, _Pending | None, list[tuple[str, str]], list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Preparer:
+    """Checks and seals rows. It holds no connection and pickles (the vault rebuilds from its
+    keys), so worker processes can share the work of a large load."""
+
+    vault: Vault
+    fields: list[FieldSpec]
+    key_fields: list[str]
+    sealed_fields: frozenset[str]
+    blind_key: bool
+    column: str
+
+    @classmethod
+    def of(cls, layout: Layout, vault: Vault) -> Preparer:
+        return cls(
+            vault,
+            layout.fields,
+            layout.key_fields,
+            layout.sealed_fields,
+            layout.blind_key,
+            layout.column,
+        )
+
+    def chunk(self, rows: list[Row]) -> list[Prepared]:
+        return [self.one(number, raw) for number, raw in rows]
+
+    def one(self, number: int, raw: dict[str, Any]) -> Prepared:
+        if "__invalid__" in raw:
+            return number, None, [("row", str(raw["__invalid__"]))], []
+        checked = check_row(self.fields, raw)
+        if checked.problems:
+            return number, None, checked.problems, checked.warnings
+        values = checked.values
+        key_values = [str(values[name]) for name in self.key_fields]
+        key = _record_key(self.vault, self.column, self.blind_key, key_values)
+        content = {k: v for k, v in values.items() if k not in self.sealed_fields}
+        personal = {k: v for k, v in values.items() if k in self.sealed_fields}
+        open_part = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        sealed_part = json.dumps(
+            personal, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+        sealed = self.vault.encrypt(sealed_part, self.column) if personal else None
+        digest = sm3(open_part.encode(), b"\x00", sealed_part.encode())
+        return number, _Pending(number, key, content, sealed, digest), [], checked.warnings
+
+
+def _prepared_chunks(
+    preparer: Preparer, rows: Iterable[Row], workers: int
+) -> Iterator[list[Prepared]]:
+    """The rows checked and sealed, chunk by chunk in file order; with `workers` > 1 in that
+    many processes, at most two chunks per worker in flight, so memory stays flat."""
+    chunks = _chunked(rows, BATCH)
+    if workers <= 1:
+        for chunk in chunks:
+            yield preparer.chunk(chunk)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        window: deque[Future[list[Prepared]]] = deque()
+        for chunk in chunks:
+            window.append(pool.submit(preparer.chunk, chunk))
+            if len(window) > 2 * workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def _chunked(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def load_rows(
     session: Session,
     vault: Vault,
@@ -85,10 +185,12 @@ def load_rows(
     source: str,
     by: int | None,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
     now: datetime | None = None,
 ) -> DataLoad:
     """Load `rows` into resource `code`; returns the load with its counts and problems.
-    `by` is a data steward over the provider (None: the operator or a system's push)."""
+    `by` is a data steward over the provider (None: the operator or a system's push); with
+    `workers` > 1, rows are checked and sealed in that many processes."""
     resource = get_resource(session, code)
     if by is not None:
         roles.require(session, by, "data.publish", resource.provider.division_code)
@@ -109,29 +211,26 @@ def load_rows(
     counts = {"total": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
     problems: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
-    batch: dict[str, _Pending] = {}
     analysed = 0
-    for number, raw in rows:
-        counts["total"] += 1
-        pending = _prepare(vault, layout, number, raw, problems, warnings)
-        if pending is None:
-            counts["rejected"] += 1
-        elif pending.key in batch:
-            first = batch[pending.key].row
-            _reject(problems, number, layout.key_fields[0], f"主键与第 {first} 行重复")
-            counts["rejected"] += 1
-        else:
-            batch[pending.key] = pending
-        if len(batch) >= BATCH:
-            _write(session, layout, load, batch, counts, problems, by, moment)
-            batch = {}
-            if counts["inserted"] >= analysed * 2 + BATCH:
-                analysed = _refresh_statistics(session, counts["inserted"])
-            if progress is not None:
-                progress(counts["total"])
-    _write(session, layout, load, batch, counts, problems, by, moment)
-    if progress is not None:
-        progress(counts["total"])
+    for prepared in _prepared_chunks(Preparer.of(layout, vault), rows, workers):
+        batch: dict[str, _Pending] = {}
+        for number, pending, row_problems, row_warnings in prepared:
+            counts["total"] += 1
+            warnings.extend({"row": number, "field": f, "reason": r} for f, r in row_warnings)
+            if pending is None:
+                problems.extend({"row": number, "field": f, "reason": r} for f, r in row_problems)
+                counts["rejected"] += 1
+            elif pending.key in batch:
+                first = batch[pending.key].row
+                _reject(problems, number, layout.key_fields[0], f"主键与第 {first} 行重复")
+                counts["rejected"] += 1
+            else:
+                batch[pending.key] = pending
+        _write(session, layout, load, batch, counts, problems, by, moment)
+        if counts["inserted"] >= analysed * 2 + BATCH:
+            analysed = _refresh_statistics(session, counts["inserted"])
+        if progress is not None:
+            progress(counts["total"])
     for name, value in counts.items():
         setattr(load, name, value)
     load.problems, load.warnings = problems, warnings
@@ -159,34 +258,6 @@ def _reject(problems: list[dict[str, Any]], row: int, field: str, reason: str) -
     problems.append({"row": row, "field": field, "reason": reason})
 
 
-def _prepare(
-    vault: Vault,
-    layout: Layout,
-    number: int,
-    raw: dict[str, Any],
-    problems: list[dict[str, Any]],
-    warnings: list[dict[str, Any]],
-) -> _Pending | None:
-    if "__invalid__" in raw:
-        _reject(problems, number, "row", str(raw["__invalid__"]))
-        return None
-    checked = check_row(layout.fields, raw)
-    if checked.problems:
-        for field, reason in checked.problems:
-            _reject(problems, number, field, reason)
-        return None
-    warnings.extend({"row": number, "field": f, "reason": r} for f, r in checked.warnings)
-    values = checked.values
-    key = layout.record_key(vault, [str(values[name]) for name in layout.key_fields])
-    content = {k: v for k, v in values.items() if k not in layout.sealed_fields}
-    personal = {k: v for k, v in values.items() if k in layout.sealed_fields}
-    open_part = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    sealed_part = json.dumps(personal, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    sealed = vault.encrypt(sealed_part, layout.column) if personal else None
-    digest = sm3(open_part.encode(), b"\x00", sealed_part.encode())
-    return _Pending(number, key, content, sealed, digest)
-
-
 def _write(
     session: Session,
     layout: Layout,
@@ -211,7 +282,7 @@ def _write(
                 table.c.content,
                 table.c.sealed,
                 table.c.updated_load_id,
-            ).where(table.c.resource_id == layout.resource.id, table.c.record_key.in_(list(batch)))
+            ).where(table.c.resource_id == layout.resource.id, _among(session, list(batch)))
         )
     }
     inserts: list[dict[str, Any]] = []
@@ -265,14 +336,31 @@ def _write(
                     "actor_person_id": by,
                 }
             )
-    # Bulk statements (executemany), not one ORM object per row.
-    if inserts:
+    # Bulk writes, never one ORM object per row; new rows by binary COPY on PostgreSQL.
+    if inserts and session.get_bind().dialect.name == "postgresql":
+        columns = list(inserts[0])
+        copy_rows(
+            session.connection(),
+            "data_records",
+            columns,
+            ([Json(v) if k == "content" else v for k, v in row.items()] for row in inserts),
+        )
+    elif inserts:
         session.execute(insert(DataRecord), inserts)
     if updates:
         session.execute(update(DataRecord), updates)  # by primary key
         session.execute(insert(RecordChange), changes)
     counts["inserted"] += len(inserts)
     counts["updated"] += len(updates)
+
+
+def _among(session: Session, keys: list[str]) -> ColumnElement[bool]:
+    """`record_key IN (…)`; on PostgreSQL `= ANY(array)`: one parameter instead of thousands
+    (a statement that long is parsed afresh each time)."""
+    column = DataRecord.record_key
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("keys", keys, type_=ARRAY(String)))
+    return column.in_(keys)
 
 
 def values_of(vault: Vault, layout: Layout, record_row: DataRecord) -> dict[str, Any]:
