@@ -88,3 +88,14 @@ def test_a_steward_uploads_a_file_and_downloads_the_error_report(
     report = client.get(f"{done.url}/errors.csv")
     assert report.headers["content-type"].startswith("text/csv")
     assert "3,id_number," in report.text
+
+
+def test_the_resource_page_shows_quality_and_the_catalog_flags_late_resources(
+    client: TestClient, session: Session, vault: Vault, departments: None
+) -> None:
+    install_standard_catalog(session)
+    sign_in_staff(client, session, vault)
+    page = client.get("/workbench/data/JC-RK-001")
+    assert 'data-quality="validity">尚无加载' in page.text and "data-overdue" in page.text
+    listing = client.get("/workbench/data", params={"q": "人口"})
+    assert "未按期更新" in listing.text

@@ -222,7 +222,7 @@ def load_rows(
                 counts["rejected"] += 1
             elif pending.key in batch:
                 first = batch[pending.key].row
-                _reject(problems, number, layout.key_fields[0], f"主键与第 {first} 行重复")
+                _duplicate(problems, number, layout.key_fields[0], f"主键与第 {first} 行重复")
                 counts["rejected"] += 1
             else:
                 batch[pending.key] = pending
@@ -254,8 +254,8 @@ def _refresh_statistics(session: Session, inserted: int) -> int:
     return inserted
 
 
-def _reject(problems: list[dict[str, Any]], row: int, field: str, reason: str) -> None:
-    problems.append({"row": row, "field": field, "reason": reason})
+def _duplicate(problems: list[dict[str, Any]], row: int, field: str, reason: str) -> None:
+    problems.append({"row": row, "field": field, "reason": reason, "kind": "duplicate"})
 
 
 def _write(
@@ -305,7 +305,7 @@ def _write(
                 }
             )
         elif found.updated_load_id == load.id:  # an earlier batch of this file had the key
-            _reject(problems, pending.row, layout.key_fields[0], "主键与本文件前面的某行重复")
+            _duplicate(problems, pending.row, layout.key_fields[0], "主键与本文件前面的某行重复")
             counts["rejected"] += 1
             continue
         elif found.digest == pending.digest:

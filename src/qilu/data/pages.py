@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from qilu.data import catalog
 from qilu.data.files import read_rows
 from qilu.data.loading import Layout, error_report, get_load, load_rows
+from qilu.data.quality import overdue, quality_of
 from qilu.errors import QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.access import SignedIn
@@ -37,7 +39,15 @@ def catalog_page(
 ) -> HTMLResponse:
     _require_staff(db, viewer)
     found = catalog.search(db, q, library=library if library in catalog.LIBRARIES else None)
-    return render(request, "data/catalog.html", resources=found, q=q, library=library, names=NAMES)
+    return render(
+        request,
+        "data/catalog.html",
+        resources=found,
+        q=q,
+        library=library,
+        names=NAMES,
+        late=overdue(db),
+    )
 
 
 @router.get("/{code}", response_class=HTMLResponse)
@@ -66,6 +76,8 @@ def _resource_page(
         versions=catalog.versions_of(db, resource),
         names=NAMES,
         may_load=roles.can(grants, "data.publish", resource.provider.division_code),
+        quality=quality_of(db, get_vault(request), code),
+        now=datetime.now(UTC),
         error=error,
     )
 
