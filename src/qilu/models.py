@@ -1,7 +1,14 @@
 """Every table, imported in dependency order, so migrations and tests see the whole schema."""
 
 from qilu.audit.models import AuditChainHead, AuditEvent
-from qilu.data.models import DataLoad, DataRecord, DataResource, RecordChange, ResourceSchema
+from qilu.data.models import (
+    DataLoad,
+    DataRecord,
+    DataResource,
+    RecordChange,
+    ResourceSchema,
+    ShareGrant,
+)
 from qilu.demo.models import SeedRun
 from qilu.identity.models import (
     Account,
@@ -38,6 +45,7 @@ __all__ = [
     "RecoveryCode",
     "ResourceSchema",
     "SeedRun",
+    "ShareGrant",
     "SignInFailure",
     "SigningKey",
     "StaffMember",

@@ -126,3 +126,34 @@ class RecordChange(Base):
     after_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     actor_person_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ShareGrant(Base):
+    """A department's request to use a resource's fields, and what became of it (共享申请)."""
+
+    __tablename__ = "data_share_grants"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'granted', 'refused', 'revoked')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"), index=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    valid_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(10))
+    requested_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    revoked_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    resource: Mapped[DataResource] = relationship()
+    consumer: Mapped[Department] = relationship()
+
+    def is_live(self, now: datetime) -> bool:
+        return self.status == "granted" and self.valid_until > now

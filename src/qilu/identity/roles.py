@@ -39,6 +39,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "applications.decide": frozenset({"approver"}),
     "data.publish": frozenset({"data_steward"}),
     "data.approve_sharing": frozenset({"data_steward"}),
+    "data.request_sharing": frozenset({"data_steward", "leader"}),
     "alarms.dispatch": frozenset({"duty_officer"}),
     "map.view": frozenset({"leader", "duty_officer"}),
     "admin.clients": frozenset({"admin", "system_admin"}),

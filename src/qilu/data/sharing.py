@@ -1,0 +1,184 @@
+"""Sharing (共享): a department asks for a resource's fields for a purpose, a legal basis and a
+period. Unconditionally shared resources are granted at once; conditionally shared ones wait for
+the provider's data steward, who approves or refuses with a reason; resources marked 不予共享
+cannot be asked for. Grants expire and can be revoked. Every step is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qilu.audit.service import record
+from qilu.data.catalog import get_resource, schema_of
+from qilu.data.models import DataResource, ShareGrant
+from qilu.errors import NotFound, QiluError, Refused
+from qilu.identity import roles
+from qilu.identity.models import Department
+
+LONGEST_GRANT = timedelta(days=3 * 366)
+
+
+def request_access(
+    session: Session,
+    code: str,
+    *,
+    consumer: str,
+    fields: list[str],
+    purpose: str,
+    legal_basis: str,
+    valid_until: datetime,
+    by: int | None,
+    now: datetime | None = None,
+) -> ShareGrant:
+    """Ask for `fields` of resource `code` for department `consumer` (its code)."""
+    moment = now or datetime.now(UTC)
+    resource = get_resource(session, code)
+    department = session.scalars(
+        select(Department).where(Department.code == consumer)
+    ).one_or_none()
+    if department is None:
+        raise NotFound("sharing.consumer", f"没有编码为 {consumer} 的部门", field="consumer")
+    if by is not None:
+        roles.require(session, by, "data.request_sharing", department.division_code)
+    if resource.sharing == "none":
+        raise Refused(
+            "sharing.not_shared", f"{resource.name}为不予共享资源，不能申请", field="code"
+        )
+    known = [f.name for f in schema_of(session, resource)]
+    unknown = sorted(set(fields) - set(known))
+    if not fields or unknown:
+        raise QiluError(
+            "sharing.fields",
+            f"请选择该资源已有的字段{'（没有：' + '、'.join(unknown) + '）' if unknown else ''}",
+            field="fields",
+            unknown=unknown,
+        )
+    if len(purpose.strip()) < 4:
+        raise QiluError("sharing.purpose", "请写明使用目的（至少 4 个字）", field="purpose")
+    if len(legal_basis.strip()) < 2:
+        raise QiluError("sharing.legal_basis", "请写明法律依据或政策依据", field="legal_basis")
+    if not moment < valid_until <= moment + LONGEST_GRANT:
+        raise QiluError(
+            "sharing.valid_until", "使用期限须在今天之后、三年之内", field="valid_until"
+        )
+    unconditional = resource.sharing == "unconditional"
+    grant = ShareGrant(
+        resource_id=resource.id,
+        consumer_id=department.id,
+        fields=[name for name in known if name in set(fields)],  # in the schema's order
+        purpose=purpose.strip(),
+        legal_basis=legal_basis.strip(),
+        valid_until=valid_until,
+        status="granted" if unconditional else "pending",
+        requested_by_person_id=by,
+        requested_at=moment,
+        decided_at=moment if unconditional else None,
+        decision_reason="无条件共享资源，自动批准" if unconditional else "",
+    )
+    session.add(grant)
+    session.flush()
+    _audit(session, "sharing.requested", grant, by, moment)
+    if unconditional:
+        _audit(session, "sharing.granted", grant, None, moment)
+    return grant
+
+
+def decide(
+    session: Session,
+    grant_id: int,
+    *,
+    approve: bool,
+    reason: str,
+    by: int | None,
+    now: datetime | None = None,
+) -> ShareGrant:
+    """The provider's data steward approves or refuses a pending request."""
+    moment = now or datetime.now(UTC)
+    grant = _grant(session, grant_id)
+    if by is not None:
+        roles.require(session, by, "data.approve_sharing", grant.resource.provider.division_code)
+    if grant.status != "pending":
+        raise QiluError("sharing.decided", "该申请已处理，不能重复审批", field="grant")
+    if not approve and len(reason.strip()) < 2:
+        raise QiluError("sharing.reason", "不予批准须写明理由", field="reason")
+    grant.status = "granted" if approve else "refused"
+    grant.decided_by_person_id, grant.decided_at = by, moment
+    grant.decision_reason = reason.strip()
+    _audit(session, "sharing.granted" if approve else "sharing.refused", grant, by, moment)
+    return grant
+
+
+def revoke(
+    session: Session, grant_id: int, *, reason: str, by: int | None, now: datetime | None = None
+) -> ShareGrant:
+    """The provider's steward ends a grant before its time (the consumer's use ends at once)."""
+    moment = now or datetime.now(UTC)
+    grant = _grant(session, grant_id)
+    if by is not None:
+        roles.require(session, by, "data.approve_sharing", grant.resource.provider.division_code)
+    if grant.status != "granted":
+        raise QiluError("sharing.not_granted", "只有已批准的共享可以撤销", field="grant")
+    grant.status = "revoked"
+    grant.revoked_by_person_id, grant.revoked_at = by, moment
+    grant.decision_reason = reason.strip() or grant.decision_reason
+    _audit(session, "sharing.revoked", grant, by, moment)
+    return grant
+
+
+def live_grant(
+    session: Session, resource: DataResource, consumer_id: int, now: datetime | None = None
+) -> ShareGrant | None:
+    """The grant under which `consumer_id` may read `resource` now, if any (the newest)."""
+    moment = now or datetime.now(UTC)
+    return session.scalars(
+        select(ShareGrant)
+        .where(
+            ShareGrant.resource_id == resource.id,
+            ShareGrant.consumer_id == consumer_id,
+            ShareGrant.status == "granted",
+            ShareGrant.valid_until > moment,
+        )
+        .order_by(ShareGrant.requested_at.desc(), ShareGrant.id.desc())
+        .limit(1)
+    ).first()
+
+
+def pending_for(session: Session, person_id: int) -> list[ShareGrant]:
+    """Requests waiting for a steward: those on resources their role covers."""
+    grants = roles.roles_of(session, person_id)
+    waiting = session.scalars(
+        select(ShareGrant).where(ShareGrant.status == "pending").order_by(ShareGrant.id)
+    )
+    return [
+        g
+        for g in waiting
+        if roles.can(grants, "data.approve_sharing", g.resource.provider.division_code)
+    ]
+
+
+def _grant(session: Session, grant_id: int) -> ShareGrant:
+    grant = session.get(ShareGrant, grant_id)
+    if grant is None:
+        raise NotFound("sharing.not_found", "没有这项共享申请", field="grant")
+    return grant
+
+
+def _audit(
+    session: Session, action: str, grant: ShareGrant, by: int | None, moment: datetime
+) -> None:
+    record(
+        session,
+        action,
+        actor_person_id=by,
+        subject=f"resource:{grant.resource.code}",
+        at=moment,
+        details={
+            "grant": grant.id,
+            "consumer": grant.consumer.code,
+            "fields": grant.fields,
+            "until": grant.valid_until.isoformat(),
+        },
+    )

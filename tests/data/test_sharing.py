@@ -1,0 +1,161 @@
+"""Sharing requests: granted at once, approved or refused by the provider's steward, never for
+不予共享 resources; grants expire and can be revoked; every step audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qilu.audit.models import AuditEvent
+from qilu.data import sharing
+from qilu.data.catalog import get_resource, install_standard_catalog, parse_spec, register_resource
+from qilu.errors import NotFound, QiluError, Refused
+from qilu.identity.models import Department
+from qilu.identity.roles import grant_role
+from qilu.pii import Vault
+
+from ..factories import make_person
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def catalog(session: Session, departments: None) -> None:
+    install_standard_catalog(session)
+
+
+def ask(session: Session, code: str = "JC-RK-001", **changes: Any) -> Any:
+    arguments: dict[str, Any] = {
+        "consumer": "370102-approval",
+        "fields": ["id_number", "name", "household_division"],
+        "purpose": "办理户籍类政务服务事项时核验身份",
+        "legal_basis": "《山东省政务信息资源共享管理办法》",
+        "valid_until": NOW + timedelta(days=365),
+        "by": None,
+        "now": NOW,
+        **changes,
+    }
+    return sharing.request_access(session, code, **arguments)
+
+
+def steward(session: Session, vault: Vault, department: str, name: str = "陈超") -> int:
+    person = make_person(session, vault, name=name)
+    grant_role(
+        session,
+        person_id=person.id,
+        department_code=department,
+        role="data_steward",
+        profile="standard",
+        granted_by=None,
+    )
+    return person.id
+
+
+def consumer_id(session: Session) -> int:
+    return session.scalars(select(Department.id).where(Department.code == "370102-approval")).one()
+
+
+def test_an_unconditional_resource_is_granted_at_once(session: Session, catalog: None) -> None:
+    grant = ask(session, "JC-FR-001", fields=["uscc", "name"])
+    assert grant.status == "granted" and grant.is_live(NOW)
+    resource = get_resource(session, "JC-FR-001")
+    assert sharing.live_grant(session, resource, consumer_id(session), NOW) is grant
+    actions = list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    assert actions[-2:] == ["sharing.requested", "sharing.granted"]
+
+
+def test_a_conditional_resource_waits_for_the_providers_steward(
+    session: Session, vault: Vault, catalog: None
+) -> None:
+    grant = ask(session)
+    resource = get_resource(session, "JC-RK-001")
+    assert grant.status == "pending"
+    assert sharing.live_grant(session, resource, consumer_id(session), NOW) is None
+    outsider = steward(session, vault, "370200-bigdata", "青岛管理员")  # not over the provider
+    provider = steward(session, vault, "370000-public_security", "省厅管理员")
+    assert sharing.pending_for(session, provider) == [grant]
+    assert sharing.pending_for(session, outsider) == []
+    with pytest.raises(Refused):
+        sharing.decide(session, grant.id, approve=True, reason="", by=outsider)
+    with pytest.raises(QiluError) as no_reason:
+        sharing.decide(session, grant.id, approve=False, reason=" ", by=provider)
+    assert no_reason.value.field == "reason"
+    sharing.decide(session, grant.id, approve=True, reason="符合共享条件", by=provider)
+    assert sharing.live_grant(session, resource, consumer_id(session), NOW) is grant
+    with pytest.raises(QiluError) as twice:
+        sharing.decide(session, grant.id, approve=False, reason="改主意", by=provider)
+    assert twice.value.code == "sharing.decided"
+    sharing.revoke(session, grant.id, reason="用途已结束", by=provider)
+    assert grant.status == "revoked"
+    assert sharing.live_grant(session, resource, consumer_id(session), NOW) is None
+
+
+def test_grants_expire(session: Session, catalog: None) -> None:
+    grant = ask(session, "JC-FR-001", fields=["uscc"], valid_until=NOW + timedelta(days=1))
+    resource = get_resource(session, "JC-FR-001")
+    later = NOW + timedelta(days=2)
+    assert not grant.is_live(later)
+    assert sharing.live_grant(session, resource, consumer_id(session), later) is None
+
+
+def test_a_resource_not_to_be_shared_cannot_be_asked_for(session: Session, catalog: None) -> None:
+    spec = parse_spec(
+        {
+            "code": "YW-NB-001",
+            "name": "内部考核记录",
+            "provider": "370000-bigdata",
+            "library": "business",
+            "topic": "内部管理",
+            "sharing": "none",
+            "update_cycle": "yearly",
+            "legal_basis": "内部管理规定",
+            "fields": [
+                {"name": "code", "label": "编号", "type": "string", "required": True, "key": True}
+            ],
+        }
+    )
+    register_resource(session, spec, by=None)
+    with pytest.raises(Refused) as refused:
+        ask(session, "YW-NB-001", fields=["code"])
+    assert refused.value.code == "sharing.not_shared"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"fields": ["id_number", "blood_type"]}, "fields"),
+        ({"fields": []}, "fields"),
+        ({"purpose": "看看"}, "purpose"),
+        ({"legal_basis": ""}, "legal_basis"),
+        ({"valid_until": NOW - timedelta(days=1)}, "valid_until"),
+        ({"valid_until": NOW + timedelta(days=4 * 366)}, "valid_until"),
+    ],
+)
+def test_bad_requests_name_the_field(
+    session: Session, catalog: None, changes: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(QiluError) as refused:
+        ask(session, **changes)
+    assert refused.value.field == field
+
+
+def test_only_stewards_of_the_consumer_ask(session: Session, vault: Vault, catalog: None) -> None:
+    clerk = make_person(session, vault, name="李强")
+    grant_role(
+        session,
+        person_id=clerk.id,
+        department_code="370102-approval",
+        role="window_clerk",
+        profile="standard",
+        granted_by=None,
+    )
+    with pytest.raises(Refused):
+        ask(session, "JC-FR-001", fields=["uscc"], by=clerk.id)
+    own = steward(session, vault, "370102-approval")
+    assert ask(session, "JC-FR-001", fields=["uscc"], by=own).status == "granted"
+    with pytest.raises(NotFound):
+        ask(session, consumer="379999-x")
