@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -16,6 +17,7 @@ from qilu.errors import QiluError
 from qilu.pii import Vault
 from qilu.settings import Settings
 
+CHINA = timedelta(hours=8)  # dates typed in forms are Beijing calendar days
 CSRF_COOKIE = "qilu_csrf"
 CSRF_FIELD = "csrf_token"
 
@@ -92,6 +94,16 @@ def client_address(request: Request) -> str:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def end_of_day(text: str, *, code: str, field: str, message: str) -> datetime:
+    """The last moment of a YYYY-MM-DD day typed in a form (Beijing time), as UTC; a malformed
+    date is refused with `code`, `field` and `message`."""
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError as error:
+        raise QiluError(code, message, field=field) from error
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC) - CHINA
 
 
 def new_csrf_token() -> str:

@@ -25,6 +25,7 @@ from qilu import __version__, home
 from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
 from qilu.data import pages as data_pages
+from qilu.data import sharing_pages
 from qilu.db import check_database, current_revision, make_engine, make_readers, make_sessionmaker
 from qilu.errors import QiluError
 from qilu.identity import admin_pages, enterprise_pages, oidc
@@ -102,6 +103,7 @@ INSTALLS = (
     enterprise_pages.install,
     admin_pages.install,
     data_pages.install,
+    sharing_pages.install,
     home.install,
 )
 DOMAINS = ("codes", "identity", "data", "demo")

@@ -28,7 +28,7 @@ NAMES = {
 }
 
 
-def _require_staff(db: DbSession, viewer: SignedIn) -> None:
+def require_staff(db: DbSession, viewer: SignedIn) -> None:
     if not roles.is_civil_servant(db, viewer.account.person_id):
         raise Refused("workbench.staff_only", "工作台仅供公职人员使用")
 
@@ -37,7 +37,7 @@ def _require_staff(db: DbSession, viewer: SignedIn) -> None:
 def catalog_page(
     request: Request, db: DbSession, viewer: SignedIn, q: str = "", library: str = ""
 ) -> HTMLResponse:
-    _require_staff(db, viewer)
+    require_staff(db, viewer)
     found = catalog.search(db, q, library=library if library in catalog.LIBRARIES else None)
     return render(
         request,
@@ -52,7 +52,7 @@ def catalog_page(
 
 @router.get("/{code}", response_class=HTMLResponse)
 def resource_page(request: Request, db: DbSession, viewer: SignedIn, code: str) -> HTMLResponse:
-    _require_staff(db, viewer)
+    require_staff(db, viewer)
     return _resource_page(request, db, viewer, code, error=None)
 
 
@@ -105,14 +105,14 @@ def upload(
 
 @router.get("/loads/{load_id}", response_class=HTMLResponse)
 def load_page(request: Request, db: DbSession, viewer: SignedIn, load_id: int) -> HTMLResponse:
-    _require_staff(db, viewer)
+    require_staff(db, viewer)
     load = get_load(db, load_id)
     return render(request, "data/load.html", load=load, problems=load.problems[:200])
 
 
 @router.get("/loads/{load_id}/errors.csv")
 def load_errors(db: DbSession, viewer: SignedIn, load_id: int) -> Response:
-    _require_staff(db, viewer)
+    require_staff(db, viewer)
     load = get_load(db, load_id)
     return Response(
         error_report(load),

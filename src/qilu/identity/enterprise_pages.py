@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
@@ -12,9 +12,11 @@ from qilu.errors import QiluError
 from qilu.identity import enterprises
 from qilu.identity.access import Confirmed, ConfirmedStrongly, SignedIn
 from qilu.routes import (
+    CHINA,
     DbSession,
     check_csrf,
     client_address,
+    end_of_day,
     get_vault,
     render,
     settle_refusal,
@@ -22,7 +24,6 @@ from qilu.routes import (
 
 router = APIRouter(prefix="/account/enterprises", include_in_schema=False)
 Posted = [Depends(check_csrf)]
-CHINA = timedelta(hours=8)  # grants end at the end of the chosen day, Beijing time
 
 
 @router.get("", response_class=HTMLResponse)
@@ -120,7 +121,12 @@ def authorise(
             agent_name=agent_name,
             agent_id_number=agent_id_number,
             scopes=scopes or [],
-            valid_until=_end_of_day(valid_until),
+            valid_until=end_of_day(
+                valid_until,
+                code="agent.valid_until",
+                field="valid_until",
+                message="请按 年-月-日 填写授权截止日期",
+            ),
         )
     except QiluError as error:
         settle_refusal(db, error)
@@ -170,17 +176,6 @@ def change_representative(
             request, "identity/representative.html", 400, entity=entity, form=form, error=error
         )
     return RedirectResponse("/account/enterprises?changed=representative", status_code=303)
-
-
-def _end_of_day(text: str) -> datetime:
-    """The last moment of a YYYY-MM-DD day in Beijing time, as UTC."""
-    try:
-        day = datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError as error:
-        raise QiluError(
-            "agent.valid_until", "请按 年-月-日 填写授权截止日期", field="valid_until"
-        ) from error
-    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC) - CHINA
 
 
 def install(app: FastAPI) -> None:

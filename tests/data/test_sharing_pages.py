@@ -1,0 +1,59 @@
+"""Sharing in the workbench: a department's steward asks; the provider's steward approves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qilu.data.catalog import install_standard_catalog
+from qilu.data.models import ShareGrant
+from qilu.identity.models import Person
+from qilu.identity.roles import grant_role
+from qilu.pii import Vault
+
+from ..factories import make_person
+from ..identity.test_pages import ID, csrf, register
+
+
+def test_ask_then_approve_in_the_workbench(
+    client: TestClient, session: Session, vault: Vault, departments: None
+) -> None:
+    install_standard_catalog(session)
+    make_person(session, vault, name="王芳", id_number=ID)
+    register(client)
+    me = session.scalars(select(Person).where(Person.name == "王芳")).one()
+    for department in ("370102-approval", "370000-public_security"):  # consumer and provider
+        grant_role(
+            session,
+            person_id=me.id,
+            department_code=department,
+            role="data_steward",
+            profile="standard",
+            granted_by=None,
+        )
+    form = client.get("/workbench/sharing/requests/JC-RK-001")
+    assert 'value="370102-approval"' in form.text and 'value="id_number"' in form.text
+    until = (datetime.now(UTC) + timedelta(days=180)).date().isoformat()
+    asked = client.post(
+        "/workbench/sharing/requests/JC-RK-001",
+        data={
+            "consumer": "370102-approval",
+            "fields": ["id_number", "name"],
+            "purpose": "户籍业务办理时核验身份",
+            "legal_basis": "《山东省政务信息资源共享管理办法》",
+            "valid_until": until,
+            "csrf_token": csrf(client),
+        },
+    )
+    assert asked.status_code == 200 and "待我审批（1）" in asked.text
+    grant = session.scalars(select(ShareGrant)).one()
+    assert grant.status == "pending" and grant.fields == ["id_number", "name"]
+    done = client.post(
+        f"/workbench/sharing/{grant.id}/decision",
+        data={"decision": "approve", "reason": "符合条件", "csrf_token": csrf(client)},
+    )
+    assert done.status_code == 200 and "待我审批" not in done.text
+    assert grant.status == "granted" and "已批准" in done.text
