@@ -43,11 +43,21 @@ def sharing_page(request: Request, db: DbSession, viewer: SignedIn) -> HTMLRespo
             .order_by(ShareGrant.requested_at.desc())
         )
     )
+    pending = sharing.pending_for(db, person)
+    schemas: dict[int, dict[str, str]] = {}
+    for grant in [*requests, *pending]:
+        if grant.resource_id not in schemas:
+            fields = catalog.schema_of(db, grant.resource)
+            schemas[grant.resource_id] = {f.name: f.label for f in fields}
     return render(
         request,
         "data/sharing.html",
         requests=requests,
-        pending=sharing.pending_for(db, person),
+        pending=pending,
+        labels={
+            g.id: [schemas[g.resource_id].get(n, n) for n in g.fields]
+            for g in [*requests, *pending]
+        },
         status_names=STATUS,
         now=datetime.now(UTC),
     )
