@@ -166,9 +166,15 @@ def _provider(session: Session, code: str) -> Department:
     return department
 
 
-def _search_text(spec: ResourceSpec, department: Department) -> str:
-    labels = " ".join(f.label for f in spec.fields)
-    return f"{spec.code} {spec.name} {spec.topic} {department.name} {spec.description} {labels}"
+def _search_text(
+    resource: DataResource | ResourceSpec, provider: Department, fields: list[FieldSpec]
+) -> str:
+    """What catalog search looks in: code, name, topic, provider, description, field labels."""
+    labels = " ".join(f.label for f in fields)
+    return (
+        f"{resource.code} {resource.name} {resource.topic} {provider.name} "
+        f"{resource.description} {labels}"
+    )
 
 
 def register_resource(
@@ -199,7 +205,7 @@ def register_resource(
         update_cycle=spec.update_cycle,
         legal_basis=spec.legal_basis,
         version=1,
-        search_text=_search_text(spec, department),
+        search_text=_search_text(spec, department, spec.fields),
         created_at=moment,
         updated_at=moment,
     )
@@ -295,11 +301,7 @@ def change_schema(
         created_by_person_id=by,
     )
     session.add(version)
-    labels = " ".join(f.label for f in fields)
-    resource.search_text = (
-        f"{resource.code} {resource.name} {resource.topic} {resource.provider.name} "
-        f"{resource.description} {labels}"
-    )
+    resource.search_text = _search_text(resource, resource.provider, fields)
     record(
         session,
         "data.schema_changed",
