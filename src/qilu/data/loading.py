@@ -208,7 +208,9 @@ def load_rows(
     )
     session.add(load)
     session.flush()
-    counts = {"total": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+    counts = dict.fromkeys(
+        ("total", "inserted", "updated", "unchanged", "rejected", "duplicates"), 0
+    )
     problems: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
     analysed = 0
@@ -222,8 +224,8 @@ def load_rows(
                 counts["rejected"] += 1
             elif pending.key in batch:
                 first = batch[pending.key].row
-                _duplicate(problems, number, layout.key_fields[0], f"主键与第 {first} 行重复")
-                counts["rejected"] += 1
+                reason = f"主键与第 {first} 行重复"
+                _duplicate(problems, counts, number, layout.key_fields[0], reason)
             else:
                 batch[pending.key] = pending
         _write(session, layout, load, batch, counts, problems, by, moment)
@@ -254,8 +256,12 @@ def _refresh_statistics(session: Session, inserted: int) -> int:
     return inserted
 
 
-def _duplicate(problems: list[dict[str, Any]], row: int, field: str, reason: str) -> None:
+def _duplicate(
+    problems: list[dict[str, Any]], counts: dict[str, int], row: int, field: str, reason: str
+) -> None:
     problems.append({"row": row, "field": field, "reason": reason, "kind": "duplicate"})
+    counts["rejected"] += 1
+    counts["duplicates"] += 1
 
 
 def _write(
@@ -305,8 +311,8 @@ def _write(
                 }
             )
         elif found.updated_load_id == load.id:  # an earlier batch of this file had the key
-            _duplicate(problems, pending.row, layout.key_fields[0], "主键与本文件前面的某行重复")
-            counts["rejected"] += 1
+            reason = "主键与本文件前面的某行重复"
+            _duplicate(problems, counts, pending.row, layout.key_fields[0], reason)
             continue
         elif found.digest == pending.digest:
             counts["unchanged"] += 1

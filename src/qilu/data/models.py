@@ -86,6 +86,7 @@ class DataLoad(Base):
     updated: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)  # of the rejected: repeated keys
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # every rejected row and why
     warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # kept rows with a remark
 
