@@ -12,6 +12,7 @@ from qilu.codes.idcard import make_id_number, parse_id_number
 from qilu.codes.uscc import make_uscc
 from qilu.identity.accounts import register_resident
 from qilu.identity.models import Account, LegalEntity, Person
+from qilu.identity.oidc_clients import NewClient, register_service_client
 from qilu.pii import Vault
 
 _orders = count(1)
@@ -77,3 +78,15 @@ def make_entity(
     session.add(entity)
     session.flush()
     return entity
+
+
+def make_service_client(
+    session: Session, department_code: str, *, rate_per_second: int | None = None
+) -> NewClient:
+    """A department system with its own credentials (client_credentials)."""
+    return register_service_client(
+        session,
+        name=f"{department_code} 业务系统",
+        department_code=department_code,
+        rate_per_second=rate_per_second,
+    )

@@ -44,6 +44,17 @@ class Settings(BaseSettings):
         description="PostgreSQL connections each server process keeps open (one per request in "
         "flight; keep workers × this under the server's max_connections).",
     )
+    api_rate_per_second: int = Field(
+        default=200,
+        ge=1,
+        description="Requests per second a department system may make of the data APIs, unless "
+        "its registration says otherwise.",
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="Where rate-limit counters live: memory:// (per process) or redis://host:port "
+        "(shared by all processes).",
+    )
     demo_scale: int = Field(default=20_000, ge=100, description="Residents `qilu demo` creates.")
     demo_seed: int = 2020
 

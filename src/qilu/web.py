@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qilu import __version__, home
 from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
+from qilu.data import api as data_api
 from qilu.data import pages as data_pages
 from qilu.data import sharing_pages
 from qilu.db import check_database, current_revision, make_engine, make_readers, make_sessionmaker
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 INSTALLS = (
     oidc.install,
     identity_api.install,
+    data_api.install,
     codes_api.install,
     codes_pages.install,
     identity_pages.install,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
 from qilu.data import sharing
-from qilu.data.catalog import get_resource, install_standard_catalog, parse_spec, register_resource
+from qilu.data.catalog import install_standard_catalog, parse_spec, register_resource
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity.models import Department
 from qilu.identity.roles import grant_role
@@ -62,8 +62,6 @@ def consumer_id(session: Session) -> int:
 def test_an_unconditional_resource_is_granted_at_once(session: Session, catalog: None) -> None:
     grant = ask(session, "JC-FR-001", fields=["uscc", "name"])
     assert grant.status == "granted" and grant.is_live(NOW)
-    resource = get_resource(session, "JC-FR-001")
-    assert sharing.live_grant(session, resource, consumer_id(session), NOW) is grant
     actions = list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert actions[-2:] == ["sharing.requested", "sharing.granted"]
 
@@ -72,9 +70,8 @@ def test_a_conditional_resource_waits_for_the_providers_steward(
     session: Session, vault: Vault, catalog: None
 ) -> None:
     grant = ask(session)
-    resource = get_resource(session, "JC-RK-001")
     assert grant.status == "pending"
-    assert sharing.live_grant(session, resource, consumer_id(session), NOW) is None
+    assert not grant.is_live(NOW)
     outsider = steward(session, vault, "370200-bigdata", "青岛管理员")  # not over the provider
     provider = steward(session, vault, "370000-public_security", "省厅管理员")
     assert sharing.pending_for(session, provider) == [grant]
@@ -85,21 +82,18 @@ def test_a_conditional_resource_waits_for_the_providers_steward(
         sharing.decide(session, grant.id, approve=False, reason=" ", by=provider)
     assert no_reason.value.field == "reason"
     sharing.decide(session, grant.id, approve=True, reason="符合共享条件", by=provider)
-    assert sharing.live_grant(session, resource, consumer_id(session), NOW) is grant
+    assert grant.is_live(NOW)
     with pytest.raises(QiluError) as twice:
         sharing.decide(session, grant.id, approve=False, reason="改主意", by=provider)
     assert twice.value.code == "sharing.decided"
     sharing.revoke(session, grant.id, reason="用途已结束", by=provider)
     assert grant.status == "revoked"
-    assert sharing.live_grant(session, resource, consumer_id(session), NOW) is None
+    assert not grant.is_live(NOW)
 
 
 def test_grants_expire(session: Session, catalog: None) -> None:
     grant = ask(session, "JC-FR-001", fields=["uscc"], valid_until=NOW + timedelta(days=1))
-    resource = get_resource(session, "JC-FR-001")
-    later = NOW + timedelta(days=2)
-    assert not grant.is_live(later)
-    assert sharing.live_grant(session, resource, consumer_id(session), later) is None
+    assert grant.is_live(NOW) and not grant.is_live(NOW + timedelta(days=2))
 
 
 def test_a_resource_not_to_be_shared_cannot_be_asked_for(session: Session, catalog: None) -> None:

@@ -41,7 +41,7 @@ from qilu.data.models import DataLoad, DataRecord, DataResource, RecordChange
 from qilu.data.validation import check_row
 from qilu.db import copy_rows
 from qilu.digests import sm3
-from qilu.errors import NotFound
+from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
 from qilu.pii import Vault
 
@@ -244,6 +244,40 @@ def load_rows(
         subject=f"resource:{code}",
         details={"load": load.id, "source": load.source, **counts},
     )
+    return load
+
+
+def push_rows(
+    session: Session,
+    vault: Vault,
+    code: str,
+    records: list[dict[str, Any]],
+    *,
+    department_id: int,
+    source: str,
+) -> DataLoad:
+    """Records a provider's system pushes: all of them are stored, or none (every bad row is
+    reported with its field and reason). Only the providing department pushes."""
+    resource = get_resource(session, code)
+    if resource.provider_id != department_id:
+        raise Refused(
+            "data.not_provider",
+            f"只有提供部门（{resource.provider.name}）可以向{resource.name}推送数据",
+            field="resource",
+        )
+    savepoint = session.begin_nested()
+    load = load_rows(session, vault, code, enumerate(records, start=1), source=source, by=None)
+    if load.rejected:
+        problems = sorted(load.problems, key=lambda p: p["row"])
+        savepoint.rollback()
+        first = problems[0]
+        raise QiluError(
+            "data.rows_rejected",
+            f"{len(problems)} 处问题，全部记录未写入（第 {first['row']} 条：{first['reason']}）",
+            field=f"records.{first['row']}.{first['field']}",
+            problems=problems,
+        )
+    savepoint.commit()
     return load
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -141,6 +142,8 @@ class ShareGrant(Base):
     resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"), index=True)
     consumer_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     fields: Mapped[list[str]] = mapped_column(JSON)
+    # The personal fields granted in clear; the other personal fields are answered masked.
+    clear_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
     purpose: Mapped[str] = mapped_column(Text)
     legal_basis: Mapped[str] = mapped_column(Text)
     valid_until: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -158,3 +161,31 @@ class ShareGrant(Base):
 
     def is_live(self, now: datetime) -> bool:
         return self.status == "granted" and self.valid_until > now
+
+
+class Consent(Base):
+    """A resident's authorisation (授权) for a department to read their records of a sensitive
+    resource, for a purpose, until a date; revocable at any time."""
+
+    __tablename__ = "data_consents"
+    __table_args__ = (
+        Index("ix_data_consents_lookup", "subject_index", "resource_id", "consumer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # The blind index of the person's ID number (as in the population register): how a read of a
+    # record keyed by that number finds the consent without the number.
+    subject_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"))
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    purpose: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    valid_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    resource: Mapped[DataResource] = relationship()
+    consumer: Mapped[Department] = relationship()
+
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.valid_until > now

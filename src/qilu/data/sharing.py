@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.data.catalog import get_resource, schema_of
-from qilu.data.models import DataResource, ShareGrant
+from qilu.data.loading import PERSONAL
+from qilu.data.models import ShareGrant
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.models import Department
@@ -31,9 +32,11 @@ def request_access(
     legal_basis: str,
     valid_until: datetime,
     by: int | None,
+    clear_fields: list[str] | None = None,
     now: datetime | None = None,
 ) -> ShareGrant:
-    """Ask for `fields` of resource `code` for department `consumer` (its code)."""
+    """Ask for `fields` of resource `code` for department `consumer` (its code); of the personal
+    ones, `clear_fields` are asked for in clear (the others are answered masked)."""
     moment = now or datetime.now(UTC)
     resource = get_resource(session, code)
     department = session.scalars(
@@ -47,7 +50,8 @@ def request_access(
         raise Refused(
             "sharing.not_shared", f"{resource.name}为不予共享资源，不能申请", field="code"
         )
-    known = [f.name for f in schema_of(session, resource)]
+    schema = schema_of(session, resource)
+    known = [f.name for f in schema]
     unknown = sorted(set(fields) - set(known))
     if not fields or unknown:
         raise QiluError(
@@ -55,6 +59,15 @@ def request_access(
             f"请选择该资源已有的字段{'（没有：' + '、'.join(unknown) + '）' if unknown else ''}",
             field="fields",
             unknown=unknown,
+        )
+    personal = {f.name for f in schema if f.sensitivity in PERSONAL and f.name in set(fields)}
+    not_personal = sorted(set(clear_fields or []) - personal)
+    if not_personal:
+        raise QiluError(
+            "sharing.clear_fields",
+            f"只有所申请的个人信息字段可以申请明文（{'、'.join(not_personal)}）",
+            field="clear_fields",
+            fields=not_personal,
         )
     if len(purpose.strip()) < 4:
         raise QiluError("sharing.purpose", "请写明使用目的（至少 4 个字）", field="purpose")
@@ -69,6 +82,7 @@ def request_access(
         resource_id=resource.id,
         consumer_id=department.id,
         fields=[name for name in known if name in set(fields)],  # in the schema's order
+        clear_fields=[name for name in known if name in set(clear_fields or [])],
         purpose=purpose.strip(),
         legal_basis=legal_basis.strip(),
         valid_until=valid_until,
@@ -128,24 +142,6 @@ def revoke(
     return grant
 
 
-def live_grant(
-    session: Session, resource: DataResource, consumer_id: int, now: datetime | None = None
-) -> ShareGrant | None:
-    """The grant under which `consumer_id` may read `resource` now, if any (the newest)."""
-    moment = now or datetime.now(UTC)
-    return session.scalars(
-        select(ShareGrant)
-        .where(
-            ShareGrant.resource_id == resource.id,
-            ShareGrant.consumer_id == consumer_id,
-            ShareGrant.status == "granted",
-            ShareGrant.valid_until > moment,
-        )
-        .order_by(ShareGrant.requested_at.desc(), ShareGrant.id.desc())
-        .limit(1)
-    ).first()
-
-
 def pending_for(session: Session, person_id: int) -> list[ShareGrant]:
     """Requests waiting for a steward: those on resources their role covers."""
     grants = roles.roles_of(session, person_id)
@@ -179,6 +175,7 @@ def _audit(
             "grant": grant.id,
             "consumer": grant.consumer.code,
             "fields": grant.fields,
+            "clear_fields": grant.clear_fields,
             "until": grant.valid_until.isoformat(),
         },
     )

@@ -262,8 +262,14 @@ class OidcClient(Base):
     # Clients of one sector see the same pseudonymous `sub` for a person; others see another.
     sector: Mapped[str] = mapped_column(String(100))
     is_first_party: Mapped[bool] = mapped_column(Boolean, default=False)  # no consent screen
+    # A department's system that calls the data APIs on its own behalf (client credentials):
+    # its department is who reads, and its requests per second are capped.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    rate_per_second: Mapped[int | None] = mapped_column(Integer)  # None: the platform default
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    department: Mapped[Department | None] = relationship()
 
 
 class OidcAuthorizationCode(Base):
@@ -298,7 +304,8 @@ class OidcToken(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64), index=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # None for a system's own token (client credentials): no person stands behind it.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     access_token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     refresh_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     scope: Mapped[str] = mapped_column(String(200))
@@ -313,5 +320,5 @@ class OidcToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the access token
     rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the refresh token
 
-    account: Mapped[Account] = relationship()
+    account: Mapped[Account | None] = relationship()
     acting_for: Mapped[LegalEntity | None] = relationship()

@@ -20,6 +20,7 @@ from qilu.identity.access import SESSION_COOKIE, optional_viewer
 from qilu.identity.models import OidcClient, WebSession
 from qilu.identity.oidc_provider import (
     SCOPES,
+    SERVICE_SCOPES,
     CapturedRequest,
     InvalidToken,
     QiluAuthorizationServer,
@@ -101,10 +102,10 @@ def discovery(request: Request) -> JSONResponse:
                 "none",
             ],
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": list(SCOPES),
+            "scopes_supported": [*SCOPES, *SERVICE_SCOPES],
             "token_endpoint_auth_methods_supported": [
                 "client_secret_basic",
                 "client_secret_post",

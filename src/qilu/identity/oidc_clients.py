@@ -14,7 +14,7 @@ from qilu.audit.service import record
 from qilu.digests import secret_digest
 from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
-from qilu.identity.models import OidcClient, OidcToken
+from qilu.identity.models import Department, OidcClient, OidcToken
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,54 @@ def register_client(
         actor_person_id=registered_by,
         subject=f"client:{client_id}",
         details={"name": name, "public": public},
+    )
+    return NewClient(client, secret)
+
+
+def register_service_client(
+    session: Session,
+    *,
+    name: str,
+    department_code: str,
+    rate_per_second: int | None = None,
+    registered_by: int | None = None,
+) -> NewClient:
+    """Register a department's system that calls the data APIs with its own credentials
+    (client_credentials): it reads and pushes as that department, within its grants."""
+    if registered_by is not None:
+        roles.require(session, registered_by, "admin.clients")
+    if not name.strip():
+        raise QiluError("client.name", "请填写系统名称", field="name")
+    department = session.scalars(
+        select(Department).where(Department.code == department_code)
+    ).one_or_none()
+    if department is None:
+        raise NotFound(
+            "client.department", f"没有编码为 {department_code} 的部门", field="department"
+        )
+    if rate_per_second is not None and not 1 <= rate_per_second <= 100_000:
+        raise QiluError("client.rate", "每秒请求上限须在 1 到 100000 之间", field="rate_per_second")
+    client_id = secrets.token_urlsafe(18)
+    secret = secrets.token_urlsafe(32)
+    client = OidcClient(
+        client_id=client_id,
+        secret_hash=secret_digest(secret),
+        name=name.strip(),
+        redirect_uris=[],
+        post_logout_redirect_uris=[],
+        sector=client_id,
+        department_id=department.id,
+        rate_per_second=rate_per_second,
+        created_at=datetime.now(UTC),
+    )
+    session.add(client)
+    session.flush()
+    record(
+        session,
+        "client.registered",
+        actor_person_id=registered_by,
+        subject=f"client:{client_id}",
+        details={"name": client.name, "department": department.code, "service": True},
     )
     return NewClient(client, secret)
 

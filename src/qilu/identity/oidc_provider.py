@@ -34,6 +34,7 @@ from qilu.errors import QiluError
 from qilu.identity import assurance
 from qilu.identity.models import (
     Account,
+    Department,
     LegalEntity,
     OidcAuthorizationCode,
     OidcClient,
@@ -45,6 +46,8 @@ from qilu.identity.signing_keys import ID_TOKEN_LIFETIME, SigningKeyCache
 from qilu.pii import Vault
 
 SCOPES = ("openid", "profile", "enterprise")
+# What a department's system may ask for with its own credentials (client_credentials).
+SERVICE_SCOPES = ("data.read", "data.push")
 CODE_LIFETIME = timedelta(minutes=1)
 ACCESS_TOKEN_LIFETIME = 600
 REFRESH_TOKEN_LIFETIME = timedelta(days=7)
@@ -63,6 +66,9 @@ class Client(ClientMixin):  # type: ignore[misc]
         return self.row.redirect_uris[0] if len(self.row.redirect_uris) == 1 else None
 
     def get_allowed_scope(self, scope: str) -> str:
+        if self.is_service:  # asking for nothing in particular means all it may have
+            asked = (scope or "").split() or SERVICE_SCOPES
+            return " ".join(s for s in asked if s in SERVICE_SCOPES)
         return " ".join(s for s in (scope or "").split() if s in SCOPES)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
@@ -81,11 +87,18 @@ class Client(ClientMixin):  # type: ignore[misc]
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
+        if self.is_service:
+            return grant_type == "client_credentials"
         return grant_type in ("authorization_code", "refresh_token")
 
     @property
     def is_public(self) -> bool:
         return self.row.secret_hash is None
+
+    @property
+    def is_service(self) -> bool:
+        """A department's system calling on its own behalf, not signing people in."""
+        return self.row.department_id is not None
 
 
 @dataclass
@@ -309,6 +322,68 @@ def bearer_token(
     )
 
 
+@dataclass(frozen=True)
+class ServiceCaller:
+    """A live access token a department's system got with its own credentials."""
+
+    token_id: int
+    client_id: str
+    client_name: str
+    department_id: int
+    department_code: str
+    department_name: str
+    scope: str
+    rate_per_second: int | None
+
+
+_SERVICE_CALLER = (
+    select(
+        OidcToken.id,
+        OidcToken.client_id,
+        OidcClient.name,
+        Department.id,
+        Department.code,
+        Department.name,
+        OidcToken.scope,
+        OidcClient.rate_per_second,
+        OidcToken.issued_at,
+        OidcToken.expires_in,
+        OidcToken.revoked_at,
+        OidcClient.disabled_at,
+    )
+    .join(OidcClient, OidcClient.client_id == OidcToken.client_id)
+    .join(Department, Department.id == OidcClient.department_id)
+    .where(OidcToken.access_token_hash == bindparam("digest"), OidcToken.account_id.is_(None))
+)
+
+
+def service_caller(
+    session: Session, authorization: str, *, scope: str, now: datetime | None = None
+) -> ServiceCaller:
+    """The department system behind an `Authorization: Bearer …` header (a token from the
+    client-credentials grant); a person's token does not serve here."""
+    if not authorization.lower().startswith("bearer "):
+        raise InvalidToken("missing bearer token")
+    digest = secret_digest(authorization[7:].strip())
+    row = session.connection().execute(_SERVICE_CALLER, {"digest": digest}).first()
+    if row is None or row.revoked_at is not None or row.disabled_at is not None:
+        raise InvalidToken("unknown or revoked token (a department system's own token is needed)")
+    if row.issued_at + timedelta(seconds=row.expires_in) <= (now or datetime.now(UTC)):
+        raise InvalidToken("token expired")
+    if scope not in row.scope.split():
+        raise InsufficientScope(scope)
+    return ServiceCaller(
+        token_id=row[0],
+        client_id=row[1],
+        client_name=row[2],
+        department_id=row[3],
+        department_code=row[4],
+        department_name=row[5],
+        scope=row[6],
+        rate_per_second=row[7],
+    )
+
+
 def user_claims(
     vault: Vault,
     *,
@@ -498,7 +573,7 @@ class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
                 session,
                 "oidc.refresh_reused",
                 subject=f"client:{row.client_id}",
-                actor_person_id=row.account.person_id,
+                actor_person_id=row.account.person_id if row.account else None,
                 client_address=signer.client_address,
                 details={"family": row.family},
             )
@@ -506,12 +581,18 @@ class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         token = Token(row)
         return None if token.is_expired() else token
 
-    def authenticate_user(self, refresh_token: Token) -> Account:
+    def authenticate_user(self, refresh_token: Token) -> Account | None:
         self.request.refresh_row = refresh_token.row
         return refresh_token.row.account
 
     def revoke_old_credential(self, refresh_token: Token) -> None:
         refresh_token.row.rotated_at = datetime.now(UTC)
+
+
+class _ServiceGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
+    """A department system's own token (RFC 6749 §4.4): no person, no refresh token."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
 
 
 class _Revocation(RevocationEndpoint):  # type: ignore[misc]
@@ -553,7 +634,7 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
         record(
             signer.session,
             "oidc.token_revoked",
-            actor_person_id=row.account.person_id,
+            actor_person_id=row.account.person_id if row.account else None,
             subject=f"client:{row.client_id}",
             client_address=signer.client_address,
             details={"token": row.id, "kind": "refresh" if token.refresh else "access"},
@@ -564,7 +645,7 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     """One per request: it works on that request's unit of work."""
 
     def __init__(self, signer: Signer):
-        super().__init__(scopes_supported=list(SCOPES))
+        super().__init__(scopes_supported=[*SCOPES, *SERVICE_SCOPES])
         self.signer = signer
         self.current_request: Any = None
         self._clients: dict[str, Client | None] = {}
@@ -578,6 +659,7 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         )
         self.register_grant(_CodeGrant, [_Pkce(required=True), _OpenId(self)])
         self.register_grant(_RefreshGrant)
+        self.register_grant(_ServiceGrant)
         self.register_endpoint(_Revocation)
 
     def query_client(self, client_id: str) -> Client | None:
@@ -597,9 +679,10 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         previous = getattr(request, "refresh_row", None)
         now = datetime.now(UTC)
         source = code_row or previous
+        user: Account | None = request.user  # None: a system's own token
         row = OidcToken(
             client_id=request.client.get_client_id(),
-            account_id=request.user.id,
+            account_id=user.id if user else None,
             access_token_hash=secret_digest(token["access_token"]),
             refresh_token_hash=secret_digest(token["refresh_token"])
             if token.get("refresh_token")
@@ -612,7 +695,7 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             auth_time=source.auth_time if source else now,
             issued_at=now,
             expires_in=int(token["expires_in"]),
-            refresh_expires_at=now + REFRESH_TOKEN_LIFETIME,
+            refresh_expires_at=now + REFRESH_TOKEN_LIFETIME if token.get("refresh_token") else None,
         )
         session.add(row)
         session.flush()
@@ -620,7 +703,7 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         record(
             session,
             action,
-            actor_person_id=request.user.person_id,
+            actor_person_id=user.person_id if user else None,
             subject=f"client:{row.client_id}",
             client_address=self.signer.client_address,
             details={"token": row.id, "scope": row.scope},

@@ -1,0 +1,186 @@
+"""The data platform's API for department systems (共享交换接口), called with a token the system
+got with its own credentials (`POST /oidc/token`, `grant_type=client_credentials`).
+
+- `POST /api/v1/data/{code}/lookup` reads one record by its key (scope `data.read`); the key
+  travels in the body, so ID numbers stay out of URLs and access logs.
+- `GET /api/v1/data/{code}/records?field=value…` lists records matching a filter, a page at a
+  time (scope `data.read`).
+- `POST /api/v1/data/{code}/records` pushes records into a resource the department provides
+  (scope `data.push`): all or nothing, every bad row reported with its field and reason.
+- `GET /api/v1/data/{code}/quality` gives a resource's quality figures (scope `data.read`).
+
+Errors are `{"error": {"code", "message", "field", "details"}}`; the codes a system acts on are
+`sharing.no_grant`, `sharing.grant_expired`, `sharing.grant_revoked`, `sharing.field_not_granted`,
+`sharing.consent_missing`, `sharing.record_not_found`, `token.invalid`, `token.scope` and
+`rate_limited` (429 with `Retry-After`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from qilu.data import quality, reading
+from qilu.data.loading import push_rows
+from qilu.identity.oidc_provider import ServiceCaller, service_caller
+from qilu.ratelimit import RateLimits
+from qilu.routes import DbSession, get_vault
+
+router = APIRouter(prefix="/api/v1/data", tags=["一体化大数据平台"])
+LONGEST_PUSH = 10_000
+RESERVED = frozenset({"limit", "after", "fields"})
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "令牌无效或已过期（token.invalid）"},
+    403: {"description": "无共享授权、授权过期或撤销、字段未授权、本人未授权（sharing.*）"},
+    404: {"description": "资源或记录不存在"},
+    429: {"description": "超过每秒请求上限（rate_limited），见 Retry-After"},
+}
+
+
+class LookupIn(BaseModel):
+    key: str = Field(max_length=200, description="主键值，如公民身份号码；多个主键字段用 | 分隔")
+    fields: list[str] | None = Field(
+        default=None, description="只取这些字段（默认：授权的全部字段）"
+    )
+
+
+class PushIn(BaseModel):
+    records: list[dict[str, Any]] = Field(
+        min_length=1, max_length=LONGEST_PUSH, description="按资源字段名给出的记录"
+    )
+
+
+def _caller(request: Request, db: Session, authorization: str, scope: str) -> ServiceCaller:
+    caller = service_caller(db, authorization, scope=scope)
+    limits: RateLimits = request.app.state.rate_limits
+    limits.hit(caller.client_id, caller.rate_per_second)
+    return caller
+
+
+def _answer(answer: reading.Answer) -> dict[str, Any]:
+    return {
+        "resource": answer.resource,
+        "grant": {
+            "id": answer.grant.id,
+            "purpose": answer.grant.purpose,
+            "valid_until": answer.grant.valid_until.isoformat(),
+        },
+        "records": [
+            {
+                "data": r.data,
+                "masked": r.masked,
+                "version": r.version,
+                "updated_at": r.updated_at.isoformat(),
+            }
+            for r in answer.records
+        ],
+        "withheld": answer.withheld,
+        "next_after": answer.next_after,
+    }
+
+
+@router.post("/{code}/lookup", summary="按主键查询一条记录（共享调用）", responses=ERRORS)
+def lookup(
+    request: Request,
+    db: DbSession,
+    code: str,
+    body: LookupIn,
+    authorization: Annotated[str, Header()] = "",
+) -> JSONResponse:
+    caller = _caller(request, db, authorization, "data.read")
+    answer = reading.lookup(db, get_vault(request), caller, code, body.key, fields=body.fields)
+    return JSONResponse(_answer(answer))
+
+
+@router.get("/{code}/records", summary="按条件列出记录（分页）", responses=ERRORS)
+def records(
+    request: Request,
+    db: DbSession,
+    code: str,
+    limit: Annotated[int, Query(ge=1, le=reading.LONGEST_PAGE)] = reading.PAGE,
+    after: Annotated[int, Query(ge=0, description="上一页返回的 next_after")] = 0,
+    fields: Annotated[str | None, Query(description="逗号分隔的字段名")] = None,
+    authorization: Annotated[str, Header()] = "",
+) -> JSONResponse:
+    caller = _caller(request, db, authorization, "data.read")
+    where = {k: v for k, v in request.query_params.items() if k not in RESERVED}
+    answer = reading.listing(
+        db,
+        get_vault(request),
+        caller,
+        code,
+        where,
+        fields=[f for f in fields.split(",") if f] if fields else None,
+        limit=limit,
+        after=after,
+    )
+    return JSONResponse(_answer(answer))
+
+
+@router.post("/{code}/records", summary="推送记录（全部有效才写入）", responses=ERRORS)
+def push(
+    request: Request,
+    db: DbSession,
+    code: str,
+    body: PushIn,
+    authorization: Annotated[str, Header()] = "",
+) -> JSONResponse:
+    caller = _caller(request, db, authorization, "data.push")
+    load = push_rows(
+        db,
+        get_vault(request),
+        code,
+        body.records,
+        department_id=caller.department_id,
+        source=f"api:{caller.client_id}",
+    )
+    return JSONResponse(
+        {
+            "load": load.id,
+            "total": load.total,
+            "inserted": load.inserted,
+            "updated": load.updated,
+            "unchanged": load.unchanged,
+            "warnings": load.warnings,
+        }
+    )
+
+
+@router.get("/{code}/quality", summary="资源数据质量", responses=ERRORS)
+def quality_figures(
+    request: Request,
+    db: DbSession,
+    code: str,
+    authorization: Annotated[str, Header()] = "",
+) -> JSONResponse:
+    _caller(request, db, authorization, "data.read")
+    figures = quality.quality_of(db, get_vault(request), code)
+    now = datetime.now(UTC)
+    return JSONResponse(
+        {
+            "resource": code,
+            "records": figures.records,
+            "completeness": figures.completeness,
+            "sampled": figures.sampled,
+            "validity": figures.validity,
+            "rows_loaded": figures.rows_loaded,
+            "rows_rejected": figures.rows_rejected,
+            "duplicate_rows": figures.duplicate_rows,
+            "last_loaded_at": figures.last_loaded_at.isoformat()
+            if figures.last_loaded_at
+            else None,
+            "fresh_until": figures.fresh_until.isoformat() if figures.fresh_until else None,
+            "overdue": figures.is_overdue(now),
+        }
+    )
+
+
+def install(app: FastAPI) -> None:
+    settings = app.state.settings
+    app.state.rate_limits = RateLimits(settings.rate_limit_storage, settings.api_rate_per_second)
+    app.include_router(router)

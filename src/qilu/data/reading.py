@@ -1,0 +1,367 @@
+"""Reads through the sharing API (共享调用): a department's system looks a record up by its key
+(an ID number, a USCC) or lists records matching a filter.
+
+Every read is checked against the department's live grant: only granted fields are answered,
+and personal fields the grant does not give in clear come masked. A record with sensitive
+personal fields is answered only while the person it is about has consented (`consent`). Every
+read of a resource holding personal data, and every refusal, is an entry in the SM3-chained
+audit log naming the person (by their ID number's blind index), the department, the system, the
+fields, the purpose and the grant: the person's data-use record (数据使用记录) is read from it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import Session
+
+from qilu.audit.models import AuditEvent
+from qilu.audit.service import record
+from qilu.data.catalog import FieldSpec, schema_of
+from qilu.data.consent import live_consent, needs_consent, subject_of
+from qilu.data.loading import PERSONAL, _record_key
+from qilu.data.masking import mask
+from qilu.data.models import DataRecord, DataResource, ShareGrant
+from qilu.data.validation import check_row
+from qilu.errors import NotFound, QiluError, Refused
+from qilu.identity.oidc_provider import ServiceCaller
+from qilu.pii import Vault
+
+PAGE = 20
+LONGEST_PAGE = 100
+READ, REFUSED = "data.read", "data.read_refused"
+# Types whose values are stored as JSON text, so a filter compares them the same way on
+# SQLite and PostgreSQL.
+FILTERABLE = frozenset({"string", "enum", "division", "uscc", "date", "datetime", "id_number"})
+
+
+class SharingRefused(Refused):
+    """A read the grant or the person's consent does not allow (403, kept in the log)."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a read needs to know of a resource's current schema (cached: versions never change)."""
+
+    fields: list[FieldSpec]
+    by_name: dict[str, FieldSpec]
+    key_fields: list[FieldSpec]
+    sealed: frozenset[str]
+    blind_key: bool
+    subject: str | None  # the field naming the person a record is about (an ID number)
+
+    @classmethod
+    def of(cls, fields: list[FieldSpec]) -> Shape:
+        sealed = frozenset(f.name for f in fields if f.sensitivity in PERSONAL)
+        keys = [f for f in fields if f.key]
+        subject = next((f.name for f in fields if f.type == "id_number" and f.name in sealed), None)
+        return cls(
+            fields,
+            {f.name: f for f in fields},
+            keys,
+            sealed,
+            any(f.name in sealed for f in keys),
+            subject,
+        )
+
+    @property
+    def personal(self) -> bool:
+        return bool(self.sealed)
+
+
+_SHAPES: dict[tuple[int, int], Shape] = {}
+
+
+def _shape(session: Session, resource: DataResource) -> Shape:
+    cached = _SHAPES.get((resource.id, resource.version))
+    if cached is None:
+        cached = Shape.of(schema_of(session, resource))
+        _SHAPES[(resource.id, resource.version)] = cached
+    return cached
+
+
+@dataclass(frozen=True)
+class Grant:
+    id: int
+    fields: list[str]
+    clear_fields: frozenset[str]
+    purpose: str
+    valid_until: datetime
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record as the consumer may see it."""
+
+    data: dict[str, Any]
+    masked: list[str]  # the fields answered masked
+    version: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Answer:
+    resource: str
+    grant: Grant
+    records: list[Record]
+    withheld: int = 0  # records left out of a listing for want of the person's consent
+    next_after: int | None = None  # the cursor of the next page of a listing
+
+
+# The resource and this department's grants on it, in one round trip.
+_RESOURCE_AND_GRANTS = (
+    select(DataResource, ShareGrant)
+    .outerjoin(
+        ShareGrant,
+        and_(
+            ShareGrant.resource_id == DataResource.id,
+            ShareGrant.consumer_id == bindparam("consumer"),
+            ShareGrant.status.in_(("granted", "revoked")),
+        ),
+    )
+    .where(DataResource.code == bindparam("code"))
+    .order_by(ShareGrant.id.desc())
+)
+
+
+@dataclass
+class _Read:
+    """One read in progress: who, what, under which grant."""
+
+    session: Session
+    vault: Vault
+    caller: ServiceCaller
+    resource: DataResource
+    shape: Shape
+    moment: datetime
+    grant: Grant | None = None
+    chain: int | None = None
+
+    def refuse(
+        self, code: str, message: str, subject: str | None, **details: Any
+    ) -> SharingRefused:
+        self.log(REFUSED, subject, {"reason": code, **details})
+        return SharingRefused(code, message, **details)
+
+    def log(self, action: str, subject: str | None, details: dict[str, Any]) -> None:
+        entry = record(
+            self.session,
+            action,
+            subject=subject or f"resource:{self.resource.code}",
+            at=self.moment,
+            chain=self.chain,
+            details={
+                "resource": self.resource.code,
+                "department": self.caller.department_code,
+                "client": self.caller.client_id,
+                **(
+                    {"grant": self.grant.id, "purpose": self.grant.purpose}
+                    if self.grant is not None
+                    else {}
+                ),
+                **details,
+            },
+        )
+        self.chain = entry.chain  # one read's entries go to one chain
+
+
+def _begin(
+    session: Session, vault: Vault, caller: ServiceCaller, code: str, now: datetime | None
+) -> tuple[_Read, list[ShareGrant]]:
+    """The resource and this department's grants on it, in one round trip."""
+    rows = session.execute(
+        _RESOURCE_AND_GRANTS, {"code": code, "consumer": caller.department_id}
+    ).all()
+    if not rows:
+        raise NotFound("catalog.not_found", f"目录中没有资源 {code}", field="resource")
+    resource = rows[0][0]
+    read = _Read(
+        session, vault, caller, resource, _shape(session, resource), now or datetime.now(UTC)
+    )
+    return read, [row[1] for row in rows if row[1] is not None]
+
+
+def _authorise(
+    read: _Read, grants: list[ShareGrant], fields: list[str] | None, subject: str | None
+) -> Grant:
+    """The live grant this read goes under, and the fields it answers; refusals are logged."""
+    live = next((g for g in grants if g.status == "granted" and g.valid_until > read.moment), None)
+    if live is None:
+        if any(g.status == "granted" for g in grants):
+            raise read.refuse("sharing.grant_expired", "共享授权已过期，请重新申请", subject)
+        if grants:
+            raise read.refuse("sharing.grant_revoked", "共享授权已被提供部门撤销", subject)
+        raise read.refuse(
+            "sharing.no_grant", f"本部门未获得{read.resource.name}的共享授权，请先申请", subject
+        )
+    read.grant = Grant(
+        live.id, live.fields, frozenset(live.clear_fields), live.purpose, live.valid_until
+    )
+    outside = [name for name in fields or [] if name not in set(live.fields)]
+    if outside:
+        raise read.refuse(
+            "sharing.field_not_granted",
+            f"未获授权的字段：{'、'.join(outside)}",
+            subject,
+            fields=outside,
+        )
+    return read.grant
+
+
+def lookup(
+    session: Session,
+    vault: Vault,
+    caller: ServiceCaller,
+    code: str,
+    key: str,
+    *,
+    fields: list[str] | None = None,
+    now: datetime | None = None,
+) -> Answer:
+    """The record of resource `code` with this key (key fields' values joined by "|")."""
+    read, grants = _begin(session, vault, caller, code, now)
+    shape = read.shape
+    key_values = _key_values(shape, key)
+    subject = None
+    if [f.name for f in shape.key_fields] == [shape.subject]:  # the key is an ID number
+        subject = subject_of(vault.blind_index(key_values[0], "id_number"))
+    grant = _authorise(read, grants, fields, subject)
+    record_key = _record_key(vault, f"data:{read.resource.code}", shape.blind_key, key_values)
+    found = session.execute(
+        select(
+            DataRecord.content, DataRecord.sealed, DataRecord.version, DataRecord.updated_at
+        ).where(DataRecord.resource_id == read.resource.id, DataRecord.record_key == record_key)
+    ).first()
+    if found is None:
+        raise NotFound("sharing.record_not_found", "没有这条记录", field="key")
+    answered = _answer(read, fields or grant.fields, found, record_key)
+    if answered is None:
+        raise read.refuse(
+            "sharing.consent_missing",
+            "本人未授权本部门使用其敏感个人信息，或授权已撤销、到期",
+            subject,
+            record=record_key,
+        )
+    return Answer(read.resource.code, grant, [answered])
+
+
+def listing(
+    session: Session,
+    vault: Vault,
+    caller: ServiceCaller,
+    code: str,
+    where: dict[str, str],
+    *,
+    fields: list[str] | None = None,
+    limit: int = PAGE,
+    after: int = 0,
+    now: datetime | None = None,
+) -> Answer:
+    """Records of resource `code` whose fields equal `where`, a page at a time (by `after`).
+    Filters go on granted fields stored in the open; records whose person has not consented to
+    a read of sensitive fields are left out, counted and logged."""
+    read, grants = _begin(session, vault, caller, code, now)
+    grant = _authorise(read, grants, [*(fields or []), *where], None)
+    if not 1 <= limit <= LONGEST_PAGE:
+        raise QiluError("sharing.limit", f"每页条数须在 1 到 {LONGEST_PAGE} 之间", field="limit")
+    statement = (
+        select(
+            DataRecord.content,
+            DataRecord.sealed,
+            DataRecord.version,
+            DataRecord.updated_at,
+            DataRecord.record_key,
+            DataRecord.id,
+        )
+        .where(DataRecord.resource_id == read.resource.id, DataRecord.id > after)
+        .order_by(DataRecord.id)
+        .limit(limit)
+    )
+    for name, value in where.items():
+        spec = read.shape.by_name[name]
+        if name in read.shape.sealed or spec.type not in FILTERABLE:
+            raise QiluError(
+                "sharing.filter_field",
+                f"{spec.label}不能用于筛选（个人信息请按主键查询）",
+                field=name,
+            )
+        statement = statement.where(DataRecord.content[name].as_string() == value)
+    rows = session.execute(statement).all()
+    records, withheld = [], 0
+    for row in rows:
+        answered = _answer(read, fields or grant.fields, row, row.record_key)
+        if answered is None:
+            withheld += 1
+        else:
+            records.append(answered)
+    more = rows[-1].id if len(rows) == limit else None
+    return Answer(read.resource.code, grant, records, withheld, more)
+
+
+def _answer(read: _Read, wanted: list[str], row: Any, record_key: str) -> Record | None:
+    """The record as the grant shows it, its read logged; None (the refusal logged) if it holds
+    sensitive fields the person has not consented to."""
+    shape, grant = read.shape, read.grant
+    assert grant is not None
+    values = dict(row.content)
+    if row.sealed is not None:  # the personal part: what is answered, and who it is about
+        values |= json.loads(read.vault.decrypt(row.sealed, f"data:{read.resource.code}"))
+    index = None
+    if shape.subject is not None and values.get(shape.subject) is not None:
+        index = read.vault.blind_index(str(values[shape.subject]), "id_number")
+    subject = subject_of(index) if index is not None else None
+    if needs_consent(shape.fields, wanted) and (
+        index is None
+        or live_consent(
+            read.session, index, read.resource.id, read.caller.department_id, read.moment
+        )
+        is None
+    ):
+        if "record_key" in row._fields:  # a listing goes on; a look-up refuses as a whole
+            read.log(REFUSED, subject, {"reason": "sharing.consent_missing", "record": record_key})
+        return None
+    data: dict[str, Any] = {}
+    masked: list[str] = []
+    for name in wanted:
+        if name in shape.sealed and name not in grant.clear_fields:
+            data[name] = mask(shape.by_name[name], values.get(name))
+            masked.append(name)
+        else:
+            data[name] = values.get(name)
+    if shape.personal:
+        read.log(READ, subject, {"record": record_key, "fields": wanted, "masked": masked})
+    return Record(data, masked, row.version, row.updated_at)
+
+
+def _key_values(shape: Shape, key: str) -> list[str]:
+    """The key's values, checked and normalised as a load stores them (an ID number's x → X)."""
+    parts = key.split("|")
+    if len(parts) != len(shape.key_fields):
+        names = "、".join(f.label for f in shape.key_fields)
+        raise QiluError("sharing.key", f"主键须为：{names}（多个用 | 分隔）", field="key")
+    checked = check_row(
+        shape.key_fields, {f.name: p for f, p in zip(shape.key_fields, parts, strict=True)}
+    )
+    if checked.problems:
+        raise QiluError("sharing.key", checked.problems[0][1], field="key")
+    return [str(checked.values[f.name]) for f in shape.key_fields]
+
+
+def uses_of(session: Session, id_number_index: bytes, *, limit: int = 50) -> list[AuditEvent]:
+    """A person's data-use record (数据使用记录): the newest reads of their data, and the
+    refusals, from the audit log."""
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.subject == subject_of(id_number_index),
+                AuditEvent.action.in_((READ, REFUSED)),
+            )
+            .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )
