@@ -106,6 +106,11 @@ def end_of_day(text: str, *, code: str, field: str, message: str) -> datetime:
     return datetime.combine(day, time(23, 59, 59), tzinfo=UTC) - CHINA
 
 
+def beijing(moment: datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time as a resident reads it: Beijing time (a template filter)."""
+    return (moment.astimezone(UTC) + CHINA).strftime(pattern)
+
+
 def new_csrf_token() -> str:
     return secrets.token_urlsafe(24)
 

@@ -26,7 +26,7 @@ from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
 from qilu.data import api as data_api
 from qilu.data import pages as data_pages
-from qilu.data import sharing_pages
+from qilu.data import resident_pages, sharing_pages
 from qilu.db import check_database, current_revision, make_engine, make_readers, make_sessionmaker
 from qilu.errors import QiluError
 from qilu.identity import admin_pages, enterprise_pages, oidc
@@ -36,7 +36,7 @@ from qilu.identity.access import SignInRequired
 from qilu.identity.assurance import StepUpRequired
 from qilu.logs import configure_logging
 from qilu.pii import load_vault
-from qilu.routes import CSRF_COOKIE, new_csrf_token, render
+from qilu.routes import CSRF_COOKIE, beijing, new_csrf_token, render
 from qilu.settings import Settings
 
 log = structlog.get_logger("qilu.web")
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.readers = make_readers(engine)
     templates = Jinja2Templates(directory=_template_folders())
     templates.env.globals["version"] = __version__
+    templates.env.filters["beijing"] = beijing
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(_package_path("static"))), name="static")
     _install_errors(app)
@@ -106,6 +107,7 @@ INSTALLS = (
     admin_pages.install,
     data_pages.install,
     sharing_pages.install,
+    resident_pages.install,
     home.install,
 )
 DOMAINS = ("codes", "identity", "data", "demo")

@@ -55,7 +55,10 @@ def sharing_page(request: Request, db: DbSession, viewer: SignedIn) -> HTMLRespo
         requests=requests,
         pending=pending,
         labels={
-            g.id: [schemas[g.resource_id].get(n, n) for n in g.fields]
+            g.id: [
+                schemas[g.resource_id].get(n, n) + ("（明文）" if n in g.clear_fields else "")
+                for n in g.fields
+            ]
             for g in [*requests, *pending]
         },
         status_names=STATUS,
@@ -74,6 +77,7 @@ def ask(
     legal_basis: Annotated[str, Form(max_length=500)],
     valid_until: Annotated[str, Form(max_length=10)],
     fields: Annotated[list[str] | None, Form()] = None,
+    clear_fields: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     try:
         until = end_of_day(
@@ -87,6 +91,7 @@ def ask(
             code,
             consumer=consumer,
             fields=fields or [],
+            clear_fields=clear_fields or [],
             purpose=purpose,
             legal_basis=legal_basis,
             valid_until=until,

@@ -1,0 +1,112 @@
+"""The resident's side of the data platform in the portal (我的数据): the data-use record
+(who read my data, when, why) and consent to sensitive data (授权), given and withdrawn here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from qilu.data import catalog, consent, reading
+from qilu.data.models import DataResource
+from qilu.errors import QiluError
+from qilu.identity.access import Confirmed, SignedIn
+from qilu.identity.models import Department, Person
+from qilu.routes import DbSession, check_csrf, end_of_day, render, settle_refusal
+
+router = APIRouter(prefix="/account/data", include_in_schema=False)
+Posted = [Depends(check_csrf)]
+REFUSALS = {
+    "sharing.consent_missing": "未经您授权，已拒绝",
+    "sharing.no_grant": "该部门无共享授权，已拒绝",
+    "sharing.grant_expired": "共享授权已过期，已拒绝",
+    "sharing.grant_revoked": "共享授权已撤销，已拒绝",
+    "sharing.field_not_granted": "超出授权字段，已拒绝",
+}
+
+
+@router.get("", response_class=HTMLResponse)
+def my_data(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    return _page(request, db, viewer.account.person, message=None, error=None)
+
+
+def _page(
+    request: Request,
+    db: DbSession,
+    person: Person,
+    *,
+    message: str | None,
+    error: QiluError | None,
+    status: int = 200,
+) -> HTMLResponse:
+    uses = reading.uses_of(db, person.id_number_index)
+    codes = {str(u.details.get("resource")) for u in uses}
+    resources = {
+        r.code: r for r in db.scalars(select(DataResource).where(DataResource.code.in_(codes)))
+    }
+    labels = {
+        code: {f.name: f.label for f in catalog.schema_of(db, resource)}
+        for code, resource in resources.items()
+    }
+    departments = {str(u.details.get("department")) for u in uses}
+    department_names = dict(
+        db.execute(select(Department.code, Department.name).where(Department.code.in_(departments)))
+        .tuples()
+        .all()
+    )
+    return render(
+        request,
+        "data/my_data.html",
+        status,
+        uses=uses,
+        resources=resources,
+        labels=labels,
+        department_names=department_names,
+        refusals=REFUSALS,
+        options=consent.options_for(db, person),
+        consents=consent.consents_of(db, person),
+        now=datetime.now(UTC),
+        message=message,
+        error=error,
+    )
+
+
+@router.post("/consents", dependencies=Posted)
+def give_consent(
+    request: Request,
+    db: DbSession,
+    viewer: Confirmed,
+    resource: Annotated[str, Form(max_length=40)],
+    consumer: Annotated[str, Form(max_length=32)],
+    purpose: Annotated[str, Form(max_length=500)],
+    valid_until: Annotated[str, Form(max_length=10)],
+) -> Response:
+    person = viewer.account.person
+    try:
+        until = end_of_day(
+            valid_until,
+            code="consent.valid_until",
+            field="valid_until",
+            message="请选择授权期限（年-月-日）",
+        )
+        consent.give(
+            db, person, resource_code=resource, consumer_code=consumer, purpose=purpose,
+            valid_until=until,
+        )  # fmt: skip
+    except QiluError as error:
+        settle_refusal(db, error)
+        return _page(request, db, person, message=None, error=error, status=400)
+    return RedirectResponse("/account/data?given=1", status_code=303)
+
+
+@router.post("/consents/{consent_id}/withdraw", dependencies=Posted)
+def withdraw_consent(db: DbSession, viewer: SignedIn, consent_id: int) -> Response:
+    consent.withdraw(db, viewer.account.person, consent_id)
+    return RedirectResponse("/account/data?withdrawn=1", status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
