@@ -339,6 +339,21 @@ def test_clients_add_prints_the_secret_once(tmp_path: Path) -> None:
     assert_one_line_error(bad, "https")
 
 
+def test_clients_add_service_binds_a_system_to_its_department(tmp_path: Path) -> None:
+    import json
+
+    env = {"QILU_DATA_DIR": str(tmp_path)}
+    assert run("seed", "--scale", "100", "--entities", "10", env=env).returncode == 0
+    made = run(
+        "clients", "add-service", "历下区审批系统", "--department", "370102-approval", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    body = json.loads(made.stdout)
+    assert body["client_secret"] and body["department"] == "370102-approval"
+    bad = run("clients", "add-service", "X", "--department", "nowhere", env=env)
+    assert_one_line_error(bad, "nowhere")
+
+
 def test_data_catalog_install_and_publish(tmp_path: Path) -> None:
     env = {"QILU_DATA_DIR": str(tmp_path)}
     assert run("seed", "--scale", "100", "--entities", "10", env=env).returncode == 0

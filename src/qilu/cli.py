@@ -292,6 +292,33 @@ def clients_add(
     click.echo(json.dumps(output, ensure_ascii=False, indent=2))
 
 
+@clients.command("add-service")
+@click.argument("name")
+@click.option("--department", required=True, help="Code of the department it acts for.")
+@click.option("--rate", type=int, help="Requests per second it may make (default: platform's).")
+@pass_context
+def clients_add_service(ctx: CliContext, name: str, department: str, rate: int | None) -> None:
+    """Register a department system that calls the data APIs with its own credentials
+    (client_credentials); print its id and secret as JSON (the secret is shown only now)."""
+    import json
+
+    from sqlalchemy.orm import Session
+
+    from qilu.identity.oidc_clients import register_service_client
+
+    with Session(ctx.engine) as session, session.begin():
+        new = register_service_client(
+            session, name=name, department_code=department, rate_per_second=rate
+        )
+        output = {
+            "client_id": new.client.client_id,
+            "client_secret": new.secret,
+            "name": name,
+            "department": department,
+        }
+    click.echo(json.dumps(output, ensure_ascii=False, indent=2))
+
+
 @cli.group()
 def keys() -> None:
     """Keys the OIDC provider signs ID tokens with."""

@@ -195,3 +195,39 @@ def test_granting_a_role_in_the_page_asks_for_a_fresh_second_factor(
     # (last: a refusal rolls back the unit of work, which in tests is the whole test's)
     wrong = client.post("/admin/roles", data={**form, "name": "李四"})
     assert wrong.status_code == 400 and "姓名与身份号码不匹配" in wrong.text
+
+
+def test_registering_a_department_system_for_the_data_apis(
+    client: TestClient, session: Session, vault: Vault, departments: None
+) -> None:
+    sign_in_as_admin(client, session, vault)
+    made = client.post(
+        "/admin/clients/service",
+        data={
+            "service_name": "历下区审批系统",
+            "department": "370102-approval",
+            "rate_per_second": "50",
+            "csrf_token": csrf(client),
+        },
+    )
+    client_id = re.search(r"data-client-id>([^<]+)<", made.text)
+    secret = re.search(r"data-client-secret>([^<]+)<", made.text)
+    assert made.status_code == 200 and client_id and secret
+    assert "数据共享系统 · 历下区行政审批服务局 · 每秒 50 次" in made.text
+    token = client.post(
+        "/oidc/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id.group(1), secret.group(1)),
+    )
+    assert token.status_code == 200 and token.json()["scope"] == "data.read data.push"
+    session.commit()  # the refusal below rolls back to here
+    bad = client.post(
+        "/admin/clients/service",
+        data={
+            "service_name": "无名系统",
+            "department": "nowhere",
+            "csrf_token": csrf(client),
+        },
+    )
+    assert bad.status_code == 400 and "没有编码为 nowhere 的部门" in bad.text
+    assert 'aria-invalid="true" aria-describedby="department-error"' in bad.text

@@ -97,6 +97,36 @@ def register_client(
     return _clients(request, db, form={}, error=None, created=created)
 
 
+@router.post("/clients/service", dependencies=Posted)
+def register_service_client(
+    request: Request,
+    db: DbSession,
+    viewer: ConfirmedStrongly,
+    service_name: Annotated[str, Form(max_length=100)],
+    department: Annotated[str, Form(max_length=32)],
+    rate_per_second: Annotated[str, Form(max_length=6)] = "",
+) -> Response:
+    form: dict[str, object] = {
+        "service_name": service_name,
+        "department": department,
+        "rate_per_second": rate_per_second,
+    }
+    try:
+        if rate_per_second.strip() and not rate_per_second.strip().isdigit():
+            raise QiluError("client.rate", "每秒请求上限须为整数", field="rate_per_second")
+        created = oidc_clients.register_service_client(
+            db,
+            name=service_name,
+            department_code=department.strip(),
+            rate_per_second=int(rate_per_second) if rate_per_second.strip() else None,
+            registered_by=viewer.account.person_id,
+        )
+    except QiluError as error:
+        settle_refusal(db, error)
+        return _clients(request, db, form=form, error=error, created=None, status=400)
+    return _clients(request, db, form={}, error=None, created=created)
+
+
 @router.post("/clients/{client_id}/disable", dependencies=Posted)
 def disable_client(
     request: Request, db: DbSession, viewer: ConfirmedStrongly, client_id: str

@@ -92,7 +92,7 @@ def register_service_client(
     if registered_by is not None:
         roles.require(session, registered_by, "admin.clients")
     if not name.strip():
-        raise QiluError("client.name", "请填写系统名称", field="name")
+        raise QiluError("client.name", "请填写系统名称", field="service_name")
     department = session.scalars(
         select(Department).where(Department.code == department_code)
     ).one_or_none()
