@@ -336,3 +336,11 @@ def test_a_listing_of_sensitive_records_leaves_out_those_without_consent(
 def test_masking_keeps_only_what_identifies_nobody(kind: str, value: Any, masked: Any) -> None:
     field = FieldSpec(name="f", label="字段", type=kind, sensitivity="personal")
     assert mask(field, value) == masked
+
+
+def test_sensitive_values_are_hidden_whole_but_an_id_number_keeps_its_ends() -> None:
+    def field(kind: str) -> FieldSpec:
+        return FieldSpec(name="f", label="字段", type=kind, sensitivity="sensitive_personal")
+
+    assert mask(field("string"), "青霉素过敏") == "***"
+    assert mask(field("id_number"), "370102199003073516") == "370102********3516"

@@ -1,6 +1,7 @@
 """Masking (脱敏) of personal values a grant does not give in clear, after GB/T 35273's
 examples: an ID number keeps its region and its last four digits (370102********1234), a phone
-number its first three and last four, a name its first character, a date its year."""
+number its first three and last four, a name its first character, a date its year; sensitive
+personal values (health, say) show nothing."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def mask(field: FieldSpec, value: Any) -> Any:
         return None
     if field.type == "id_number":
         return mask_id_number(str(value))
+    if field.sensitivity == "sensitive_personal":  # a diagnosis leaks from its first character
+        return HIDDEN
     if field.type == "date":
         return f"{str(value)[:4]}-**-**"
     if field.type == "string":
