@@ -82,6 +82,46 @@ def test_server_errors_do_not_leak_internals(app: FastAPI) -> None:
     assert response.headers["x-request-id"] in response.text
 
 
+def test_a_unit_of_work_ends_even_when_every_route_thread_is_busy(tmp_path: Path) -> None:
+    """Routes may all be blocked waiting for a row lock that a finished request still holds
+    until it commits: that commit must not queue for a route thread, or nothing moves again."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    import anyio
+
+    from qilu.routes import get_session
+
+    app = create_app(make_settings(tmp_path))
+
+    async def scenario() -> bool:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 1
+        busy = anyio.Event()
+        release = anyio.Event()
+
+        async def route_waiting_for_the_lock() -> None:
+            async with anyio.to_thread.current_default_thread_limiter():
+                busy.set()
+                await release.wait()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(route_waiting_for_the_lock)
+            await busy.wait()
+            unit = get_session(SimpleNamespace(app=app))  # type: ignore[arg-type]
+            await unit.__anext__()
+            ended = False
+            with anyio.move_on_after(5):
+                try:
+                    await unit.__anext__()
+                except StopAsyncIteration:
+                    ended = True
+            release.set()
+        return ended
+
+    with ThreadPoolExecutor(1) as pool:  # page tests may have an event loop in this thread
+        assert pool.submit(anyio.run, scenario).result()
+
+
 def test_a_unit_of_work_commits_before_its_response_leaves(tmp_path: Path) -> None:
     """The client may act on a response at once (exchange the code it was just given): by the
     time the first byte of the response is sent, the request's writes must be committed."""

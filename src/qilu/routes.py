@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from qilu.errors import QiluError
 from qilu.pii import Vault
@@ -32,9 +32,20 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     except BaseException as error:
-        await run_in_threadpool(_end, session, error)
+        await to_thread.run_sync(_end, session, error, limiter=_endings(request))
         raise
-    await run_in_threadpool(_end, session, None)
+    await to_thread.run_sync(_end, session, None, limiter=_endings(request))
+
+
+def _endings(request: Request) -> CapacityLimiter:
+    """Threads for ending units of work, apart from the ones routes run in. Were commits to queue
+    behind routes, a transaction holding a row lock (an audit chain head) could wait for a thread
+    while every thread waits for that lock. One per database connection, so none ever waits."""
+    limiter: CapacityLimiter | None = getattr(request.app.state, "endings", None)
+    if limiter is None:
+        settings: Settings = request.app.state.settings
+        limiter = request.app.state.endings = CapacityLimiter(settings.db_pool_size * 2)
+    return limiter
 
 
 def _end(session: Session, error: BaseException | None) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditChainHead, AuditEvent
@@ -27,6 +27,19 @@ from qilu.errors import QiluError
 
 GENESIS = bytes(32)
 CHAINS = 32  # heads 0-31 exist from migration 0009
+
+
+_HEADS: Table = AuditChainHead.__table__  # type: ignore[assignment]
+# Built once: Core statements on the session's connection, no ORM unit-of-work per entry.
+_ADVANCE = (
+    update(_HEADS)
+    .where(_HEADS.c.chain == bindparam("head"))
+    .values(seq=_HEADS.c.seq + 1)
+    .returning(_HEADS.c.seq, _HEADS.c.hash)
+)
+_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
+_INSERT = insert(_EVENTS)
+_SEAL = update(_HEADS).where(_HEADS.c.chain == bindparam("head")).values(hash=bindparam("new"))
 
 
 def record(
@@ -41,18 +54,16 @@ def record(
     at: datetime | None = None,
     chain: int | None = None,
 ) -> AuditEvent:
-    """Append one entry to the log in the session's transaction (to `chain`, or any)."""
+    """Append one entry to the log in the session's transaction (to `chain`, or any); returns
+    the entry as written (not attached to the session)."""
     try:  # keep exactly what JSON can carry, so the stored entry hashes as it did here
         canonical_details = json.loads(json.dumps(details or {}, ensure_ascii=False))
     except (TypeError, ValueError) as error:
         raise QiluError("audit.details", f"审计详情须为 JSON 数据（{error}）") from error
     chain = random.randrange(CHAINS) if chain is None else chain
-    seq, previous = session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.chain == chain)
-        .values(seq=AuditChainHead.seq + 1)
-        .returning(AuditChainHead.seq, AuditChainHead.hash)
-    ).one()
+    session.flush()  # what the entry is about is written before it (nothing to do if clean)
+    connection = session.connection()
+    seq, previous = connection.execute(_ADVANCE, {"head": chain}).one()
     event = AuditEvent(
         chain=chain,
         seq=seq,
@@ -66,10 +77,23 @@ def record(
         previous_hash=previous,
     )
     event.hash = entry_hash(event)
-    session.add(event)
-    session.execute(
-        update(AuditChainHead).where(AuditChainHead.chain == chain).values(hash=event.hash)
+    connection.execute(
+        _INSERT,
+        {
+            "chain": chain,
+            "seq": seq,
+            "occurred_at": event.occurred_at,
+            "action": action,
+            "actor_person_id": actor_person_id,
+            "actor_entity_uscc": actor_entity_uscc,
+            "subject": subject,
+            "client_address": client_address,
+            "details": canonical_details,
+            "previous_hash": previous,
+            "hash": event.hash,
+        },
     )
+    connection.execute(_SEAL, {"head": chain, "new": event.hash})
     return event
 
 

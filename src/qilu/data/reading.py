@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
 from qilu.audit.service import record
-from qilu.data.catalog import FieldSpec, schema_of
+from qilu.data.catalog import FieldSpec
 from qilu.data.consent import live_consent, needs_consent, subject_of
 from qilu.data.loading import PERSONAL, _record_key
 from qilu.data.masking import mask
-from qilu.data.models import DataRecord, DataResource, ShareGrant
+from qilu.data.models import DataRecord, DataResource, ResourceSchema, ShareGrant
 from qilu.data.validation import check_row
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity.oidc_provider import ServiceCaller
@@ -76,12 +76,24 @@ class Shape:
 _SHAPES: dict[tuple[int, int], Shape] = {}
 
 
-def _shape(session: Session, resource: DataResource) -> Shape:
-    cached = _SHAPES.get((resource.id, resource.version))
+def _shape(session: Session, resource_id: int, version: int) -> Shape:
+    cached = _SHAPES.get((resource_id, version))
     if cached is None:
-        cached = Shape.of(schema_of(session, resource))
-        _SHAPES[(resource.id, resource.version)] = cached
+        fields = session.scalars(
+            select(ResourceSchema.fields).where(
+                ResourceSchema.resource_id == resource_id, ResourceSchema.version == version
+            )
+        ).one()
+        cached = Shape.of([FieldSpec.model_validate(f) for f in fields])
+        _SHAPES[(resource_id, version)] = cached
     return cached
+
+
+@dataclass(frozen=True)
+class _Resource:
+    id: int
+    code: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -114,7 +126,18 @@ class Answer:
 
 # The resource and this department's grants on it, in one round trip.
 _RESOURCE_AND_GRANTS = (
-    select(DataResource, ShareGrant)
+    select(
+        DataResource.id,
+        DataResource.code,
+        DataResource.name,
+        DataResource.version,
+        ShareGrant.id.label("grant_id"),
+        ShareGrant.status,
+        ShareGrant.valid_until,
+        ShareGrant.fields,
+        ShareGrant.clear_fields,
+        ShareGrant.purpose,
+    )
     .outerjoin(
         ShareGrant,
         and_(
@@ -128,6 +151,11 @@ _RESOURCE_AND_GRANTS = (
 )
 
 
+_RECORD = select(
+    DataRecord.content, DataRecord.sealed, DataRecord.version, DataRecord.updated_at
+).where(DataRecord.resource_id == bindparam("resource"), DataRecord.record_key == bindparam("key"))
+
+
 @dataclass
 class _Read:
     """One read in progress: who, what, under which grant."""
@@ -135,7 +163,7 @@ class _Read:
     session: Session
     vault: Vault
     caller: ServiceCaller
-    resource: DataResource
+    resource: _Resource
     shape: Shape
     moment: datetime
     grant: Grant | None = None
@@ -171,22 +199,30 @@ class _Read:
 
 def _begin(
     session: Session, vault: Vault, caller: ServiceCaller, code: str, now: datetime | None
-) -> tuple[_Read, list[ShareGrant]]:
+) -> tuple[_Read, list[Any]]:
     """The resource and this department's grants on it, in one round trip."""
-    rows = session.execute(
-        _RESOURCE_AND_GRANTS, {"code": code, "consumer": caller.department_id}
-    ).all()
+    rows = (
+        session.connection()
+        .execute(_RESOURCE_AND_GRANTS, {"code": code, "consumer": caller.department_id})
+        .all()
+    )
     if not rows:
         raise NotFound("catalog.not_found", f"目录中没有资源 {code}", field="resource")
-    resource = rows[0][0]
+    first = rows[0]
     read = _Read(
-        session, vault, caller, resource, _shape(session, resource), now or datetime.now(UTC)
+        session,
+        vault,
+        caller,
+        _Resource(first.id, first.code, first.name),
+        _shape(session, first.id, first.version),
+        now or datetime.now(UTC),
     )
-    return read, [row[1] for row in rows if row[1] is not None]
+    grants: list[Any] = [row for row in rows if row.grant_id is not None]
+    return read, grants
 
 
 def _authorise(
-    read: _Read, grants: list[ShareGrant], fields: list[str] | None, subject: str | None
+    read: _Read, grants: list[Any], fields: list[str] | None, subject: str | None
 ) -> Grant:
     """The live grant this read goes under, and the fields it answers; refusals are logged."""
     live = next((g for g in grants if g.status == "granted" and g.valid_until > read.moment), None)
@@ -199,7 +235,7 @@ def _authorise(
             "sharing.no_grant", f"本部门未获得{read.resource.name}的共享授权，请先申请", subject
         )
     read.grant = Grant(
-        live.id, live.fields, frozenset(live.clear_fields), live.purpose, live.valid_until
+        live.grant_id, live.fields, frozenset(live.clear_fields), live.purpose, live.valid_until
     )
     outside = [name for name in fields or [] if name not in set(live.fields)]
     if outside:
@@ -231,11 +267,11 @@ def lookup(
         subject = subject_of(vault.blind_index(key_values[0], "id_number"))
     grant = _authorise(read, grants, fields, subject)
     record_key = _record_key(vault, f"data:{read.resource.code}", shape.blind_key, key_values)
-    found = session.execute(
-        select(
-            DataRecord.content, DataRecord.sealed, DataRecord.version, DataRecord.updated_at
-        ).where(DataRecord.resource_id == read.resource.id, DataRecord.record_key == record_key)
-    ).first()
+    found = (
+        session.connection()
+        .execute(_RECORD, {"resource": read.resource.id, "key": record_key})
+        .first()
+    )
     if found is None:
         raise NotFound("sharing.record_not_found", "没有这条记录", field="key")
     answered = _answer(read, fields or grant.fields, found, record_key)
@@ -290,7 +326,7 @@ def listing(
                 field=name,
             )
         statement = statement.where(DataRecord.content[name].as_string() == value)
-    rows = session.execute(statement).all()
+    rows = session.connection().execute(statement).all()
     records, withheld = [], 0
     for row in rows:
         answered = _answer(read, fields or grant.fields, row, row.record_key)

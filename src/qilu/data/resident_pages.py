@@ -52,10 +52,10 @@ def _page(
         for code, resource in resources.items()
     }
     departments = {str(u.details.get("department")) for u in uses}
-    department_names = dict(
-        db.execute(select(Department.code, Department.name).where(Department.code.in_(departments)))
-        .tuples()
-        .all()
+    department_names: dict[str, str] = dict(
+        db.execute(
+            select(Department.code, Department.name).where(Department.code.in_(departments))
+        ).all()
     )
     return render(
         request,
