@@ -344,3 +344,21 @@ def test_sensitive_values_are_hidden_whole_but_an_id_number_keeps_its_ends() -> 
 
     assert mask(field("string"), "青霉素过敏") == "***"
     assert mask(field("id_number"), "370102199003073516") == "370102********3516"
+
+
+def test_a_lookup_after_a_schema_change_reads_with_the_new_schema(
+    session: Session, vault: Vault, catalog: None
+) -> None:
+    from qilu.data.catalog import change_schema, get_resource, schema_of
+
+    grant(session)
+    me = caller(session)
+    assert reading.lookup(session, vault, me, "JC-RK-001", WANG).records[0].data["name"] == "王芳"
+    fields = schema_of(session, get_resource(session, "JC-RK-001"))
+    extra = FieldSpec(name="nickname", label="曾用名", type="string", sensitivity="personal")
+    change_schema(session, "JC-RK-001", [*fields, extra], note="加曾用名", by=None)
+    again = reading.lookup(session, vault, me, "JC-RK-001", WANG)  # the version moved on
+    assert again.records[0].data["name"] == "王芳"
+    with pytest.raises(NotFound) as missing:
+        reading.lookup(session, vault, me, "JC-RK-001", "370102200001010015")
+    assert missing.value.code == "sharing.record_not_found"

@@ -40,6 +40,23 @@ _ADVANCE = (
 _EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
 _INSERT = insert(_EVENTS)
 _SEAL = update(_HEADS).where(_HEADS.c.chain == bindparam("head")).values(hash=bindparam("new"))
+_COLUMNS = (
+    "chain",
+    "seq",
+    "occurred_at",
+    "action",
+    "actor_person_id",
+    "actor_entity_uscc",
+    "subject",
+    "client_address",
+    "details",
+    "previous_hash",
+    "hash",
+)
+# PostgreSQL writes the entry and the new head in one statement (one round trip fewer).
+_INSERT_AND_SEAL = _SEAL.add_cte(
+    insert(_EVENTS).values({name: bindparam(f"e_{name}") for name in _COLUMNS}).cte("entry")
+)
 
 
 def record(
@@ -77,23 +94,13 @@ def record(
         previous_hash=previous,
     )
     event.hash = entry_hash(event)
-    connection.execute(
-        _INSERT,
-        {
-            "chain": chain,
-            "seq": seq,
-            "occurred_at": event.occurred_at,
-            "action": action,
-            "actor_person_id": actor_person_id,
-            "actor_entity_uscc": actor_entity_uscc,
-            "subject": subject,
-            "client_address": client_address,
-            "details": canonical_details,
-            "previous_hash": previous,
-            "hash": event.hash,
-        },
-    )
-    connection.execute(_SEAL, {"head": chain, "new": event.hash})
+    values = {name: getattr(event, name) for name in _COLUMNS}
+    if connection.dialect.name == "postgresql":
+        prefixed = {f"e_{name}": value for name, value in values.items()}
+        connection.execute(_INSERT_AND_SEAL, {**prefixed, "head": chain, "new": event.hash})
+    else:
+        connection.execute(_INSERT, values)
+        connection.execute(_SEAL, {"head": chain, "new": event.hash})
     return event
 
 

@@ -73,19 +73,23 @@ class Shape:
         return bool(self.sealed)
 
 
-_SHAPES: dict[tuple[int, int], Shape] = {}
+# Keyed by resource id, schema version and the resource's registration time (ids alone can come
+# again in another store, or in SQLite after a rollback).
+Version = tuple[int, int, datetime]
+_SHAPES: dict[Version, Shape] = {}
 
 
-def _shape(session: Session, resource_id: int, version: int) -> Shape:
-    cached = _SHAPES.get((resource_id, version))
+def _shape(session: Session, seen: Version) -> Shape:
+    cached = _SHAPES.get(seen)
     if cached is None:
+        resource_id, version, _ = seen
         fields = session.scalars(
             select(ResourceSchema.fields).where(
                 ResourceSchema.resource_id == resource_id, ResourceSchema.version == version
             )
         ).one()
         cached = Shape.of([FieldSpec.model_validate(f) for f in fields])
-        _SHAPES[(resource_id, version)] = cached
+        _SHAPES[seen] = cached
     return cached
 
 
@@ -124,19 +128,25 @@ class Answer:
     next_after: int | None = None  # the cursor of the next page of a listing
 
 
-# The resource and this department's grants on it, in one round trip.
+# The resource, this department's grants on it and (for a look-up) the record, in one round
+# trip; a listing passes no key and gets no record.
 _RESOURCE_AND_GRANTS = (
     select(
         DataResource.id,
         DataResource.code,
         DataResource.name,
-        DataResource.version,
+        DataResource.version.label("resource_version"),
+        DataResource.created_at,
         ShareGrant.id.label("grant_id"),
         ShareGrant.status,
         ShareGrant.valid_until,
         ShareGrant.fields,
         ShareGrant.clear_fields,
         ShareGrant.purpose,
+        DataRecord.content,
+        DataRecord.sealed,
+        DataRecord.version,
+        DataRecord.updated_at,
     )
     .outerjoin(
         ShareGrant,
@@ -146,9 +156,20 @@ _RESOURCE_AND_GRANTS = (
             ShareGrant.status.in_(("granted", "revoked")),
         ),
     )
+    .outerjoin(
+        DataRecord,
+        and_(
+            DataRecord.resource_id == DataResource.id,
+            DataRecord.record_key == bindparam("key"),
+        ),
+    )
     .where(DataResource.code == bindparam("code"))
     .order_by(ShareGrant.id.desc())
 )
+# The schema version each resource had when last read here: a look-up makes the record key with
+# it before asking, so the record comes in the same round trip (if the version has moved on, the
+# record is asked for again).
+_SEEN: dict[str, Version] = {}
 
 
 _RECORD = select(
@@ -197,28 +218,60 @@ class _Read:
         self.chain = entry.chain  # one read's entries go to one chain
 
 
+@dataclass(frozen=True)
+class _Begun:
+    read: _Read
+    grants: list[Any]
+    key_values: list[str]
+    record_key: str | None
+    found: Any  # the record's row, for a look-up that found it
+
+
 def _begin(
-    session: Session, vault: Vault, caller: ServiceCaller, code: str, now: datetime | None
-) -> tuple[_Read, list[Any]]:
-    """The resource and this department's grants on it, in one round trip."""
-    rows = (
-        session.connection()
-        .execute(_RESOURCE_AND_GRANTS, {"code": code, "consumer": caller.department_id})
-        .all()
-    )
+    session: Session,
+    vault: Vault,
+    caller: ServiceCaller,
+    code: str,
+    now: datetime | None,
+    key: str | None = None,
+) -> _Begun:
+    """The resource, this department's grants on it and the record with `key`."""
+    seen = _SEEN.get(code)
+    key_values: list[str] = []
+    record_key = None
+    if key is not None and seen is not None:
+        key_values, record_key = _keyed(vault, code, _SHAPES[seen], key)
+    connection = session.connection()
+    rows = connection.execute(
+        _RESOURCE_AND_GRANTS,
+        {"code": code, "consumer": caller.department_id, "key": record_key},
+    ).all()
     if not rows:
         raise NotFound("catalog.not_found", f"目录中没有资源 {code}", field="resource")
     first = rows[0]
+    now_seen = (first.id, first.resource_version, first.created_at)
+    shape = _shape(session, now_seen)
+    found = first if first.content is not None else None
+    if now_seen != seen:
+        _SEEN[code] = now_seen
+        if key is not None:
+            key_values, record_key = _keyed(vault, code, shape, key)
+            found = connection.execute(_RECORD, {"resource": first.id, "key": record_key}).first()
     read = _Read(
         session,
         vault,
         caller,
         _Resource(first.id, first.code, first.name),
-        _shape(session, first.id, first.version),
+        shape,
         now or datetime.now(UTC),
     )
-    grants: list[Any] = [row for row in rows if row.grant_id is not None]
-    return read, grants
+    grants = [row for row in rows if row.grant_id is not None]
+    return _Begun(read, grants, key_values, record_key, found)
+
+
+def _keyed(vault: Vault, code: str, shape: Shape, key: str) -> tuple[list[str], str]:
+    values = _key_values(shape, key)
+    return values, _record_key(vault, f"data:{code}", shape.blind_key, values)
 
 
 def _authorise(
@@ -259,28 +312,22 @@ def lookup(
     now: datetime | None = None,
 ) -> Answer:
     """The record of resource `code` with this key (key fields' values joined by "|")."""
-    read, grants = _begin(session, vault, caller, code, now)
-    shape = read.shape
-    key_values = _key_values(shape, key)
+    begun = _begin(session, vault, caller, code, now, key)
+    read, shape = begun.read, begun.read.shape
     subject = None
     if [f.name for f in shape.key_fields] == [shape.subject]:  # the key is an ID number
-        subject = subject_of(vault.blind_index(key_values[0], "id_number"))
-    grant = _authorise(read, grants, fields, subject)
-    record_key = _record_key(vault, f"data:{read.resource.code}", shape.blind_key, key_values)
-    found = (
-        session.connection()
-        .execute(_RECORD, {"resource": read.resource.id, "key": record_key})
-        .first()
-    )
-    if found is None:
+        subject = subject_of(vault.blind_index(begun.key_values[0], "id_number"))
+    grant = _authorise(read, begun.grants, fields, subject)
+    assert begun.record_key is not None
+    if begun.found is None:
         raise NotFound("sharing.record_not_found", "没有这条记录", field="key")
-    answered = _answer(read, fields or grant.fields, found, record_key)
+    answered = _answer(read, fields or grant.fields, begun.found, begun.record_key)
     if answered is None:
         raise read.refuse(
             "sharing.consent_missing",
             "本人未授权本部门使用其敏感个人信息，或授权已撤销、到期",
             subject,
-            record=record_key,
+            record=begun.record_key,
         )
     return Answer(read.resource.code, grant, [answered])
 
@@ -300,8 +347,9 @@ def listing(
     """Records of resource `code` whose fields equal `where`, a page at a time (by `after`).
     Filters go on granted fields stored in the open; records whose person has not consented to
     a read of sensitive fields are left out, counted and logged."""
-    read, grants = _begin(session, vault, caller, code, now)
-    grant = _authorise(read, grants, [*(fields or []), *where], None)
+    begun = _begin(session, vault, caller, code, now)
+    read = begun.read
+    grant = _authorise(read, begun.grants, [*(fields or []), *where], None)
     if not 1 <= limit <= LONGEST_PAGE:
         raise QiluError("sharing.limit", f"每页条数须在 1 到 {LONGEST_PAGE} 之间", field="limit")
     statement = (
