@@ -132,7 +132,8 @@ def seed(
         )
     click.echo(
         f"已生成：居民 {report.residents:,}，法人 {report.entities:,}，"
-        f"部门 {report.departments:,}，工作人员 {report.staff:,}"
+        f"部门 {report.departments:,}，工作人员 {report.staff:,}；"
+        f"数据资源记录 {report.library_records:,}"
     )
 
 

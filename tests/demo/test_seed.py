@@ -180,3 +180,36 @@ def test_demo_identities_on_every_backend(
     identities = demo_identities(session, vault)
     assert identities[0].role == "居民"
     assert all(parse_id_number(i.id_number) for i in identities)
+
+
+def test_seeding_fills_the_libraries_from_the_registers(tmp_path: Path) -> None:
+    from qilu.data.loading import find_record
+    from qilu.data.models import DataLoad
+    from qilu.pii import load_vault
+
+    settings: Settings = make_settings(tmp_path)
+    engine = make_engine(settings)
+    report = generate(engine, settings, scale=300, seed=5, entities=40)
+    vault = load_vault(settings)
+    with Session(engine) as session:
+        loads = {load.resource.code: load for load in session.scalars(select(DataLoad))}
+        assert loads["JC-RK-001"].inserted == 300 and loads["JC-FR-001"].inserted == 40
+        assert all(load.rejected == 0 for load in loads.values())  # the loader accepts them all
+        assert "JC-ZZ-001" not in loads  # e-licences come from the services module
+        assert report.library_records == sum(load.inserted for load in loads.values())
+        person = session.scalars(select(Person).limit(1)).one()
+        number = id_number_of(vault, person)
+        record = find_record(session, vault, "JC-RK-001", [number])
+        assert record is not None and record["name"] == person.name
+        assert record["household_division"] == person.household_division_code
+        county = find_record(session, vault, "JC-KJ-001", ["370102"])
+        assert county is not None and county["name"] == "历下区" and county["parent"] == "370100"
+        insured = loads["ZT-SB-001"].inserted
+        adults = sum(1 for p in session.scalars(select(Person)) if p.birth_date.year <= 2008)
+        assert 0 < insured <= adults
+    again = generate(engine, settings, scale=100, seed=6, entities=10, reset=True)
+    with Session(engine) as session:
+        population = session.scalars(
+            select(DataLoad).where(DataLoad.resource.has(code="JC-RK-001"))
+        ).one()
+        assert population.inserted == 100 and again.library_records > 0

@@ -26,7 +26,21 @@ from qilu.pii import Vault
 
 T = TypeVar("T")
 PARALLEL_FROM = 50_000  # below this, starting worker processes costs more than it saves
-SEEDED_TABLES = ("staff_members", "legal_entities", "departments", "persons", "seed_runs")
+# The data libraries first: their records are copies of, and facts about, what follows.
+SEEDED_TABLES = (
+    "data_record_changes",
+    "data_records",
+    "data_loads",
+    "data_consents",
+    "data_share_grants",
+    "data_resource_schemas",
+    "data_resources",
+    "staff_members",
+    "legal_entities",
+    "departments",
+    "persons",
+    "seed_runs",
+)
 
 
 class Progress(Protocol):
@@ -73,6 +87,7 @@ class SeedReport:
     entities: int
     departments: int
     staff: int
+    library_records: int = 0  # rows loaded into the data libraries from the above
 
 
 def existing_run(connection: Connection) -> SeedRun | None:

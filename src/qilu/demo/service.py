@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
 from qilu.data.catalog import install_standard_catalog
+from qilu.data.models import DataRecord
 from qilu.db import upgrade
+from qilu.demo.libraries import LIBRARIES, fill_libraries
 from qilu.demo.seed import (
     Progress,
     SeedPlan,
@@ -52,7 +54,32 @@ def generate(
     with engine.begin() as connection:
         if reset:
             reset_synthetic(connection)
-        return seed_shandong(connection, vault, plan, workers=workers, progress=progress)
+        report = seed_shandong(connection, vault, plan, workers=workers, progress=progress)
+        records = _fill(connection, vault, plan.seed, workers, progress)
+    return replace(report, library_records=records)
+
+
+def _fill(
+    connection: Connection,
+    vault: Vault,
+    seed: int,
+    workers: int | None,
+    progress: Progress | None,
+) -> int:
+    """Fill the data libraries in the seeding transaction; the rows loaded."""
+    if progress is not None:
+        progress.start("数据资源", len(LIBRARIES))
+    session = Session(bind=connection)
+    loaded = fill_libraries(
+        session,
+        vault,
+        seed=seed,
+        today=date.today(),
+        workers=workers or 1,
+        progress=(lambda _code, _rows: progress.advance("数据资源", 1)) if progress else None,
+    )
+    session.flush()
+    return sum(loaded.values())
 
 
 @dataclass(frozen=True)
@@ -71,12 +98,13 @@ class DemoSummary:
     departments: int
     identities: list[DemoIdentity]
     client_id: str | None = None
+    records: int = 0  # in the data libraries
 
     def describe(self, base_url: str) -> str:
         origin = "沿用已有数据" if self.reused else "已生成合成数据"
         lines = [
             f"Qilu 演示环境：{origin}（居民 {self.residents:,}，法人 {self.entities:,}，"
-            f"部门 {self.departments:,}）",
+            f"部门 {self.departments:,}；数据资源记录 {self.records:,}）",
             f"  门户      {base_url}/",
             f"  健康检查  {base_url}/healthz",
             f"  API 文档  {base_url}/api/docs",
@@ -106,6 +134,7 @@ def prepare_demo(
         if not reused:
             plan = SeedPlan.for_scale(scale or settings.demo_scale, settings.demo_seed)
             seed_shandong(connection, vault, plan, progress=progress)
+            _fill(connection, vault, plan.seed, None, progress)
     with Session(engine) as session, session.begin():
         identities = demo_identities(session, vault)
         if not reused:
@@ -122,6 +151,7 @@ def prepare_demo(
             counts.departments,
             identities,
             client.client_id if client else None,
+            session.scalar(select(func.count()).select_from(DataRecord)) or 0,
         )
 
 
