@@ -34,6 +34,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from bench.server import served
 from qilu.db import database_url, make_engine
 from qilu.demo.service import generate
 from qilu.identity.accounts import register_resident
@@ -248,30 +249,13 @@ def run(seconds: int, database: str) -> None:
             HASHER.verify(stored, PASSWORD)
         hash_seconds = (time.perf_counter() - started) / 20
         ceiling = cores / hash_seconds
-        port = 8790
         env = {
-            **os.environ,
             "QILU_DATA_DIR": folder,
             "QILU_DATABASE_URL": database,
-            "QILU_PORT": str(port),
             "QILU_PII_KEY": settings.pii_key.get_secret_value(),  # type: ignore[union-attr]
             "QILU_INDEX_KEY": settings.index_key.get_secret_value(),  # type: ignore[union-attr]
-            "QILU_LOG_LEVEL": "warning",
         }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "qilu.cli", "serve", "--workers", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+        with served(env, 8790) as base:
             cookie = signed_in_cookie(base, number)
             token = access_token(base, cookie, client_id)
             plain = wrk(f"{base}/api/v1/codes/check?value=11010519491231002X", seconds)
@@ -300,9 +284,6 @@ def run(seconds: int, database: str) -> None:
                 f"password sign-ins over HTTP: {rate:.1f}/s = {rate / ceiling:.0%} of the "
                 f"ceiling (target ≥ 80 %) = {rate / plain:.4f} × plain"
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 if __name__ == "__main__":

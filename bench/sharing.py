@@ -38,6 +38,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from bench.data_load import COUNTIES
+from bench.server import served
 from qilu.codes.idcard import make_id_number
 from qilu.data import reading, sharing
 from qilu.data.catalog import get_resource, install_standard_catalog
@@ -179,30 +180,13 @@ def wrk(args: list[str], seconds: int) -> str:
 
 def over_http(settings: Settings, folder: str, keys: list[str], client: tuple[str, str],
               seconds: int) -> None:  # fmt: skip
-    port = 8791
     env = {
-        **os.environ,
         "QILU_DATA_DIR": folder,
         "QILU_DATABASE_URL": settings.database_url or "",
-        "QILU_PORT": str(port),
         "QILU_PII_KEY": PII_KEY,
         "QILU_INDEX_KEY": INDEX_KEY,
-        "QILU_LOG_LEVEL": "warning",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "qilu.cli", "serve", "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with served(env, 8791) as base:
         token = httpx.post(
             f"{base}/oidc/token", data={"grant_type": "client_credentials"}, auth=client
         ).json()["access_token"]
@@ -223,9 +207,6 @@ def over_http(settings: Settings, folder: str, keys: list[str], client: tuple[st
             f"p50 {float(found[2]):.1f} ms, p99 {float(found[3]):.1f} ms "
             "(target ≥ 1,500/s, p99 ≤ 20 ms)"
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def main() -> None:

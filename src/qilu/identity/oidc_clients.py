@@ -67,16 +67,7 @@ def register_client(
         is_first_party=first_party,
         created_at=datetime.now(UTC),
     )
-    session.add(client)
-    session.flush()
-    record(
-        session,
-        "client.registered",
-        actor_person_id=registered_by,
-        subject=f"client:{client_id}",
-        details={"name": name, "public": public},
-    )
-    return NewClient(client, secret)
+    return _registered(session, client, secret, registered_by, {"name": name, "public": public})
 
 
 def register_service_client(
@@ -115,14 +106,25 @@ def register_service_client(
         rate_per_second=rate_per_second,
         created_at=datetime.now(UTC),
     )
+    details = {"name": client.name, "department": department.code, "service": True}
+    return _registered(session, client, secret, registered_by, details)
+
+
+def _registered(
+    session: Session,
+    client: OidcClient,
+    secret: str | None,
+    registered_by: int | None,
+    details: dict[str, object],
+) -> NewClient:
     session.add(client)
     session.flush()
     record(
         session,
         "client.registered",
         actor_person_id=registered_by,
-        subject=f"client:{client_id}",
-        details={"name": client.name, "department": department.code, "service": True},
+        subject=f"client:{client.client_id}",
+        details=details,
     )
     return NewClient(client, secret)
 
