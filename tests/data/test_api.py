@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from qilu.audit.models import AuditEvent
 from qilu.data import sharing
 from qilu.data.catalog import install_standard_catalog
 from qilu.data.loading import load_rows
@@ -67,7 +68,11 @@ def lookup(client: TestClient, token: str, key: str = WANG, **body: Any) -> Any:
 def test_a_system_reads_with_its_own_token_only_what_its_grant_allows(
     client: TestClient, session: Session, catalog: None
 ) -> None:
-    answer = lookup(client, system(client, session))
+    answer = client.post(
+        "/api/v1/data/JC-RK-001/lookup",
+        json={"key": WANG},
+        headers={"Authorization": f"Bearer {system(client, session)}", "X-Operator": "LX0042"},
+    )
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["records"][0]["data"] == {
@@ -77,6 +82,8 @@ def test_a_system_reads_with_its_own_token_only_what_its_grant_allows(
     }
     assert body["records"][0]["masked"] == ["id_number", "phone"]
     assert body["grant"]["purpose"] == "核验办事人身份信息"
+    read = session.scalars(select(AuditEvent).where(AuditEvent.action == "data.read")).one()
+    assert read.details["operator"] == "LX0042" and read.details["department"] == CONSUMER
 
 
 @pytest.mark.parametrize(

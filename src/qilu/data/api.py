@@ -42,6 +42,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# The official using the calling system (a staff number or name), kept in the audit entry.
+Operator = Annotated[
+    str | None, Header(max_length=64, description="调用系统中的经办人（工号或姓名）")
+]
+
+
 class LookupIn(BaseModel):
     key: str = Field(max_length=200, description="主键值，如公民身份号码；多个主键字段用 | 分隔")
     fields: list[str] | None = Field(
@@ -91,9 +97,12 @@ def lookup(
     code: str,
     body: LookupIn,
     authorization: Annotated[str, Header()] = "",
+    x_operator: Operator = None,
 ) -> JSONResponse:
     caller = _caller(request, db, authorization, "data.read")
-    answer = reading.lookup(db, get_vault(request), caller, code, body.key, fields=body.fields)
+    answer = reading.lookup(
+        db, get_vault(request), caller, code, body.key, fields=body.fields, operator=x_operator
+    )
     return JSONResponse(_answer(answer))
 
 
@@ -106,6 +115,7 @@ def records(
     after: Annotated[int, Query(ge=0, description="上一页返回的 next_after")] = 0,
     fields: Annotated[str | None, Query(description="逗号分隔的字段名")] = None,
     authorization: Annotated[str, Header()] = "",
+    x_operator: Operator = None,
 ) -> JSONResponse:
     caller = _caller(request, db, authorization, "data.read")
     where = {k: v for k, v in request.query_params.items() if k not in RESERVED}
@@ -118,6 +128,7 @@ def records(
         fields=[f for f in fields.split(",") if f] if fields else None,
         limit=limit,
         after=after,
+        operator=x_operator,
     )
     return JSONResponse(_answer(answer))
 

@@ -187,6 +187,7 @@ class _Read:
     resource: _Resource
     shape: Shape
     moment: datetime
+    operator: str | None = None  # the official at the system's end, if it says
     grant: Grant | None = None
     chain: int | None = None
 
@@ -207,6 +208,7 @@ class _Read:
                 "resource": self.resource.code,
                 "department": self.caller.department_code,
                 "client": self.caller.client_id,
+                **({"operator": self.operator} if self.operator else {}),
                 **(
                     {"grant": self.grant.id, "purpose": self.grant.purpose}
                     if self.grant is not None
@@ -234,6 +236,7 @@ def _begin(
     code: str,
     now: datetime | None,
     key: str | None = None,
+    operator: str | None = None,
 ) -> _Begun:
     """The resource, this department's grants on it and the record with `key`."""
     seen = _SEEN.get(code)
@@ -264,6 +267,7 @@ def _begin(
         _Resource(first.id, first.code, first.name),
         shape,
         now or datetime.now(UTC),
+        operator,
     )
     grants = [row for row in rows if row.grant_id is not None]
     return _Begun(read, grants, key_values, record_key, found)
@@ -309,10 +313,12 @@ def lookup(
     key: str,
     *,
     fields: list[str] | None = None,
+    operator: str | None = None,
     now: datetime | None = None,
 ) -> Answer:
-    """The record of resource `code` with this key (key fields' values joined by "|")."""
-    begun = _begin(session, vault, caller, code, now, key)
+    """The record of resource `code` with this key (key fields' values joined by "|");
+    `operator` names the official who asked, at the calling system, for the log."""
+    begun = _begin(session, vault, caller, code, now, key, operator)
     read, shape = begun.read, begun.read.shape
     subject = None
     if [f.name for f in shape.key_fields] == [shape.subject]:  # the key is an ID number
@@ -342,12 +348,13 @@ def listing(
     fields: list[str] | None = None,
     limit: int = PAGE,
     after: int = 0,
+    operator: str | None = None,
     now: datetime | None = None,
 ) -> Answer:
     """Records of resource `code` whose fields equal `where`, a page at a time (by `after`).
     Filters go on granted fields stored in the open; records whose person has not consented to
     a read of sensitive fields are left out, counted and logged."""
-    begun = _begin(session, vault, caller, code, now)
+    begun = _begin(session, vault, caller, code, now, operator=operator)
     read = begun.read
     grant = _authorise(read, begun.grants, [*(fields or []), *where], None)
     if not 1 <= limit <= LONGEST_PAGE:
