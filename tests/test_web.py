@@ -56,6 +56,10 @@ def test_openapi_document_lists_the_api(client: TestClient) -> None:
     assert spec["info"]["title"] == "Qilu 齐鲁 API"
     assert "/api/v1/codes/check" in spec["paths"]
     assert "/healthz" in spec["paths"]
+    lookup = spec["paths"]["/api/v1/data/{code}/lookup"]["post"]
+    assert {"401", "403", "404", "429"} <= set(lookup["responses"])
+    assert "x-operator" in {p["name"] for p in lookup["parameters"]}
+    assert "/api/v1/data/{code}/records" in spec["paths"]
 
 
 def test_missing_page_is_a_chinese_page_and_api_gets_json(client: TestClient) -> None:
