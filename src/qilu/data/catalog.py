@@ -323,13 +323,17 @@ def get_resource(session: Session, code: str) -> DataResource:
 def schema_of(
     session: Session, resource: DataResource, version: int | None = None
 ) -> list[FieldSpec]:
-    row = session.scalars(
-        select(ResourceSchema).where(
-            ResourceSchema.resource_id == resource.id,
-            ResourceSchema.version == (version or resource.version),
+    return fields_of(session, resource.id, version or resource.version)
+
+
+def fields_of(session: Session, resource_id: int, version: int) -> list[FieldSpec]:
+    """The fields of one schema version of a resource (versions never change)."""
+    fields = session.scalars(
+        select(ResourceSchema.fields).where(
+            ResourceSchema.resource_id == resource_id, ResourceSchema.version == version
         )
     ).one()
-    return [FieldSpec.model_validate(f) for f in row.fields]
+    return [FieldSpec.model_validate(f) for f in fields]
 
 
 def versions_of(session: Session, resource: DataResource) -> list[ResourceSchema]:

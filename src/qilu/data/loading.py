@@ -50,6 +50,38 @@ BATCH = 2_000
 
 
 @dataclass(frozen=True)
+class Shape:
+    """What follows from a schema for storing and reading rows: which fields are sealed, which
+    make the key (and whether it is blind-indexed), and which names the person a record is
+    about (a personal ID-number field)."""
+
+    fields: list[FieldSpec]
+    by_name: dict[str, FieldSpec]
+    key_fields: list[FieldSpec]
+    sealed: frozenset[str]
+    blind_key: bool
+    subject: str | None
+
+    @classmethod
+    def of(cls, fields: list[FieldSpec]) -> Shape:
+        sealed = frozenset(f.name for f in fields if f.sensitivity in PERSONAL)
+        keys = [f for f in fields if f.key]
+        subject = next((f.name for f in fields if f.type == "id_number" and f.name in sealed), None)
+        return cls(
+            fields,
+            {f.name: f for f in fields},
+            keys,
+            sealed,
+            any(f.name in sealed for f in keys),
+            subject,
+        )
+
+    @property
+    def personal(self) -> bool:
+        return bool(self.sealed)
+
+
+@dataclass(frozen=True)
 class Layout:
     """How a resource's rows are stored: which fields are sealed, how the key is made."""
 
@@ -65,21 +97,15 @@ class Layout:
 
     @classmethod
     def of(cls, session: Session, resource: DataResource) -> Layout:
-        fields = schema_of(session, resource)
-        keys = [f for f in fields if f.key]
-        return cls(
-            resource,
-            fields,
-            [f.name for f in keys],
-            frozenset(f.name for f in fields if f.sensitivity in PERSONAL),
-            any(f.sensitivity in PERSONAL for f in keys),
-        )
+        shape = Shape.of(schema_of(session, resource))
+        keys = [f.name for f in shape.key_fields]
+        return cls(resource, shape.fields, keys, shape.sealed, shape.blind_key)
 
     def record_key(self, vault: Vault, key_values: list[str]) -> str:
-        return _record_key(vault, self.column, self.blind_key, key_values)
+        return record_key_of(vault, self.column, self.blind_key, key_values)
 
 
-def _record_key(vault: Vault, column: str, blind: bool, key_values: list[str]) -> str:
+def record_key_of(vault: Vault, column: str, blind: bool, key_values: list[str]) -> str:
     """The stored key: the values joined, or their blind index if personal (or too long)."""
     key = "|".join(key_values)
     return vault.blind_index(key, column).hex() if blind or len(key) > 64 else key
@@ -132,7 +158,7 @@ class Preparer:
             return number, None, checked.problems, checked.warnings
         values = checked.values
         key_values = [str(values[name]) for name in self.key_fields]
-        key = _record_key(self.vault, self.column, self.blind_key, key_values)
+        key = record_key_of(self.vault, self.column, self.blind_key, key_values)
         content = {k: v for k, v in values.items() if k not in self.sealed_fields}
         personal = {k: v for k, v in values.items() if k in self.sealed_fields}
         open_part = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

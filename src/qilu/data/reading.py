@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
 from qilu.audit.service import record
-from qilu.data.catalog import FieldSpec
+from qilu.data.catalog import fields_of
 from qilu.data.consent import live_consent, needs_consent, subject_of
-from qilu.data.loading import PERSONAL, _record_key
+from qilu.data.loading import Shape, record_key_of
 from qilu.data.masking import mask
-from qilu.data.models import DataRecord, DataResource, ResourceSchema, ShareGrant
+from qilu.data.models import DataRecord, DataResource, ShareGrant
 from qilu.data.validation import check_row
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity.oidc_provider import ServiceCaller
@@ -34,6 +34,7 @@ from qilu.pii import Vault
 PAGE = 20
 LONGEST_PAGE = 100
 READ, REFUSED = "data.read", "data.read_refused"
+CONSENT_MISSING = "sharing.consent_missing"
 # Types whose values are stored as JSON text, so a filter compares them the same way on
 # SQLite and PostgreSQL.
 FILTERABLE = frozenset({"string", "enum", "division", "uscc", "date", "datetime", "id_number"})
@@ -41,36 +42,6 @@ FILTERABLE = frozenset({"string", "enum", "division", "uscc", "date", "datetime"
 
 class SharingRefused(Refused):
     """A read the grant or the person's consent does not allow (403, kept in the log)."""
-
-
-@dataclass(frozen=True)
-class Shape:
-    """What a read needs to know of a resource's current schema (cached: versions never change)."""
-
-    fields: list[FieldSpec]
-    by_name: dict[str, FieldSpec]
-    key_fields: list[FieldSpec]
-    sealed: frozenset[str]
-    blind_key: bool
-    subject: str | None  # the field naming the person a record is about (an ID number)
-
-    @classmethod
-    def of(cls, fields: list[FieldSpec]) -> Shape:
-        sealed = frozenset(f.name for f in fields if f.sensitivity in PERSONAL)
-        keys = [f for f in fields if f.key]
-        subject = next((f.name for f in fields if f.type == "id_number" and f.name in sealed), None)
-        return cls(
-            fields,
-            {f.name: f for f in fields},
-            keys,
-            sealed,
-            any(f.name in sealed for f in keys),
-            subject,
-        )
-
-    @property
-    def personal(self) -> bool:
-        return bool(self.sealed)
 
 
 # Keyed by resource id, schema version and the resource's registration time (ids alone can come
@@ -83,12 +54,7 @@ def _shape(session: Session, seen: Version) -> Shape:
     cached = _SHAPES.get(seen)
     if cached is None:
         resource_id, version, _ = seen
-        fields = session.scalars(
-            select(ResourceSchema.fields).where(
-                ResourceSchema.resource_id == resource_id, ResourceSchema.version == version
-            )
-        ).one()
-        cached = Shape.of([FieldSpec.model_validate(f) for f in fields])
+        cached = Shape.of(fields_of(session, resource_id, version))
         _SHAPES[seen] = cached
     return cached
 
@@ -275,7 +241,7 @@ def _begin(
 
 def _keyed(vault: Vault, code: str, shape: Shape, key: str) -> tuple[list[str], str]:
     values = _key_values(shape, key)
-    return values, _record_key(vault, f"data:{code}", shape.blind_key, values)
+    return values, record_key_of(vault, f"data:{code}", shape.blind_key, values)
 
 
 def _authorise(
@@ -328,11 +294,10 @@ def lookup(
     if begun.found is None:
         raise NotFound("sharing.record_not_found", "没有这条记录", field="key")
     answered = _answer(read, fields or grant.fields, begun.found, begun.record_key)
-    if answered is None:
-        raise read.refuse(
-            "sharing.consent_missing",
+    if answered is None:  # the refusal is in the log already
+        raise SharingRefused(
+            CONSENT_MISSING,
             "本人未授权本部门使用其敏感个人信息，或授权已撤销、到期",
-            subject,
             record=begun.record_key,
         )
     return Answer(read.resource.code, grant, [answered])
@@ -394,8 +359,9 @@ def listing(
 
 
 def _answer(read: _Read, wanted: list[str], row: Any, record_key: str) -> Record | None:
-    """The record as the grant shows it, its read logged; None (the refusal logged) if it holds
-    sensitive fields the person has not consented to."""
+    """The record as the grant shows it, its read logged; None, and the refusal logged, if it
+    holds sensitive fields the person has not consented to (a listing leaves it out, a look-up
+    refuses)."""
     shape, grant = read.shape, read.grant
     assert grant is not None
     values = dict(row.content)
@@ -412,8 +378,7 @@ def _answer(read: _Read, wanted: list[str], row: Any, record_key: str) -> Record
         )
         is None
     ):
-        if "record_key" in row._fields:  # a listing goes on; a look-up refuses as a whole
-            read.log(REFUSED, subject, {"reason": "sharing.consent_missing", "record": record_key})
+        read.log(REFUSED, subject, {"reason": CONSENT_MISSING, "record": record_key})
         return None
     data: dict[str, Any] = {}
     masked: list[str] = []
