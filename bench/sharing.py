@@ -47,7 +47,6 @@ from qilu.data.models import DataRecord
 from qilu.db import database_url, make_engine, upgrade
 from qilu.demo import organisations
 from qilu.demo.seed import write_rows
-from qilu.identity.models import Department
 from qilu.identity.oidc_clients import register_service_client
 from qilu.identity.oidc_provider import ServiceCaller
 from qilu.pii import load_vault
@@ -153,10 +152,7 @@ def caller(settings: Settings, rate: int) -> tuple[ServiceCaller, str, str]:
         new = register_service_client(
             session, name="bench", department_code=CONSUMER, rate_per_second=rate
         )
-        department = session.scalars(select(Department).where(Department.code == CONSUMER)).one()
-        who = ServiceCaller(0, new.client.client_id, "bench", department.id, department.code,
-                            department.name, "data.read", rate)  # fmt: skip
-        return who, new.client.client_id, new.secret or ""
+        return ServiceCaller.of(new.client), new.client.client_id, new.secret or ""
 
 
 def in_process(settings: Settings, who: ServiceCaller, keys: list[str], count: int) -> list[float]:

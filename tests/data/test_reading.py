@@ -50,10 +50,7 @@ def catalog(session: Session, vault: Vault, departments: None) -> None:
 
 
 def caller(session: Session, department: str = CONSUMER) -> ServiceCaller:
-    new = make_service_client(session, department)
-    row = session.scalars(select(Department).where(Department.code == department)).one()
-    return ServiceCaller(0, new.client.client_id, new.client.name, row.id, row.code, row.name,
-                         "data.read", None)  # fmt: skip
+    return ServiceCaller.of(make_service_client(session, department).client)
 
 
 def grant(session: Session, code: str = "JC-RK-001", **changes: Any) -> Any:
@@ -362,3 +359,16 @@ def test_a_lookup_after_a_schema_change_reads_with_the_new_schema(
     with pytest.raises(NotFound) as missing:
         reading.lookup(session, vault, me, "JC-RK-001", "370102200001010015")
     assert missing.value.code == "sharing.record_not_found"
+
+
+def test_only_a_department_system_reads_in_process(session: Session, departments: None) -> None:
+    from qilu.identity.oidc_clients import register_client
+
+    sso = register_client(session, name="单点登录系统", redirect_uris=["https://a.example/cb"],
+                          public=False)  # fmt: skip
+    with pytest.raises(QiluError) as refused:
+        ServiceCaller.of(sso.client)
+    assert refused.value.code == "client.not_service"
+    assert ServiceCaller.of(make_service_client(session, CONSUMER).client).department_code == (
+        CONSUMER
+    )

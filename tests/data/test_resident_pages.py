@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from qilu.data import reading, sharing
 from qilu.data.catalog import install_standard_catalog
 from qilu.data.loading import load_rows
-from qilu.data.models import Consent, DataResource
+from qilu.data.models import Consent
 from qilu.errors import QiluError
-from qilu.identity.models import Department, Person
+from qilu.identity.models import Person
 from qilu.identity.oidc_provider import ServiceCaller
 from qilu.pii import Vault
 
@@ -35,10 +35,7 @@ def setup_health(session: Session, vault: Vault) -> ServiceCaller:
         valid_until=NOW + timedelta(days=90), by=None, now=NOW - timedelta(minutes=1),
     )  # fmt: skip
     sharing.decide(session, asked.id, approve=True, reason="同意", by=None)
-    new = make_service_client(session, CONSUMER)
-    department = session.scalars(select(Department).where(Department.code == CONSUMER)).one()
-    return ServiceCaller(0, new.client.client_id, new.client.name, department.id,
-                         department.code, department.name, "data.read", None)  # fmt: skip
+    return ServiceCaller.of(make_service_client(session, CONSUMER).client)
 
 
 def test_a_resident_authorises_sees_the_reads_and_withdraws(
@@ -94,4 +91,4 @@ def test_a_consent_with_a_bad_date_is_refused_on_the_form(
     )  # fmt: skip
     assert refused.status_code == 400 and "授权期限须在今天之后" in refused.text
     assert session.scalars(select(Consent)).all() == []
-    assert session.scalars(select(DataResource)).first() is not None
+    assert 'data-option="ZT-YL-001:370102-approval"' in refused.text  # the form, to try again

@@ -30,7 +30,7 @@ REFUSALS = {
 
 @router.get("", response_class=HTMLResponse)
 def my_data(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
-    return _page(request, db, viewer.account.person, message=None, error=None)
+    return _page(request, db, viewer.account.person, error=None)
 
 
 def _page(
@@ -38,7 +38,6 @@ def _page(
     db: DbSession,
     person: Person,
     *,
-    message: str | None,
     error: QiluError | None,
     status: int = 200,
 ) -> HTMLResponse:
@@ -69,7 +68,6 @@ def _page(
         options=consent.options_for(db, person),
         consents=consent.consents_of(db, person),
         now=datetime.now(UTC),
-        message=message,
         error=error,
     )
 
@@ -98,7 +96,7 @@ def give_consent(
         )  # fmt: skip
     except QiluError as error:
         settle_refusal(db, error)
-        return _page(request, db, person, message=None, error=error, status=400)
+        return _page(request, db, person, error=error, status=400)
     return RedirectResponse("/account/data?given=1", status_code=303)
 
 

@@ -335,6 +335,16 @@ class ServiceCaller:
     scope: str
     rate_per_second: int | None
 
+    @classmethod
+    def of(cls, client: OidcClient, scope: str = "data.read") -> ServiceCaller:
+        """The caller a registered department system is, for reads made in process (by another
+        module of the platform, a benchmark) rather than over HTTP with a token."""
+        department = client.department
+        if department is None:
+            raise QiluError("client.not_service", f"{client.name}不是部门数据共享系统")
+        return cls(0, client.client_id, client.name, department.id, department.code,
+                   department.name, scope, client.rate_per_second)  # fmt: skip
+
 
 _SERVICE_CALLER = (
     select(
