@@ -23,7 +23,7 @@ from qilu.audit.models import AuditEvent
 from qilu.audit.service import record
 from qilu.data.catalog import fields_of
 from qilu.data.consent import live_consent, needs_consent, subject_of
-from qilu.data.loading import Shape, record_key_of
+from qilu.data.loading import Shape, find_record, record_key_of
 from qilu.data.masking import mask
 from qilu.data.models import DataRecord, DataResource, ShareGrant
 from qilu.data.validation import check_row
@@ -421,3 +421,33 @@ def uses_of(session: Session, id_number_index: bytes, *, limit: int = 50) -> lis
             .limit(limit)
         )
     )
+
+
+def read_for_applicant(
+    session: Session,
+    vault: Vault,
+    code: str,
+    key_values: list[str],
+    *,
+    subject_index: bytes,
+    department_code: str,
+    purpose: str,
+) -> dict[str, Any] | None:
+    """A record about the person who asked for it to be used (prefill, an eligibility check of
+    their own application): opened in full, since it is theirs, and logged as a read in their
+    data-use record like any other."""
+    values = find_record(session, vault, code, key_values)
+    if values is not None:
+        record(
+            session,
+            READ,
+            subject=subject_of(subject_index),
+            details={
+                "resource": code,
+                "department": department_code,
+                "client": "services",
+                "purpose": purpose,
+                "fields": sorted(values),
+            },
+        )
+    return values

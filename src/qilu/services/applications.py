@@ -1,0 +1,495 @@
+"""Applications (申请): started from a chain's answers or a single item, prefilled from the
+applicant's own records, saved as drafts, given materials (uploaded, e-licences, library data,
+or a written promise), and submitted once — after which `cases` takes over."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from qilu.audit.service import record
+from qilu.codes.idcard import parse_id_number
+from qilu.data.loading import find_record
+from qilu.data.reading import read_for_applicant
+from qilu.errors import NotFound, QiluError, Refused
+from qilu.filestore import FileStore
+from qilu.identity.models import LegalEntity, Person
+from qilu.pii import Vault
+from qilu.services import cases
+from qilu.services.catalog import current_chain, current_item
+from qilu.services.chains import Plan, plan_chain, plan_item
+from qilu.services.facts import PLATFORM_DEPARTMENT
+from qilu.services.licences import entity_holder_index, find_held
+from qilu.services.models import Application, ApplicationMaterial, ServiceChain
+from qilu.services.specs import FormField
+from qilu.services.workdays import beijing_today
+
+PERSON_LIBRARY, ENTITY_LIBRARY = "JC-RK-001", "JC-FR-001"
+PHONE = re.compile(r"^1\d{10}$|^0\d{2,3}-?\d{7,8}$")
+MAX_FILE_BYTES = 10 * 1024 * 1024
+SEX = {"1": "男", "2": "女", "M": "男", "F": "女"}
+# Where a prefill source reads in the libraries: person.* in 人口, entity.* in 法人.
+PERSON_SOURCES = {
+    "name": "name",
+    "id_number": "id_number",
+    "sex": "sex",
+    "birth_date": "birth_date",
+    "phone": "phone",
+    "address": "address",
+    "household_division": "household_division",
+}
+ENTITY_SOURCES = {
+    "name": "name",
+    "uscc": "uscc",
+    "address": "address",
+    "legal_representative": "legal_representative",
+    "registered_capital": "registered_capital",
+}
+
+
+@dataclass(frozen=True)
+class Started:
+    application: Application
+    plan: Plan
+
+
+def plan_of(session: Session, application: Application) -> Plan:
+    """The plan an application was made under (its own chain or item version)."""
+    if application.chain is not None:
+        return plan_chain(session, application.chain, application.answers)
+    assert application.item is not None
+    return plan_item(application.item)
+
+
+def start(
+    session: Session,
+    vault: Vault,
+    *,
+    applicant: Person,
+    entity: LegalEntity | None = None,
+    chain_code: str | None = None,
+    item_code: str | None = None,
+    answers: dict[str, str] | None = None,
+    channel: str = "online",
+    clerk_person_id: int | None = None,
+    receiving_department_id: int | None = None,
+    division_code: str | None = None,
+    submission_key: str | None = None,
+) -> Started:
+    """A new draft: the chain's answers checked (an exit option refuses with its explanation),
+    the form prefilled from the applicant's records in the libraries."""
+    chain: ServiceChain | None = None
+    if chain_code is not None:
+        chain = current_chain(session, chain_code)
+        subject = chain.subject
+    elif item_code is not None:
+        item = current_item(session, item_code)
+        subject = item.subject
+    else:
+        raise QiluError("services.what", "请选择要办理的事项或一件事", field="item")
+    if subject == "enterprise" and entity is None:
+        raise Refused(
+            "services.entity_required", "该事项由企业办理，请切换到企业身份", field="identity"
+        )
+    if subject == "person":
+        entity = None
+    if submission_key:
+        earlier = session.scalars(
+            select(Application).where(
+                Application.applicant_person_id == applicant.id,
+                Application.submission_key == submission_key,
+            )
+        ).one_or_none()
+        if earlier is not None:  # the same start form sent twice
+            return Started(earlier, plan_of(session, earlier))
+    now = datetime.now(UTC)
+    application = Application(
+        number="",
+        chain_id=chain.id if chain else None,
+        item_id=None if chain else item.id,
+        applicant_person_id=applicant.id,
+        entity_id=entity.id if entity else None,
+        channel=channel,
+        clerk_person_id=clerk_person_id,
+        receiving_department_id=receiving_department_id,
+        division_code=division_code
+        or (entity.division_code if entity else applicant.household_division_code),
+        status="draft",
+        answers=dict(answers or {}),
+        form={},
+        disputed={},
+        prefilled=[],
+        submission_key=submission_key,
+        created_at=now,
+        saved_at=now,
+    )
+    application.chain = chain
+    application.item = None if chain else item
+    plan = plan_of(session, application)  # checks the answers before anything is written
+    cases.check_province_wide(session, plan, application.division_code, receiving_department_id)
+    application.answers = plan.answers
+    session.add(application)
+    session.flush()
+    application.number = f"SQ{beijing_today(now):%Y%m%d}{application.id:010d}"
+    values = prefill(session, vault, applicant, entity, plan.fields, application.number)
+    application.form = values
+    application.prefilled = sorted(values)
+    return Started(application, plan)
+
+
+def prefill(
+    session: Session,
+    vault: Vault,
+    person: Person,
+    entity: LegalEntity | None,
+    fields: list[FormField],
+    number: str,
+) -> dict[str, Any]:
+    """Values for the fields the applicant's library records hold, as the libraries have them
+    (the applicant can say a value is wrong and type their own). The person's record is read
+    through the data module and the read is in their data-use record."""
+    wanted = [f for f in fields if f.prefill]
+    if not wanted:
+        return {}
+    id_number = vault.decrypt(person.id_number_cipher, "id_number")
+    own: dict[str, Any] = {}
+    if any(f.prefill and f.prefill.startswith("person.") for f in wanted):
+        try:
+            own = (
+                read_for_applicant(
+                    session,
+                    vault,
+                    PERSON_LIBRARY,
+                    [id_number],
+                    subject_index=person.id_number_index,
+                    department_code=PLATFORM_DEPARTMENT,
+                    purpose=f"申请 {number} 表单预填",
+                )
+                or {}
+            )
+        except NotFound:
+            own = {}
+    registered: dict[str, Any] = {}
+    if entity is not None:
+        try:
+            registered = find_record(session, vault, ENTITY_LIBRARY, [entity.uscc]) or {}
+        except NotFound:
+            registered = {}
+    values: dict[str, Any] = {}
+    for spec in wanted:
+        assert spec.prefill is not None
+        source, _, name = spec.prefill.partition(".")
+        record_values, names = (
+            (own, PERSON_SOURCES) if source == "person" else (registered, ENTITY_SOURCES)
+        )
+        value = record_values.get(names.get(name, ""))
+        if value in (None, ""):
+            continue
+        values[spec.key] = SEX.get(str(value), value) if name == "sex" else str(value)
+    return values
+
+
+def get_application(session: Session, application_id: int) -> Application:
+    found = session.get(Application, application_id)
+    if found is None:
+        raise NotFound("services.application_not_found", "申请不存在", field="application")
+    return found
+
+
+def owned(session: Session, application_id: int, person_id: int) -> Application:
+    """The application if `person_id` made it (or applied for it at a window on their behalf)."""
+    application = get_application(session, application_id)
+    if person_id not in (application.applicant_person_id, application.clerk_person_id):
+        raise NotFound("services.application_not_found", "申请不存在", field="application")
+    return application
+
+
+def save_draft(
+    session: Session,
+    application: Application,
+    values: dict[str, str],
+    disputed: dict[str, str] | None = None,
+) -> Application:
+    """Keep what the applicant typed so far (explicit save or autosave); nothing is checked
+    yet except that the draft is still a draft and the fields belong to its form."""
+    if application.status != "draft":
+        raise QiluError("services.not_draft", "申请已提交，不能再修改草稿", field="application")
+    plan = plan_of(session, application)
+    known = {f.key for f in plan.fields}
+    application.form = {
+        **application.form,
+        **{k: v.strip() for k, v in values.items() if k in known},
+    }
+    notes = {k: v.strip() for k, v in (disputed or {}).items() if k in known and v.strip()}
+    application.disputed = {**application.disputed, **notes}
+    application.saved_at = datetime.now(UTC)
+    session.flush()
+    return application
+
+
+def add_upload(
+    session: Session,
+    store: FileStore,
+    application: Application,
+    material: str,
+    *,
+    file_name: str,
+    content_type: str,
+    content: bytes,
+) -> ApplicationMaterial:
+    """One file of a material (several allowed, up to the material's limit, of its types)."""
+    spec = _planned_material(session, application, material)
+    extension = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+    field = f"materials.{material}"
+    if extension not in spec.types:
+        allowed = "、".join(t.upper() for t in spec.types)
+        raise QiluError("services.file_type", f"{material}须为 {allowed} 文件", field=field)
+    if not content:
+        raise QiluError("services.file_empty", f"{material}：文件为空", field=field)
+    if len(content) > MAX_FILE_BYTES:
+        raise QiluError("services.file_size", f"{material}：单个文件不超过 10 MB", field=field)
+    existing = [
+        m
+        for m in materials_of(session, application)
+        if m.material == material and m.source == "upload"
+    ]
+    if len(existing) >= spec.max_files:
+        raise QiluError(
+            "services.file_count", f"{material}最多上传 {spec.max_files} 个文件", field=field
+        )
+    row = ApplicationMaterial(
+        application_id=application.id,
+        material=material,
+        source="upload",
+        file_name=file_name[:200],
+        content_type=content_type[:100],
+        size=len(content),
+        digest=store.put(content),
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def promise(session: Session, application: Application, material: str) -> ApplicationMaterial:
+    """告知承诺 / 容缺: the applicant promises in writing to hand this material in later."""
+    _planned_material(session, application, material)
+    row = ApplicationMaterial(
+        application_id=application.id,
+        material=material,
+        source="promise",
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _planned_material(session: Session, application: Application, material: str):  # type: ignore[no-untyped-def]
+    if application.status not in ("draft", "correcting"):
+        raise QiluError("services.not_draft", "申请已提交，不能再修改材料", field="application")
+    for planned in plan_of(session, application).materials:
+        if planned.material.name == material:
+            return planned.material
+    raise QiluError("services.material_unknown", f"本申请不需要“{material}”", field="material")
+
+
+def materials_of(session: Session, application: Application) -> list[ApplicationMaterial]:
+    return list(
+        session.scalars(
+            select(ApplicationMaterial)
+            .where(ApplicationMaterial.application_id == application.id)
+            .order_by(ApplicationMaterial.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class MaterialStatus:
+    name: str
+    source: str  # upload | licence | library | chain | promise | missing
+    detail: str
+    items: list[str]
+    types: list[str]
+    max_files: int
+    files: list[ApplicationMaterial]
+    licence_id: int | None = None
+
+
+def material_statuses(
+    session: Session, application: Application, plan: Plan, holder_index: bytes, today: date
+) -> list[MaterialStatus]:
+    """Where each material of the application comes from now: uploaded, an e-licence the
+    applicant holds, library data, the result of an earlier item of this chain, promised, or
+    still missing."""
+    rows = materials_of(session, application)
+    issued_here = {
+        entry.item.spec["issues"]["licence"]
+        for entry in plan.items
+        if entry.item.spec.get("issues")
+    }
+    out = []
+    for planned in plan.materials:
+        spec = planned.material
+        files = [r for r in rows if r.material == spec.name and r.source == "upload"]
+        kind, _, target = spec.source.partition(":")
+        held = find_held(session, holder_index, target, today) if kind == "licence" else None
+        if files:
+            source, detail = "upload", f"已上传 {len(files)} 个文件"
+        elif kind == "library":
+            source, detail = "library", "由数据共享获取，免提交"
+        elif held is not None:
+            source, detail = "licence", f"调用您的电子证照“{target}”，免提交"
+        elif kind == "licence" and target in issued_here:
+            source, detail = "chain", "由本次办理的前置事项生成，免提交"
+        elif any(r.material == spec.name and r.source == "promise" for r in rows):
+            source, detail = "promise", "已书面承诺后补（容缺受理）"
+        else:
+            source, detail = "missing", "待上传"
+        out.append(
+            MaterialStatus(
+                spec.name,
+                source,
+                detail,
+                planned.items,
+                spec.types,
+                spec.max_files,
+                files,
+                held.id if held is not None and source == "licence" else None,
+            )
+        )
+    return out
+
+
+def check_form(fields: list[FormField], values: dict[str, Any]) -> list[dict[str, str]]:
+    """Every problem of the form: a field, and the reason in Chinese."""
+    problems = []
+    for spec in fields:
+        value = str(values.get(spec.key, "") or "").strip()
+        field = f"form.{spec.key}"
+        if not value:
+            problems.append({"field": field, "reason": f"请填写{spec.label}"})
+            continue
+        reason = _field_problem(spec, value)
+        if reason:
+            problems.append({"field": field, "reason": f"{spec.label}{reason}"})
+    return problems
+
+
+def _field_problem(spec: FormField, value: str) -> str | None:
+    if spec.type == "date":
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return "须为日期（年-月-日）"
+    elif spec.type == "number":
+        try:
+            float(value)
+        except ValueError:
+            return "须为数字"
+    elif spec.type == "choice" and value not in spec.options:
+        return f"须为：{'、'.join(spec.options)}"
+    elif spec.type == "phone" and not PHONE.match(value):
+        return "格式有误"
+    elif spec.type == "id_number":
+        try:
+            parse_id_number(value)
+        except QiluError as error:
+            return f"有误：{error.message}"
+    return None
+
+
+def submit(
+    session: Session,
+    vault: Vault,
+    application: Application,
+    *,
+    actor_person_id: int,
+    consent_to_licences: bool = True,
+) -> Application:
+    """Submit a draft once. Every field is checked (all problems reported together), every
+    material must be there, come from a licence or the libraries, or be promised. The draft
+    becomes submitted in one conditional update, so a double submit makes one application."""
+    plan = plan_of(session, application)
+    problems = check_form(plan.fields, application.form)
+    today = beijing_today()
+    holder = holder_index(session, vault, application)
+    statuses = material_statuses(session, application, plan, holder, today)
+    for status in statuses:
+        if status.source == "missing" or (status.source == "licence" and not consent_to_licences):
+            problems.append({"field": f"materials.{status.name}", "reason": f"请上传{status.name}"})
+    if problems:
+        raise QiluError(
+            "services.application_invalid",
+            f"有 {len(problems)} 处需要补充：{problems[0]['reason']}",
+            field=problems[0]["field"],
+            problems=problems,
+        )
+    moved = session.execute(
+        update(Application)
+        .where(
+            Application.id == application.id,
+            Application.status == "draft",
+            Application.version == application.version,
+        )
+        .values(status="submitted", version=Application.version + 1, submitted_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(application)
+        if application.status != "draft":
+            return application  # the same form sent twice: the first one counts
+        raise QiluError("services.conflict", "申请已被修改，请刷新后再提交", field="application")
+    session.refresh(application)
+    for status in statuses:
+        if status.source in ("licence", "library") and not status.files:
+            session.add(
+                ApplicationMaterial(
+                    application_id=application.id,
+                    material=status.name,
+                    source=status.source,
+                    licence_id=status.licence_id,
+                    created_at=datetime.now(UTC),
+                )
+            )
+    record(
+        session,
+        "services.application_submitted",
+        actor_person_id=actor_person_id,
+        subject=f"application:{application.number}",
+        details={
+            "channel": application.channel,
+            "chain": application.chain.code if application.chain else None,
+            "items": [e.item.code for e in plan.items],
+            "prefilled": len(application.prefilled),
+            "disputed": sorted(application.disputed),
+        },
+    )
+    cases.fan_out(session, vault, application, plan, holder, today)
+    return application
+
+
+def holder_index(session: Session, vault: Vault, application: Application) -> bytes:
+    """Whose licences an application uses and receives: the enterprise's if one applies,
+    else the person's."""
+    if application.entity_id is not None:
+        entity = session.get_one(LegalEntity, application.entity_id)
+        return entity_holder_index(vault, entity.uscc)
+    return session.get_one(Person, application.applicant_person_id).id_number_index
+
+
+def applications_of(session: Session, person_id: int, *, limit: int = 50) -> list[Application]:
+    return list(
+        session.scalars(
+            select(Application)
+            .where(Application.applicant_person_id == person_id)
+            .order_by(Application.created_at.desc(), Application.id.desc())
+            .limit(limit)
+        )
+    )

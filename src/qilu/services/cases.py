@@ -1,0 +1,463 @@
+"""Cases (办件): an application fans out to one case per item in its competent department; each
+case moves 已提交 → 已受理 / 不予受理 → 审查中 → 补正 (clock paused) → 准予 / 不予 → 办结 by
+role-scoped civil servants, or at once by a 秒批 rule. Items waiting for another's result start
+when it is granted. Every step is a conditional update on the case's version (two clerks cannot
+both take one step), a row in its history and an audit entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from qilu.audit.service import record
+from qilu.errors import NotFound, QiluError, Refused
+from qilu.identity import roles
+from qilu.identity.models import Department, LegalEntity, Person
+from qilu.pii import Vault
+from qilu.services.catalog import competent_department, implementation_code
+from qilu.services.chains import Plan
+from qilu.services.facts import Facts
+from qilu.services.licences import entity_holder_index, issue_licence
+from qilu.services.models import Application, Case, CaseStep
+from qilu.services.rules import Decision, decide
+from qilu.services.specs import shipped_catalog
+from qilu.services.workdays import add_working_days, beijing_today, working_days_between
+
+STATE_NAMES = {
+    "waiting": "等待前置事项",
+    "submitted": "已提交",
+    "accepted": "已受理",
+    "reviewing": "审查中",
+    "correcting": "补正中",
+    "granted": "准予",
+    "refused": "不予",
+    "not_accepted": "不予受理",
+    "cancelled": "已终止",
+    "done": "办结",
+}
+FINAL = frozenset({"done", "not_accepted", "cancelled"})
+DECISIONS = {"grant": "granted", "refuse": "refused", "not_accept": "not_accepted"}
+BLACKLISTED = "失信黑名单"
+PROMISED = "容缺受理"
+
+
+@dataclass(frozen=True)
+class Action:
+    label: str
+    from_states: frozenset[str]
+    to_state: str
+    permission: str
+    needs_reason: bool = False
+
+
+ACTIONS: dict[str, Action] = {
+    "accept": Action("受理", frozenset({"submitted"}), "accepted", "applications.accept"),
+    "not_accept": Action(
+        "不予受理", frozenset({"submitted"}), "not_accepted", "applications.accept", True
+    ),
+    "review": Action("开始审查", frozenset({"accepted"}), "reviewing", "applications.decide"),
+    "correct": Action(
+        "要求补正", frozenset({"accepted", "reviewing"}), "correcting", "applications.decide", True
+    ),
+    "grant": Action("准予", frozenset({"reviewing"}), "granted", "applications.decide"),
+    "refuse": Action("不予许可", frozenset({"reviewing"}), "refused", "applications.decide", True),
+    "finish": Action("办结", frozenset({"granted", "refused"}), "done", "applications.decide"),
+}
+
+
+def fan_out(
+    session: Session, vault: Vault, application: Application, plan: Plan, holder: bytes, today: date
+) -> list[Case]:
+    """One case per planned item in its competent department, waiting for the cases whose
+    results it needs; then each case that can start, starts."""
+    now = datetime.now(UTC)
+    flags = _flags(session, vault, application, today)
+    by_code: dict[str, Case] = {}
+    for number, entry in enumerate(plan.items, start=1):
+        department = competent_department(session, entry.item, application.division_code)
+        receiving = application.receiving_department_id
+        case = Case(
+            application_id=application.id,
+            item_id=entry.item.id,
+            number=f"{application.number}-{number:02d}",
+            implementation_code=implementation_code(entry.item, department),
+            department_id=department.id,
+            receiving_department_id=receiving if receiving != department.id else None,
+            state="waiting" if entry.after else "submitted",
+            waits_for=[by_code[code].id for code in entry.after],
+            flags=list(flags),
+            version=1,
+            updated_at=now,
+        )
+        case.item = entry.item
+        session.add(case)
+        session.flush()
+        by_code[entry.item.code] = case
+    session.execute(
+        insert(CaseStep),
+        [
+            {
+                "case_id": c.id,
+                "seq": 1,
+                "action": "submit",
+                "from_state": "draft",
+                "to_state": c.state,
+                "actor_person_id": application.clerk_person_id or application.applicant_person_id,
+                "reason": "窗口代为申请" if application.channel == "window" else "网上申请",
+                "at": now,
+            }
+            for c in by_code.values()
+        ],
+    )
+    application.status = "in_progress"
+    for case in by_code.values():
+        if case.state == "submitted":
+            _try_instant(session, vault, case, today)
+    _roll_up(session, application)
+    return list(by_code.values())
+
+
+def check_province_wide(
+    session: Session, plan: Plan, division_code: str, receiving_department_id: int | None
+) -> None:
+    """A window in another city may receive only items handled province-wide (全省通办)."""
+    if receiving_department_id is None:
+        return
+    receiving = session.get_one(Department, receiving_department_id)
+    for entry in plan.items:
+        if entry.item.spec["province_wide"]:
+            continue
+        department = competent_department(session, entry.item, division_code)
+        if receiving.division_code[:4] != department.division_code[:4]:
+            raise QiluError(
+                "services.not_province_wide",
+                f"“{entry.item.name}”不支持全省通办，请到{department.name}办理",
+                field="item",
+            )
+
+
+def _flags(session: Session, vault: Vault, application: Application, today: date) -> list[str]:
+    """What an approver must see first: an applicant on the credit blacklist."""
+    facts = Facts(session, vault, application, today)
+    listed = facts("applicant.blacklisted") or facts("entity.blacklisted")
+    return [BLACKLISTED] if listed else []
+
+
+def _try_instant(session: Session, vault: Vault, case: Case, today: date) -> None:
+    """秒批: if the item has a rule and it approves, accept, grant and finish now; otherwise
+    leave the case for a person with the rule's findings."""
+    rule_key = case.item.spec.get("instant")
+    if not rule_key:
+        return
+    application = case.application
+    decision = decide(shipped_catalog().rules[rule_key], Facts(session, vault, application, today))
+    if BLACKLISTED in case.flags:
+        reason = f"申请人被列入失信黑名单，转人工审核（规则结论：{decision.reason}）"
+        decision = Decision(False, reason, decision.findings)
+    case.findings = decision.as_dict()
+    if not decision.approved:
+        record(
+            session,
+            "services.instant_referred",
+            subject=f"case:{case.number}",
+            details={"rule": rule_key, "reason": decision.reason},
+        )
+        return
+    case.instant = True
+    for action in ("accept", "review", "grant", "finish"):
+        _step(
+            session, vault, case, action, actor_person_id=None, reason=decision.reason, today=today
+        )
+
+
+def act(
+    session: Session,
+    vault: Vault,
+    case_id: int,
+    action: str,
+    *,
+    actor_person_id: int,
+    expected_version: int,
+    reason: str = "",
+    promise_missing: bool = False,
+) -> Case:
+    """A civil servant's step on a case: allowed by their role in the case's department (or,
+    to accept, the department that received it), from the state the case was in when they saw
+    it (`expected_version`)."""
+    if action not in ACTIONS:
+        raise QiluError("case.action", f"未知的操作 {action}", field="action")
+    case = get_case(session, case_id)
+    spec = ACTIONS[action]
+    _authorise(session, actor_person_id, case, spec)
+    if case.version != expected_version:
+        raise _conflict()
+    if spec.needs_reason and not reason.strip():
+        raise QiluError("case.reason", f"{spec.label}须写明理由", field="reason")
+    today = beijing_today()
+    if promise_missing and action == "accept":
+        case.flags = [*case.flags, PROMISED]
+        case.post_check = "pending"
+    _step(session, vault, case, action, actor_person_id=actor_person_id, reason=reason, today=today)
+    return case
+
+
+def _authorise(session: Session, person_id: int, case: Case, spec: Action) -> None:
+    grants = roles.roles_of(session, person_id)
+    departments = {case.department_id}
+    if spec.permission == "applications.accept" and case.receiving_department_id:
+        departments.add(case.receiving_department_id)
+    allowed = roles.PERMISSIONS[spec.permission]
+    if not any(g.role in allowed and g.department_id in departments for g in grants):
+        raise Refused("role.forbidden", "您没有办理此项工作的权限", permission=spec.permission)
+
+
+def _conflict() -> QiluError:
+    return QiluError("case.conflict", "该办件已被他人处理，请刷新后查看最新状态", field="version")
+
+
+def _step(
+    session: Session,
+    vault: Vault,
+    case: Case,
+    action: str,
+    *,
+    actor_person_id: int | None,
+    reason: str,
+    today: date,
+) -> None:
+    spec = ACTIONS[action]
+    if case.state not in spec.from_states:
+        raise QiluError(
+            "case.state",
+            f"办件当前为“{STATE_NAMES[case.state]}”，不能{spec.label}",
+            field="action",
+        )
+    changes: dict[str, Any] = {"state": spec.to_state, "updated_at": datetime.now(UTC)}
+    changes |= _clock(case, action, today)
+    if action in DECISIONS:
+        changes["decision"] = DECISIONS[action]
+        changes["decision_reason"] = reason or None
+    moved = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.version == case.version)
+        .values(version=Case.version + 1, **changes)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise _conflict()
+    previous = case.state
+    for name, value in changes.items():
+        setattr(case, name, value)
+    case.version += 1
+    session.add(
+        CaseStep(
+            case_id=case.id,
+            seq=case.version,
+            action=action,
+            from_state=previous,
+            to_state=spec.to_state,
+            actor_person_id=actor_person_id,
+            reason=reason,
+            at=changes["updated_at"],
+        )
+    )
+    record(
+        session,
+        f"services.case_{action}",
+        actor_person_id=actor_person_id,
+        subject=f"case:{case.number}",
+        details={"from": previous, "to": spec.to_state, "reason": reason, "instant": case.instant},
+    )
+    _after(session, vault, case, action, today)
+
+
+def _clock(case: Case, action: str, today: date) -> dict[str, Any]:
+    """The time limit: promised working days from acceptance, extended by paused days."""
+    promised = int(case.item.spec["promised_days"])
+    if action == "accept":
+        return {"accepted_on": today, "due_on": add_working_days(today, promised)}
+    if action == "correct":
+        return {"paused_since": today, "pause_reason": "补正"}
+    return {}
+
+
+def _after(session: Session, vault: Vault, case: Case, action: str, today: date) -> None:
+    if action == "grant":
+        _issue(session, vault, case, today)
+    if action in ("finish", "not_accept"):
+        _release_waiting(session, vault, case, today)
+    _roll_up(session, case.application)
+
+
+def resume(session: Session, vault: Vault, case: Case, *, actor_person_id: int) -> None:
+    """The applicant has answered a correction: back to review, the clock running again with
+    the paused working days added to the limit."""
+    today = beijing_today()
+    paused = max(0, working_days_between(case.paused_since or today, today))
+    promised = int(case.item.spec["promised_days"])
+    total = case.paused_days + paused
+    changes = {
+        "state": "reviewing",
+        "paused_since": None,
+        "pause_reason": None,
+        "paused_days": total,
+        "due_on": add_working_days(case.accepted_on or today, promised + total),
+        "updated_at": datetime.now(UTC),
+    }
+    moved = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.version == case.version, Case.state == "correcting")
+        .values(version=Case.version + 1, **changes)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise _conflict()
+    for name, value in changes.items():
+        setattr(case, name, value)
+    case.version += 1
+    session.add(
+        CaseStep(
+            case_id=case.id,
+            seq=case.version,
+            action="resubmit",
+            from_state="correcting",
+            to_state="reviewing",
+            actor_person_id=actor_person_id,
+            reason=f"申请人已补正（暂停 {paused} 个工作日）",
+            at=changes["updated_at"],
+        )
+    )
+    record(
+        session,
+        "services.case_resubmit",
+        actor_person_id=actor_person_id,
+        subject=f"case:{case.number}",
+        details={"paused_days": paused},
+    )
+    _roll_up(session, case.application)
+
+
+def _issue(session: Session, vault: Vault, case: Case, today: date) -> None:
+    issues = case.item.spec.get("issues")
+    if not issues:
+        return
+    application = case.application
+    if application.entity_id is not None:
+        entity = session.get_one(LegalEntity, application.entity_id)
+        kind, code, index, name = (
+            "enterprise",
+            entity.uscc,
+            entity_holder_index(vault, entity.uscc),
+            entity.name,
+        )
+    else:
+        person = session.get_one(Person, application.applicant_person_id)
+        code = vault.decrypt(person.id_number_cipher, "id_number")
+        kind, index, name = "person", person.id_number_index, person.name
+    own_fields = set(case.item.spec["fields"])
+    issue_licence(
+        session,
+        vault,
+        licence_type=issues["licence"],
+        years=int(issues["years"]),
+        holder_kind=kind,
+        holder_code=code,
+        holder_code_index=index,
+        holder_name=name,
+        issuer=case.department,
+        case_id=case.id,
+        content={
+            "事项": case.item.name,
+            "办件编号": case.number,
+            **{k: v for k, v in application.form.items() if k in own_fields},
+        },
+        today=today,
+    )
+
+
+def _release_waiting(session: Session, vault: Vault, finished: Case, today: date) -> None:
+    """Cases of the same application waiting for `finished`: start those whose every
+    prerequisite was granted and is done; end those that can no longer go on."""
+    siblings = {c.id: c for c in _cases_of(session, finished.application_id)}
+    for case in siblings.values():
+        if case.state != "waiting" or finished.id not in case.waits_for:
+            continue
+        needed = [siblings[i] for i in case.waits_for]
+        if any(n.state in FINAL and n.decision != "granted" for n in needed):
+            _system_move(session, case, "cancelled", "前置事项未获准予，本事项终止")
+            _release_waiting(session, vault, case, today)
+        elif all(n.state == "done" and n.decision == "granted" for n in needed):
+            _system_move(session, case, "submitted", "前置事项已办结，本事项开始办理")
+            _try_instant(session, vault, case, today)
+
+
+def _system_move(session: Session, case: Case, to_state: str, reason: str) -> None:
+    previous = case.state
+    moved = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.version == case.version)
+        .values(state=to_state, version=Case.version + 1, updated_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise _conflict()
+    case.state = to_state
+    case.version += 1
+    session.add(
+        CaseStep(
+            case_id=case.id,
+            seq=case.version,
+            action="release" if to_state == "submitted" else "cancel",
+            from_state=previous,
+            to_state=to_state,
+            actor_person_id=None,
+            reason=reason,
+            at=datetime.now(UTC),
+        )
+    )
+    record(
+        session,
+        f"services.case_{to_state}",
+        subject=f"case:{case.number}",
+        details={"reason": reason},
+    )
+
+
+def _cases_of(session: Session, application_id: int) -> list[Case]:
+    return list(
+        session.scalars(select(Case).where(Case.application_id == application_id).order_by(Case.id))
+    )
+
+
+def _roll_up(session: Session, application: Application) -> None:
+    """One application, one status, from its cases."""
+    states = [c.state for c in _cases_of(session, application.id)]
+    if not states:
+        return
+    if any(s == "correcting" for s in states):
+        status = "correcting"
+    elif all(s in FINAL for s in states):
+        status = "done"
+    else:
+        status = "in_progress"
+    if status != application.status:
+        application.status = status
+        application.finished_at = datetime.now(UTC) if status == "done" else None
+        session.flush()
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    found = session.get(Case, case_id)
+    if found is None:
+        raise NotFound("case.not_found", "办件不存在", field="case")
+    return found
+
+
+def steps_of(session: Session, case_id: int) -> list[CaseStep]:
+    return list(
+        session.scalars(select(CaseStep).where(CaseStep.case_id == case_id).order_by(CaseStep.seq))
+    )

@@ -1,0 +1,306 @@
+"""The service catalog in the store (事项清单): installing the shipped files, versioned edits,
+finding the competent department of an item in a division (实施清单), and plain-Chinese search
+over items and chains."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from qilu.audit.service import record
+from qilu.codes.divisions import SHANDONG
+from qilu.errors import NotFound, QiluError
+from qilu.identity.models import Department
+from qilu.services.models import ServiceChain, ServiceItem
+from qilu.services.specs import (
+    LEVEL_NAMES,
+    SUBJECT_NAMES,
+    Catalog,
+    ChainSpec,
+    ItemSpec,
+    shipped_catalog,
+)
+
+# Words people put around what they want; they say nothing about which service it is.
+FILLER = re.compile(
+    r"我要|我想|想要|怎么|如何|怎样|办理|申请|在哪里?|哪里|需要|可以|请问|[了的吗呢？?，,。\s]"
+)
+SEARCH_LIMIT = 30
+
+
+@dataclass(frozen=True)
+class Installed:
+    items_added: int
+    chains_added: int
+
+
+def _item_text(spec: ItemSpec) -> str:
+    return " ".join([spec.name, spec.type, *spec.keywords, spec.conditions[:60]])
+
+
+def _chain_text(spec: ChainSpec, names: list[str]) -> str:
+    return " ".join([spec.name, spec.category, spec.summary, *spec.keywords, *names])
+
+
+def install_catalog(session: Session, catalog: Catalog | None = None) -> Installed:
+    """Store the shipped catalog: new items and chains as version 1, changed ones as a new
+    version (the old one stays for the applications made under it), unchanged ones untouched."""
+    catalog = catalog or shipped_catalog()
+    now = datetime.now(UTC)
+    current_items = {i.code: i for i in session.scalars(_current(ServiceItem))}
+    items_added = 0
+    for spec in catalog.items:
+        dumped = spec.model_dump(mode="json")
+        existing = current_items.get(spec.code)
+        if existing is not None and existing.spec == dumped:
+            continue
+        _add_item_version(session, spec, existing, now, note="随目录文件发布")
+        items_added += 1
+    code_of = {i.name: i.code for i in catalog.items}
+    current_chains = {c.code: c for c in session.scalars(_current(ServiceChain))}
+    chains_added = 0
+    for chain in catalog.chains:
+        resolved = chain.model_copy(
+            update={
+                "items": [
+                    entry.model_copy(
+                        update={
+                            "item": code_of[entry.item],
+                            "after": [code_of[a] for a in entry.after],
+                        }
+                    )
+                    for entry in chain.items
+                ]
+            }
+        )
+        dumped = resolved.model_dump(mode="json", by_alias=True)
+        existing_chain = current_chains.get(chain.code)
+        if existing_chain is not None and existing_chain.spec == dumped:
+            continue
+        if existing_chain is not None:
+            existing_chain.is_current = False
+        session.add(
+            ServiceChain(
+                code=chain.code,
+                version=existing_chain.version + 1 if existing_chain else 1,
+                name=chain.name,
+                subject=chain.subject,
+                category=chain.category,
+                spec=dumped,
+                search_text=_chain_text(chain, [e.item for e in chain.items]),
+                is_current=True,
+                created_at=now,
+            )
+        )
+        chains_added += 1
+    session.flush()
+    return Installed(items_added, chains_added)
+
+
+Row = TypeVar("Row", ServiceItem, ServiceChain)
+
+
+def _current(model: type[Row]) -> Select[Row]:
+    return select(model).where(model.is_current.is_(True))
+
+
+def _add_item_version(
+    session: Session,
+    spec: ItemSpec,
+    existing: ServiceItem | None,
+    now: datetime,
+    *,
+    note: str,
+    actor_person_id: int | None = None,
+) -> ServiceItem:
+    if existing is not None:
+        # Flip the old version first: the partial order of flushes must never show two current.
+        session.execute(
+            update(ServiceItem).where(ServiceItem.id == existing.id).values(is_current=False)
+        )
+        existing.is_current = False
+    row = ServiceItem(
+        code=spec.code,
+        version=existing.version + 1 if existing else 1,
+        name=spec.name,
+        department_kind=spec.department_kind,
+        level=spec.level,
+        subject=spec.subject,
+        spec=spec.model_dump(mode="json"),
+        search_text=_item_text(spec),
+        is_current=True,
+        change_note=note,
+        created_at=now,
+        created_by_person_id=actor_person_id,
+    )
+    session.add(row)
+    return row
+
+
+def current_item(session: Session, code: str) -> ServiceItem:
+    found = session.scalars(_current(ServiceItem).where(ServiceItem.code == code)).one_or_none()
+    if found is None:
+        raise NotFound("services.item_not_found", f"没有编码为 {code} 的事项")
+    return found
+
+
+def current_chain(session: Session, code: str) -> ServiceChain:
+    found = session.scalars(_current(ServiceChain).where(ServiceChain.code == code)).one_or_none()
+    if found is None:
+        raise NotFound("services.chain_not_found", f"没有编码为 {code} 的一件事")
+    return found
+
+
+def item_versions(session: Session, code: str) -> list[ServiceItem]:
+    return list(
+        session.scalars(
+            select(ServiceItem).where(ServiceItem.code == code).order_by(ServiceItem.version)
+        )
+    )
+
+
+# What an administrator may change in an item; its code, name's identity and department stay.
+EDITABLE = (
+    "name",
+    "conditions",
+    "basis",
+    "materials",
+    "legal_days",
+    "promised_days",
+    "fee",
+    "visits",
+    "depth",
+    "province_wide",
+    "keywords",
+)
+
+
+def change_item(
+    session: Session,
+    code: str,
+    changes: dict[str, Any],
+    *,
+    actor_person_id: int,
+    note: str,
+) -> ServiceItem:
+    """A new version of an item with `changes`; applications already made keep their version."""
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise QiluError(
+            "services.item_field", f"不能修改这些要素：{'、'.join(unknown)}", field=unknown[0]
+        )
+    if not note.strip():
+        raise QiluError("services.change_note", "请说明修改原因", field="note")
+    existing = current_item(session, code)
+    try:
+        spec = ItemSpec.model_validate({**existing.spec, **changes})
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "item"
+        reason = first["msg"].removeprefix("Value error, ")
+        raise QiluError("services.item_invalid", f"{field}：{reason}", field=field) from None
+    if spec.model_dump(mode="json") == existing.spec:
+        raise QiluError("services.item_unchanged", "没有任何修改", field="note")
+    row = _add_item_version(
+        session, spec, existing, datetime.now(UTC), note=note, actor_person_id=actor_person_id
+    )
+    session.flush()
+    record(
+        session,
+        "services.item_changed",
+        actor_person_id=actor_person_id,
+        subject=f"item:{code}",
+        details={"version": row.version, "changes": sorted(changes), "note": note},
+    )
+    return row
+
+
+def competent_department(session: Session, item: ServiceItem, division_code: str) -> Department:
+    """The department implementing `item` for `division_code`: its kind at the item's level
+    (a county's, its city's or the province's), going up where a level has no such office."""
+    county = division_code
+    city = division_code[:4] + "00"
+    places = {"county": [county, city, SHANDONG], "city": [city, SHANDONG], "province": [SHANDONG]}
+    candidates = places[item.level]
+    found = session.scalars(
+        select(Department).where(
+            Department.kind == item.department_kind, Department.division_code.in_(candidates)
+        )
+    ).all()
+    by_division = {d.division_code: d for d in found}
+    for place in candidates:
+        if place in by_division:
+            return by_division[place]
+    raise NotFound(
+        "services.no_department",
+        f"{division_code} 没有实施“{item.name}”的部门",
+        field="division_code",
+    )
+
+
+def implementation_code(item: ServiceItem, department: Department) -> str:
+    """实施编码: item × division × agency, laid out as the national platform does."""
+    return f"{item.code}-{department.division_code}000000-000-{department.uscc}-1-00"
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: str  # item | chain
+    code: str
+    name: str
+    subject: str
+    detail: str
+
+
+def _terms(query: str, synonyms: list[list[str]]) -> list[list[str]]:
+    """The query as terms, each a list of words any of which may match: synonym groups for the
+    words the query contains, and what is left of it as one partial word."""
+    text = FILLER.sub(" ", query).strip()
+    terms: list[list[str]] = []
+    for group in synonyms:
+        found = [word for word in group if word in text]
+        if found:
+            terms.append(group)
+            for word in sorted(found, key=len, reverse=True):
+                text = text.replace(word, " ")
+    terms += [[word] for word in text.split() if len(word) >= 2 or not terms]
+    return terms
+
+
+def search(session: Session, query: str, *, subject: str | None = None) -> list[Hit]:
+    """Items and chains matching every term of `query` (partial words and common synonyms),
+    chains first, then names that match before texts that do."""
+    terms = _terms(query, shipped_catalog().synonyms)
+    if not terms:
+        return []
+    hits = [
+        *_matching(session, ServiceChain, "chain", terms, subject),
+        *_matching(session, ServiceItem, "item", terms, subject),
+    ]
+    first_term = terms[0]
+    hits.sort(key=lambda h: (h.kind != "chain", not any(w in h.name for w in first_term)))
+    return hits[:SEARCH_LIMIT]
+
+
+def _matching(
+    session: Session, model: type[Row], kind: str, terms: list[list[str]], subject: str | None
+) -> list[Hit]:
+    condition = and_(*(or_(*(model.search_text.contains(word) for word in term)) for term in terms))
+    statement = _current(model).where(condition)
+    if subject is not None:
+        statement = statement.where(model.subject == subject)
+    rows = session.scalars(statement.order_by(func.length(model.name)).limit(SEARCH_LIMIT))
+    return [Hit(kind, row.code, row.name, row.subject, _detail(row)) for row in rows]
+
+
+def _detail(row: ServiceItem | ServiceChain) -> str:
+    if isinstance(row, ServiceChain):
+        return str(row.spec["summary"])
+    spec = row.spec
+    return f"{spec['type']} · {LEVEL_NAMES[row.level]} · {SUBJECT_NAMES[row.subject]}"

@@ -1,0 +1,287 @@
+"""E-licences (电子证照): issued on approval, sealed with the issuing department's key, entered in
+the 电子证照 library, shown with a QR code, verified by anyone on a public page, reused by later
+applications (免提交).
+
+Trust grades follow 国办函〔2016〕108号: A is issued by the agency with its seal and usable
+directly, which is what Qilu issues; B–D describe licences checked at a window, uploaded, or
+self-made under a promise, and are not issued here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import segno
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qilu.audit.service import record
+from qilu.data.catalog import get_resource
+from qilu.data.loading import push_rows
+from qilu.errors import NotFound, QiluError
+from qilu.identity.models import Department
+from qilu.pii import Vault
+from qilu.services.models import DepartmentKey, Licence
+
+LIBRARY = "JC-ZZ-001"
+KEY_COLUMN = "department_key"
+VERIFY_PATH = "/licences/verify"
+
+
+def _department_key(
+    session: Session, vault: Vault, department: Department
+) -> tuple[DepartmentKey, Ed25519PrivateKey]:
+    """The department's live sealing key (made on its first licence)."""
+    row = session.scalars(
+        select(DepartmentKey)
+        .where(DepartmentKey.department_id == department.id, DepartmentKey.retired_at.is_(None))
+        .order_by(DepartmentKey.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        private = Ed25519PrivateKey.generate()
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        row = DepartmentKey(
+            department_id=department.id,
+            public_key=private.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            ),
+            private_key_cipher=vault.encrypt(pem, KEY_COLUMN),
+            created_at=datetime.now(UTC),
+        )
+        session.add(row)
+        session.flush()
+        return row, private
+    opened = vault.decrypt(row.private_key_cipher, KEY_COLUMN).encode()
+    loaded = serialization.load_pem_private_key(opened, password=None)
+    assert isinstance(loaded, Ed25519PrivateKey)
+    return row, loaded
+
+
+def document_of(licence: Licence, issuer: Department) -> dict[str, Any]:
+    """What is signed and what the holder downloads: everything a verifier needs to check."""
+    return {
+        "number": licence.number,
+        "type": licence.licence_type,
+        "holder_name": licence.holder_name,
+        "holder_kind": licence.holder_kind,
+        "issuer": issuer.name,
+        "issuer_uscc": issuer.uscc,
+        "valid_from": licence.valid_from.isoformat(),
+        "valid_until": licence.valid_until.isoformat() if licence.valid_until else None,
+        "trust_grade": licence.trust_grade,
+        "content": licence.content,
+    }
+
+
+def _canonical(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def issue_licence(
+    session: Session,
+    vault: Vault,
+    *,
+    licence_type: str,
+    years: int,
+    holder_kind: str,
+    holder_code: str,
+    holder_code_index: bytes,
+    holder_name: str,
+    issuer: Department,
+    case_id: int,
+    content: dict[str, Any],
+    today: date,
+) -> Licence:
+    """Issue, seal and register a licence; its entry in the 电子证照 library goes in the same
+    transaction, so a licence exists everywhere or nowhere."""
+    key, private = _department_key(session, vault, issuer)
+    valid_until = None
+    if years:
+        try:
+            valid_until = today.replace(year=today.year + years)
+        except ValueError:  # 29 February
+            valid_until = today.replace(year=today.year + years, day=28)
+    licence = Licence(
+        # One licence per case: the case's id makes the number unique without a counter.
+        number=f"{issuer.division_code}{today:%Y%m%d}{case_id:010d}",
+        licence_type=licence_type,
+        holder_kind=holder_kind,
+        holder_code_index=holder_code_index,
+        holder_name=holder_name,
+        issuer_department_id=issuer.id,
+        case_id=case_id,
+        content=content,
+        valid_from=today,
+        valid_until=valid_until,
+        trust_grade="A",
+        key_id=key.id,
+        signature=b"",
+        status="valid",
+        issued_at=datetime.now(UTC),
+    )
+    licence.signature = private.sign(_canonical(document_of(licence, issuer)))
+    session.add(licence)
+    session.flush()
+    _register(session, vault, licence, holder_code, issuer)
+    record(
+        session,
+        "services.licence_issued",
+        subject=f"licence:{licence.number}",
+        details={"type": licence_type, "issuer": issuer.code, "case": case_id},
+    )
+    return licence
+
+
+def _register(
+    session: Session, vault: Vault, licence: Licence, holder_code: str, issuer: Department
+) -> None:
+    """Enter the licence in the 电子证照 library (pushed by the platform that holds it)."""
+    resource = get_resource(session, LIBRARY)
+    push_rows(
+        session,
+        vault,
+        LIBRARY,
+        [
+            {
+                "licence_number": licence.number,
+                "licence_type": licence.licence_type,
+                "holder_id": holder_code,
+                "holder_name": licence.holder_name,
+                "issuer": issuer.name,
+                "valid_from": licence.valid_from.isoformat(),
+                "valid_until": licence.valid_until.isoformat() if licence.valid_until else None,
+                "status": "有效",
+            }
+        ],
+        department_id=resource.provider_id,
+        source=f"services:{issuer.code}",
+    )
+
+
+def entity_holder_index(vault: Vault, uscc: str) -> bytes:
+    """How an enterprise's licences are found (a person's: their ID number's blind index)."""
+    return vault.blind_index(uscc, "licence_holder")
+
+
+def holds_licence(session: Session, holder_index: bytes, licence_type: str, today: date) -> bool:
+    return find_held(session, holder_index, licence_type, today) is not None
+
+
+def find_held(
+    session: Session, holder_index: bytes, licence_type: str, today: date
+) -> Licence | None:
+    """The holder's newest licence of a type still in force, if any (for 免提交 and rules)."""
+    held = session.scalars(
+        select(Licence)
+        .where(
+            Licence.holder_code_index == holder_index,
+            Licence.licence_type == licence_type,
+            Licence.status == "valid",
+        )
+        .order_by(Licence.id.desc())
+    )
+    return next((h for h in held if h.valid_until is None or h.valid_until >= today), None)
+
+
+def licences_of(session: Session, holder_index: bytes) -> list[Licence]:
+    return list(
+        session.scalars(
+            select(Licence)
+            .where(Licence.holder_code_index == holder_index)
+            .order_by(Licence.issued_at.desc())
+        )
+    )
+
+
+def get_licence(session: Session, number: str) -> Licence:
+    found = session.scalars(select(Licence).where(Licence.number == number)).one_or_none()
+    if found is None:
+        raise NotFound("licence.not_found", f"没有编号为 {number} 的电子证照", field="number")
+    return found
+
+
+def revoke_licence(
+    session: Session, licence: Licence, *, reason: str, actor_person_id: int | None
+) -> None:
+    if not reason.strip():
+        raise QiluError("licence.reason", "请写明注销原因", field="reason")
+    if licence.status == "revoked":
+        raise QiluError("licence.revoked", "该证照已注销", field="number")
+    licence.status = "revoked"
+    licence.revoked_at = datetime.now(UTC)
+    licence.revoke_reason = reason
+    record(
+        session,
+        "services.licence_revoked",
+        actor_person_id=actor_person_id,
+        subject=f"licence:{licence.number}",
+        details={"reason": reason},
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # valid | expired | revoked | forged
+    document: dict[str, Any] | None
+    reason: str
+
+
+STATUS_NAMES = {"valid": "有效", "expired": "已过期", "revoked": "已注销", "forged": "伪造或被篡改"}
+
+
+def verify_document(
+    session: Session, document: dict[str, Any], signature_hex: str, today: date
+) -> Verdict:
+    """Check a presented licence document (downloaded file or QR contents): is it what the
+    issuer sealed, and does it still hold?"""
+    try:
+        number = str(document["number"])
+        signature = bytes.fromhex(signature_hex)
+    except (KeyError, TypeError, ValueError):
+        return Verdict("forged", None, "证照数据不完整或签名格式有误")
+    found = session.scalars(select(Licence).where(Licence.number == number)).one_or_none()
+    if found is None:
+        return Verdict("forged", None, "签发记录中没有该证照编号")
+    key = session.get_one(DepartmentKey, found.key_id)
+    public = Ed25519PublicKey.from_public_bytes(key.public_key)
+    try:
+        public.verify(signature, _canonical(document))
+    except InvalidSignature:
+        return Verdict("forged", None, "签名与签发机构的印章密钥不符，内容可能被篡改")
+    if found.status == "revoked":
+        return Verdict(
+            "revoked", document, f"已于 {found.revoked_at:%Y-%m-%d} 注销：{found.revoke_reason}"
+        )
+    if found.valid_until is not None and found.valid_until < today:
+        return Verdict("expired", document, f"有效期至 {found.valid_until:%Y-%m-%d}，已过期")
+    return Verdict("valid", document, "签名有效，证照在有效期内")
+
+
+def verify_number(session: Session, number: str, seal: str, today: date) -> Verdict:
+    """Check a licence by the number and seal its QR code carries."""
+    found = session.scalars(select(Licence).where(Licence.number == number)).one_or_none()
+    if found is None:
+        return Verdict("forged", None, "签发记录中没有该证照编号")
+    return (
+        verify_document(session, document_of(found, found.issuer), seal, today)
+        if seal == found.signature.hex()
+        else Verdict("forged", None, "二维码中的签名与签发记录不符")
+    )
+
+
+def qr_svg(licence: Licence, base_url: str) -> str:
+    """The licence's QR code (SVG): the public verification address with its seal."""
+    query = f"number={licence.number}&seal={licence.signature.hex()}"
+    url = f"{base_url.rstrip('/')}{VERIFY_PATH}?{query}"
+    return segno.make(url, error="m").svg_inline(scale=3)

@@ -1,0 +1,258 @@
+"""Tables of the services module: the versioned catalog (items, chains), applications and the
+cases (办件) they fan out to, each case's steps, materials, e-licences and department keys."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from qilu.db import Base, Id, UtcDateTime
+from qilu.identity.models import Department
+
+APPLICATION_STATES = ("draft", "submitted", "in_progress", "correcting", "done", "closed")
+CASE_STATES = (
+    "waiting",  # for the result of another item of its chain
+    "submitted",
+    "accepted",
+    "reviewing",
+    "correcting",  # 补正: the clock is paused until the applicant answers
+    "granted",
+    "refused",
+    "not_accepted",
+    "cancelled",  # an item it waited for was refused
+    "done",  # 办结
+)
+
+
+class ServiceItem(Base):
+    """One version of a service item (事项). A change adds a version; applications keep the
+    version they were made under, so an edit never alters a submitted case."""
+
+    __tablename__ = "service_items"
+    __table_args__ = (
+        UniqueConstraint("code", "version"),
+        Index("ix_service_items_current", "is_current", "code"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16))  # 基本编码
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(60))
+    department_kind: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str] = mapped_column(String(10))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    search_text: Mapped[str] = mapped_column(Text)
+    is_current: Mapped[bool] = mapped_column(Boolean)
+    change_note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ServiceChain(Base):
+    """One version of a chain (一件事): its questionnaire and the items it bundles."""
+
+    __tablename__ = "service_chains"
+    __table_args__ = (
+        UniqueConstraint("code", "version"),
+        Index("ix_service_chains_current", "is_current", "code"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(20))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    search_text: Mapped[str] = mapped_column(Text)
+    is_current: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Application(Base):
+    """What an applicant submits once: a chain (or a single item), one form, one set of
+    materials, one status. It fans out to one case per item."""
+
+    __tablename__ = "service_applications"
+    __table_args__ = (
+        CheckConstraint(f"status IN {APPLICATION_STATES}", name="status"),
+        CheckConstraint("channel IN ('online', 'window')", name="channel"),
+        CheckConstraint("(chain_id IS NULL) <> (item_id IS NULL)", name="chain_or_item"),
+        UniqueConstraint("applicant_person_id", "submission_key"),
+        Index("ix_service_applications_applicant", "applicant_person_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    chain_id: Mapped[int | None] = mapped_column(ForeignKey("service_chains.id"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("service_items.id"))
+    applicant_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("legal_entities.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    clerk_person_id: Mapped[int | None] = mapped_column(BigInteger)
+    receiving_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    division_code: Mapped[str] = mapped_column(String(6))  # where it is handled (办理地)
+    status: Mapped[str] = mapped_column(String(12))
+    answers: Mapped[dict[str, str]] = mapped_column(JSON)
+    form: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Prefilled values the applicant says are wrong ({field: note}); they went the manual route.
+    disputed: Mapped[dict[str, str]] = mapped_column(JSON)
+    prefilled: Mapped[list[str]] = mapped_column(JSON)  # fields the platform filled in
+    # One key per submit form shown: a double submit finds the application it already made.
+    submission_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    saved_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    chain: Mapped[ServiceChain | None] = relationship()
+    item: Mapped[ServiceItem | None] = relationship()
+    cases: Mapped[list[Case]] = relationship(
+        back_populates="application", order_by="Case.id", viewonly=True
+    )
+
+
+class ApplicationMaterial(Base):
+    """A material of an application: uploaded files, an e-licence attached with the applicant's
+    consent, a library record, or a written promise (告知承诺) to hand it in later."""
+
+    __tablename__ = "service_application_materials"
+    __table_args__ = (
+        CheckConstraint("source IN ('upload', 'licence', 'library', 'promise')", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("service_applications.id"), index=True)
+    material: Mapped[str] = mapped_column(String(60))
+    source: Mapped[str] = mapped_column(String(8))
+    licence_id: Mapped[int | None] = mapped_column(ForeignKey("service_licences.id"))
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[int | None] = mapped_column(Integer)
+    digest: Mapped[str | None] = mapped_column(String(64))  # SM3 of the file, its name on disk
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Case(Base):
+    """One item of an application in its competent department (办件), with its own number,
+    state, clock and decision. `version` guards every step: two clerks cannot both take one."""
+
+    __tablename__ = "service_cases"
+    __table_args__ = (
+        CheckConstraint(f"state IN {CASE_STATES}", name="state"),
+        Index("ix_service_cases_queue", "department_id", "state", "due_on"),
+        Index("ix_service_cases_received", "receiving_department_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("service_applications.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("service_items.id"))
+    number: Mapped[str] = mapped_column(String(40), unique=True)  # 办件编码
+    implementation_code: Mapped[str] = mapped_column(String(64))  # 实施编码
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    # Where it was received if not in the competent department (全省通办, 代收代办).
+    receiving_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    state: Mapped[str] = mapped_column(String(12))
+    waits_for: Mapped[list[int]] = mapped_column(JSON)  # case ids whose result it needs
+    claimed_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
+    accepted_on: Mapped[date | None] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    paused_since: Mapped[date | None] = mapped_column(Date)
+    paused_days: Mapped[int] = mapped_column(Integer, default=0)
+    pause_reason: Mapped[str | None] = mapped_column(String(60))
+    decision: Mapped[str | None] = mapped_column(String(12))  # granted | refused | not_accepted
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    findings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the 秒批 rule's findings
+    instant: Mapped[bool] = mapped_column(Boolean, default=False)
+    flags: Mapped[list[str]] = mapped_column(JSON)  # 失信黑名单, 容缺受理 …
+    post_check: Mapped[str | None] = mapped_column(String(8))  # pending | passed | failed
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    application: Mapped[Application] = relationship(back_populates="cases")
+    item: Mapped[ServiceItem] = relationship()
+    department: Mapped[Department] = relationship(foreign_keys=[department_id])
+    receiving_department: Mapped[Department | None] = relationship(
+        foreign_keys=[receiving_department_id]
+    )
+
+
+class CaseStep(Base):
+    """One step a case took: who, when, from which state to which, and why."""
+
+    __tablename__ = "service_case_steps"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_cases.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(24))
+    from_state: Mapped[str] = mapped_column(String(12))
+    to_state: Mapped[str] = mapped_column(String(12))
+    actor_person_id: Mapped[int | None] = mapped_column(BigInteger)  # None: the system (秒批)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DepartmentKey(Base):
+    """A department's key for sealing the e-licences it issues (SM4-encrypted private key)."""
+
+    __tablename__ = "service_department_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    private_key_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Licence(Base):
+    """An e-licence (电子证照) as issued: content, the issuer's signature, trust grade, status.
+    Its catalog entry is also pushed into the 电子证照 library for other departments."""
+
+    __tablename__ = "service_licences"
+    __table_args__ = (
+        CheckConstraint("status IN ('valid', 'revoked')", name="status"),
+        CheckConstraint("trust_grade IN ('A', 'B', 'C', 'D')", name="trust_grade"),
+        Index("ix_service_licences_holder", "holder_code_index", "licence_type"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    licence_type: Mapped[str] = mapped_column(String(60))
+    holder_kind: Mapped[str] = mapped_column(String(10))  # person | enterprise
+    holder_code_index: Mapped[bytes] = mapped_column(LargeBinary(32))  # blind index of the code
+    holder_name: Mapped[str] = mapped_column(String(200))
+    issuer_department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("service_cases.id"), index=True)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    trust_grade: Mapped[str] = mapped_column(String(1))
+    key_id: Mapped[int] = mapped_column(ForeignKey("service_department_keys.id"))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(8))
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    issuer: Mapped[Department] = relationship()

@@ -1,0 +1,291 @@
+"""Cases through their departments: role-scoped steps, one clerk per step, corrections that
+stop the clock, dependent items waiting for a licence, 容缺 with a post-check, the blacklist
+flag, and a case received in one city for another (全省通办)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from qilu.errors import QiluError, Refused
+from qilu.identity.models import LegalEntity, Person
+from qilu.services import applications, cases
+from qilu.services.models import Application, Case, Licence, ServiceChain, ServiceItem
+from qilu.services.workdays import add_working_days, beijing_today
+
+from .conftest import Province
+
+RESTAURANT_FORM = {
+    "business_premises": "山东省济南市历下区泉城路100号",
+    "premises_area": "120",
+    "business_scope": "热食类食品制售",
+    "seats": "80",
+    "signboard_text": "鑫华酒家",
+    "signboard_size": "6x1.2",
+    "reason": "增加餐饮服务经营范围",
+}
+
+
+def restaurant(province: Province, representative: Person, entity: LegalEntity) -> Application:
+    code = province.session.scalars(
+        select(ServiceChain.code).where(ServiceChain.name == "开办餐饮店", ServiceChain.is_current)
+    ).one()
+    started = applications.start(
+        province.session,
+        province.vault,
+        applicant=representative,
+        entity=entity,
+        chain_code=code,
+        answers={"area": "big", "scope": "no", "signboard": "yes"},
+    )
+    application = started.application
+    applications.save_draft(province.session, application, RESTAURANT_FORM)
+    for material in applications.material_statuses(
+        province.session, application, started.plan, b"-", beijing_today()
+    ):
+        if material.source == "missing":
+            applications.promise(province.session, application, material.name)
+    applications.submit(
+        province.session, province.vault, application, actor_person_id=representative.id
+    )
+    return application
+
+
+@pytest.fixture
+def opened(province: Province) -> tuple[Application, Person, Person]:
+    representative = province.resident
+    entity = province.enterprise(representative)
+    clerk = province.official("370102-approval", "window_clerk", "窗口甲")
+    approver = province.official("370102-approval", "approver", "审批乙")
+    return restaurant(province, representative, entity), clerk, approver
+
+
+def case_named(application: Application, name: str) -> Case:
+    return next(c for c in application.cases if c.item.name == name)
+
+
+def test_the_restaurant_chain_fans_out_to_three_departments(
+    opened: tuple[Application, Person, Person],
+) -> None:
+    application, _, _ = opened
+    departments = {c.item.name: c.department.code for c in application.cases}
+    assert departments == {
+        "企业变更登记": "370102-approval",
+        "食品经营许可": "370102-approval",
+        "公众聚集场所投入使用营业前消防安全检查": "370102-emergency",
+        "户外广告设施设置许可": "370102-approval",
+        "城镇污水排入排水管网许可": "370102-approval",
+    }
+    food = case_named(application, "食品经营许可")
+    assert food.state == "waiting"
+    assert food.waits_for == [case_named(application, "企业变更登记").id]
+    assert case_named(application, "公众聚集场所投入使用营业前消防安全检查").state == "submitted"
+
+
+def test_a_licence_waits_then_runs_and_the_clock_pauses_for_a_correction(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    application, clerk, approver = opened
+    session, vault = province.session, province.vault
+    change = case_named(application, "企业变更登记")
+    for action, who in (("accept", clerk), ("review", approver), ("grant", approver)):
+        cases.act(session, vault, change.id, action, actor_person_id=who.id,
+                  expected_version=change.version)  # fmt: skip
+    food = case_named(application, "食品经营许可")
+    assert food.state == "waiting"  # granted is not yet done
+    cases.act(session, vault, change.id, "finish", actor_person_id=approver.id,
+              expected_version=change.version)  # fmt: skip
+    session.refresh(food)
+    assert food.state == "submitted"
+    today = beijing_today()
+    cases.act(session, vault, food.id, "accept", actor_person_id=clerk.id,
+              expected_version=food.version)  # fmt: skip
+    assert food.accepted_on == today and food.due_on == add_working_days(today, 5)
+    cases.act(session, vault, food.id, "correct", actor_person_id=approver.id,
+              expected_version=food.version, reason="平面图未标明加工区")  # fmt: skip
+    session.refresh(application)
+    assert (food.state, food.paused_since, application.status) == (
+        "correcting",
+        today,
+        "correcting",
+    )
+    cases.resume(session, vault, food, actor_person_id=province.resident.id)
+    assert food.state == "reviewing" and food.paused_since is None
+    cases.act(session, vault, food.id, "grant", actor_person_id=approver.id,
+              expected_version=food.version)  # fmt: skip
+    licence = session.scalars(select(Licence).where(Licence.case_id == food.id)).one()
+    assert licence.licence_type == "食品经营许可证" and licence.holder_kind == "enterprise"
+    assert licence.valid_until == today.replace(year=today.year + 5)
+
+
+def test_a_clerk_cannot_decide_and_an_approver_of_another_department_cannot_act(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    application, clerk, _ = opened
+    fire = case_named(application, "公众聚集场所投入使用营业前消防安全检查")
+    with pytest.raises(Refused):
+        cases.act(province.session, province.vault, fire.id, "accept",
+                  actor_person_id=clerk.id, expected_version=fire.version)  # fmt: skip
+    change = case_named(application, "企业变更登记")
+    cases.act(province.session, province.vault, change.id, "accept",
+              actor_person_id=clerk.id, expected_version=change.version)  # fmt: skip
+    with pytest.raises(Refused):
+        cases.act(province.session, province.vault, change.id, "review",
+                  actor_person_id=clerk.id, expected_version=change.version)  # fmt: skip
+
+
+def test_two_clerks_cannot_both_take_one_step(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    application, clerk, _ = opened
+    other = province.official("370102-approval", "window_clerk", "窗口丙")
+    change = case_named(application, "企业变更登记")
+    seen = change.version
+    cases.act(province.session, province.vault, change.id, "accept",
+              actor_person_id=clerk.id, expected_version=seen)  # fmt: skip
+    with pytest.raises(QiluError) as refused:
+        cases.act(province.session, province.vault, change.id, "not_accept",
+                  actor_person_id=other.id, expected_version=seen, reason="材料不全")  # fmt: skip
+    assert refused.value.code == "case.conflict"
+    assert [s.action for s in cases.steps_of(province.session, change.id)] == ["submit", "accept"]
+
+
+def test_a_database_level_race_is_caught_too(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    application, clerk, _ = opened
+    change = case_named(application, "企业变更登记")
+    # Another transaction moved the row after this session read it.
+    province.session.execute(
+        Case.__table__.update().where(Case.id == change.id).values(version=change.version + 1)
+    )
+    with pytest.raises(QiluError) as refused:
+        cases.act(province.session, province.vault, change.id, "accept",
+                  actor_person_id=clerk.id, expected_version=change.version)  # fmt: skip
+    assert refused.value.code == "case.conflict"
+
+
+def test_refusing_a_prerequisite_ends_what_waits_for_it(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    application, clerk, _ = opened
+    change = case_named(application, "企业变更登记")
+    cases.act(province.session, province.vault, change.id, "not_accept", actor_person_id=clerk.id,
+              expected_version=change.version, reason="经营范围表述不规范")  # fmt: skip
+    food = case_named(application, "食品经营许可")
+    province.session.refresh(food)
+    assert food.state == "cancelled"
+    with pytest.raises(QiluError) as refused:
+        cases.act(
+            province.session, province.vault, change.id, "not_accept",
+            actor_person_id=clerk.id, expected_version=change.version, reason="x",
+        )  # fmt: skip
+    assert refused.value.code == "case.state"
+
+
+def test_a_refusal_needs_a_reason(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    application, clerk, _ = opened
+    change = case_named(application, "企业变更登记")
+    with pytest.raises(QiluError) as refused:
+        cases.act(province.session, province.vault, change.id, "not_accept",
+                  actor_person_id=clerk.id, expected_version=change.version)  # fmt: skip
+    assert refused.value.field == "reason"
+
+
+def test_accepting_with_a_promised_material_puts_the_case_in_the_post_check_queue(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    application, clerk, _ = opened
+    change = case_named(application, "企业变更登记")
+    cases.act(province.session, province.vault, change.id, "accept", actor_person_id=clerk.id,
+              expected_version=change.version, promise_missing=True)  # fmt: skip
+    assert change.post_check == "pending" and cases.PROMISED in change.flags
+
+
+def test_a_blacklisted_applicant_is_flagged_and_never_approved_instantly(
+    province: Province,
+) -> None:
+    province.library(
+        "ZT-XY-001",
+        [{"subject_code": province.resident_id_number, "subject_name": "王丽",
+          "list_type": "黑名单", "reason": "拒不履行法院判决", "listed_on": "2026-01-05"}],
+    )  # fmt: skip
+    item = province.session.scalars(
+        select(ServiceItem).where(ServiceItem.name == "无犯罪记录证明开具", ServiceItem.is_current)
+    ).one()
+    application = applications.start(
+        province.session, province.vault, applicant=province.resident, item_code=item.code
+    ).application
+    applications.save_draft(province.session, application, {"reason": "出国"})
+    applications.submit(
+        province.session, province.vault, application, actor_person_id=province.resident.id
+    )
+    (case,) = application.cases
+    assert cases.BLACKLISTED in case.flags
+    assert case.state == "submitted" and not case.instant
+    assert "失信黑名单" in case.findings["reason"]
+
+
+def test_a_walk_in_received_in_another_city_goes_to_the_competent_department(
+    province: Province,
+) -> None:
+    qingdao_clerk = province.official("370202-approval", "window_clerk", "青岛窗口")
+    receiving = province.department("370202-approval")
+    item = province.session.scalars(
+        select(ServiceItem).where(ServiceItem.name == "高龄津贴申领", ServiceItem.is_current)
+    ).one()
+    application = applications.start(
+        province.session, province.vault, applicant=province.resident, item_code=item.code,
+        channel="window", clerk_person_id=qingdao_clerk.id,
+        receiving_department_id=receiving.id,
+    ).application  # fmt: skip
+    applications.save_draft(province.session, application, {"bank_account": "6222"})
+    applications.submit(
+        province.session, province.vault, application, actor_person_id=qingdao_clerk.id
+    )
+    (case,) = application.cases
+    assert case.department.code == "370102-civil_affairs"
+    assert case.receiving_department_id == receiving.id
+    # The receiving window does the formal check (受理); the competent one decides.
+    cases.act(province.session, province.vault, case.id, "accept",
+              actor_person_id=qingdao_clerk.id, expected_version=case.version)  # fmt: skip
+    with pytest.raises(Refused):
+        cases.act(province.session, province.vault, case.id, "review",
+                  actor_person_id=qingdao_clerk.id, expected_version=case.version)  # fmt: skip
+
+
+def test_an_item_not_handled_province_wide_is_refused_at_another_citys_window(
+    province: Province,
+) -> None:
+    clerk = province.official("370202-approval", "window_clerk", "青岛窗口")
+    entity = province.enterprise(province.resident)
+    item = province.session.scalars(
+        select(ServiceItem).where(ServiceItem.name == "剧毒化学品购买许可", ServiceItem.is_current)
+    ).one()
+    with pytest.raises(QiluError) as refused:
+        applications.start(
+            province.session, province.vault, applicant=province.resident, entity=entity,
+            item_code=item.code, channel="window", clerk_person_id=clerk.id,
+            receiving_department_id=province.department("370202-approval").id,
+        )  # fmt: skip
+    assert refused.value.code == "services.not_province_wide"
+    assert province.session.scalar(select(func.count()).select_from(Application)) == 0
+
+
+def test_a_submitted_case_keeps_its_item_version_after_an_edit(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    from qilu.services.catalog import change_item
+
+    application, _, _ = opened
+    food = case_named(application, "食品经营许可")
+    admin = province.official("370000-bigdata", "admin", "管理员")
+    change_item(province.session, food.item.code, {"promised_days": 3},
+                actor_person_id=admin.id, note="承诺时限压缩")  # fmt: skip
+    province.session.refresh(food)
+    assert food.item.version == 1 and food.item.spec["promised_days"] == 5
+    assert beijing_today() - timedelta(days=0) == beijing_today()
