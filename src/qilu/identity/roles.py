@@ -45,6 +45,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin.clients": frozenset({"admin", "system_admin"}),
     "admin.roles": frozenset({"admin", "security_admin"}),
     "audit.read": frozenset({"admin", "audit_admin"}),
+    "services.catalog": frozenset({"admin", "system_admin"}),
+    "ratings.appeals": frozenset({"admin"}),
 }
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.service import record
 from qilu.codes.divisions import SHANDONG
 from qilu.errors import NotFound, QiluError
+from qilu.identity import roles
 from qilu.identity.models import Department
 from qilu.services.models import ServiceChain, ServiceItem
 from qilu.services.specs import (
@@ -190,6 +191,7 @@ def change_item(
     note: str,
 ) -> ServiceItem:
     """A new version of an item with `changes`; applications already made keep their version."""
+    roles.require(session, actor_person_id, "services.catalog")
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise QiluError(

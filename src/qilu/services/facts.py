@@ -24,13 +24,20 @@ INSURANCE, CREDIT = "ZT-SB-001", "ZT-XY-001"
 
 
 class Facts:
-    def __init__(self, session: Session, vault: Vault, application: Application, today: date):
+    def __init__(
+        self,
+        session: Session,
+        vault: Vault,
+        application: Application,
+        today: date,
+        person: Person | None = None,
+    ):
         self.session = session
         self.vault = vault
         self.application = application
         self.today = today
         self._cache: dict[str, Any] = {}
-        self._person: Person | None = None
+        self._person = person
 
     @property
     def person(self) -> Person:

@@ -256,3 +256,83 @@ class Licence(Base):
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     issuer: Mapped[Department] = relationship()
+
+
+class Rating(Base):
+    """好差评 (国办发〔2019〕51号): one rating per finished application (一事一评), 1–5 on the
+    online indicators; 1 and 2 are bad and open a rectification for each department involved."""
+
+    __tablename__ = "service_ratings"
+    __table_args__ = (CheckConstraint("overall BETWEEN 1 AND 5", name="overall"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("service_applications.id"), unique=True)
+    person_id: Mapped[int] = mapped_column(BigInteger)
+    overall: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[dict[str, int]] = mapped_column(JSON)  # indicator -> 1..5
+    comment: Mapped[str] = mapped_column(Text, default="")
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False)  # an upheld appeal
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    application: Mapped[Application] = relationship()
+
+
+class Rectification(Base):
+    """A bad rating's follow-up in one department: fixed within 15 working days with a call
+    back to the applicant, or appealed as unfair and decided by the platform's administrator."""
+
+    __tablename__ = "service_rectifications"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'fixed', 'appealed', 'appeal_upheld')", name="status"),
+        Index("ix_service_rectifications_queue", "department_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("service_ratings.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    fix_note: Mapped[str | None] = mapped_column(Text)
+    callback_note: Mapped[str | None] = mapped_column(Text)
+    appeal_reason: Mapped[str | None] = mapped_column(Text)
+    decided_note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    rating: Mapped[Rating] = relationship()
+    department: Mapped[Department] = relationship()
+
+
+class Offer(Base):
+    """免申即享: a benefit a scan of the libraries found a resident eligible for, offered in
+    their portal for one-click acceptance."""
+
+    __tablename__ = "service_offers"
+    __table_args__ = (
+        UniqueConstraint("person_id", "item_code"),
+        CheckConstraint("status IN ('offered', 'accepted', 'declined')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    item_code: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(10))
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("service_applications.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Archive(Base):
+    """The electronic record package (单套制) of a finished application: a BagIt bag on disk
+    whose tag manifest's SM3 digest is kept here, so a package changed or rebuilt is caught."""
+
+    __tablename__ = "service_archives"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("service_applications.id"), unique=True)
+    path: Mapped[str] = mapped_column(String(300))  # relative to the data folder
+    tag_digest: Mapped[str] = mapped_column(String(64))
+    files: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    application: Mapped[Application] = relationship()

@@ -132,6 +132,8 @@ class ItemSpec(BaseModel):
     depth: int = Field(default=4, ge=1, le=4)
     province_wide: bool = True
     instant: str | None = None
+    # 免申即享: residents the rule approves are found by a scan and offered it unasked.
+    proactive: bool = False
     issues: Issues | None = None
     keywords: list[str] = Field(default_factory=list)
 
@@ -316,6 +318,8 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
         ]
         if item.instant and item.instant not in rules:
             problems.append(f"{item.name}：未定义的秒批规则 {item.instant}")
+        if item.proactive and not item.instant:
+            problems.append(f"{item.name}：免申即享的事项须有秒批规则")
     for chain in chains:
         problems += [
             f"一件事“{chain.name}”：目录中没有事项“{e.item}”"

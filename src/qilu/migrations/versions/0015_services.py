@@ -1,8 +1,8 @@
-"""Services: the versioned catalog, applications and their cases, e-licences
+"""Services: the catalog (versioned), applications and cases, e-licences, ratings, offers, archives
 
 Revision ID: 0015
 Revises: 0014
-Create Date: 2026-11-29 07:20:26.316578
+Create Date: 2026-11-29 07:25:49.699258
 """
 
 from __future__ import annotations
@@ -162,6 +162,24 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "service_archives",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "application_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("path", sa.String(length=300), nullable=False),
+        sa.Column("tag_digest", sa.String(length=64), nullable=False),
+        sa.Column("files", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["application_id"],
+            ["service_applications.id"],
+            name=op.f("fk_service_archives_application_id_service_applications"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_service_archives")),
+        sa.UniqueConstraint("application_id", name=op.f("uq_service_archives_application_id")),
+    )
+    op.create_table(
         "service_cases",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -231,6 +249,59 @@ def upgrade() -> None:
             "ix_service_cases_received", ["receiving_department_id", "state"], unique=False
         )
 
+    op.create_table(
+        "service_offers",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("item_code", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column(
+            "application_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('offered', 'accepted', 'declined')", name=op.f("ck_service_offers_status")
+        ),
+        sa.ForeignKeyConstraint(
+            ["application_id"],
+            ["service_applications.id"],
+            name=op.f("fk_service_offers_application_id_service_applications"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_service_offers_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_service_offers")),
+        sa.UniqueConstraint("person_id", "item_code", name=op.f("uq_service_offers_person_id")),
+    )
+    with op.batch_alter_table("service_offers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_service_offers_person_id"), ["person_id"], unique=False
+        )
+
+    op.create_table(
+        "service_ratings",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "application_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("person_id", sa.BigInteger(), nullable=False),
+        sa.Column("overall", sa.Integer(), nullable=False),
+        sa.Column("scores", sa.JSON(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("excluded", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("overall BETWEEN 1 AND 5", name=op.f("ck_service_ratings_overall")),
+        sa.ForeignKeyConstraint(
+            ["application_id"],
+            ["service_applications.id"],
+            name=op.f("fk_service_ratings_application_id_service_applications"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_service_ratings")),
+        sa.UniqueConstraint("application_id", name=op.f("uq_service_ratings_application_id")),
+    )
     op.create_table(
         "service_case_steps",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -305,6 +376,47 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "service_rectifications",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "rating_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "department_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("due_on", sa.Date(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("fix_note", sa.Text(), nullable=True),
+        sa.Column("callback_note", sa.Text(), nullable=True),
+        sa.Column("appeal_reason", sa.Text(), nullable=True),
+        sa.Column("decided_note", sa.Text(), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "status IN ('open', 'fixed', 'appealed', 'appeal_upheld')",
+            name=op.f("ck_service_rectifications_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["department_id"],
+            ["departments.id"],
+            name=op.f("fk_service_rectifications_department_id_departments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["rating_id"],
+            ["service_ratings.id"],
+            name=op.f("fk_service_rectifications_rating_id_service_ratings"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_service_rectifications")),
+    )
+    with op.batch_alter_table("service_rectifications", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_service_rectifications_queue", ["department_id", "status"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_service_rectifications_rating_id"), ["rating_id"], unique=False
+        )
+
+    op.create_table(
         "service_application_materials",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -349,18 +461,29 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_service_application_materials_application_id"))
 
     op.drop_table("service_application_materials")
+    with op.batch_alter_table("service_rectifications", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_service_rectifications_rating_id"))
+        batch_op.drop_index("ix_service_rectifications_queue")
+
+    op.drop_table("service_rectifications")
     with op.batch_alter_table("service_licences", schema=None) as batch_op:
         batch_op.drop_index("ix_service_licences_holder")
         batch_op.drop_index(batch_op.f("ix_service_licences_case_id"))
 
     op.drop_table("service_licences")
     op.drop_table("service_case_steps")
+    op.drop_table("service_ratings")
+    with op.batch_alter_table("service_offers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_service_offers_person_id"))
+
+    op.drop_table("service_offers")
     with op.batch_alter_table("service_cases", schema=None) as batch_op:
         batch_op.drop_index("ix_service_cases_received")
         batch_op.drop_index("ix_service_cases_queue")
         batch_op.drop_index(batch_op.f("ix_service_cases_application_id"))
 
     op.drop_table("service_cases")
+    op.drop_table("service_archives")
     with op.batch_alter_table("service_applications", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_service_applications_entity_id"))
         batch_op.drop_index("ix_service_applications_applicant")

@@ -1,0 +1,261 @@
+"""单套制 archiving: a finished application becomes an electronic record package — a BagIt bag
+with the metadata, the form, every material, every decision and an excerpt of the audit log —
+with sha256 and SM3 manifests. Packages are written once and never changed; `verify` checks
+both manifests (bagit-python writes SM3 but does not verify it, so the SM3 check is ours) and
+the tag manifest against the digest kept in the database, so a rebuilt bag is caught too."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bagit
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from qilu.audit.models import AuditEvent
+from qilu.digests import sm3
+from qilu.errors import QiluError
+from qilu.filestore import FileStore
+from qilu.identity.models import LegalEntity, Person
+from qilu.pii import Vault
+from qilu.services.cases import STATE_NAMES, steps_of
+from qilu.services.models import Application, ApplicationMaterial, Archive, Licence
+
+FOLDER = "archive"
+TAG_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-sm3.txt")
+
+
+def _json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=2, default=str), "utf-8")
+
+
+def archive_application(
+    session: Session, vault: Vault, store: FileStore, data_dir: Path, application: Application
+) -> Archive:
+    """Write the package of a finished application (once) and record its digest."""
+    if application.status != "done":
+        raise QiluError("archive.not_finished", "申请尚未办结，不能归档", field="application")
+    existing = session.scalars(
+        select(Archive).where(Archive.application_id == application.id)
+    ).one_or_none()
+    if existing is not None:
+        return existing
+    relative = Path(FOLDER) / application.number[2:10] / application.number
+    final = data_dir / relative
+    if final.exists():
+        raise QiluError(
+            "archive.exists", f"归档包 {application.number} 已存在，不能覆盖", field="application"
+        )
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
+    try:
+        count = _contents(session, vault, store, application, work)
+        bagit.make_bag(
+            str(work),
+            {
+                "Source-Organization": "山东省一体化政务服务平台（齐鲁）",
+                "External-Identifier": application.number,
+                "External-Description": "政务服务办件电子档案（单套制）",
+                "Bagging-Date": datetime.now(UTC).date().isoformat(),
+            },
+            checksums=["sha256", "sm3"],
+        )
+        digest = _tag_digest(work)
+        _seal(work)
+        os.replace(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    archive = Archive(
+        application_id=application.id,
+        path=str(relative),
+        tag_digest=digest,
+        files=count,
+        created_at=datetime.now(UTC),
+    )
+    session.add(archive)
+    session.flush()
+    return archive
+
+
+def _contents(
+    session: Session, vault: Vault, store: FileStore, application: Application, root: Path
+) -> int:
+    person = session.get_one(Person, application.applicant_person_id)
+    entity = session.get(LegalEntity, application.entity_id) if application.entity_id else None
+    number = vault.decrypt(person.id_number_cipher, "id_number")
+    subject = application.chain or application.item
+    assert subject is not None
+    _json(
+        root / "metadata.json",
+        {
+            "申请编号": application.number,
+            "事项或一件事": {"编码": subject.code, "名称": subject.name, "版本": subject.version},
+            "申请人": {"姓名": person.name, "公民身份号码": number[:6] + "********" + number[-4:]},
+            "申请单位": {"名称": entity.name, "统一社会信用代码": entity.uscc} if entity else None,
+            "渠道": "窗口" if application.channel == "window" else "网上",
+            "办理地": application.division_code,
+            "提交时间": application.submitted_at,
+            "办结时间": application.finished_at,
+        },
+    )
+    _json(
+        root / "form.json",
+        {
+            "answers": application.answers,
+            "form": application.form,
+            "disputed": application.disputed,
+        },
+    )
+    decisions = []
+    for case in application.cases:
+        decisions.append(
+            {
+                "办件编码": case.number,
+                "实施编码": case.implementation_code,
+                "事项": case.item.name,
+                "实施机关": case.department.name,
+                "状态": STATE_NAMES[case.state],
+                "结论": case.decision,
+                "理由": case.decision_reason,
+                "秒批": case.instant,
+                "规则结论": case.findings,
+                "步骤": [
+                    {
+                        "序号": s.seq,
+                        "操作": s.action,
+                        "由": s.from_state,
+                        "至": s.to_state,
+                        "经办人": s.actor_person_id,
+                        "理由": s.reason,
+                        "时间": s.at,
+                    }
+                    for s in steps_of(session, case.id)
+                ],
+            }
+        )
+    _json(root / "decisions.json", decisions)
+    licences = session.scalars(
+        select(Licence).where(Licence.case_id.in_([c.id for c in application.cases]))
+    ).all()
+    _json(
+        root / "licences.json",
+        [
+            {
+                "编号": lic.number,
+                "类型": lic.licence_type,
+                "签名": lic.signature.hex(),
+                "内容": lic.content,
+            }
+            for lic in licences
+        ],
+    )
+    subjects = [f"application:{application.number}"] + [
+        f"case:{c.number}" for c in application.cases
+    ]
+    entries = session.scalars(
+        select(AuditEvent)
+        .where(or_(AuditEvent.subject.in_(subjects)))
+        .order_by(AuditEvent.occurred_at, AuditEvent.id)
+    ).all()
+    _json(
+        root / "audit.json",
+        [
+            {
+                "chain": e.chain,
+                "seq": e.seq,
+                "time": e.occurred_at,
+                "action": e.action,
+                "actor": e.actor_person_id,
+                "subject": e.subject,
+                "details": e.details,
+                "hash": e.hash.hex(),
+            }
+            for e in entries
+        ],
+    )
+    materials = session.scalars(
+        select(ApplicationMaterial).where(ApplicationMaterial.application_id == application.id)
+    ).all()
+    folder = root / "materials"
+    folder.mkdir()
+    listed = []
+    for n, material in enumerate(materials, start=1):
+        entry: dict[str, Any] = {"材料": material.material, "来源": material.source}
+        if material.digest:
+            name = f"{n:03d}-{material.file_name}"
+            (folder / name).write_bytes(store.get(material.digest))
+            entry["文件"] = name
+        listed.append(entry)
+    _json(root / "materials.json", listed)
+    return 6 + sum(1 for m in materials if m.digest)
+
+
+def _tag_digest(root: Path) -> str:
+    return sm3(*((root / name).read_bytes() for name in TAG_FILES)).hex()
+
+
+def _seal(root: Path) -> None:
+    """Read-only on disk: the package is never changed after it is written."""
+    for path in sorted(root.rglob("*"), reverse=True):
+        mode = path.stat().st_mode
+        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    root.chmod(root.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def verify(data_dir: Path, archive: Archive) -> list[str]:
+    """Problems with a package, in Chinese; none means intact."""
+    root = data_dir / archive.path
+    if not root.is_dir():
+        return [f"{archive.path}：归档包不存在"]
+    problems = []
+    try:
+        bagit.Bag(str(root)).validate(processes=1)
+    except bagit.BagError as error:
+        details = getattr(error, "details", None) or []
+        problems += [f"sha256 校验失败：{d}" for d in details] or [f"BagIt 校验失败：{error}"]
+    problems += _check_sm3(root)
+    if not problems and _tag_digest(root) != archive.tag_digest:
+        problems.append("标签清单与归档记录不符：归档包被重建或替换")
+    return problems
+
+
+def _check_sm3(root: Path) -> list[str]:
+    manifest = root / "manifest-sm3.txt"
+    if not manifest.exists():
+        return ["缺少 SM3 清单"]
+    problems = []
+    listed = set()
+    for line in manifest.read_text("utf-8").splitlines():
+        expected, _, name = line.partition(" ")
+        name = name.strip()
+        listed.add(name)
+        path = root / name
+        if not path.is_file():
+            problems.append(f"SM3 清单中的文件缺失：{name}")
+        elif hashlib.new("sm3", path.read_bytes()).hexdigest() != expected:
+            problems.append(f"SM3 校验失败：{name}")
+    present = {str(p.relative_to(root)) for p in (root / "data").rglob("*") if p.is_file()}
+    problems += [f"清单外的文件：{name}" for name in sorted(present - listed)]
+    return problems
+
+
+def pending(session: Session, limit: int = 500) -> list[Application]:
+    """Finished applications not yet archived."""
+    archived = select(Archive.application_id)
+    return list(
+        session.scalars(
+            select(Application)
+            .where(Application.status == "done", Application.id.not_in(archived))
+            .order_by(Application.id)
+            .limit(limit)
+        )
+    )

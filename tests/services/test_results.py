@@ -1,0 +1,230 @@
+"""What an application leaves behind: e-licences anyone can verify, ratings that lead to
+action, benefits offered unasked, and an archive package that catches tampering."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from qilu.data.loading import find_record
+from qilu.errors import QiluError, Refused
+from qilu.filestore import LocalFileStore
+from qilu.identity.models import Person
+from qilu.services import applications, archive, cases, licences, offers, ratings
+from qilu.services.models import Application, Licence, Offer, Rectification, ServiceItem
+from qilu.services.workdays import add_working_days, beijing_today
+
+from ..factories import make_person
+from .conftest import Province
+from .test_applications import newborn
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalFileStore:
+    return LocalFileStore(tmp_path / "files")
+
+
+def finished_newborn(province: Province, store: LocalFileStore) -> Application:
+    application = newborn(province, store)
+    applications.submit(
+        province.session, province.vault, application, actor_person_id=province.resident.id
+    )
+    card = next(c for c in application.cases if c.item.name == "社会保障卡申领")
+    clerk = province.official("370102-human_resources", "window_clerk", "社保窗口")
+    approver = province.official("370102-human_resources", "approver", "社保审批")
+    for action, who in (("accept", clerk), ("review", approver), ("grant", approver),
+                        ("finish", approver)):  # fmt: skip
+        cases.act(province.session, province.vault, card.id, action, actor_person_id=who.id,
+                  expected_version=card.version)  # fmt: skip
+    assert application.status == "done"
+    return application
+
+
+def certificate(province: Province) -> Licence:
+    return province.session.scalars(
+        select(Licence).where(Licence.licence_type == "出生医学证明")
+    ).one()
+
+
+def test_an_issued_licence_is_in_the_library_and_verifies(
+    province: Province, store: LocalFileStore
+) -> None:
+    finished_newborn(province, store)
+    licence = certificate(province)
+    entry = find_record(province.session, province.vault, "JC-ZZ-001", [licence.number])
+    assert entry is not None
+    assert entry["holder_id"] == province.resident_id_number and entry["status"] == "有效"
+    today = beijing_today()
+    verdict = licences.verify_number(
+        province.session, licence.number, licence.signature.hex(), today
+    )
+    assert verdict.status == "valid"
+    document = licences.document_of(licence, licence.issuer)
+    assert (
+        licences.verify_document(province.session, document, licence.signature.hex(), today).status
+        == "valid"
+    )
+    svg = licences.qr_svg(licence, "http://127.0.0.1:8000")
+    assert svg.startswith("<svg")
+
+
+def test_a_changed_document_or_a_wrong_seal_is_forged(
+    province: Province, store: LocalFileStore
+) -> None:
+    finished_newborn(province, store)
+    licence = certificate(province)
+    today = beijing_today()
+    document = licences.document_of(licence, licence.issuer)
+    document["holder_name"] = "李四"
+    verdict = licences.verify_document(province.session, document, licence.signature.hex(), today)
+    assert verdict.status == "forged"
+    assert (
+        licences.verify_number(province.session, licence.number, "00" * 64, today).status
+        == "forged"
+    )
+    assert licences.verify_number(province.session, "370102000", "00", today).status == "forged"
+
+
+def test_revoked_and_expired_licences_say_so(province: Province, store: LocalFileStore) -> None:
+    finished_newborn(province, store)
+    card = province.session.scalars(
+        select(Licence).where(Licence.licence_type == "社会保障卡")
+    ).one()
+    assert card.valid_until is not None
+    later = card.valid_until + timedelta(days=1)
+    seal = card.signature.hex()
+    assert licences.verify_number(province.session, card.number, seal, later).status == "expired"
+    licences.revoke_licence(province.session, card, reason="卡片挂失", actor_person_id=None)
+    verdict = licences.verify_number(province.session, card.number, seal, beijing_today())
+    assert verdict.status == "revoked" and "卡片挂失" in verdict.reason
+
+
+def test_a_bad_rating_opens_a_task_per_department_due_in_15_working_days(
+    province: Province, store: LocalFileStore
+) -> None:
+    application = finished_newborn(province, store)
+    scores = {"overall": 2, "efficiency": 2, "guidance": 3, "convenience": 2, "usability": 4}
+    with pytest.raises(QiluError) as refused:
+        ratings.rate(province.session, application, person_id=province.resident.id, scores=scores)
+    assert refused.value.field == "comment"
+    rating = ratings.rate(province.session, application, person_id=province.resident.id,
+                          scores=scores, comment="社保卡等了很久")  # fmt: skip
+    tasks = province.session.scalars(select(Rectification).order_by(Rectification.id)).all()
+    assert len(tasks) == len({c.department_id for c in application.cases}) >= 3
+    assert all(t.due_on == add_working_days(beijing_today(), 15) for t in tasks)
+    with pytest.raises(QiluError) as refused:
+        ratings.rate(province.session, application, person_id=province.resident.id, scores=scores,
+                     comment="again")  # fmt: skip
+    assert refused.value.code == "rating.twice"
+    department = province.department("370102-human_resources")
+    task = next(t for t in tasks if t.department_id == department.id)
+    outsider = province.official("370102-civil_affairs", "approver", "民政")
+    with pytest.raises(Refused):
+        ratings.fix(province.session, task.id, actor_person_id=outsider.id,
+                    expected_version=task.version, fix_note="x", callback_note="y")  # fmt: skip
+    staff = province.official("370102-human_resources", "approver", "社保科长")
+    with pytest.raises(QiluError) as refused:
+        ratings.fix(province.session, task.id, actor_person_id=staff.id,
+                    expected_version=task.version, fix_note="优化制卡流程", callback_note="")  # fmt: skip
+    assert refused.value.field == "callback_note"
+    ratings.fix(province.session, task.id, actor_person_id=staff.id, expected_version=task.version,
+                fix_note="优化制卡流程", callback_note="已电话回访，申请人表示理解")  # fmt: skip
+    assert task.status == "fixed"
+    by_department = {r.key: r for r in ratings.roll_up(province.session)}
+    assert by_department["370102-human_resources"].bad == 1
+    assert rating.overall == 2
+
+
+def test_an_upheld_appeal_takes_the_rating_out_of_the_statistics(
+    province: Province, store: LocalFileStore
+) -> None:
+    application = finished_newborn(province, store)
+    ratings.rate(province.session, application, person_id=province.resident.id,
+                 scores={k: 1 for k in ratings.INDICATORS}, comment="不满意")  # fmt: skip
+    department = province.department("370102-public_security")
+    task = province.session.scalars(
+        select(Rectification).where(Rectification.department_id == department.id)
+    ).one()
+    staff = province.official("370102-public_security", "approver", "户籍民警")
+    ratings.appeal(province.session, task.id, actor_person_id=staff.id,
+                   expected_version=task.version, reason="秒批当场办结，评价与事实不符")  # fmt: skip
+    admin = province.official("370000-bigdata", "admin", "平台管理员")
+    with pytest.raises(Refused):
+        ratings.decide_appeal(province.session, task.id, actor_person_id=staff.id,
+                              expected_version=task.version, upheld=True, note="x")  # fmt: skip
+    ratings.decide_appeal(province.session, task.id, actor_person_id=admin.id,
+                          expected_version=task.version, upheld=True, note="申诉成立")  # fmt: skip
+    assert task.status == "appeal_upheld" and task.rating.excluded
+    assert ratings.roll_up(province.session) == []
+
+
+def test_a_rating_before_the_end_is_refused(province: Province, store: LocalFileStore) -> None:
+    application = newborn(province, store)
+    with pytest.raises(QiluError) as refused:
+        ratings.rate(province.session, application, person_id=province.resident.id,
+                     scores={k: 5 for k in ratings.INDICATORS})  # fmt: skip
+    assert refused.value.code == "rating.not_finished"
+
+
+def test_the_scan_offers_a_benefit_and_one_click_grants_it(province: Province) -> None:
+    elder = make_person(province.session, province.vault, name="孙大爷", phone=None,
+                        id_number="370102194001010017")  # fmt: skip
+    province.library("JC-RK-001", [{
+        "id_number": "370102194001010017", "name": "孙大爷", "sex": "1",
+        "birth_date": "1940-01-01", "household_division": "370102",
+        "address": "山东省济南市历下区文化东路5号", "phone": "13700001234",
+    }])  # fmt: skip
+    young = province.resident
+    made = offers.scan(province.session, province.vault)
+    offered = province.session.scalars(select(Offer).where(Offer.person_id == elder.id)).all()
+    names = {item.name for _, item in offers.offers_of(province.session, elder.id)}
+    assert names == {"高龄津贴申领", "老年人优待证办理"} and made >= 2
+    assert offers.offers_of(province.session, young.id) == []
+    assert offers.scan(province.session, province.vault) == 0  # nobody is offered twice
+    allowance = next(o for o in offered if o.item_code.endswith("09009"))
+    application = offers.accept(province.session, province.vault, allowance.id, elder)
+    assert application.status == "done"
+    assert application.cases[0].instant
+    with pytest.raises(QiluError):
+        offers.accept(province.session, province.vault, allowance.id, elder)
+
+
+def test_a_finished_application_is_archived_once_and_tampering_is_caught(
+    province: Province, store: LocalFileStore, tmp_path: Path
+) -> None:
+    application = finished_newborn(province, store)
+    package = archive.archive_application(
+        province.session, province.vault, store, tmp_path, application
+    )
+    assert (
+        archive.archive_application(
+            province.session, province.vault, store, tmp_path, application
+        ).id
+        == package.id
+    )
+    root = tmp_path / package.path
+    assert (root / "bagit.txt").exists() and (root / "manifest-sm3.txt").exists()
+    names = {p.name for p in (root / "data").rglob("*") if p.is_file()}
+    assert {"metadata.json", "form.json", "decisions.json", "audit.json", "licences.json"} <= names
+    assert any(n.endswith("photo.png") for n in names)
+    assert archive.verify(tmp_path, package) == []
+    form = root / "data" / "form.json"
+    assert not os.access(form, os.W_OK) or os.geteuid() == 0  # written read-only
+    form.chmod(form.stat().st_mode | stat.S_IWUSR)
+    form.write_text(form.read_text("utf-8").replace("王小宝", "王大宝"), "utf-8")
+    problems = archive.verify(tmp_path, package)
+    assert any("form.json" in p for p in problems)
+
+
+def test_an_unfinished_application_is_not_archived(
+    province: Province, store: LocalFileStore, tmp_path: Path
+) -> None:
+    application = newborn(province, store)
+    with pytest.raises(QiluError) as refused:
+        archive.archive_application(province.session, province.vault, store, tmp_path, application)
+    assert refused.value.code == "archive.not_finished"
