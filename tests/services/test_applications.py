@@ -49,9 +49,14 @@ def newborn(province: Province, store: LocalFileStore, **form: str) -> Applicati
     } | form
     applications.save_draft(province.session, application, values)
     applications.add_upload(
-        province.session, store, application, "照片", file_name="photo.png",
-        content_type="image/png", content=PNG,
-    )  # fmt: skip
+        province.session,
+        store,
+        application,
+        "照片",
+        file_name="photo.png",
+        content_type="image/png",
+        content=PNG,
+    )
     return application
 
 
@@ -76,8 +81,11 @@ def test_the_form_is_prefilled_from_the_library_and_the_read_is_logged(
     assert form["phone"] == "13900001111"
     assert form["address"] == "山东省济南市历下区泉城路8号"
     assert set(started.application.prefilled) == {
-        "applicant_name", "applicant_id_number", "phone", "address"
-    }  # fmt: skip
+        "applicant_name",
+        "applicant_id_number",
+        "phone",
+        "address",
+    }
     read = province.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "data.read")
     ).one()
@@ -99,9 +107,13 @@ def test_one_form_asks_each_fact_once_and_materials_are_merged(province: Provinc
     names = [m.material.name for m in plan.materials]
     assert len(names) == len(set(names)) and plan.materials_saved > 0
     assert [p.item.name for p in plan.items] == [
-        "出生医学证明签发", "出生登记", "预防接种证办理", "城乡居民基本医疗保险参保登记",
-        "社会保障卡申领", "育儿补贴申领",
-    ]  # fmt: skip
+        "出生医学证明签发",
+        "出生登记",
+        "预防接种证办理",
+        "城乡居民基本医疗保险参保登记",
+        "社会保障卡申领",
+        "育儿补贴申领",
+    ]
 
 
 def test_answers_choose_the_items(province: Province) -> None:
@@ -217,12 +229,16 @@ def test_a_missing_upload_is_named_and_a_promise_lets_it_through(
         province.session,
         application,
         {
-            "child_name": "王小宝", "child_sex": "男",
-            "child_birth_date": beijing_today().isoformat(), "birth_place": "医院",
-            "mother_name": "王丽", "father_name": "张伟", "bank_account": "62220202",
+            "child_name": "王小宝",
+            "child_sex": "男",
+            "child_birth_date": beijing_today().isoformat(),
+            "birth_place": "医院",
+            "mother_name": "王丽",
+            "father_name": "张伟",
+            "bank_account": "62220202",
             "bank_name": "工行",
         },
-    )  # fmt: skip
+    )
     with pytest.raises(QiluError) as refused:
         applications.submit(
             province.session, province.vault, application, actor_person_id=province.resident.id
@@ -239,21 +255,36 @@ def test_uploads_are_checked_for_type_and_count(province: Province, store: Local
     application = newborn(province, store)
     with pytest.raises(QiluError) as refused:
         applications.add_upload(
-            province.session, store, application, "照片", file_name="photo.exe",
-            content_type="application/octet-stream", content=b"MZ",
-        )  # fmt: skip
+            province.session,
+            store,
+            application,
+            "照片",
+            file_name="photo.exe",
+            content_type="application/octet-stream",
+            content=b"MZ",
+        )
     assert (refused.value.code, refused.value.field) == ("services.file_type", "materials.照片")
     with pytest.raises(QiluError) as refused:
         applications.add_upload(
-            province.session, store, application, "照片", file_name="again.png",
-            content_type="image/png", content=PNG,
-        )  # fmt: skip
+            province.session,
+            store,
+            application,
+            "照片",
+            file_name="again.png",
+            content_type="image/png",
+            content=PNG,
+        )
     assert refused.value.code == "services.file_count"
     with pytest.raises(QiluError) as refused:
         applications.add_upload(
-            province.session, store, application, "营业执照", file_name="a.pdf",
-            content_type="application/pdf", content=b"%PDF",
-        )  # fmt: skip
+            province.session,
+            store,
+            application,
+            "营业执照",
+            file_name="a.pdf",
+            content_type="application/pdf",
+            content=b"%PDF",
+        )
     assert refused.value.code == "services.material_unknown"
 
 

@@ -91,20 +91,40 @@ def test_a_licence_waits_then_runs_and_the_clock_pauses_for_a_correction(
     session, vault = province.session, province.vault
     change = case_named(application, "企业变更登记")
     for action, who in (("accept", clerk), ("review", approver), ("grant", approver)):
-        cases.act(session, vault, change.id, action, actor_person_id=who.id,
-                  expected_version=change.version)  # fmt: skip
+        cases.act(
+            session,
+            vault,
+            change.id,
+            action,
+            actor_person_id=who.id,
+            expected_version=change.version,
+        )
     food = case_named(application, "食品经营许可")
     assert food.state == "waiting"  # granted is not yet done
-    cases.act(session, vault, change.id, "finish", actor_person_id=approver.id,
-              expected_version=change.version)  # fmt: skip
+    cases.act(
+        session,
+        vault,
+        change.id,
+        "finish",
+        actor_person_id=approver.id,
+        expected_version=change.version,
+    )
     session.refresh(food)
     assert food.state == "submitted"
     today = beijing_today()
-    cases.act(session, vault, food.id, "accept", actor_person_id=clerk.id,
-              expected_version=food.version)  # fmt: skip
+    cases.act(
+        session, vault, food.id, "accept", actor_person_id=clerk.id, expected_version=food.version
+    )
     assert food.accepted_on == today and food.due_on == add_working_days(today, 5)
-    cases.act(session, vault, food.id, "correct", actor_person_id=approver.id,
-              expected_version=food.version, reason="平面图未标明加工区")  # fmt: skip
+    cases.act(
+        session,
+        vault,
+        food.id,
+        "correct",
+        actor_person_id=approver.id,
+        expected_version=food.version,
+        reason="平面图未标明加工区",
+    )
     session.refresh(application)
     assert (food.state, food.paused_since, application.status) == (
         "correcting",
@@ -113,8 +133,9 @@ def test_a_licence_waits_then_runs_and_the_clock_pauses_for_a_correction(
     )
     cases.resume(session, vault, food, actor_person_id=province.resident.id)
     assert food.state == "reviewing" and food.paused_since is None
-    cases.act(session, vault, food.id, "grant", actor_person_id=approver.id,
-              expected_version=food.version)  # fmt: skip
+    cases.act(
+        session, vault, food.id, "grant", actor_person_id=approver.id, expected_version=food.version
+    )
     licence = session.scalars(select(Licence).where(Licence.case_id == food.id)).one()
     assert licence.licence_type == "食品经营许可证" and licence.holder_kind == "enterprise"
     assert licence.valid_until == today.replace(year=today.year + 5)
@@ -126,14 +147,32 @@ def test_a_clerk_cannot_decide_and_an_approver_of_another_department_cannot_act(
     application, clerk, _ = opened
     fire = case_named(application, "公众聚集场所投入使用营业前消防安全检查")
     with pytest.raises(Refused):
-        cases.act(province.session, province.vault, fire.id, "accept",
-                  actor_person_id=clerk.id, expected_version=fire.version)  # fmt: skip
+        cases.act(
+            province.session,
+            province.vault,
+            fire.id,
+            "accept",
+            actor_person_id=clerk.id,
+            expected_version=fire.version,
+        )
     change = case_named(application, "企业变更登记")
-    cases.act(province.session, province.vault, change.id, "accept",
-              actor_person_id=clerk.id, expected_version=change.version)  # fmt: skip
+    cases.act(
+        province.session,
+        province.vault,
+        change.id,
+        "accept",
+        actor_person_id=clerk.id,
+        expected_version=change.version,
+    )
     with pytest.raises(Refused):
-        cases.act(province.session, province.vault, change.id, "review",
-                  actor_person_id=clerk.id, expected_version=change.version)  # fmt: skip
+        cases.act(
+            province.session,
+            province.vault,
+            change.id,
+            "review",
+            actor_person_id=clerk.id,
+            expected_version=change.version,
+        )
 
 
 def test_two_clerks_cannot_both_take_one_step(
@@ -143,11 +182,24 @@ def test_two_clerks_cannot_both_take_one_step(
     other = province.official("370102-approval", "window_clerk", "窗口丙")
     change = case_named(application, "企业变更登记")
     seen = change.version
-    cases.act(province.session, province.vault, change.id, "accept",
-              actor_person_id=clerk.id, expected_version=seen)  # fmt: skip
+    cases.act(
+        province.session,
+        province.vault,
+        change.id,
+        "accept",
+        actor_person_id=clerk.id,
+        expected_version=seen,
+    )
     with pytest.raises(QiluError) as refused:
-        cases.act(province.session, province.vault, change.id, "not_accept",
-                  actor_person_id=other.id, expected_version=seen, reason="材料不全")  # fmt: skip
+        cases.act(
+            province.session,
+            province.vault,
+            change.id,
+            "not_accept",
+            actor_person_id=other.id,
+            expected_version=seen,
+            reason="材料不全",
+        )
     assert refused.value.code == "case.conflict"
     assert [s.action for s in cases.steps_of(province.session, change.id)] == ["submit", "accept"]
 
@@ -162,8 +214,14 @@ def test_a_database_level_race_is_caught_too(
         Case.__table__.update().where(Case.id == change.id).values(version=change.version + 1)
     )
     with pytest.raises(QiluError) as refused:
-        cases.act(province.session, province.vault, change.id, "accept",
-                  actor_person_id=clerk.id, expected_version=change.version)  # fmt: skip
+        cases.act(
+            province.session,
+            province.vault,
+            change.id,
+            "accept",
+            actor_person_id=clerk.id,
+            expected_version=change.version,
+        )
     assert refused.value.code == "case.conflict"
 
 
@@ -172,16 +230,28 @@ def test_refusing_a_prerequisite_ends_what_waits_for_it(
 ) -> None:
     application, clerk, _ = opened
     change = case_named(application, "企业变更登记")
-    cases.act(province.session, province.vault, change.id, "not_accept", actor_person_id=clerk.id,
-              expected_version=change.version, reason="经营范围表述不规范")  # fmt: skip
+    cases.act(
+        province.session,
+        province.vault,
+        change.id,
+        "not_accept",
+        actor_person_id=clerk.id,
+        expected_version=change.version,
+        reason="经营范围表述不规范",
+    )
     food = case_named(application, "食品经营许可")
     province.session.refresh(food)
     assert food.state == "cancelled"
     with pytest.raises(QiluError) as refused:
         cases.act(
-            province.session, province.vault, change.id, "not_accept",
-            actor_person_id=clerk.id, expected_version=change.version, reason="x",
-        )  # fmt: skip
+            province.session,
+            province.vault,
+            change.id,
+            "not_accept",
+            actor_person_id=clerk.id,
+            expected_version=change.version,
+            reason="x",
+        )
     assert refused.value.code == "case.state"
 
 
@@ -191,8 +261,14 @@ def test_a_refusal_needs_a_reason(
     application, clerk, _ = opened
     change = case_named(application, "企业变更登记")
     with pytest.raises(QiluError) as refused:
-        cases.act(province.session, province.vault, change.id, "not_accept",
-                  actor_person_id=clerk.id, expected_version=change.version)  # fmt: skip
+        cases.act(
+            province.session,
+            province.vault,
+            change.id,
+            "not_accept",
+            actor_person_id=clerk.id,
+            expected_version=change.version,
+        )
     assert refused.value.field == "reason"
 
 
@@ -201,8 +277,15 @@ def test_accepting_with_a_promised_material_puts_the_case_in_the_post_check_queu
 ) -> None:
     application, clerk, _ = opened
     change = case_named(application, "企业变更登记")
-    cases.act(province.session, province.vault, change.id, "accept", actor_person_id=clerk.id,
-              expected_version=change.version, promise_missing=True)  # fmt: skip
+    cases.act(
+        province.session,
+        province.vault,
+        change.id,
+        "accept",
+        actor_person_id=clerk.id,
+        expected_version=change.version,
+        promise_missing=True,
+    )
     assert change.post_check == "pending" and cases.PROMISED in change.flags
 
 
@@ -211,9 +294,16 @@ def test_a_blacklisted_applicant_is_flagged_and_never_approved_instantly(
 ) -> None:
     province.library(
         "ZT-XY-001",
-        [{"subject_code": province.resident_id_number, "subject_name": "王丽",
-          "list_type": "黑名单", "reason": "拒不履行法院判决", "listed_on": "2026-01-05"}],
-    )  # fmt: skip
+        [
+            {
+                "subject_code": province.resident_id_number,
+                "subject_name": "王丽",
+                "list_type": "黑名单",
+                "reason": "拒不履行法院判决",
+                "listed_on": "2026-01-05",
+            }
+        ],
+    )
     item = province.session.scalars(
         select(ServiceItem).where(ServiceItem.name == "无犯罪记录证明开具", ServiceItem.is_current)
     ).one()
@@ -239,10 +329,14 @@ def test_a_walk_in_received_in_another_city_goes_to_the_competent_department(
         select(ServiceItem).where(ServiceItem.name == "高龄津贴申领", ServiceItem.is_current)
     ).one()
     application = applications.start(
-        province.session, province.vault, applicant=province.resident, item_code=item.code,
-        channel="window", clerk_person_id=qingdao_clerk.id,
+        province.session,
+        province.vault,
+        applicant=province.resident,
+        item_code=item.code,
+        channel="window",
+        clerk_person_id=qingdao_clerk.id,
         receiving_department_id=receiving.id,
-    ).application  # fmt: skip
+    ).application
     applications.save_draft(province.session, application, {"bank_account": "6222"})
     applications.submit(
         province.session, province.vault, application, actor_person_id=qingdao_clerk.id
@@ -251,11 +345,23 @@ def test_a_walk_in_received_in_another_city_goes_to_the_competent_department(
     assert case.department.code == "370102-civil_affairs"
     assert case.receiving_department_id == receiving.id
     # The receiving window does the formal check (受理); the competent one decides.
-    cases.act(province.session, province.vault, case.id, "accept",
-              actor_person_id=qingdao_clerk.id, expected_version=case.version)  # fmt: skip
+    cases.act(
+        province.session,
+        province.vault,
+        case.id,
+        "accept",
+        actor_person_id=qingdao_clerk.id,
+        expected_version=case.version,
+    )
     with pytest.raises(Refused):
-        cases.act(province.session, province.vault, case.id, "review",
-                  actor_person_id=qingdao_clerk.id, expected_version=case.version)  # fmt: skip
+        cases.act(
+            province.session,
+            province.vault,
+            case.id,
+            "review",
+            actor_person_id=qingdao_clerk.id,
+            expected_version=case.version,
+        )
 
 
 def test_an_item_not_handled_province_wide_is_refused_at_another_citys_window(
@@ -268,10 +374,15 @@ def test_an_item_not_handled_province_wide_is_refused_at_another_citys_window(
     ).one()
     with pytest.raises(QiluError) as refused:
         applications.start(
-            province.session, province.vault, applicant=province.resident, entity=entity,
-            item_code=item.code, channel="window", clerk_person_id=clerk.id,
+            province.session,
+            province.vault,
+            applicant=province.resident,
+            entity=entity,
+            item_code=item.code,
+            channel="window",
+            clerk_person_id=clerk.id,
             receiving_department_id=province.department("370202-approval").id,
-        )  # fmt: skip
+        )
     assert refused.value.code == "services.not_province_wide"
     assert province.session.scalar(select(func.count()).select_from(Application)) == 0
 
@@ -284,8 +395,13 @@ def test_a_submitted_case_keeps_its_item_version_after_an_edit(
     application, _, _ = opened
     food = case_named(application, "食品经营许可")
     admin = province.official("370000-bigdata", "admin", "管理员")
-    change_item(province.session, food.item.code, {"promised_days": 3},
-                actor_person_id=admin.id, note="承诺时限压缩")  # fmt: skip
+    change_item(
+        province.session,
+        food.item.code,
+        {"promised_days": 3},
+        actor_person_id=admin.id,
+        note="承诺时限压缩",
+    )
     province.session.refresh(food)
     assert food.item.version == 1 and food.item.spec["promised_days"] == 5
     assert beijing_today() - timedelta(days=0) == beijing_today()

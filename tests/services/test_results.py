@@ -14,9 +14,8 @@ from sqlalchemy import select
 from qilu.data.loading import find_record
 from qilu.errors import QiluError, Refused
 from qilu.filestore import LocalFileStore
-from qilu.identity.models import Person
 from qilu.services import applications, archive, cases, licences, offers, ratings
-from qilu.services.models import Application, Licence, Offer, Rectification, ServiceItem
+from qilu.services.models import Application, Licence, Offer, Rectification
 from qilu.services.workdays import add_working_days, beijing_today
 
 from ..factories import make_person
@@ -37,10 +36,20 @@ def finished_newborn(province: Province, store: LocalFileStore) -> Application:
     card = next(c for c in application.cases if c.item.name == "社会保障卡申领")
     clerk = province.official("370102-human_resources", "window_clerk", "社保窗口")
     approver = province.official("370102-human_resources", "approver", "社保审批")
-    for action, who in (("accept", clerk), ("review", approver), ("grant", approver),
-                        ("finish", approver)):  # fmt: skip
-        cases.act(province.session, province.vault, card.id, action, actor_person_id=who.id,
-                  expected_version=card.version)  # fmt: skip
+    for action, who in (
+        ("accept", clerk),
+        ("review", approver),
+        ("grant", approver),
+        ("finish", approver),
+    ):
+        cases.act(
+            province.session,
+            province.vault,
+            card.id,
+            action,
+            actor_person_id=who.id,
+            expected_version=card.version,
+        )
     assert application.status == "done"
     return application
 
@@ -112,28 +121,56 @@ def test_a_bad_rating_opens_a_task_per_department_due_in_15_working_days(
     with pytest.raises(QiluError) as refused:
         ratings.rate(province.session, application, person_id=province.resident.id, scores=scores)
     assert refused.value.field == "comment"
-    rating = ratings.rate(province.session, application, person_id=province.resident.id,
-                          scores=scores, comment="社保卡等了很久")  # fmt: skip
+    rating = ratings.rate(
+        province.session,
+        application,
+        person_id=province.resident.id,
+        scores=scores,
+        comment="社保卡等了很久",
+    )
     tasks = province.session.scalars(select(Rectification).order_by(Rectification.id)).all()
     assert len(tasks) == len({c.department_id for c in application.cases}) >= 3
     assert all(t.due_on == add_working_days(beijing_today(), 15) for t in tasks)
     with pytest.raises(QiluError) as refused:
-        ratings.rate(province.session, application, person_id=province.resident.id, scores=scores,
-                     comment="again")  # fmt: skip
+        ratings.rate(
+            province.session,
+            application,
+            person_id=province.resident.id,
+            scores=scores,
+            comment="again",
+        )
     assert refused.value.code == "rating.twice"
     department = province.department("370102-human_resources")
     task = next(t for t in tasks if t.department_id == department.id)
     outsider = province.official("370102-civil_affairs", "approver", "民政")
     with pytest.raises(Refused):
-        ratings.fix(province.session, task.id, actor_person_id=outsider.id,
-                    expected_version=task.version, fix_note="x", callback_note="y")  # fmt: skip
+        ratings.fix(
+            province.session,
+            task.id,
+            actor_person_id=outsider.id,
+            expected_version=task.version,
+            fix_note="x",
+            callback_note="y",
+        )
     staff = province.official("370102-human_resources", "approver", "社保科长")
     with pytest.raises(QiluError) as refused:
-        ratings.fix(province.session, task.id, actor_person_id=staff.id,
-                    expected_version=task.version, fix_note="优化制卡流程", callback_note="")  # fmt: skip
+        ratings.fix(
+            province.session,
+            task.id,
+            actor_person_id=staff.id,
+            expected_version=task.version,
+            fix_note="优化制卡流程",
+            callback_note="",
+        )
     assert refused.value.field == "callback_note"
-    ratings.fix(province.session, task.id, actor_person_id=staff.id, expected_version=task.version,
-                fix_note="优化制卡流程", callback_note="已电话回访，申请人表示理解")  # fmt: skip
+    ratings.fix(
+        province.session,
+        task.id,
+        actor_person_id=staff.id,
+        expected_version=task.version,
+        fix_note="优化制卡流程",
+        callback_note="已电话回访，申请人表示理解",
+    )
     assert task.status == "fixed"
     by_department = {r.key: r for r in ratings.roll_up(province.session)}
     assert by_department["370102-human_resources"].bad == 1
@@ -144,21 +181,43 @@ def test_an_upheld_appeal_takes_the_rating_out_of_the_statistics(
     province: Province, store: LocalFileStore
 ) -> None:
     application = finished_newborn(province, store)
-    ratings.rate(province.session, application, person_id=province.resident.id,
-                 scores={k: 1 for k in ratings.INDICATORS}, comment="不满意")  # fmt: skip
+    ratings.rate(
+        province.session,
+        application,
+        person_id=province.resident.id,
+        scores={k: 1 for k in ratings.INDICATORS},
+        comment="不满意",
+    )
     department = province.department("370102-public_security")
     task = province.session.scalars(
         select(Rectification).where(Rectification.department_id == department.id)
     ).one()
     staff = province.official("370102-public_security", "approver", "户籍民警")
-    ratings.appeal(province.session, task.id, actor_person_id=staff.id,
-                   expected_version=task.version, reason="秒批当场办结，评价与事实不符")  # fmt: skip
+    ratings.appeal(
+        province.session,
+        task.id,
+        actor_person_id=staff.id,
+        expected_version=task.version,
+        reason="秒批当场办结，评价与事实不符",
+    )
     admin = province.official("370000-bigdata", "admin", "平台管理员")
     with pytest.raises(Refused):
-        ratings.decide_appeal(province.session, task.id, actor_person_id=staff.id,
-                              expected_version=task.version, upheld=True, note="x")  # fmt: skip
-    ratings.decide_appeal(province.session, task.id, actor_person_id=admin.id,
-                          expected_version=task.version, upheld=True, note="申诉成立")  # fmt: skip
+        ratings.decide_appeal(
+            province.session,
+            task.id,
+            actor_person_id=staff.id,
+            expected_version=task.version,
+            upheld=True,
+            note="x",
+        )
+    ratings.decide_appeal(
+        province.session,
+        task.id,
+        actor_person_id=admin.id,
+        expected_version=task.version,
+        upheld=True,
+        note="申诉成立",
+    )
     assert task.status == "appeal_upheld" and task.rating.excluded
     assert ratings.roll_up(province.session) == []
 
@@ -166,19 +225,33 @@ def test_an_upheld_appeal_takes_the_rating_out_of_the_statistics(
 def test_a_rating_before_the_end_is_refused(province: Province, store: LocalFileStore) -> None:
     application = newborn(province, store)
     with pytest.raises(QiluError) as refused:
-        ratings.rate(province.session, application, person_id=province.resident.id,
-                     scores={k: 5 for k in ratings.INDICATORS})  # fmt: skip
+        ratings.rate(
+            province.session,
+            application,
+            person_id=province.resident.id,
+            scores={k: 5 for k in ratings.INDICATORS},
+        )
     assert refused.value.code == "rating.not_finished"
 
 
 def test_the_scan_offers_a_benefit_and_one_click_grants_it(province: Province) -> None:
-    elder = make_person(province.session, province.vault, name="孙大爷", phone=None,
-                        id_number="370102194001010017")  # fmt: skip
-    province.library("JC-RK-001", [{
-        "id_number": "370102194001010017", "name": "孙大爷", "sex": "1",
-        "birth_date": "1940-01-01", "household_division": "370102",
-        "address": "山东省济南市历下区文化东路5号", "phone": "13700001234",
-    }])  # fmt: skip
+    elder = make_person(
+        province.session, province.vault, name="孙大爷", phone=None, id_number="370102194001010017"
+    )
+    province.library(
+        "JC-RK-001",
+        [
+            {
+                "id_number": "370102194001010017",
+                "name": "孙大爷",
+                "sex": "1",
+                "birth_date": "1940-01-01",
+                "household_division": "370102",
+                "address": "山东省济南市历下区文化东路5号",
+                "phone": "13700001234",
+            }
+        ],
+    )
     young = province.resident
     made = offers.scan(province.session, province.vault)
     offered = province.session.scalars(select(Offer).where(Offer.person_id == elder.id)).all()
