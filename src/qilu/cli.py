@@ -468,6 +468,97 @@ def audit_verify(ctx: CliContext) -> None:
 
 
 @cli.group()
+def archive() -> None:
+    """Electronic record packages (单套制) of finished applications."""
+
+
+@archive.command("build")
+@click.option("--limit", default=500, show_default=True, help="At most this many packages.")
+@pass_context
+def archive_build(ctx: CliContext, limit: int) -> None:
+    """Package the finished applications not yet archived (the pages archive as they finish;
+    this catches any that were not, such as after a crash)."""
+    from sqlalchemy.orm import Session
+
+    from qilu.filestore import file_store
+    from qilu.pii import load_vault
+    from qilu.services import archive as archiving
+
+    vault, data_dir = load_vault(ctx.settings), ctx.settings.data_dir
+    with Session(ctx.engine) as session, session.begin():
+        waiting = archiving.pending(session, limit)
+        for application in waiting:
+            archiving.archive_application(
+                session, vault, file_store(data_dir), data_dir, application
+            )
+    click.echo(f"已归档 {len(waiting)} 件")
+
+
+@archive.command("verify")
+@click.argument("number", required=False)
+@pass_context
+def archive_verify(ctx: CliContext, number: str | None) -> None:
+    """Check packages (one by its application number, or all): both manifests, SM3 ourselves,
+    and the tag manifest against the digest kept at archiving. Exit 1 if any fails."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from qilu.services import archive as archiving
+    from qilu.services.models import Application, Archive
+
+    with Session(ctx.engine) as session:
+        statement = select(Archive).join(Application).order_by(Archive.id)
+        if number:
+            statement = statement.where(Application.number == number)
+        packages = session.scalars(statement).all()
+        if number and not packages:
+            raise click.ClickException(f"没有申请编号为 {number} 的归档包")
+        failed = 0
+        for package in packages:
+            problems = archiving.verify(ctx.settings.data_dir, package)
+            if problems:
+                failed += 1
+                click.echo(f"{package.application.number}：校验失败")
+                for problem in problems:
+                    click.echo(f"  {problem}")
+    click.echo(f"共 {len(packages)} 个归档包，{len(packages) - failed} 个完好，{failed} 个校验失败")
+    if failed:
+        sys.exit(1)
+
+
+@cli.group()
+def services() -> None:
+    """The service catalog and the jobs around applications."""
+
+
+@services.command("offers")
+@pass_context
+def services_offers(ctx: CliContext) -> None:
+    """免申即享: scan the register and offer benefits to residents who qualify."""
+    from sqlalchemy.orm import Session
+
+    from qilu.pii import load_vault
+    from qilu.services import offers
+
+    with Session(ctx.engine) as session, session.begin():
+        made = offers.scan(session, load_vault(ctx.settings))
+    click.echo(f"新推送免申即享服务 {made} 项")
+
+
+@services.command("install")
+@pass_context
+def services_install(ctx: CliContext) -> None:
+    """Store the shipped catalog: new and changed items and chains as new versions."""
+    from sqlalchemy.orm import Session
+
+    from qilu.services.catalog import install_catalog
+
+    with Session(ctx.engine) as session, session.begin():
+        installed = install_catalog(session)
+    click.echo(f"事项新增或更新 {installed.items_added} 个，一件事 {installed.chains_added} 个")
+
+
+@cli.group()
 def codes() -> None:
     """National codes: ID numbers (GB 11643) and USCCs (GB 32100)."""
 

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from qilu.errors import QiluError
 from qilu.pii import Vault
@@ -20,6 +21,7 @@ from qilu.settings import Settings
 CHINA = timedelta(hours=8)  # dates typed in forms are Beijing calendar days
 CSRF_COOKIE = "qilu_csrf"
 CSRF_FIELD = "csrf_token"
+LARGE_FONT = "qilu_large"  # the cookie of the large-font mode (适老化)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -124,6 +126,15 @@ def beijing(moment: datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
 
 def new_csrf_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+async def posted_form(request: Request) -> FormData:
+    """The posted form, read on the event loop, for sync routes whose field names vary (the
+    fields of a service's form). Starlette keeps it, so reading it twice costs nothing."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
 
 
 class CsrfRejected(QiluError):

@@ -36,7 +36,8 @@ from qilu.identity.access import SignInRequired
 from qilu.identity.assurance import StepUpRequired
 from qilu.logs import configure_logging
 from qilu.pii import load_vault
-from qilu.routes import CSRF_COOKIE, beijing, new_csrf_token, render
+from qilu.routes import CSRF_COOKIE, LARGE_FONT, beijing, new_csrf_token, render
+from qilu.services import portal_pages, workbench_pages
 from qilu.settings import Settings
 
 log = structlog.get_logger("qilu.web")
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.readers = make_readers(engine)
     templates = Jinja2Templates(directory=_template_folders())
     templates.env.globals["version"] = __version__
+    templates.env.globals["large_font_cookie"] = LARGE_FONT
     templates.env.filters["beijing"] = beijing
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(_package_path("static"))), name="static")
@@ -108,9 +110,11 @@ INSTALLS = (
     data_pages.install,
     sharing_pages.install,
     resident_pages.install,
+    portal_pages.install,
+    workbench_pages.install,
     home.install,
 )
-DOMAINS = ("codes", "identity", "data", "demo")
+DOMAINS = ("codes", "identity", "data", "services", "demo")
 
 
 def _package_path(name: str) -> Path:

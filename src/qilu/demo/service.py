@@ -33,6 +33,9 @@ from qilu.identity.oidc_clients import register_client
 from qilu.identity.roles import grant_role
 from qilu.identity.service import id_number_of, register_counts
 from qilu.pii import Vault, load_vault
+from qilu.services import offers
+from qilu.services.catalog import install_catalog
+from qilu.services.specs import shipped_catalog
 from qilu.settings import Settings
 
 
@@ -66,7 +69,8 @@ def _fill(
     workers: int | None,
     progress: Progress | None,
 ) -> int:
-    """Fill the data libraries in the seeding transaction; the rows loaded."""
+    """Fill the data libraries and install the service catalog in the seeding transaction;
+    the rows loaded."""
     if progress is not None:
         progress.start("数据资源", len(LIBRARIES))
     session = Session(bind=connection)
@@ -78,6 +82,7 @@ def _fill(
         workers=workers or 1,
         progress=(lambda _code, _rows: progress.advance("数据资源", 1)) if progress else None,
     )
+    install_catalog(session)  # the service catalog, so applications can be made at once
     session.flush()
     return sum(loaded.values())
 
@@ -99,13 +104,18 @@ class DemoSummary:
     identities: list[DemoIdentity]
     client_id: str | None = None
     records: int = 0  # in the data libraries
+    items: int = 0  # service items and chains in the catalog
+    chains: int = 0
 
     def describe(self, base_url: str) -> str:
         origin = "沿用已有数据" if self.reused else "已生成合成数据"
         lines = [
             f"Qilu 演示环境：{origin}（居民 {self.residents:,}，法人 {self.entities:,}，"
-            f"部门 {self.departments:,}；数据资源记录 {self.records:,}）",
+            f"部门 {self.departments:,}；数据资源记录 {self.records:,}；"
+            f"政务服务事项 {self.items}，一链办理 {self.chains}）",
             f"  门户      {base_url}/",
+            f"  办事大厅  {base_url}/services",
+            f"  工作台    {base_url}/workbench/cases",
             f"  健康检查  {base_url}/healthz",
             f"  API 文档  {base_url}/api/docs",
             f"演示账号（合成数据，密码均为 {DEMO_PASSWORD}；公职人员首次登录须设置两步验证）：",
@@ -140,6 +150,9 @@ def prepare_demo(
         if not reused:
             open_demo_accounts(session, vault, settings, identities)
         install_standard_catalog(session)
+        install_catalog(session)
+        if not reused:
+            offers.scan(session, vault)  # 免申即享: what residents are offered unasked
         counts = register_counts(session)
         client = session.scalars(
             select(OidcClient).where(OidcClient.name == DEMO_CLIENT_NAME)
@@ -152,6 +165,8 @@ def prepare_demo(
             identities,
             client.client_id if client else None,
             session.scalar(select(func.count()).select_from(DataRecord)) or 0,
+            len(shipped_catalog().items),
+            len(shipped_catalog().chains),
         )
 
 
@@ -160,6 +175,7 @@ DEMO_CLIENT_NAME = "示例部门系统"
 DEMO_ROLES = {
     "数据管理": ("370000-bigdata", "data_steward"),
     "窗口受理": ("370102-approval", "window_clerk"),
+    "审批": ("370102-approval", "approver"),
     "管理员": ("370000-bigdata", "admin"),
 }
 
@@ -228,7 +244,7 @@ def demo_identities(session: Session, vault: Vault) -> list[DemoIdentity]:
                 f"{entity.name}（{entity.uscc}）",
             )
         )
-    staff = (("数据管理", 0), ("窗口受理", 0), ("管理员", 1))  # (role, which member)
+    staff = (("数据管理", 0), ("窗口受理", 0), ("审批", 1), ("管理员", 1))  # (role, which member)
     for role, offset in staff:
         code = DEMO_ROLES[role][0]
         member = session.scalars(

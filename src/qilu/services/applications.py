@@ -484,6 +484,43 @@ def holder_index(session: Session, vault: Vault, application: Application) -> by
     return session.get_one(Person, application.applicant_person_id).id_number_index
 
 
+def answer_correction(
+    session: Session,
+    vault: Vault,
+    application: Application,
+    values: dict[str, str],
+    *,
+    actor_person_id: int,
+) -> Application:
+    """The applicant's answer to a correction (补正): the corrected facts (new files are added
+    as uploads), checked like a submission; then every case waiting for it is reviewed again."""
+    if application.status != "correcting":
+        raise QiluError("services.not_correcting", "该申请目前无需补正", field="application")
+    plan = plan_of(session, application)
+    known = {f.key for f in plan.fields}
+    changed = {k: v.strip() for k, v in values.items() if k in known and v.strip()}
+    application.form = {**application.form, **changed}
+    problems = check_form(plan.fields, application.form)
+    if problems:
+        raise QiluError(
+            "services.application_invalid",
+            f"有 {len(problems)} 处需要补充：{problems[0]['reason']}",
+            field=problems[0]["field"],
+            problems=problems,
+        )
+    record(
+        session,
+        "services.correction_answered",
+        actor_person_id=actor_person_id,
+        subject=f"application:{application.number}",
+        details={"changed": sorted(changed)},
+    )
+    for case in application.cases:
+        if case.state == "correcting":
+            cases.resume(session, vault, case, actor_person_id=actor_person_id)
+    return application
+
+
 def applications_of(session: Session, person_id: int, *, limit: int = 50) -> list[Application]:
     return list(
         session.scalars(

@@ -21,13 +21,14 @@ from qilu.pii import Vault
 from qilu.services.catalog import competent_department, implementation_code
 from qilu.services.chains import Plan
 from qilu.services.facts import Facts
-from qilu.services.licences import entity_holder_index, issue_licence
-from qilu.services.models import Application, Case, CaseStep
+from qilu.services.licences import entity_holder_index, issue_licence, revoke_licence
+from qilu.services.models import Application, Case, CaseStep, Licence
 from qilu.services.rules import Decision, decide
 from qilu.services.specs import shipped_catalog
 from qilu.services.workdays import add_working_days, beijing_today, working_days_between
 
 STATE_NAMES = {
+    "draft": "草稿",
     "waiting": "等待前置事项",
     "submitted": "已提交",
     "accepted": "已受理",
@@ -206,13 +207,18 @@ def act(
 
 
 def _authorise(session: Session, person_id: int, case: Case, spec: Action) -> None:
-    grants = roles.roles_of(session, person_id)
+    if not _may(roles.roles_of(session, person_id), case, spec):
+        raise Refused("role.forbidden", "您没有办理此项工作的权限", permission=spec.permission)
+
+
+def _may(grants: list[roles.RoleGrant], case: Case, spec: Action) -> bool:
+    """A role allowing the step, held in the case's department — or, to accept, in the
+    department that received it (全省通办: the receiving window does the formal check)."""
     departments = {case.department_id}
     if spec.permission == "applications.accept" and case.receiving_department_id:
         departments.add(case.receiving_department_id)
     allowed = roles.PERMISSIONS[spec.permission]
-    if not any(g.role in allowed and g.department_id in departments for g in grants):
-        raise Refused("role.forbidden", "您没有办理此项工作的权限", permission=spec.permission)
+    return any(g.role in allowed and g.department_id in departments for g in grants)
 
 
 def _conflict() -> QiluError:
@@ -461,3 +467,105 @@ def steps_of(session: Session, case_id: int) -> list[CaseStep]:
     return list(
         session.scalars(select(CaseStep).where(CaseStep.case_id == case_id).order_by(CaseStep.seq))
     )
+
+
+def post_check(
+    session: Session,
+    case_id: int,
+    *,
+    actor_person_id: int,
+    passed: bool,
+    note: str,
+) -> Case:
+    """The check after 容缺受理: the promised material arrived and holds (passed), or not
+    (failed: a licence the case issued is revoked)."""
+    case = get_case(session, case_id)
+    _authorise(session, actor_person_id, case, ACTIONS["accept"])
+    if case.post_check != "pending":
+        raise QiluError("case.post_check", "该办件不在后核队列中", field="case")
+    if not note.strip():
+        raise QiluError("case.reason", "请写明核查情况", field="reason")
+    outcome = "passed" if passed else "failed"
+    moved = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.post_check == "pending", Case.version == case.version)
+        .values(post_check=outcome, version=Case.version + 1, updated_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise _conflict()
+    case.post_check, case.version = outcome, case.version + 1
+    session.add(
+        CaseStep(
+            case_id=case.id,
+            seq=case.version,
+            action=f"post_check_{outcome}",
+            from_state=case.state,
+            to_state=case.state,
+            actor_person_id=actor_person_id,
+            reason=note.strip(),
+            at=datetime.now(UTC),
+        )
+    )
+    if not passed:
+        for licence in session.scalars(
+            select(Licence).where(Licence.case_id == case.id, Licence.status == "valid")
+        ):
+            revoke_licence(
+                session,
+                licence,
+                reason=f"容缺后核未通过：{note.strip()}",
+                actor_person_id=actor_person_id,
+            )
+    record(
+        session,
+        f"services.post_check_{outcome}",
+        actor_person_id=actor_person_id,
+        subject=f"case:{case.number}",
+        details={"note": note.strip()},
+    )
+    return case
+
+
+# The workbench queues: which cases each tab shows, by state (or the post-check queue).
+QUEUES = {
+    "accept": ("待受理", ("submitted",)),
+    "review": ("审查中", ("accepted", "reviewing")),
+    "correcting": ("补正中", ("correcting",)),
+    "finish": ("待办结", ("granted", "refused")),
+    "done": ("已办结", ("done", "not_accepted", "cancelled")),
+}
+
+
+def queue(
+    session: Session,
+    department_ids: list[int],
+    tab: str,
+    *,
+    limit: int = 50,
+) -> list[Case]:
+    """A department's cases on one tab, the most urgent first (the nearest limit)."""
+    statement = select(Case)
+    if tab == "received":
+        statement = statement.where(
+            Case.receiving_department_id.in_(department_ids), Case.state.not_in(FINAL)
+        )
+    elif tab == "postcheck":
+        statement = statement.where(
+            Case.department_id.in_(department_ids), Case.post_check == "pending"
+        )
+    else:
+        statement = statement.where(
+            Case.department_id.in_(department_ids), Case.state.in_(QUEUES[tab][1])
+        )
+    ordered = statement.order_by(Case.due_on.is_(None), Case.due_on, Case.id).limit(limit)
+    return list(session.scalars(ordered))
+
+
+def actions_for(case: Case, grants: list[roles.RoleGrant]) -> list[str]:
+    """The steps this person may take on this case now."""
+    return [
+        name
+        for name, spec in ACTIONS.items()
+        if case.state in spec.from_states and _may(grants, case, spec)
+    ]

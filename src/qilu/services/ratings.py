@@ -223,6 +223,12 @@ def tasks_for(
     return list(session.scalars(statement.order_by(Rectification.due_on, Rectification.id)))
 
 
+def appealed(session: Session) -> list[Rectification]:
+    """Appeals waiting for the platform administrator."""
+    statement = select(Rectification).where(Rectification.status == "appealed")
+    return list(session.scalars(statement.order_by(Rectification.id)))
+
+
 @dataclass(frozen=True)
 class RollUp:
     key: str

@@ -1,0 +1,469 @@
+"""The portal's 办事 pages (the 爱山东 role), phone first: find an item or a chain in plain
+Chinese, answer the questionnaire, fill one form, hand in materials, submit, follow one status,
+answer a correction, rate, and see the licences one holds; 免申即享 offers; large-font mode."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from qilu.errors import NotFound, QiluError
+from qilu.filestore import file_store
+from qilu.identity.access import SignedIn
+from qilu.identity.enterprises import acting_identity
+from qilu.identity.models import LegalEntity, Person
+from qilu.routes import (
+    LARGE_FONT,
+    DbSession,
+    PostedForm,
+    check_csrf,
+    client_address,
+    get_vault,
+    render,
+    settle_refusal,
+)
+from qilu.services import applications, archive, cases, catalog, licences, offers, ratings
+from qilu.services.chains import NotEligible
+from qilu.services.models import Application, Licence, Rating, ServiceChain, ServiceItem
+from qilu.services.specs import DEPTH_NAMES, LEVEL_NAMES, SUBJECT_NAMES, shipped_catalog
+from qilu.services.workdays import beijing_today, clock
+
+router = APIRouter(include_in_schema=False)
+Posted = [Depends(check_csrf)]
+STATUS_NAMES = {
+    "draft": "草稿",
+    "submitted": "已提交",
+    "in_progress": "办理中",
+    "correcting": "需要补正",
+    "done": "已办结",
+    "closed": "已关闭",
+}
+
+
+def _applicant(
+    request: Request, db: DbSession, viewer: SignedIn
+) -> tuple[Person, LegalEntity | None]:
+    identity = acting_identity(db, viewer, client_address=client_address(request))
+    return viewer.account.person, identity.entity if identity else None
+
+
+@router.get("/services", response_class=HTMLResponse)
+def hall(request: Request, db: DbSession, q: str = "", who: str = "") -> HTMLResponse:
+    """办事大厅: search, browse by life event or enterprise stage; counts come from the data."""
+    subject = who if who in ("person", "enterprise") else None
+    hits = catalog.search(db, q, subject=subject) if q.strip() else []
+    chains = db.scalars(
+        select(ServiceChain).where(ServiceChain.is_current.is_(True)).order_by(ServiceChain.code)
+    ).all()
+    counts = {
+        "items": db.scalar(
+            select(func.count()).select_from(ServiceItem).where(ServiceItem.is_current.is_(True))
+        ),
+        "chains": len(chains),
+        "instant": db.scalar(
+            select(func.count())
+            .select_from(ServiceItem)
+            .where(ServiceItem.is_current.is_(True), ServiceItem.spec["instant"].as_string() != "")
+        ),
+    }
+    groups: dict[str, dict[str, list[ServiceChain]]] = {"person": {}, "enterprise": {}}
+    for chain in chains:
+        groups[chain.subject].setdefault(chain.category, []).append(chain)
+    return render(
+        request,
+        "services/hall.html",
+        q=q,
+        who=subject or "",
+        hits=hits,
+        counts=counts,
+        groups=groups,
+        subjects=SUBJECT_NAMES,
+    )
+
+
+@router.get("/services/items/{code}", response_class=HTMLResponse)
+def item_guide(request: Request, db: DbSession, code: str) -> HTMLResponse:
+    item = catalog.current_item(db, code)
+    shipped = shipped_catalog()
+    return render(
+        request,
+        "services/item.html",
+        item=item,
+        spec=item.spec,
+        materials=[shipped.material(m) for m in item.spec["materials"]],
+        levels=LEVEL_NAMES,
+        subjects=SUBJECT_NAMES,
+        depths=DEPTH_NAMES,
+        start_key=_key(),
+    )
+
+
+@router.get("/services/chains/{code}", response_class=HTMLResponse)
+def chain_guide(request: Request, db: DbSession, code: str) -> HTMLResponse:
+    return _chain_page(request, db, catalog.current_chain(db, code), error=None, answers={})
+
+
+def _chain_page(
+    request: Request,
+    db: DbSession,
+    chain: ServiceChain,
+    *,
+    error: QiluError | None,
+    answers: dict[str, str],
+    status: int = 200,
+) -> HTMLResponse:
+    names = dict(
+        db.execute(
+            select(ServiceItem.code, ServiceItem.name).where(
+                ServiceItem.is_current.is_(True),
+                ServiceItem.code.in_([e["item"] for e in chain.spec["items"]]),
+            )
+        ).all()
+    )
+    return render(
+        request,
+        "services/chain.html",
+        status_code=status,
+        chain=chain,
+        spec=chain.spec,
+        names=names,
+        error=error,
+        answers=answers,
+        start_key=_key(),
+    )
+
+
+def _key() -> str:
+    """A one-off key in each start form: the same form sent twice makes one draft."""
+    return secrets.token_urlsafe(16)
+
+
+@router.post("/services/chains/{code}/start", dependencies=Posted)
+def start_chain(
+    request: Request, db: DbSession, viewer: SignedIn, code: str, form: PostedForm
+) -> Response:
+    answers = {k.removeprefix("q."): str(v) for k, v in form.items() if k.startswith("q.")}
+    chain = catalog.current_chain(db, code)
+    person, entity = _applicant(request, db, viewer)
+    try:
+        started = applications.start(
+            db,
+            get_vault(request),
+            applicant=person,
+            entity=entity,
+            chain_code=code,
+            answers=answers,
+            submission_key=str(form.get("start_key") or "") or None,
+        )
+    except NotEligible as exit_page:
+        settle_refusal(db, exit_page)
+        return render(request, "services/exit.html", chain=chain, explanation=exit_page.explanation)
+    except QiluError as error:
+        settle_refusal(db, error)
+        return _chain_page(request, db, chain, error=error, answers=answers, status=400)
+    return RedirectResponse(f"/services/applications/{started.application.id}", status_code=303)
+
+
+@router.post("/services/items/{code}/start", dependencies=Posted)
+def start_item(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    code: str,
+    start_key: Annotated[str, Form()] = "",
+) -> Response:
+    person, entity = _applicant(request, db, viewer)
+    started = applications.start(
+        db,
+        get_vault(request),
+        applicant=person,
+        entity=entity,
+        item_code=code,
+        submission_key=start_key or None,
+    )
+    return RedirectResponse(f"/services/applications/{started.application.id}", status_code=303)
+
+
+@router.get("/services/applications/{application_id}", response_class=HTMLResponse)
+def application_page(
+    request: Request, db: DbSession, viewer: SignedIn, application_id: int
+) -> HTMLResponse:
+    application = applications.owned(db, application_id, viewer.account.person_id)
+    return _application(request, db, application, error=None)
+
+
+def _application(
+    request: Request,
+    db: DbSession,
+    application: Application,
+    *,
+    error: QiluError | None,
+    status: int = 200,
+) -> HTMLResponse:
+    vault = get_vault(request)
+    plan = applications.plan_of(db, application)
+    today = beijing_today()
+    holder = applications.holder_index(db, vault, application)
+    materials = applications.material_statuses(db, application, plan, holder, today)
+    case_rows = application.cases
+    issued = (
+        db.scalars(select(Licence).where(Licence.case_id.in_([c.id for c in case_rows]))).all()
+        if case_rows
+        else []
+    )
+    rating = db.scalar(select(Rating).where(Rating.application_id == application.id))
+    problems = {
+        p["field"]: p["reason"] for p in (error.details.get("problems", []) if error else [])
+    }
+    if error and error.field and error.field not in problems:
+        problems[error.field] = error.message
+    exempt = sum(1 for m in materials if m.source in ("library", "licence", "chain"))
+    corrections = {
+        c.id: steps[-1].reason
+        for c in case_rows
+        if c.state == "correcting" and (steps := cases.steps_of(db, c.id))
+    }
+    return render(
+        request,
+        "services/application.html",
+        status_code=status,
+        application=application,
+        plan=plan,
+        materials=materials,
+        cases=case_rows,
+        issued=issued,
+        rating=rating,
+        error=error,
+        problems=problems,
+        exempt=exempt,
+        corrections=corrections,
+        today=today,
+        clock=clock,
+        states=cases.STATE_NAMES,
+        statuses=STATUS_NAMES,
+        indicators=ratings.INDICATORS,
+        scores=ratings.SCORE_NAMES,
+        subject=application.chain or application.item,
+    )
+
+
+def _form_values(form: Any) -> tuple[dict[str, str], dict[str, str]]:
+    values = {k.removeprefix("f."): str(v) for k, v in form.items() if k.startswith("f.")}
+    wrong = {k.removeprefix("wrong."): str(v) for k, v in form.items() if k.startswith("wrong.")}
+    return values, wrong
+
+
+@router.post("/services/applications/{application_id}/save", dependencies=Posted)
+def save(
+    request: Request, db: DbSession, viewer: SignedIn, application_id: int, form: PostedForm
+) -> Response:
+    """Explicit save (the button) and autosave (the page's script, which wants JSON back)."""
+    application = applications.owned(db, application_id, viewer.account.person_id)
+    values, wrong = _form_values(form)
+    applications.save_draft(db, application, values, wrong)
+    if request.headers.get("x-autosave"):
+        return JSONResponse({"saved_at": application.saved_at.isoformat()})
+    return RedirectResponse(f"/services/applications/{application_id}?saved=1", status_code=303)
+
+
+@router.post("/services/applications/{application_id}/materials", dependencies=Posted)
+def upload(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    application_id: int,
+    material: Annotated[str, Form()],
+    files: Annotated[list[UploadFile], Form()],
+) -> Response:
+    application = applications.owned(db, application_id, viewer.account.person_id)
+    store = file_store(request.app.state.settings.data_dir)
+    try:
+        for upload_file in files:
+            if not upload_file.filename:
+                continue
+            applications.add_upload(
+                db,
+                store,
+                application,
+                material,
+                file_name=upload_file.filename,
+                content_type=upload_file.content_type or "application/octet-stream",
+                content=upload_file.file.read(),
+            )
+    except QiluError as error:
+        settle_refusal(db, error)
+        return _application(request, db, application, error=error, status=400)
+    return RedirectResponse(f"/services/applications/{application_id}#materials", status_code=303)
+
+
+@router.post("/services/applications/{application_id}/promise", dependencies=Posted)
+def promise(
+    db: DbSession, viewer: SignedIn, application_id: int, material: Annotated[str, Form()]
+) -> Response:
+    application = applications.owned(db, application_id, viewer.account.person_id)
+    applications.promise(db, application, material)
+    return RedirectResponse(f"/services/applications/{application_id}#materials", status_code=303)
+
+
+@router.post("/services/applications/{application_id}/submit", dependencies=Posted)
+def submit(
+    request: Request, db: DbSession, viewer: SignedIn, application_id: int, form: PostedForm
+) -> Response:
+    application = applications.owned(db, application_id, viewer.account.person_id)
+    values, wrong = _form_values(form)
+    vault = get_vault(request)
+    try:
+        if application.status == "draft":
+            applications.save_draft(db, application, values, wrong)
+        applications.submit(
+            db,
+            vault,
+            application,
+            actor_person_id=viewer.account.person_id,
+            consent_to_licences=form.get("use_licences") == "yes",
+        )
+    except QiluError as error:
+        # Keep what was typed: the draft is saved even when the submission is refused.
+        db.rollback()
+        application = applications.owned(db, application_id, viewer.account.person_id)
+        if application.status == "draft":
+            applications.save_draft(db, application, values, wrong)
+            db.commit()
+        return _application(request, db, application, error=error, status=400)
+    _archive_if_done(request, db, application)
+    return RedirectResponse(f"/services/applications/{application_id}?submitted=1", status_code=303)
+
+
+def _archive_if_done(request: Request, db: DbSession, application: Application) -> None:
+    if application.status == "done":
+        settings = request.app.state.settings
+        archive.archive_application(
+            db, get_vault(request), file_store(settings.data_dir), settings.data_dir, application
+        )
+
+
+@router.post("/services/applications/{application_id}/resubmit", dependencies=Posted)
+def resubmit(
+    request: Request, db: DbSession, viewer: SignedIn, application_id: int, form: PostedForm
+) -> Response:
+    """The applicant's answer to a correction (补正): changed facts, then the clock runs again."""
+    application = applications.owned(db, application_id, viewer.account.person_id)
+    values, _ = _form_values(form)
+    applications.answer_correction(db, get_vault(request), application, values,
+                                   actor_person_id=viewer.account.person_id)  # fmt: skip
+    return RedirectResponse(
+        f"/services/applications/{application_id}?resubmitted=1", status_code=303
+    )
+
+
+@router.post("/services/applications/{application_id}/rate", dependencies=Posted)
+def rate(
+    request: Request, db: DbSession, viewer: SignedIn, application_id: int, form: PostedForm
+) -> Response:
+    application = applications.owned(db, application_id, viewer.account.person_id)
+    scores = {k: int(v) for k in ratings.INDICATORS if (v := str(form.get(k, ""))).isdigit()}
+    try:
+        ratings.rate(db, application, person_id=viewer.account.person_id, scores=scores,
+                     comment=str(form.get("comment", "")))  # fmt: skip
+    except QiluError as error:
+        settle_refusal(db, error)
+        return _application(request, db, application, error=error, status=400)
+    return RedirectResponse(f"/services/applications/{application_id}?rated=1", status_code=303)
+
+
+@router.get("/account/applications", response_class=HTMLResponse)
+def my_applications(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    person_id = viewer.account.person_id
+    return render(
+        request,
+        "services/my_applications.html",
+        rows=applications.applications_of(db, person_id),
+        offers=offers.offers_of(db, person_id),
+        statuses=STATUS_NAMES,
+    )
+
+
+@router.post("/account/offers/{offer_id}/accept", dependencies=Posted)
+def accept_offer(request: Request, db: DbSession, viewer: SignedIn, offer_id: int) -> Response:
+    application = offers.accept(db, get_vault(request), offer_id, viewer.account.person)
+    _archive_if_done(request, db, application)
+    return RedirectResponse(f"/services/applications/{application.id}", status_code=303)
+
+
+@router.post("/account/offers/{offer_id}/decline", dependencies=Posted)
+def decline_offer(db: DbSession, viewer: SignedIn, offer_id: int) -> Response:
+    offers.decline(db, offer_id, viewer.account.person)
+    return RedirectResponse("/account/applications", status_code=303)
+
+
+@router.get("/account/licences", response_class=HTMLResponse)
+def my_licences(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    person, entity = _applicant(request, db, viewer)
+    vault = get_vault(request)
+    index = licences.entity_holder_index(vault, entity.uscc) if entity else person.id_number_index
+    held = licences.licences_of(db, index)
+    base = str(request.base_url)
+    return render(
+        request,
+        "services/my_licences.html",
+        held=held,
+        holder=entity.name if entity else person.name,
+        codes={lic.id: licences.qr_svg(lic, base) for lic in held},
+        today=beijing_today(),
+    )
+
+
+@router.get("/account/licences/{number}.json")
+def licence_document(request: Request, db: DbSession, viewer: SignedIn, number: str) -> Response:
+    """The licence as a signed document the holder can hand to anyone who verifies it."""
+    person, entity = _applicant(request, db, viewer)
+    licence = licences.get_licence(db, number)
+    index = (
+        licences.entity_holder_index(get_vault(request), entity.uscc)
+        if entity
+        else person.id_number_index
+    )
+    if licence.holder_code_index != index:
+        raise NotFound("licence.not_found", "没有该电子证照", field="number")
+    body = {"document": licences.document_of(licence, licence.issuer),
+            "signature": licence.signature.hex()}  # fmt: skip
+    return JSONResponse(
+        body, headers={"Content-Disposition": f'attachment; filename="{number}.json"'}
+    )
+
+
+@router.get("/licences/verify", response_class=HTMLResponse)
+def verify_page(request: Request, db: DbSession, number: str = "", seal: str = "") -> HTMLResponse:
+    """Public (no sign-in): a licence's QR code leads here and says whether it holds."""
+    verdict = licences.verify_number(db, number, seal, beijing_today()) if number else None
+    return render(request, "services/verify.html", verdict=verdict, names=licences.STATUS_NAMES)
+
+
+@router.post("/licences/verify", response_class=HTMLResponse)
+def verify_upload(request: Request, db: DbSession, file: UploadFile) -> HTMLResponse:
+    try:
+        presented = json.loads(file.file.read())
+        verdict = licences.verify_document(
+            db, presented["document"], str(presented["signature"]), beijing_today()
+        )
+    except (ValueError, KeyError, TypeError):
+        verdict = licences.Verdict("forged", None, "文件不是齐鲁签发的电子证照")
+    return render(request, "services/verify.html", verdict=verdict, names=licences.STATUS_NAMES)
+
+
+@router.post("/settings/large-font")
+def large_font(request: Request, on: Annotated[str, Form()] = "1") -> Response:
+    """适老化: a larger type size everywhere, kept in a cookie (no sign-in needed)."""
+    back = request.headers.get("referer") or "/"
+    response = RedirectResponse(back if back.startswith(str(request.base_url)) else "/", 303)
+    response.set_cookie(LARGE_FONT, on, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)

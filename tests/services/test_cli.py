@@ -1,0 +1,79 @@
+"""`qilu archive verify` on a real data folder: intact packages pass, a changed file fails."""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import astuple
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qilu.codes.idcard import make_id_number
+from qilu.data.catalog import install_standard_catalog
+from qilu.data.loading import load_rows
+from qilu.db import make_engine, upgrade
+from qilu.demo import organisations
+from qilu.demo.seed import write_rows
+from qilu.filestore import file_store
+from qilu.pii import load_vault
+from qilu.services import applications, archive
+from qilu.services.catalog import install_catalog
+from qilu.services.models import ServiceItem
+
+from ..conftest import make_settings
+from ..factories import make_person
+from ..test_cli import run
+
+
+def test_archive_verify_passes_intact_packages_and_catches_a_changed_one(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    engine = make_engine(settings)
+    upgrade(engine)
+    vault = load_vault(settings)
+    number = make_id_number("370102", date(1941, 2, 3), 17)
+    with Session(engine) as session, session.begin():
+        columns = ["id", "code", "kind", "name", "level", "division_code", "parent_id", "uscc"]
+        rows = [astuple(d) for d in organisations.department_rows()]
+        write_rows(session.connection(), "departments", columns, rows)
+        install_standard_catalog(session)
+        install_catalog(session)
+        elder = make_person(session, vault, name="赵奶奶", id_number=number, phone=None)
+        row = {
+            "id_number": number,
+            "name": "赵奶奶",
+            "sex": "2",
+            "birth_date": "1941-02-03",
+            "household_division": "370102",
+            "address": "历下区",
+            "phone": "13600001111",
+        }
+        load_rows(session, vault, "JC-RK-001", enumerate([row], 1), source="t", by=None)
+        item = session.scalars(
+            select(ServiceItem).where(ServiceItem.name == "高龄津贴申领", ServiceItem.is_current)
+        ).one()
+        started = applications.start(session, vault, applicant=elder, item_code=item.code)
+        application = applications.submit(
+            session, vault, started.application, actor_person_id=elder.id
+        )
+        assert application.status == "done"
+        package = archive.archive_application(
+            session, vault, file_store(tmp_path), tmp_path, application
+        )
+        path = tmp_path / package.path
+    engine.dispose()
+    env = {
+        "QILU_DATA_DIR": str(tmp_path),
+        "QILU_PII_KEY": settings.pii_key.get_secret_value(),  # type: ignore[union-attr]
+        "QILU_INDEX_KEY": settings.index_key.get_secret_value(),  # type: ignore[union-attr]
+    }
+    intact = run("archive", "verify", env=env)
+    assert intact.returncode == 0, intact.stderr
+    assert "共 1 个归档包，1 个完好" in intact.stdout
+    metadata = path / "data" / "metadata.json"
+    metadata.chmod(metadata.stat().st_mode | stat.S_IWUSR)
+    metadata.write_text(metadata.read_text("utf-8").replace("赵奶奶", "钱奶奶"), "utf-8")
+    broken = run("archive", "verify", env=env)
+    assert broken.returncode == 1
+    assert "metadata.json" in broken.stdout and "1 个校验失败" in broken.stdout

@@ -1,0 +1,150 @@
+"""The 办事 pages through HTTP: counts from the data, exit pages, a refused submission that keeps
+what was typed, the public verification page, the desk-only workbench, the large-font mode."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from qilu.pii import Vault
+from qilu.services.models import Application, ServiceChain, ServiceItem
+
+from ..factories import make_person
+from ..identity.test_pages import ID, csrf, register
+from .conftest import Province
+
+
+def signed_in(client: TestClient, province: Province) -> None:
+    make_person(province.session, province.vault, name="王芳", id_number=ID)
+    province.library(
+        "JC-RK-001",
+        [
+            {
+                "id_number": ID,
+                "name": "王芳",
+                "sex": "2",
+                "birth_date": "1949-12-31",
+                "household_division": "370102",
+                "address": "历下区",
+                "phone": "13800138000",
+            }
+        ],
+    )
+    province.session.commit()
+    register(client)
+    province.session.commit()  # a refused request rolls back to here, not before the sign-in
+
+
+def test_the_hall_counts_come_from_the_catalog(client: TestClient, province: Province) -> None:
+    page = client.get("/services")
+    items = province.session.scalar(
+        select(func.count()).select_from(ServiceItem).where(ServiceItem.is_current)
+    )
+    chains = province.session.scalar(
+        select(func.count()).select_from(ServiceChain).where(ServiceChain.is_current)
+    )
+    assert f'data-count="items">{items:,}<' in page.text
+    assert f'data-count="chains">{chains}<' in page.text
+    found = client.get("/services", params={"q": "办执照"})
+    assert "企业设立登记" in found.text
+
+
+def test_an_exit_answer_shows_the_exit_page_and_makes_nothing(
+    client: TestClient, province: Province
+) -> None:
+    signed_in(client, province)
+    code = province.session.scalars(
+        select(ServiceChain.code).where(ServiceChain.name == "我要开小餐馆")
+    ).one()
+    page = client.post(
+        f"/services/chains/{code}/start",
+        data={"q.area": "50平方米及以上", "csrf_token": csrf(client)},
+    )
+    assert page.status_code == 200 and "您暂不适用此一件事" in page.text
+    assert "开办餐饮店" in page.text
+    assert province.session.scalar(select(func.count()).select_from(Application)) == 0
+    unanswered = client.post(f"/services/chains/{code}/start", data={"csrf_token": csrf(client)})
+    assert unanswered.status_code == 400 and "请回答" in unanswered.text
+
+
+def test_a_refused_submission_names_each_field_and_keeps_the_draft(
+    client: TestClient, province: Province
+) -> None:
+    signed_in(client, province)
+    code = province.session.scalars(
+        select(ServiceItem.code).where(ServiceItem.name == "临时救助申请", ServiceItem.is_current)
+    ).one()
+    started = client.post(f"/services/items/{code}/start", data={"csrf_token": csrf(client)})
+    assert started.status_code == 200 and "已预填" in started.text
+    province.session.commit()
+    application = province.session.scalars(select(Application)).one()
+    refused = client.post(
+        f"/services/applications/{application.id}/submit",
+        data={
+            "f.reason": "火灾",
+            "f.amount": "很多",
+            "f.bank_account": "",
+            "csrf_token": csrf(client),
+        },
+    )
+    assert refused.status_code == 400
+    assert "申请金额（元）须为数字" in refused.text
+    assert "请填写收款银行账号" in refused.text
+    assert "请上传困难情况说明" in refused.text
+    province.session.expire_all()
+    kept = province.session.get(Application, application.id)
+    assert kept is not None and kept.status == "draft" and kept.form["reason"] == "火灾"
+
+
+def test_autosave_answers_json(client: TestClient, province: Province) -> None:
+    signed_in(client, province)
+    code = province.session.scalars(
+        select(ServiceItem.code).where(ServiceItem.name == "临时救助申请", ServiceItem.is_current)
+    ).one()
+    client.post(f"/services/items/{code}/start", data={"csrf_token": csrf(client)})
+    application = province.session.scalars(select(Application)).one()
+    saved = client.post(
+        f"/services/applications/{application.id}/save",
+        data={"f.reason": "水灾", "csrf_token": csrf(client)},
+        headers={"X-Autosave": "1"},
+    )
+    assert saved.status_code == 200 and "saved_at" in saved.json()
+
+
+def test_someone_elses_application_is_not_found(
+    client: TestClient, province: Province, session: Session, vault: Vault
+) -> None:
+    signed_in(client, province)
+    other = province.resident
+    code = province.session.scalars(
+        select(ServiceItem.code).where(ServiceItem.name == "临时救助申请", ServiceItem.is_current)
+    ).one()
+    from qilu.services import applications
+
+    theirs = applications.start(session, vault, applicant=other, item_code=code).application
+    session.commit()
+    assert client.get(f"/services/applications/{theirs.id}").status_code == 404
+
+
+def test_the_verification_page_needs_no_sign_in_and_says_forged(
+    client: TestClient, province: Province
+) -> None:
+    page = client.get(
+        "/licences/verify", params={"number": "370102202611290000000001", "seal": "00"}
+    )
+    assert page.status_code == 200 and 'data-verdict="forged"' in page.text
+    upload = client.post("/licences/verify", files={"file": ("x.json", b"not json")})
+    assert 'data-verdict="forged"' in upload.text
+
+
+def test_the_workbench_is_for_desk_staff_only(client: TestClient, province: Province) -> None:
+    signed_in(client, province)
+    assert client.get("/workbench/cases").status_code == 403
+
+
+def test_large_font_mode_is_a_cookie(client: TestClient, province: Province) -> None:
+    client.post("/settings/large-font", data={"on": "1"})
+    assert 'class="large"' in client.get("/services").text
+    client.post("/settings/large-font", data={"on": "0"})
+    assert 'class="large"' not in client.get("/services").text
