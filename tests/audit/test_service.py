@@ -46,7 +46,10 @@ def test_entries_are_chained(session: Session) -> None:
 def test_appends_spread_over_the_chains_and_verify_walks_them_all(session: Session) -> None:
     from qilu.audit.service import CHAINS
 
-    events = [record(session, "test.spread", details={"n": n}) for n in range(200)]
+    events = []
+    for n in range(200):  # each its own transaction
+        events.append(record(session, "test.spread", details={"n": n}))
+        session.commit()
     chains = {event.chain for event in events}
     assert len(chains) > CHAINS // 2 and max(chains) < CHAINS
     for chain in chains:
@@ -129,3 +132,13 @@ def test_details_must_be_json(session: Session) -> None:
         record(session, "test.bad", details={"when": datetime.now(UTC)})
     assert caught.value.code == "audit.details"
     assert verify(session).entries == 0
+
+
+def test_one_transaction_appends_to_one_chain(session: Session) -> None:
+    """A transaction holding two head locks could deadlock with one taking them the other way."""
+    events = [record(session, "test.same", details={"n": n}) for n in range(20)]
+    assert len({event.chain for event in events}) == 1
+    session.commit()
+    later = [record(session, "test.same", details={"n": n}) for n in range(20)]
+    session.commit()
+    assert len({event.chain for event in later}) == 1

@@ -5,7 +5,7 @@ removing or reordering any entry breaks every link after it. Appends take the ch
 lock first (an UPDATE, which also takes SQLite's write lock at once), so concurrent writers
 chain their entries one after another instead of forking the chain.
 
-The log is 32 such chains. Each append goes to one picked at random, so two transactions that
+The log is 32 such chains. Each transaction appends to one picked at random, so two that
 both write an entry (every sign-in and token does) seldom wait for the same head row; within a
 chain the entries are ordered and linked as above, and `verify` walks every chain.
 """
@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import event as orm_event
+from sqlalchemy.orm import Session, SessionTransaction
 
 from qilu.audit.models import AuditChainHead, AuditEvent
 from qilu.digests import sm3
@@ -77,9 +78,9 @@ def record(
         canonical_details = json.loads(json.dumps(details or {}, ensure_ascii=False))
     except (TypeError, ValueError) as error:
         raise QiluError("audit.details", f"审计详情须为 JSON 数据（{error}）") from error
-    chain = random.randrange(CHAINS) if chain is None else chain
     session.flush()  # what the entry is about is written before it (nothing to do if clean)
-    connection = session.connection()
+    connection = session.connection()  # begins the transaction if nothing has yet
+    chain = _chain_of_transaction(session) if chain is None else chain
     seq, previous = connection.execute(_ADVANCE, {"head": chain}).one()
     event = AuditEvent(
         chain=chain,
@@ -102,6 +103,25 @@ def record(
         connection.execute(_INSERT, values)
         connection.execute(_SEAL, {"head": chain, "new": event.hash})
     return event
+
+
+def _chain_of_transaction(session: Session) -> int:
+    """One chain per transaction, picked at random on its first entry: a transaction writing
+    several entries then holds one head lock, never two in an order another could reverse (two
+    such transactions would deadlock). Forgotten when the transaction ends (below)."""
+    chain = session.info.get(_CHAIN_KEY)
+    if chain is None:
+        chain = session.info[_CHAIN_KEY] = random.randrange(CHAINS)
+    return int(chain)
+
+
+_CHAIN_KEY = "audit_chain"
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _forget_chain(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CHAIN_KEY, None)
 
 
 def entry_hash(event: AuditEvent) -> bytes:

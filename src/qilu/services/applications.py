@@ -5,6 +5,7 @@ or a written promise), and submitted once — after which `cases` takes over."""
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -109,7 +110,9 @@ def start(
             return Started(earlier, plan_of(session, earlier))
     now = datetime.now(UTC)
     application = Application(
-        number="",
+        # Unique until the id is known (an empty placeholder would make concurrent inserts wait
+        # on each other's unique-index entry until commit).
+        number=f"tmp{uuid.uuid4().hex[:29]}",
         chain_id=chain.id if chain else None,
         item_id=None if chain else item.id,
         applicant_person_id=applicant.id,
@@ -367,6 +370,16 @@ def material_statuses(
     return out
 
 
+def _incomplete(problems: list[dict[str, str]]) -> QiluError:
+    """Every problem of a form at once, the first one in the message."""
+    return QiluError(
+        "services.application_invalid",
+        f"有 {len(problems)} 处需要补充：{problems[0]['reason']}",
+        field=problems[0]["field"],
+        problems=problems,
+    )
+
+
 def check_form(fields: list[FormField], values: dict[str, Any]) -> list[dict[str, str]]:
     """Every problem of the form: a field, and the reason in Chinese."""
     problems = []
@@ -425,12 +438,7 @@ def submit(
         if status.source == "missing" or (status.source == "licence" and not consent_to_licences):
             problems.append({"field": f"materials.{status.name}", "reason": f"请上传{status.name}"})
     if problems:
-        raise QiluError(
-            "services.application_invalid",
-            f"有 {len(problems)} 处需要补充：{problems[0]['reason']}",
-            field=problems[0]["field"],
-            problems=problems,
-        )
+        raise _incomplete(problems)
     moved = session.execute(
         update(Application)
         .where(
@@ -502,12 +510,7 @@ def answer_correction(
     application.form = {**application.form, **changed}
     problems = check_form(plan.fields, application.form)
     if problems:
-        raise QiluError(
-            "services.application_invalid",
-            f"有 {len(problems)} 处需要补充：{problems[0]['reason']}",
-            field=problems[0]["field"],
-            problems=problems,
-        )
+        raise _incomplete(problems)
     record(
         session,
         "services.correction_answered",

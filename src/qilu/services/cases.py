@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import Session, SessionTransaction, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from qilu.audit.service import record
 from qilu.errors import NotFound, QiluError, Refused
@@ -43,6 +44,7 @@ STATE_NAMES = {
 FINAL = frozenset({"done", "not_accepted", "cancelled"})
 DECISIONS = {"grant": "granted", "refuse": "refused", "not_accept": "not_accepted"}
 BLACKLISTED = "失信黑名单"
+RELEASED = "前置事项已办结，本事项开始办理"
 PROMISED = "容缺受理"
 
 
@@ -143,19 +145,36 @@ def check_province_wide(
 
 def _flags(session: Session, vault: Vault, application: Application, today: date) -> list[str]:
     """What an approver must see first: an applicant on the credit blacklist."""
-    facts = Facts(session, vault, application, today)
+    facts = _facts(session, vault, application, today)
     listed = facts("applicant.blacklisted") or facts("entity.blacklisted")
     return [BLACKLISTED] if listed else []
 
 
-def _try_instant(session: Session, vault: Vault, case: Case, today: date) -> None:
-    """秒批: if the item has a rule and it approves, accept, grant and finish now; otherwise
-    leave the case for a person with the rule's findings."""
+def _facts(session: Session, vault: Vault, application: Application, today: date) -> Facts:
+    """One set of facts per application and transaction, so each is looked up once."""
+    kept: dict[int, Facts] = session.info.setdefault(_FACTS_KEY, {})
+    if application.id not in kept:
+        kept[application.id] = Facts(session, vault, application, today)
+    return kept[application.id]
+
+
+_FACTS_KEY = "services_facts"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_facts(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_FACTS_KEY, None)
+
+
+def _rule_decision(session: Session, vault: Vault, case: Case, today: date) -> Decision | None:
+    """What the item's 秒批 rule says of this case (None if it has none), kept on the case;
+    a referral is logged with its reason."""
     rule_key = case.item.spec.get("instant")
     if not rule_key:
-        return
-    application = case.application
-    decision = decide(shipped_catalog().rules[rule_key], Facts(session, vault, application, today))
+        return None
+    facts = _facts(session, vault, case.application, today)
+    decision = decide(shipped_catalog().rules[rule_key], facts)
     if BLACKLISTED in case.flags:
         reason = f"申请人被列入失信黑名单，转人工审核（规则结论：{decision.reason}）"
         decision = Decision(False, reason, decision.findings)
@@ -167,12 +186,79 @@ def _try_instant(session: Session, vault: Vault, case: Case, today: date) -> Non
             subject=f"case:{case.number}",
             details={"rule": rule_key, "reason": decision.reason},
         )
-        return
-    case.instant = True
-    for action in ("accept", "review", "grant", "finish"):
-        _step(
-            session, vault, case, action, actor_person_id=None, reason=decision.reason, today=today
-        )
+    return decision
+
+
+def _try_instant(session: Session, vault: Vault, case: Case, today: date) -> None:
+    """秒批: if the item has a rule and it approves, accept, grant and finish now; otherwise
+    leave the case for a person with the rule's findings."""
+    decision = _rule_decision(session, vault, case, today)
+    if decision is not None and decision.approved:
+        _decide_instantly(session, vault, case, decision.reason, today)
+
+
+INSTANT_STEPS = (
+    ("accept", "submitted", "accepted"),
+    ("review", "accepted", "reviewing"),
+    ("grant", "reviewing", "granted"),
+    ("finish", "granted", "done"),
+)
+
+
+RELEASE = ("release", "waiting", "submitted")
+
+
+def _decide_instantly(
+    session: Session, vault: Vault, case: Case, reason: str, today: date, *, released: bool = False
+) -> None:
+    """The steps of a 秒批 case in one update (with its release, if it was waiting): it was
+    submitted or released in this transaction, so nobody else holds it; each step is still a
+    row of its history."""
+    now = datetime.now(UTC)
+    steps = (RELEASE, *INSTANT_STEPS) if released else INSTANT_STEPS
+    changes: dict[str, Any] = {
+        "state": "done",
+        "instant": True,
+        "decision": "granted",
+        "decision_reason": reason,
+        "findings": case.findings,
+        "updated_at": now,
+        **_clock(case, "accept", today),
+    }
+    moved = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.version == case.version)
+        .values(version=Case.version + len(steps), **changes)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise _conflict()
+    first = case.version + 1
+    _settle(case, {**changes, "version": case.version + len(steps)})
+    session.execute(
+        insert(CaseStep),
+        [
+            {
+                "case_id": case.id,
+                "seq": first + n,
+                "action": action,
+                "from_state": before,
+                "to_state": after,
+                "actor_person_id": None,
+                "reason": reason,
+                "at": now,
+            }
+            for n, (action, before, after) in enumerate(steps)
+        ],
+    )
+    record(
+        session,
+        "services.case_instant",
+        subject=f"case:{case.number}",
+        details={"steps": [step[0] for step in steps], "reason": reason},
+    )
+    _issue(session, vault, case, today)
+    _release_waiting(session, vault, case, today)
 
 
 def act(
@@ -203,6 +289,7 @@ def act(
         case.flags = [*case.flags, PROMISED]
         case.post_check = "pending"
     _step(session, vault, case, action, actor_person_id=actor_person_id, reason=reason, today=today)
+    _roll_up(session, case.application)
     return case
 
 
@@ -219,6 +306,13 @@ def _may(grants: list[roles.RoleGrant], case: Case, spec: Action) -> bool:
         departments.add(case.receiving_department_id)
     allowed = roles.PERMISSIONS[spec.permission]
     return any(g.role in allowed and g.department_id in departments for g in grants)
+
+
+def _settle(case: Case, values: dict[str, Any]) -> None:
+    """What a conditional UPDATE wrote, set on the loaded case as already stored (so the session
+    does not write it a second time)."""
+    for name, value in values.items():
+        set_committed_value(case, name, value)
 
 
 def _conflict() -> QiluError:
@@ -256,9 +350,7 @@ def _step(
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise _conflict()
     previous = case.state
-    for name, value in changes.items():
-        setattr(case, name, value)
-    case.version += 1
+    _settle(case, {**changes, "version": case.version + 1})
     session.add(
         CaseStep(
             case_id=case.id,
@@ -296,7 +388,6 @@ def _after(session: Session, vault: Vault, case: Case, action: str, today: date)
         _issue(session, vault, case, today)
     if action in ("finish", "not_accept"):
         _release_waiting(session, vault, case, today)
-    _roll_up(session, case.application)
 
 
 def resume(session: Session, vault: Vault, case: Case, *, actor_person_id: int) -> None:
@@ -322,9 +413,7 @@ def resume(session: Session, vault: Vault, case: Case, *, actor_person_id: int) 
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise _conflict()
-    for name, value in changes.items():
-        setattr(case, name, value)
-    case.version += 1
+    _settle(case, {**changes, "version": case.version + 1})
     session.add(
         CaseStep(
             case_id=case.id,
@@ -397,8 +486,11 @@ def _release_waiting(session: Session, vault: Vault, finished: Case, today: date
             _system_move(session, case, "cancelled", "前置事项未获准予，本事项终止")
             _release_waiting(session, vault, case, today)
         elif all(n.state == "done" and n.decision == "granted" for n in needed):
-            _system_move(session, case, "submitted", "前置事项已办结，本事项开始办理")
-            _try_instant(session, vault, case, today)
+            decision = _rule_decision(session, vault, case, today)
+            if decision is not None and decision.approved:
+                _decide_instantly(session, vault, case, decision.reason, today, released=True)
+            else:
+                _system_move(session, case, "submitted", RELEASED)
 
 
 def _system_move(session: Session, case: Case, to_state: str, reason: str) -> None:
@@ -411,8 +503,7 @@ def _system_move(session: Session, case: Case, to_state: str, reason: str) -> No
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise _conflict()
-    case.state = to_state
-    case.version += 1
+    _settle(case, {"state": to_state, "version": case.version + 1})
     session.add(
         CaseStep(
             case_id=case.id,
@@ -494,7 +585,7 @@ def post_check(
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise _conflict()
-    case.post_check, case.version = outcome, case.version + 1
+    _settle(case, {"post_check": outcome, "version": case.version + 1})
     session.add(
         CaseStep(
             case_id=case.id,
@@ -559,7 +650,9 @@ def queue(
             Case.department_id.in_(department_ids), Case.state.in_(QUEUES[tab][1])
         )
     ordered = statement.order_by(Case.due_on.is_(None), Case.due_on, Case.id).limit(limit)
-    return list(session.scalars(ordered))
+    # The page shows each case's item and applicant: load them with the page, not row by row.
+    loaded = ordered.options(selectinload(Case.application), selectinload(Case.item))
+    return list(session.scalars(loaded))
 
 
 def actions_for(case: Case, grants: list[roles.RoleGrant]) -> list[str]:

@@ -252,6 +252,38 @@ def implementation_code(item: ServiceItem, department: Department) -> str:
 
 
 @dataclass(frozen=True)
+class Overview:
+    """What the 办事大厅 shows before any search: counts and the chains by category."""
+
+    items: int
+    chains: int
+    instant: int
+    groups: dict[str, dict[str, list[tuple[str, str]]]]  # subject -> category -> (code, name)
+
+
+_overviews: dict[tuple[int, int], Overview] = {}
+
+
+def overview(session: Session) -> Overview:
+    """Counted from the stored catalog; kept per process until the catalog changes (any new
+    version has a higher id, so the stamp moves)."""
+    stamp = (
+        session.scalar(select(func.max(ServiceItem.id))) or 0,
+        session.scalar(select(func.max(ServiceChain.id))) or 0,
+    )
+    if stamp not in _overviews:
+        items = session.scalars(_current(ServiceItem)).all()
+        chains = session.scalars(_current(ServiceChain).order_by(ServiceChain.code)).all()
+        groups: dict[str, dict[str, list[tuple[str, str]]]] = {"person": {}, "enterprise": {}}
+        for chain in chains:
+            groups[chain.subject].setdefault(chain.category, []).append((chain.code, chain.name))
+        instant = sum(1 for i in items if i.spec.get("instant"))
+        _overviews.clear()
+        _overviews[stamp] = Overview(len(items), len(chains), instant, groups)
+    return _overviews[stamp]
+
+
+@dataclass(frozen=True)
 class Hit:
     kind: str  # item | chain
     code: str

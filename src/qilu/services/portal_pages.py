@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from qilu.errors import NotFound, QiluError
 from qilu.filestore import file_store
@@ -21,6 +21,7 @@ from qilu.routes import (
     LARGE_FONT,
     DbSession,
     PostedForm,
+    ReadSession,
     check_csrf,
     client_address,
     get_vault,
@@ -53,41 +54,22 @@ def _applicant(
 
 
 @router.get("/services", response_class=HTMLResponse)
-def hall(request: Request, db: DbSession, q: str = "", who: str = "") -> HTMLResponse:
+def hall(request: Request, db: ReadSession, q: str = "", who: str = "") -> HTMLResponse:
     """办事大厅: search, browse by life event or enterprise stage; counts come from the data."""
     subject = who if who in ("person", "enterprise") else None
-    hits = catalog.search(db, q, subject=subject) if q.strip() else []
-    chains = db.scalars(
-        select(ServiceChain).where(ServiceChain.is_current.is_(True)).order_by(ServiceChain.code)
-    ).all()
-    counts = {
-        "items": db.scalar(
-            select(func.count()).select_from(ServiceItem).where(ServiceItem.is_current.is_(True))
-        ),
-        "chains": len(chains),
-        "instant": db.scalar(
-            select(func.count())
-            .select_from(ServiceItem)
-            .where(ServiceItem.is_current.is_(True), ServiceItem.spec["instant"].as_string() != "")
-        ),
-    }
-    groups: dict[str, dict[str, list[ServiceChain]]] = {"person": {}, "enterprise": {}}
-    for chain in chains:
-        groups[chain.subject].setdefault(chain.category, []).append(chain)
     return render(
         request,
         "services/hall.html",
         q=q,
         who=subject or "",
-        hits=hits,
-        counts=counts,
-        groups=groups,
+        hits=catalog.search(db, q, subject=subject) if q.strip() else [],
+        overview=catalog.overview(db),
         subjects=SUBJECT_NAMES,
     )
 
 
 @router.get("/services/items/{code}", response_class=HTMLResponse)
-def item_guide(request: Request, db: DbSession, code: str) -> HTMLResponse:
+def item_guide(request: Request, db: ReadSession, code: str) -> HTMLResponse:
     item = catalog.current_item(db, code)
     shipped = shipped_catalog()
     return render(
@@ -104,7 +86,7 @@ def item_guide(request: Request, db: DbSession, code: str) -> HTMLResponse:
 
 
 @router.get("/services/chains/{code}", response_class=HTMLResponse)
-def chain_guide(request: Request, db: DbSession, code: str) -> HTMLResponse:
+def chain_guide(request: Request, db: ReadSession, code: str) -> HTMLResponse:
     return _chain_page(request, db, catalog.current_chain(db, code), error=None, answers={})
 
 
@@ -147,7 +129,7 @@ def _key() -> str:
 def start_chain(
     request: Request, db: DbSession, viewer: SignedIn, code: str, form: PostedForm
 ) -> Response:
-    answers = {k.removeprefix("q."): str(v) for k, v in form.items() if k.startswith("q.")}
+    answers = answers_from(form)
     chain = catalog.current_chain(db, code)
     person, entity = _applicant(request, db, viewer)
     try:
@@ -250,6 +232,11 @@ def _application(
         scores=ratings.SCORE_NAMES,
         subject=application.chain or application.item,
     )
+
+
+def answers_from(form: Any) -> dict[str, str]:
+    """The questionnaire's answers in a posted form (fields `q.<question>`)."""
+    return {k.removeprefix("q."): str(v) for k, v in form.items() if k.startswith("q.")}
 
 
 def _form_values(form: Any) -> tuple[dict[str, str], dict[str, str]]:
@@ -438,7 +425,9 @@ def licence_document(request: Request, db: DbSession, viewer: SignedIn, number: 
 
 
 @router.get("/licences/verify", response_class=HTMLResponse)
-def verify_page(request: Request, db: DbSession, number: str = "", seal: str = "") -> HTMLResponse:
+def verify_page(
+    request: Request, db: ReadSession, number: str = "", seal: str = ""
+) -> HTMLResponse:
     """Public (no sign-in): a licence's QR code leads here and says whether it holds."""
     verdict = licences.verify_number(db, number, seal, beijing_today()) if number else None
     return render(request, "services/verify.html", verdict=verdict, names=licences.STATUS_NAMES)

@@ -19,6 +19,7 @@ from qilu.identity.service import find_person
 from qilu.routes import DbSession, PostedForm, check_csrf, get_vault, render, settle_refusal
 from qilu.services import applications, archive, cases, catalog, ratings
 from qilu.services.models import ApplicationMaterial
+from qilu.services.portal_pages import answers_from
 from qilu.services.workdays import beijing_today, clock
 
 router = APIRouter(prefix="/workbench", include_in_schema=False)
@@ -204,6 +205,12 @@ def material_file(
     )
 
 
+def _window_of(grants: list[roles.RoleGrant], department_id: int) -> None:
+    """Only a window clerk of that department receives applications at its window."""
+    if not any(g.role == "window_clerk" and g.department_id == department_id for g in grants):
+        raise Refused("workbench.window_only", "一窗受理仅供窗口受理人员使用")
+
+
 @router.get("/window", response_class=HTMLResponse)
 def window_page(request: Request, db: DbSession, viewer: SignedIn, q: str = "") -> HTMLResponse:
     return _window(request, db, viewer, q=q, error=None)
@@ -246,8 +253,7 @@ def window_start(
     """一窗受理: the clerk starts an application for a walk-in resident; the chain's
     questionnaire is answered with them on the next page, or the item's form directly."""
     grants = _desk(db, viewer)
-    if not any(g.role == "window_clerk" and g.department_id == department_id for g in grants):
-        raise Refused("workbench.window_only", "一窗受理仅供窗口受理人员使用")
+    _window_of(grants, department_id)
     try:
         person = find_person(db, get_vault(request), id_number)
         kind, _, code = target.partition(":")
@@ -297,12 +303,11 @@ def window_chain_start(
 ) -> Response:
     grants = _desk(db, viewer)
     department_id = int(str(form.get("department", "0")) or 0)
-    if not any(g.role == "window_clerk" and g.department_id == department_id for g in grants):
-        raise Refused("workbench.window_only", "一窗受理仅供窗口受理人员使用")
+    _window_of(grants, department_id)
     applicant = db.get(Person, int(str(form.get("person", "0")) or 0))
     if applicant is None:
         raise NotFound("person.not_found", "居民不存在", field="person")
-    answers = {k.removeprefix("q."): str(v) for k, v in form.items() if k.startswith("q.")}
+    answers = answers_from(form)
     try:
         started = applications.start(
             db,
