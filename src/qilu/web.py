@@ -37,6 +37,7 @@ from qilu.identity.assurance import StepUpRequired
 from qilu.logs import configure_logging
 from qilu.pii import load_vault
 from qilu.routes import CSRF_COOKIE, LARGE_FONT, beijing, new_csrf_token, render
+from qilu.services import admin_pages as services_admin_pages
 from qilu.services import portal_pages, workbench_pages
 from qilu.settings import Settings
 
@@ -107,6 +108,7 @@ INSTALLS = (
     identity_pages.install,
     enterprise_pages.install,
     admin_pages.install,
+    services_admin_pages.install,
     data_pages.install,
     sharing_pages.install,
     resident_pages.install,

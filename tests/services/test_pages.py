@@ -148,3 +148,40 @@ def test_large_font_mode_is_a_cookie(client: TestClient, province: Province) -> 
     assert 'class="large"' in client.get("/services").text
     client.post("/settings/large-font", data={"on": "0"})
     assert 'class="large"' not in client.get("/services").text
+
+
+def test_an_administrator_edits_an_item_into_a_new_version(
+    client: TestClient, province: Province
+) -> None:
+    from ..identity.test_admin import sign_in_as_admin
+
+    sign_in_as_admin(client, province.session, province.vault)
+    found = client.get("/admin/items", params={"q": "高龄津贴"})
+    code = province.session.scalars(
+        select(ServiceItem.code).where(ServiceItem.name == "高龄津贴申领", ServiceItem.is_current)
+    ).one()
+    assert f"/admin/items/{code}" in found.text
+    page = client.get(f"/admin/items/{code}")
+    assert page.status_code == 200 and "第 1 版" in page.text
+    form = {
+        "name": "高龄津贴申领",
+        "basis": "《山东省老年人权益保障条例》",
+        "conditions": "本省户籍",
+        "materials": "居民身份证",
+        "legal_days": "20",
+        "promised_days": "3",
+        "visits": "0",
+        "depth": "4",
+        "fee": "不收费",
+        "keywords": "老年人补贴",
+        "province_wide": "yes",
+        "note": "承诺时限压缩至 3 个工作日",
+        "csrf_token": csrf(client),
+    }
+    saved = client.post(f"/admin/items/{code}", data=form)
+    assert saved.status_code == 200 and "已保存为第 2 版" in saved.text
+    province.session.commit()
+    too_long = client.post(
+        f"/admin/items/{code}", data={**form, "promised_days": "90", "csrf_token": csrf(client)}
+    )
+    assert too_long.status_code == 400 and "承诺时限不得长于法定时限" in too_long.text

@@ -26,7 +26,8 @@ Posted = [Depends(check_csrf)]
 def index(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
     grants = roles.roles_of(db, viewer.account.person_id)
     sections = {
-        permission: roles.can(grants, permission) for permission in ("admin.clients", "admin.roles")
+        permission: roles.can(grants, permission)
+        for permission in ("admin.clients", "admin.roles", "services.catalog")
     }
     if not any(sections.values()):
         roles.require(db, viewer.account.person_id, "admin.clients")  # refuses, and says why
