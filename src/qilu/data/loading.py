@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
-from qilu.data.catalog import FieldSpec, get_resource, schema_of
+from qilu.data.catalog import FieldSpec, fields_of, get_resource
 from qilu.data.files import Row
 from qilu.data.models import DataLoad, DataRecord, DataResource, RecordChange
 from qilu.data.validation import check_row
@@ -97,12 +97,31 @@ class Layout:
 
     @classmethod
     def of(cls, session: Session, resource: DataResource) -> Layout:
-        shape = Shape.of(schema_of(session, resource))
+        shape = _shape_of(session, resource)
         keys = [f.name for f in shape.key_fields]
         return cls(resource, shape.fields, keys, shape.sealed, shape.blind_key)
 
     def record_key(self, vault: Vault, key_values: list[str]) -> str:
         return record_key_of(vault, self.column, self.blind_key, key_values)
+
+
+# A schema version never changes once written (a change is a new version), so its shape is
+# kept per process, keyed by resource id, version and the resource's registration time (ids
+# alone can come again in another store, or in SQLite after a rollback).
+Version = tuple[int, int, datetime]
+_SHAPES: dict[Version, Shape] = {}
+
+
+def shape_of_version(session: Session, version: Version) -> Shape:
+    cached = _SHAPES.get(version)
+    if cached is None:
+        resource_id, number, _ = version
+        cached = _SHAPES[version] = Shape.of(fields_of(session, resource_id, number))
+    return cached
+
+
+def _shape_of(session: Session, resource: DataResource) -> Shape:
+    return shape_of_version(session, (resource.id, resource.version, resource.created_at))
 
 
 def record_key_of(vault: Vault, column: str, blind: bool, key_values: list[str]) -> str:

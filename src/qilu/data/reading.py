@@ -21,9 +21,8 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
 from qilu.audit.service import record
-from qilu.data.catalog import fields_of
 from qilu.data.consent import live_consent, needs_consent, subject_of
-from qilu.data.loading import Shape, find_record, record_key_of
+from qilu.data.loading import Shape, Version, find_record, record_key_of, shape_of_version
 from qilu.data.masking import mask
 from qilu.data.models import DataRecord, DataResource, ShareGrant
 from qilu.data.validation import check_row
@@ -42,21 +41,6 @@ FILTERABLE = frozenset({"string", "enum", "division", "uscc", "date", "datetime"
 
 class SharingRefused(Refused):
     """A read the grant or the person's consent does not allow (403, kept in the log)."""
-
-
-# Keyed by resource id, schema version and the resource's registration time (ids alone can come
-# again in another store, or in SQLite after a rollback).
-Version = tuple[int, int, datetime]
-_SHAPES: dict[Version, Shape] = {}
-
-
-def _shape(session: Session, seen: Version) -> Shape:
-    cached = _SHAPES.get(seen)
-    if cached is None:
-        resource_id, version, _ = seen
-        cached = Shape.of(fields_of(session, resource_id, version))
-        _SHAPES[seen] = cached
-    return cached
 
 
 @dataclass(frozen=True)
@@ -209,7 +193,7 @@ def _begin(
     key_values: list[str] = []
     record_key = None
     if key is not None and seen is not None:
-        key_values, record_key = _keyed(vault, code, _SHAPES[seen], key)
+        key_values, record_key = _keyed(vault, code, shape_of_version(session, seen), key)
     connection = session.connection()
     rows = connection.execute(
         _RESOURCE_AND_GRANTS,
@@ -219,7 +203,7 @@ def _begin(
         raise NotFound("catalog.not_found", f"目录中没有资源 {code}", field="resource")
     first = rows[0]
     now_seen = (first.id, first.resource_version, first.created_at)
-    shape = _shape(session, now_seen)
+    shape = shape_of_version(session, now_seen)
     found = first if first.content is not None else None
     if now_seen != seen:
         _SEEN[code] = now_seen

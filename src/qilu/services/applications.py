@@ -21,7 +21,7 @@ from qilu.errors import NotFound, QiluError, Refused
 from qilu.filestore import FileStore
 from qilu.identity.models import LegalEntity, Person
 from qilu.pii import Vault
-from qilu.services import cases
+from qilu.services import cases, memo
 from qilu.services.catalog import current_chain, current_item
 from qilu.services.chains import Plan, plan_chain, plan_item
 from qilu.services.facts import PLATFORM_DEPARTMENT
@@ -60,11 +60,22 @@ class Started:
 
 
 def plan_of(session: Session, application: Application) -> Plan:
-    """The plan an application was made under (its own chain or item version)."""
-    if application.chain is not None:
-        return plan_chain(session, application.chain, application.answers)
-    assert application.item is not None
-    return plan_item(application.item)
+    """The plan an application was made under (its own chain or item version); worked out
+    once per transaction."""
+    plans = memo.kept(session, "plans")
+    key = (
+        application.id,
+        application.chain_id,
+        application.item_id,
+        tuple(sorted(application.answers.items())),
+    )
+    if key not in plans:
+        if application.chain is not None:
+            plans[key] = plan_chain(session, application.chain, application.answers)
+        else:
+            assert application.item is not None
+            plans[key] = plan_item(application.item)
+    return plans[key]  # type: ignore[no-any-return]
 
 
 def start(

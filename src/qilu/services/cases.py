@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
-from sqlalchemy.orm import Session, SessionTransaction, selectinload
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qilu.audit.service import record
@@ -19,7 +19,8 @@ from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.models import Department, LegalEntity, Person
 from qilu.pii import Vault
-from qilu.services.catalog import competent_department, implementation_code
+from qilu.services import memo
+from qilu.services.catalog import competent_department, competent_departments, implementation_code
 from qilu.services.chains import Plan
 from qilu.services.facts import Facts
 from qilu.services.licences import entity_holder_index, issue_licence, revoke_licence
@@ -80,8 +81,11 @@ def fan_out(
     now = datetime.now(UTC)
     flags = _flags(session, vault, application, today)
     by_code: dict[str, Case] = {}
+    departments = competent_departments(
+        session, [e.item for e in plan.items], application.division_code
+    )
     for number, entry in enumerate(plan.items, start=1):
-        department = competent_department(session, entry.item, application.division_code)
+        department = departments[entry.item.id]
         receiving = application.receiving_department_id
         case = Case(
             application_id=application.id,
@@ -152,19 +156,10 @@ def _flags(session: Session, vault: Vault, application: Application, today: date
 
 def _facts(session: Session, vault: Vault, application: Application, today: date) -> Facts:
     """One set of facts per application and transaction, so each is looked up once."""
-    kept: dict[int, Facts] = session.info.setdefault(_FACTS_KEY, {})
-    if application.id not in kept:
-        kept[application.id] = Facts(session, vault, application, today)
-    return kept[application.id]
-
-
-_FACTS_KEY = "services_facts"
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_facts(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_FACTS_KEY, None)
+    facts = memo.kept(session, "facts")
+    if application.id not in facts:
+        facts[application.id] = Facts(session, vault, application, today)
+    return facts[application.id]  # type: ignore[no-any-return]
 
 
 def _rule_decision(session: Session, vault: Vault, case: Case, today: date) -> Decision | None:
@@ -649,7 +644,9 @@ def queue(
         statement = statement.where(
             Case.department_id.in_(department_ids), Case.state.in_(QUEUES[tab][1])
         )
-    ordered = statement.order_by(Case.due_on.is_(None), Case.due_on, Case.id).limit(limit)
+    # The nearest limit first; cases without one (not accepted yet) after, oldest first. The
+    # plain column order lets PostgreSQL read the queue index in order instead of sorting.
+    ordered = statement.order_by(Case.due_on.asc().nulls_last(), Case.id).limit(limit)
     # The page shows each case's item and applicant: load them with the page, not row by row.
     loaded = ordered.options(selectinload(Case.application), selectinload(Case.item))
     return list(session.scalars(loaded))

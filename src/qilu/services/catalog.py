@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
@@ -224,63 +224,48 @@ def change_item(
 
 
 def competent_department(session: Session, item: ServiceItem, division_code: str) -> Department:
-    """The department implementing `item` for `division_code`: its kind at the item's level
-    (a county's, its city's or the province's), going up where a level has no such office."""
-    county = division_code
-    city = division_code[:4] + "00"
+    """The department implementing `item` for `division_code` (see `competent_departments`)."""
+    return competent_departments(session, [item], division_code)[item.id]
+
+
+def competent_departments(
+    session: Session, items: list[ServiceItem], division_code: str
+) -> dict[int, Department]:
+    """The department implementing each item for `division_code`: its kind at the item's
+    level (a county's, its city's or the province's), going up where a level has no such
+    office. One query for all the items of an application."""
+    county, city = division_code, division_code[:4] + "00"
     places = {"county": [county, city, SHANDONG], "city": [city, SHANDONG], "province": [SHANDONG]}
-    candidates = places[item.level]
     found = session.scalars(
         select(Department).where(
-            Department.kind == item.department_kind, Department.division_code.in_(candidates)
+            Department.kind.in_({i.department_kind for i in items}),
+            Department.division_code.in_({county, city, SHANDONG}),
         )
     ).all()
-    by_division = {d.division_code: d for d in found}
-    for place in candidates:
-        if place in by_division:
-            return by_division[place]
-    raise NotFound(
-        "services.no_department",
-        f"{division_code} 没有实施“{item.name}”的部门",
-        field="division_code",
-    )
+    by_place = {(d.kind, d.division_code): d for d in found}
+    chosen: dict[int, Department] = {}
+    for item in items:
+        department = next(
+            (
+                by_place[(item.department_kind, p)]
+                for p in places[item.level]
+                if (item.department_kind, p) in by_place
+            ),
+            None,
+        )
+        if department is None:
+            raise NotFound(
+                "services.no_department",
+                f"{division_code} 没有实施“{item.name}”的部门",
+                field="division_code",
+            )
+        chosen[item.id] = department
+    return chosen
 
 
 def implementation_code(item: ServiceItem, department: Department) -> str:
     """实施编码: item × division × agency, laid out as the national platform does."""
     return f"{item.code}-{department.division_code}000000-000-{department.uscc}-1-00"
-
-
-@dataclass(frozen=True)
-class Overview:
-    """What the 办事大厅 shows before any search: counts and the chains by category."""
-
-    items: int
-    chains: int
-    instant: int
-    groups: dict[str, dict[str, list[tuple[str, str]]]]  # subject -> category -> (code, name)
-
-
-_overviews: dict[tuple[int, int], Overview] = {}
-
-
-def overview(session: Session) -> Overview:
-    """Counted from the stored catalog; kept per process until the catalog changes (any new
-    version has a higher id, so the stamp moves)."""
-    stamp = (
-        session.scalar(select(func.max(ServiceItem.id))) or 0,
-        session.scalar(select(func.max(ServiceChain.id))) or 0,
-    )
-    if stamp not in _overviews:
-        items = session.scalars(_current(ServiceItem)).all()
-        chains = session.scalars(_current(ServiceChain).order_by(ServiceChain.code)).all()
-        groups: dict[str, dict[str, list[tuple[str, str]]]] = {"person": {}, "enterprise": {}}
-        for chain in chains:
-            groups[chain.subject].setdefault(chain.category, []).append((chain.code, chain.name))
-        instant = sum(1 for i in items if i.spec.get("instant"))
-        _overviews.clear()
-        _overviews[stamp] = Overview(len(items), len(chains), instant, groups)
-    return _overviews[stamp]
 
 
 @dataclass(frozen=True)
@@ -290,6 +275,47 @@ class Hit:
     name: str
     subject: str
     detail: str
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The current catalog as the portal reads it: counts, the chains by category, and every
+    entry with its search text (a few hundred rows, searched in memory)."""
+
+    items: int
+    chains: int
+    instant: int
+    groups: dict[str, dict[str, list[tuple[str, str]]]]  # subject -> category -> (code, name)
+    entries: list[tuple[Hit, str]]  # (what a hit shows, the text searched), chains first
+
+
+_overviews: dict[tuple[int, int], Overview] = {}
+
+
+def overview(session: Session) -> Overview:
+    """Read from the stored catalog; kept per process until the catalog changes (any new
+    version has a higher id, so the stamp moves; one query checks it)."""
+    stamp_row = session.execute(
+        select(
+            select(func.max(ServiceItem.id)).scalar_subquery(),
+            select(func.max(ServiceChain.id)).scalar_subquery(),
+        )
+    ).one()
+    stamp = (stamp_row[0] or 0, stamp_row[1] or 0)
+    if stamp not in _overviews:
+        items = session.scalars(_current(ServiceItem).order_by(func.length(ServiceItem.name))).all()
+        chains = session.scalars(_current(ServiceChain).order_by(ServiceChain.code)).all()
+        groups: dict[str, dict[str, list[tuple[str, str]]]] = {"person": {}, "enterprise": {}}
+        for chain in chains:
+            groups[chain.subject].setdefault(chain.category, []).append((chain.code, chain.name))
+        entries = [
+            (Hit("chain", c.code, c.name, c.subject, _detail(c)), c.search_text)
+            for c in sorted(chains, key=lambda c: len(c.name))
+        ] + [(Hit("item", i.code, i.name, i.subject, _detail(i)), i.search_text) for i in items]
+        instant = sum(1 for i in items if i.spec.get("instant"))
+        _overviews.clear()
+        _overviews[stamp] = Overview(len(items), len(chains), instant, groups, entries)
+    return _overviews[stamp]
 
 
 def _terms(query: str, synonyms: list[list[str]]) -> list[list[str]]:
@@ -309,28 +335,19 @@ def _terms(query: str, synonyms: list[list[str]]) -> list[list[str]]:
 
 def search(session: Session, query: str, *, subject: str | None = None) -> list[Hit]:
     """Items and chains matching every term of `query` (partial words and common synonyms),
-    chains first, then names that match before texts that do."""
+    chains first, then names that match before texts that do, shorter names first."""
     terms = _terms(query, shipped_catalog().synonyms)
     if not terms:
         return []
     hits = [
-        *_matching(session, ServiceChain, "chain", terms, subject),
-        *_matching(session, ServiceItem, "item", terms, subject),
+        hit
+        for hit, text in overview(session).entries
+        if (subject is None or hit.subject == subject)
+        and all(any(word in text for word in term) for term in terms)
     ]
     first_term = terms[0]
     hits.sort(key=lambda h: (h.kind != "chain", not any(w in h.name for w in first_term)))
     return hits[:SEARCH_LIMIT]
-
-
-def _matching(
-    session: Session, model: type[Row], kind: str, terms: list[list[str]], subject: str | None
-) -> list[Hit]:
-    condition = and_(*(or_(*(model.search_text.contains(word) for word in term)) for term in terms))
-    statement = _current(model).where(condition)
-    if subject is not None:
-        statement = statement.where(model.subject == subject)
-    rows = session.scalars(statement.order_by(func.length(model.name)).limit(SEARCH_LIMIT))
-    return [Hit(kind, row.code, row.name, row.subject, _detail(row)) for row in rows]
 
 
 def _detail(row: ServiceItem | ServiceChain) -> str:
