@@ -405,3 +405,36 @@ def test_a_submitted_case_keeps_its_item_version_after_an_edit(
     province.session.refresh(food)
     assert food.item.version == 1 and food.item.spec["promised_days"] == 5
     assert beijing_today() - timedelta(days=0) == beijing_today()
+
+
+def test_queues_show_each_tab_and_the_steps_each_person_may_take(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    from qilu.identity import roles
+    from qilu.services import queues
+
+    application, clerk, approver = opened
+    approval = province.department("370102-approval").id
+    waiting = queues.queue(province.session, [approval], "accept")
+    assert {c.item.name for c in waiting} == {
+        "企业变更登记",
+        "户外广告设施设置许可",
+        "城镇污水排入排水管网许可",
+    }
+    change = case_named(application, "企业变更登记")
+    clerk_grants = roles.roles_of(province.session, clerk.id)
+    approver_grants = roles.roles_of(province.session, approver.id)
+    assert queues.actions_for(change, clerk_grants) == ["accept", "not_accept"]
+    assert queues.actions_for(change, approver_grants) == []
+    cases.act(
+        province.session,
+        province.vault,
+        change.id,
+        "accept",
+        actor_person_id=clerk.id,
+        expected_version=change.version,
+    )
+    assert queues.actions_for(change, approver_grants) == ["review", "correct"]
+    reviewing = queues.queue(province.session, [approval], "review")
+    assert [c.id for c in reviewing] == [change.id] and reviewing[0].due_on is not None
+    assert change.id not in [c.id for c in queues.queue(province.session, [approval], "accept")]

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qilu.audit.service import record
@@ -289,11 +289,11 @@ def act(
 
 
 def _authorise(session: Session, person_id: int, case: Case, spec: Action) -> None:
-    if not _may(roles.roles_of(session, person_id), case, spec):
+    if not may(roles.roles_of(session, person_id), case, spec):
         raise Refused("role.forbidden", "您没有办理此项工作的权限", permission=spec.permission)
 
 
-def _may(grants: list[roles.RoleGrant], case: Case, spec: Action) -> bool:
+def may(grants: list[roles.RoleGrant], case: Case, spec: Action) -> bool:
     """A role allowing the step, held in the case's department — or, to accept, in the
     department that received it (全省通办: the receiving window does the formal check)."""
     departments = {case.department_id}
@@ -611,51 +611,3 @@ def post_check(
         details={"note": note.strip()},
     )
     return case
-
-
-# The workbench queues: which cases each tab shows, by state (or the post-check queue).
-QUEUES = {
-    "accept": ("待受理", ("submitted",)),
-    "review": ("审查中", ("accepted", "reviewing")),
-    "correcting": ("补正中", ("correcting",)),
-    "finish": ("待办结", ("granted", "refused")),
-    "done": ("已办结", ("done", "not_accepted", "cancelled")),
-}
-
-
-def queue(
-    session: Session,
-    department_ids: list[int],
-    tab: str,
-    *,
-    limit: int = 50,
-) -> list[Case]:
-    """A department's cases on one tab, the most urgent first (the nearest limit)."""
-    statement = select(Case)
-    if tab == "received":
-        statement = statement.where(
-            Case.receiving_department_id.in_(department_ids), Case.state.not_in(FINAL)
-        )
-    elif tab == "postcheck":
-        statement = statement.where(
-            Case.department_id.in_(department_ids), Case.post_check == "pending"
-        )
-    else:
-        statement = statement.where(
-            Case.department_id.in_(department_ids), Case.state.in_(QUEUES[tab][1])
-        )
-    # The nearest limit first; cases without one (not accepted yet) after, oldest first. The
-    # plain column order lets PostgreSQL read the queue index in order instead of sorting.
-    ordered = statement.order_by(Case.due_on.asc().nulls_last(), Case.id).limit(limit)
-    # The page shows each case's item and applicant: load them with the page, not row by row.
-    loaded = ordered.options(selectinload(Case.application), selectinload(Case.item))
-    return list(session.scalars(loaded))
-
-
-def actions_for(case: Case, grants: list[roles.RoleGrant]) -> list[str]:
-    """The steps this person may take on this case now."""
-    return [
-        name
-        for name, spec in ACTIONS.items()
-        if case.state in spec.from_states and _may(grants, case, spec)
-    ]

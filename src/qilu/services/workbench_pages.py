@@ -17,7 +17,7 @@ from qilu.identity.access import SignedIn
 from qilu.identity.models import Person
 from qilu.identity.service import find_person
 from qilu.routes import DbSession, PostedForm, check_csrf, get_vault, render, settle_refusal
-from qilu.services import applications, archive, cases, catalog, ratings
+from qilu.services import applications, archive, cases, catalog, queues, ratings
 from qilu.services.models import ApplicationMaterial
 from qilu.services.portal_pages import answers_from
 from qilu.services.workdays import beijing_today, clock
@@ -43,10 +43,10 @@ def _departments(grants: list[roles.RoleGrant]) -> list[int]:
 @router.get("/cases", response_class=HTMLResponse)
 def queue(request: Request, db: DbSession, viewer: SignedIn, tab: str = "accept") -> HTMLResponse:
     grants = _desk(db, viewer)
-    tabs = {key: name for key, (name, _) in cases.QUEUES.items()}
+    tabs = {key: name for key, (name, _) in queues.QUEUES.items()}
     tabs |= {"received": "代收（全省通办）", "postcheck": "容缺后核"}
     tab = tab if tab in tabs else "accept"
-    rows = cases.queue(db, _departments(grants), tab)
+    rows = queues.queue(db, _departments(grants), tab)
     people = _names(db, [c.application.applicant_person_id for c in rows])
     return render(
         request,
@@ -103,7 +103,7 @@ def _case(
         steps=steps,
         people=_names(db, [s.actor_person_id for s in steps if s.actor_person_id]),
         applicant=db.get(Person, application.applicant_person_id),
-        actions=cases.actions_for(case, grants),
+        actions=queues.actions_for(case, grants),
         labels={name: spec.label for name, spec in cases.ACTIONS.items()},
         styles=ACTION_STYLES,
         states=cases.STATE_NAMES,
