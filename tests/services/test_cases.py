@@ -416,7 +416,7 @@ def test_queues_show_each_tab_and_the_steps_each_person_may_take(
     application, clerk, approver = opened
     approval = province.department("370102-approval").id
     waiting = queues.queue(province.session, [approval], "accept")
-    assert {c.item.name for c in waiting} == {
+    assert {c.item_name for c in waiting} == {
         "企业变更登记",
         "户外广告设施设置许可",
         "城镇污水排入排水管网许可",

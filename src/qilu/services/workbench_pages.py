@@ -47,14 +47,12 @@ def queue(request: Request, db: DbSession, viewer: SignedIn, tab: str = "accept"
     tabs |= {"received": "代收（全省通办）", "postcheck": "容缺后核"}
     tab = tab if tab in tabs else "accept"
     rows = queues.queue(db, _departments(grants), tab)
-    people = _names(db, [c.application.applicant_person_id for c in rows])
     return render(
         request,
         "services/queue.html",
         rows=rows,
         tab=tab,
         tabs=tabs,
-        people=people,
         states=cases.STATE_NAMES,
         today=beijing_today(),
         clock=clock,

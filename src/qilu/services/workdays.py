@@ -5,7 +5,7 @@ the make-up working days (调休上班) the State Council announces each year, a
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 import holidays
 
@@ -30,6 +30,7 @@ def add_working_days(start: date, days: int) -> date:
     return _calendar().get_nth_working_day(start, days)
 
 
+@lru_cache(maxsize=65_536)  # pages ask for the same few dates again and again
 def working_days_between(start: date, end: date) -> int:
     """Working days after `start` up to and including `end` (negative if `end` is earlier)."""
     if end == start:
