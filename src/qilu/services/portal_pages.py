@@ -341,8 +341,13 @@ def resubmit(
     """The applicant's answer to a correction (补正): changed facts, then the clock runs again."""
     application = applications.owned(db, application_id, viewer.account.person_id)
     values, _ = _form_values(form)
-    applications.answer_correction(db, get_vault(request), application, values,
-                                   actor_person_id=viewer.account.person_id)  # fmt: skip
+    try:
+        applications.answer_correction(
+            db, get_vault(request), application, values, actor_person_id=viewer.account.person_id
+        )
+    except QiluError as error:
+        settle_refusal(db, error)
+        return _application(request, db, application, error=error, status=400)
     return RedirectResponse(
         f"/services/applications/{application_id}?resubmitted=1", status_code=303
     )
@@ -355,8 +360,13 @@ def rate(
     application = applications.owned(db, application_id, viewer.account.person_id)
     scores = {k: int(v) for k in ratings.INDICATORS if (v := str(form.get(k, ""))).isdigit()}
     try:
-        ratings.rate(db, application, person_id=viewer.account.person_id, scores=scores,
-                     comment=str(form.get("comment", "")))  # fmt: skip
+        ratings.rate(
+            db,
+            application,
+            person_id=viewer.account.person_id,
+            scores=scores,
+            comment=str(form.get("comment", "")),
+        )
     except QiluError as error:
         settle_refusal(db, error)
         return _application(request, db, application, error=error, status=400)
@@ -417,8 +427,10 @@ def licence_document(request: Request, db: DbSession, viewer: SignedIn, number: 
     )
     if licence.holder_code_index != index:
         raise NotFound("licence.not_found", "没有该电子证照", field="number")
-    body = {"document": licences.document_of(licence, licence.issuer),
-            "signature": licence.signature.hex()}  # fmt: skip
+    body = {
+        "document": licences.document_of(licence, licence.issuer),
+        "signature": licence.signature.hex(),
+    }
     return JSONResponse(
         body, headers={"Content-Disposition": f'attachment; filename="{number}.json"'}
     )
