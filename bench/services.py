@@ -335,7 +335,7 @@ def _process(
             started = time.perf_counter()
             try:
                 result = work(engine, vault, data, job)
-            except Exception as error:  # noqa: BLE001 - reported after the run
+            except Exception as error:  # reported after the run
                 errors.append(error)
                 return
             spent = time.perf_counter() - started
