@@ -386,9 +386,8 @@ def _submit_restaurant(
         statuses = applications.material_statuses(
             session, application, started.plan, holder, beijing_today()
         )
-        for status in statuses:
-            if status.source == "missing":
-                applications.promise(session, application, status.name)
+        missing = [status.name for status in statuses if status.source == "missing"]
+        applications.promise(session, application, *missing)  # 承诺后补, one click for all
         applications.submit(session, vault, application, actor_person_id=person.id)
         return application.id
 

@@ -80,7 +80,7 @@ def test_the_restaurant_chain_fans_out_to_three_departments(
     }
     food = case_named(application, "食品经营许可")
     assert food.state == "waiting"
-    assert food.waits_for == [case_named(application, "企业变更登记").id]
+    assert food.waits_for == [case_named(application, "企业变更登记").number]
     assert case_named(application, "公众聚集场所投入使用营业前消防安全检查").state == "submitted"
 
 

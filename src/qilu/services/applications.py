@@ -291,18 +291,22 @@ def add_upload(
     return row
 
 
-def promise(session: Session, application: Application, material: str) -> ApplicationMaterial:
-    """告知承诺 / 容缺: the applicant promises in writing to hand this material in later."""
-    _planned_material(session, application, material)
-    row = ApplicationMaterial(
-        application_id=application.id,
-        material=material,
-        source="promise",
-        created_at=datetime.now(UTC),
-    )
-    session.add(row)
+def promise(
+    session: Session, application: Application, *materials: str
+) -> list[ApplicationMaterial]:
+    """告知承诺 / 容缺: the applicant promises in writing to hand these materials in later."""
+    for material in materials:
+        _planned_material(session, application, material)
+    now = datetime.now(UTC)
+    rows = [
+        ApplicationMaterial(
+            application_id=application.id, material=m, source="promise", created_at=now
+        )
+        for m in materials
+    ]
+    session.add_all(rows)
     session.flush()
-    return row
+    return rows
 
 
 def _planned_material(session: Session, application: Application, material: str):  # type: ignore[no-untyped-def]

@@ -84,26 +84,30 @@ def fan_out(
     departments = competent_departments(
         session, [e.item for e in plan.items], application.division_code
     )
-    for number, entry in enumerate(plan.items, start=1):
+    numbers = {
+        e.item.code: f"{application.number}-{n:02d}" for n, e in enumerate(plan.items, start=1)
+    }
+    for entry in plan.items:
         department = departments[entry.item.id]
         receiving = application.receiving_department_id
         case = Case(
             application_id=application.id,
             item_id=entry.item.id,
-            number=f"{application.number}-{number:02d}",
+            number=numbers[entry.item.code],
             implementation_code=implementation_code(entry.item, department),
             department_id=department.id,
             receiving_department_id=receiving if receiving != department.id else None,
             state="waiting" if entry.after else "submitted",
-            waits_for=[by_code[code].id for code in entry.after],
+            # By number, known before the rows are written: all cases go in one statement.
+            waits_for=[numbers[code] for code in entry.after],
             flags=list(flags),
             version=1,
             updated_at=now,
         )
         case.item = entry.item
-        session.add(case)
-        session.flush()
         by_code[entry.item.code] = case
+    session.add_all(by_code.values())
+    session.flush()
     session.execute(
         insert(CaseStep),
         [
@@ -472,9 +476,9 @@ def _issue(session: Session, vault: Vault, case: Case, today: date) -> None:
 def _release_waiting(session: Session, vault: Vault, finished: Case, today: date) -> None:
     """Cases of the same application waiting for `finished`: start those whose every
     prerequisite was granted and is done; end those that can no longer go on."""
-    siblings = {c.id: c for c in _cases_of(session, finished.application_id)}
+    siblings = {c.number: c for c in _cases_of(session, finished.application_id)}
     for case in siblings.values():
-        if case.state != "waiting" or finished.id not in case.waits_for:
+        if case.state != "waiting" or finished.number not in case.waits_for:
             continue
         needed = [siblings[i] for i in case.waits_for]
         if any(n.state in FINAL and n.decision != "granted" for n in needed):

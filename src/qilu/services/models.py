@@ -171,7 +171,7 @@ class Case(Base):
     # Where it was received if not in the competent department (全省通办, 代收代办).
     receiving_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     state: Mapped[str] = mapped_column(String(12))
-    waits_for: Mapped[list[int]] = mapped_column(JSON)  # case ids whose result it needs
+    waits_for: Mapped[list[str]] = mapped_column(JSON)  # numbers of the cases it needs
     claimed_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
     accepted_on: Mapped[date | None] = mapped_column(Date)
     due_on: Mapped[date | None] = mapped_column(Date)
