@@ -438,3 +438,47 @@ def test_queues_show_each_tab_and_the_steps_each_person_may_take(
     reviewing = queues.queue(province.session, [approval], "review")
     assert [c.id for c in reviewing] == [change.id] and reviewing[0].due_on is not None
     assert change.id not in [c.id for c in queues.queue(province.session, [approval], "accept")]
+
+
+def test_a_correction_answer_is_checked_like_a_submission(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    application, clerk, approver = opened
+    with pytest.raises(QiluError) as refused:
+        applications.answer_correction(
+            province.session,
+            province.vault,
+            application,
+            {"premises_area": "130"},
+            actor_person_id=province.resident.id,
+        )
+    assert refused.value.code == "services.not_correcting"
+    change = case_named(application, "企业变更登记")
+    for action, who in (("accept", clerk), ("correct", approver)):
+        cases.act(
+            province.session,
+            province.vault,
+            change.id,
+            action,
+            actor_person_id=who.id,
+            expected_version=change.version,
+            reason="变更决议缺少签字",
+        )
+    with pytest.raises(QiluError) as refused:
+        applications.answer_correction(
+            province.session,
+            province.vault,
+            application,
+            {"premises_area": "一百"},
+            actor_person_id=province.resident.id,
+        )
+    assert refused.value.field == "form.premises_area"
+    assert change.state == "correcting"
+    applications.answer_correction(
+        province.session,
+        province.vault,
+        application,
+        {"premises_area": "130"},
+        actor_person_id=province.resident.id,
+    )
+    assert change.state == "reviewing" and application.form["premises_area"] == "130"

@@ -522,10 +522,11 @@ def answer_correction(
     plan = plan_of(session, application)
     known = {f.key for f in plan.fields}
     changed = {k: v.strip() for k, v in values.items() if k in known and v.strip()}
-    application.form = {**application.form, **changed}
-    problems = check_form(plan.fields, application.form)
+    corrected = {**application.form, **changed}
+    problems = check_form(plan.fields, corrected)
     if problems:
         raise _incomplete(problems)
+    application.form = corrected
     record(
         session,
         "services.correction_answered",
