@@ -70,3 +70,26 @@ def test_demo_accounts_sign_in_and_staff_hold_their_roles(tmp_path: Path) -> Non
         )
         assert {g.role for g in roles_of(session, found.account.person_id)} == {"admin"}
     assert prepare_demo(engine, settings).client_id == summary.client_id
+
+
+def test_the_demo_has_the_service_catalog_and_work_in_the_queues(tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from qilu.services.models import Application, Case, ServiceChain
+
+    settings = make_settings(tmp_path).model_copy(update={"demo_scale": 2000})
+    engine = make_engine(settings)
+    summary = prepare_demo(engine, settings)
+    assert (summary.items, summary.chains) == (352, 133)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ServiceChain)) == 133
+        assert session.scalar(select(func.count()).select_from(Application)) >= 3
+        waiting = session.scalar(
+            select(func.count()).select_from(Case).where(Case.state == "submitted")
+        )
+        assert waiting and waiting >= 3
+    assert "政务服务事项 352，一链办理 133" in summary.describe("http://127.0.0.1:8000")
+    prepare_demo(engine, settings)  # reused: nothing is made twice
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Application)) >= 3

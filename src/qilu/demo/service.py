@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from qilu.data.catalog import install_standard_catalog
 from qilu.data.models import DataRecord
 from qilu.db import upgrade
+from qilu.demo.applications import sample_applications
 from qilu.demo.libraries import LIBRARIES, fill_libraries
 from qilu.demo.seed import (
     Progress,
@@ -153,6 +154,7 @@ def prepare_demo(
         install_catalog(session)
         if not reused:
             offers.scan(session, vault)  # 免申即享: what residents are offered unasked
+            sample_applications(session, vault)  # work waiting in the clerks' queues
         counts = register_counts(session)
         client = session.scalars(
             select(OidcClient).where(OidcClient.name == DEMO_CLIENT_NAME)
