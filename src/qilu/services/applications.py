@@ -494,7 +494,7 @@ def submit(
             "disputed": sorted(application.disputed),
         },
     )
-    cases.fan_out(session, vault, application, plan, holder, today)
+    cases.fan_out(session, vault, application, plan, today)
     return application
 
 

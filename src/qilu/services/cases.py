@@ -74,7 +74,7 @@ ACTIONS: dict[str, Action] = {
 
 
 def fan_out(
-    session: Session, vault: Vault, application: Application, plan: Plan, holder: bytes, today: date
+    session: Session, vault: Vault, application: Application, plan: Plan, today: date
 ) -> list[Case]:
     """One case per planned item in its competent department, waiting for the cases whose
     results it needs; then each case that can start, starts."""
