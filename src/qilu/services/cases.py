@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qilu.audit.service import record
@@ -547,7 +547,10 @@ def _roll_up(session: Session, application: Application) -> None:
 
 
 def get_case(session: Session, case_id: int) -> Case:
-    found = session.get(Case, case_id)
+    # Every step reads the item (its limits) and the application (its status): one query.
+    found = session.get(
+        Case, case_id, options=[joinedload(Case.item), joinedload(Case.application)]
+    )
     if found is None:
         raise NotFound("case.not_found", "办件不存在", field="case")
     return found
