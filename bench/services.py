@@ -53,7 +53,6 @@ from qilu.services import applications, cases
 from qilu.services.catalog import install_catalog
 from qilu.services.models import Application, Case, ServiceChain
 from qilu.services.specs import shipped_catalog
-from qilu.services.workdays import beijing_today
 from qilu.settings import Settings
 
 DATABASE = "qilu_bench_services"
@@ -382,12 +381,7 @@ def _submit_restaurant(
         )
         application = started.application
         applications.save_draft(session, application, RESTAURANT_FORM)
-        holder = applications.holder_index(session, vault, application)
-        statuses = applications.material_statuses(
-            session, application, started.plan, holder, beijing_today()
-        )
-        missing = [status.name for status in statuses if status.source == "missing"]
-        applications.promise(session, application, *missing)  # 承诺后补, one click for all
+        applications.promise_missing(session, vault, application)  # 承诺后补, one click
         applications.submit(session, vault, application, actor_person_id=person.id)
         return application.id
 

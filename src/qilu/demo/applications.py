@@ -11,7 +11,6 @@ from qilu.identity.models import LegalEntity, Person
 from qilu.pii import Vault
 from qilu.services import applications
 from qilu.services.models import ServiceChain, ServiceItem
-from qilu.services.workdays import beijing_today
 
 HOME = "370102"
 RESTAURANT = {
@@ -79,11 +78,6 @@ def _submit(
     if not application.form.get("phone"):  # not every register record has one
         typed["phone"] = "13800000000"
     applications.save_draft(session, application, typed)
-    holder = applications.holder_index(session, vault, application)
-    statuses = applications.material_statuses(
-        session, application, started.plan, holder, beijing_today()
-    )
-    missing = [s.name for s in statuses if s.source == "missing"]
-    applications.promise(session, application, *missing)  # the demo has no files to upload
+    applications.promise_missing(session, vault, application)  # the demo has no files to upload
     applications.submit(session, vault, application, actor_person_id=person.id)
     return 1

@@ -27,7 +27,7 @@ from qilu.services.chains import Plan, plan_chain, plan_item
 from qilu.services.facts import PLATFORM_DEPARTMENT
 from qilu.services.licences import entity_holder_index, find_held
 from qilu.services.models import Application, ApplicationMaterial, ServiceChain
-from qilu.services.specs import FormField
+from qilu.services.specs import FormField, Material
 from qilu.services.workdays import beijing_today
 
 PERSON_LIBRARY, ENTITY_LIBRARY = "JC-RK-001", "JC-FR-001"
@@ -309,7 +309,19 @@ def promise(
     return rows
 
 
-def _planned_material(session: Session, application: Application, material: str):  # type: ignore[no-untyped-def]
+def promise_missing(session: Session, vault: Vault, application: Application) -> list[str]:
+    """承诺后补 for every material still missing (one click at the window or in the portal);
+    returns their names."""
+    plan = plan_of(session, application)
+    holder = holder_index(session, vault, application)
+    statuses = material_statuses(session, application, plan, holder, beijing_today())
+    missing = [s.name for s in statuses if s.source == "missing"]
+    if missing:
+        promise(session, application, *missing)
+    return missing
+
+
+def _planned_material(session: Session, application: Application, material: str) -> Material:
     if application.status not in ("draft", "correcting"):
         raise QiluError("services.not_draft", "申请已提交，不能再修改材料", field="application")
     for planned in plan_of(session, application).materials:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.models import AuditEvent
 from qilu.digests import sm3
 from qilu.errors import QiluError
-from qilu.filestore import FileStore
+from qilu.filestore import FileStore, file_store
 from qilu.identity.models import LegalEntity, Person
 from qilu.pii import Vault
 from qilu.services.cases import STATE_NAMES, steps_of
@@ -246,6 +246,15 @@ def _check_sm3(root: Path) -> list[str]:
     present = {str(p.relative_to(root)) for p in (root / "data").rglob("*") if p.is_file()}
     problems += [f"清单外的文件：{name}" for name in sorted(present - listed)]
     return problems
+
+
+def archive_if_finished(
+    session: Session, vault: Vault, data_dir: Path, application: Application
+) -> Archive | None:
+    """Package the application if it has just finished (the pages call this after a step)."""
+    if application.status != "done":
+        return None
+    return archive_application(session, vault, file_store(data_dir), data_dir, application)
 
 
 def pending(session: Session, limit: int = 500) -> list[Application]:

@@ -20,7 +20,7 @@ from qilu.identity import roles
 from qilu.identity.models import Department, LegalEntity, Person
 from qilu.pii import Vault
 from qilu.services import memo
-from qilu.services.catalog import competent_department, competent_departments, implementation_code
+from qilu.services.catalog import competent_departments, implementation_code
 from qilu.services.chains import Plan
 from qilu.services.facts import Facts
 from qilu.services.licences import entity_holder_index, issue_licence, revoke_licence
@@ -139,14 +139,14 @@ def check_province_wide(
     if receiving_department_id is None:
         return
     receiving = session.get_one(Department, receiving_department_id)
-    for entry in plan.items:
-        if entry.item.spec["province_wide"]:
-            continue
-        department = competent_department(session, entry.item, division_code)
+    local = [e.item for e in plan.items if not e.item.spec["province_wide"]]
+    departments = competent_departments(session, local, division_code) if local else {}
+    for item in local:
+        department = departments[item.id]
         if receiving.division_code[:4] != department.division_code[:4]:
             raise QiluError(
                 "services.not_province_wide",
-                f"“{entry.item.name}”不支持全省通办，请到{department.name}办理",
+                f"“{item.name}”不支持全省通办，请到{department.name}办理",
                 field="item",
             )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from qilu.errors import QiluError
@@ -103,7 +103,7 @@ def plan_item(item: ServiceItem, catalog: Catalog | None = None) -> Plan:
     return _merge(item.subject, [PlannedItem(item, [])], catalog or shipped_catalog())
 
 
-def _current_items(codes: list[str]):  # type: ignore[no-untyped-def]
+def _current_items(codes: list[str]) -> Select[ServiceItem]:
     return select(ServiceItem).where(ServiceItem.is_current.is_(True), ServiceItem.code.in_(codes))
 
 

@@ -253,6 +253,13 @@ def verify_document(
     found = session.scalars(select(Licence).where(Licence.number == number)).one_or_none()
     if found is None:
         return Verdict("forged", None, "签发记录中没有该证照编号")
+    return _verdict(session, found, document, signature, today)
+
+
+def _verdict(
+    session: Session, found: Licence, document: dict[str, Any], signature: bytes, today: date
+) -> Verdict:
+    """The verdict on a document presented as the issued licence `found`."""
     key = session.get_one(DepartmentKey, found.key_id)
     public = Ed25519PublicKey.from_public_bytes(key.public_key)
     try:
@@ -273,11 +280,9 @@ def verify_number(session: Session, number: str, seal: str, today: date) -> Verd
     found = session.scalars(select(Licence).where(Licence.number == number)).one_or_none()
     if found is None:
         return Verdict("forged", None, "签发记录中没有该证照编号")
-    return (
-        verify_document(session, document_of(found, found.issuer), seal, today)
-        if seal == found.signature.hex()
-        else Verdict("forged", None, "二维码中的签名与签发记录不符")
-    )
+    if seal != found.signature.hex():
+        return Verdict("forged", None, "二维码中的签名与签发记录不符")
+    return _verdict(session, found, document_of(found, found.issuer), found.signature, today)
 
 
 def qr_svg(licence: Licence, base_url: str) -> str:

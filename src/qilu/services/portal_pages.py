@@ -322,16 +322,10 @@ def submit(
             applications.save_draft(db, application, values, wrong)
             db.commit()
         return _application(request, db, application, error=error, status=400)
-    _archive_if_done(request, db, application)
+    archive.archive_if_finished(
+        db, get_vault(request), request.app.state.settings.data_dir, application
+    )
     return RedirectResponse(f"/services/applications/{application_id}?submitted=1", status_code=303)
-
-
-def _archive_if_done(request: Request, db: DbSession, application: Application) -> None:
-    if application.status == "done":
-        settings = request.app.state.settings
-        archive.archive_application(
-            db, get_vault(request), file_store(settings.data_dir), settings.data_dir, application
-        )
 
 
 @router.post("/services/applications/{application_id}/resubmit", dependencies=Posted)
@@ -388,7 +382,9 @@ def my_applications(request: Request, db: DbSession, viewer: SignedIn) -> HTMLRe
 @router.post("/account/offers/{offer_id}/accept", dependencies=Posted)
 def accept_offer(request: Request, db: DbSession, viewer: SignedIn, offer_id: int) -> Response:
     application = offers.accept(db, get_vault(request), offer_id, viewer.account.person)
-    _archive_if_done(request, db, application)
+    archive.archive_if_finished(
+        db, get_vault(request), request.app.state.settings.data_dir, application
+    )
     return RedirectResponse(f"/services/applications/{application.id}", status_code=303)
 
 

@@ -145,15 +145,9 @@ def act(
             error=error,
             status=409 if error.code == "case.conflict" else 400,
         )
-    if case.application.status == "done":
-        settings = request.app.state.settings
-        archive.archive_application(
-            db,
-            get_vault(request),
-            file_store(settings.data_dir),
-            settings.data_dir,
-            case.application,
-        )
+    archive.archive_if_finished(
+        db, get_vault(request), request.app.state.settings.data_dir, case.application
+    )
     return RedirectResponse(f"/workbench/cases/{case_id}?done={action}", status_code=303)
 
 
