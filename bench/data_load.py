@@ -31,6 +31,7 @@ from qilu.data.loading import Layout, load_rows
 from qilu.db import database_url, make_engine, upgrade
 from qilu.demo import organisations
 from qilu.demo.seed import write_rows
+from qilu.identity.roles import OPERATOR
 from qilu.pii import load_vault
 from qilu.settings import Settings
 
@@ -73,7 +74,9 @@ def validated_load(settings: Settings, path: Path) -> float:
         fields = Layout.of(session, get_resource(session, "JC-RK-001")).fields
         rows = read_rows(stream, path.name, fields)
         workers = os.cpu_count() or 1
-        result = load_rows(session, vault, "JC-RK-001", rows, source="b", by=None, workers=workers)
+        result = load_rows(
+            session, vault, "JC-RK-001", rows, source="b", actor=OPERATOR, workers=workers
+        )
         assert result.rejected == 0 and result.inserted == result.total, result.problems[:3]
     return time.perf_counter() - started
 

@@ -41,6 +41,7 @@ from qilu.identity.accounts import register_resident
 from qilu.identity.models import Person, StaffMember
 from qilu.identity.oidc_clients import register_client
 from qilu.identity.passwords import HASHER, hash_password
+from qilu.identity.roles import OPERATOR
 from qilu.identity.service import id_number_of
 from qilu.identity.signing_keys import current_key, published_jwks
 from qilu.pii import load_vault
@@ -124,6 +125,7 @@ def prepare(folder: Path, database: str) -> tuple[Settings, str, str]:
             redirect_uris=["http://127.0.0.1:9/cb"],
             public=True,
             first_party=True,
+            actor=OPERATOR,
         )
         return settings, number, client.client.client_id
 

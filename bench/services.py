@@ -46,7 +46,7 @@ from qilu.db import database_url, make_engine, upgrade
 from qilu.demo.seed import SeedPlan, seed_shandong
 from qilu.identity.accounts import register_resident
 from qilu.identity.models import Account, Department, LegalEntity, Person, StaffMember
-from qilu.identity.roles import grant_role, roles_of
+from qilu.identity.roles import OPERATOR, grant_role, roles_of
 from qilu.identity.sessions import complete_second_factor, start_session
 from qilu.pii import Vault, load_vault
 from qilu.services import applications, cases
@@ -239,9 +239,13 @@ def people(settings: Settings, how_many: int) -> tuple[list[int], list[tuple[int
         if not loaded:
             everyone = {p.id: p for p in [*applicants, *(e.legal_representative for e in entities)]}
             records = [_population(vault, p) for p in everyone.values()]
-            load_rows(session, vault, "JC-RK-001", enumerate(records, 1), source="bench", by=None)
+            load_rows(
+                session, vault, "JC-RK-001", enumerate(records, 1), source="bench", actor=OPERATOR
+            )
             firms = [_entity(e) for e in entities]
-            load_rows(session, vault, "JC-FR-001", enumerate(firms, 1), source="bench", by=None)
+            load_rows(
+                session, vault, "JC-FR-001", enumerate(firms, 1), source="bench", actor=OPERATOR
+            )
         for person, role in ((clerk, "window_clerk"), (approver, "approver")):
             held = {(g.department_name, g.role) for g in roles_of(session, person.id)}
             for kind in ("approval", "emergency"):
@@ -255,7 +259,7 @@ def people(settings: Settings, how_many: int) -> tuple[list[int], list[tuple[int
                         department_code=department.code,
                         role=role,
                         profile="standard",
-                        granted_by=None,
+                        actor=OPERATOR,
                     )
         result = (
             [p.id for p in applicants],

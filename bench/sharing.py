@@ -49,6 +49,7 @@ from qilu.demo import organisations
 from qilu.demo.seed import write_rows
 from qilu.identity.oidc_clients import register_service_client
 from qilu.identity.oidc_provider import ServiceCaller
+from qilu.identity.roles import OPERATOR
 from qilu.pii import load_vault
 from qilu.settings import Settings
 
@@ -110,7 +111,7 @@ def fill(settings: Settings, total: int, real: int) -> list[str]:
     with Session(engine) as session, session.begin():
         install_standard_catalog(session)
         started = time.perf_counter()
-        load_rows(session, vault, "JC-RK-001", enumerate(people, 1), source="bench", by=None,
+        load_rows(session, vault, "JC-RK-001", enumerate(people, 1), source="bench", actor=OPERATOR,
                   workers=os.cpu_count() or 1)  # fmt: skip
         print(f"{real:,} real residents loaded in {time.perf_counter() - started:.1f} s")
         resource_id = get_resource(session, "JC-RK-001").id
@@ -122,9 +123,9 @@ def fill(settings: Settings, total: int, real: int) -> list[str]:
             fields=["id_number", "name", "birth_date", "household_division", "phone"],
             clear_fields=["name"], purpose="办理户籍类政务服务事项时核验身份",
             legal_basis="《山东省政务信息资源共享管理办法》",
-            valid_until=datetime.now(UTC) + timedelta(days=365), by=None,
+            valid_until=datetime.now(UTC) + timedelta(days=365), actor=OPERATOR,
         )  # fmt: skip
-        sharing.decide(session, asked.id, approve=True, reason="同意", by=None)
+        sharing.decide(session, asked.id, approve=True, reason="同意", actor=OPERATOR)
         sealed_size = len(sample.sealed or b"")
     started = time.perf_counter()
     with engine.begin() as connection:
@@ -150,7 +151,7 @@ def caller(settings: Settings, rate: int) -> tuple[ServiceCaller, str, str]:
     engine = make_engine(settings)
     with Session(engine) as session, session.begin():
         new = register_service_client(
-            session, name="bench", department_code=CONSUMER, rate_per_second=rate
+            session, name="bench", department_code=CONSUMER, rate_per_second=rate, actor=OPERATOR
         )
         return ServiceCaller.of(new.client), new.client.client_id, new.secret or ""
 

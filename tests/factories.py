@@ -13,6 +13,7 @@ from qilu.codes.uscc import make_uscc
 from qilu.identity.accounts import register_resident
 from qilu.identity.models import Account, LegalEntity, Person
 from qilu.identity.oidc_clients import NewClient, register_service_client
+from qilu.identity.roles import OPERATOR
 from qilu.pii import Vault
 
 _orders = count(1)
@@ -89,4 +90,5 @@ def make_service_client(
         name=f"{department_code} 业务系统",
         department_code=department_code,
         rate_per_second=rate_per_second,
+        actor=OPERATOR,
     )

@@ -204,7 +204,7 @@ def users_grant(ctx: CliContext, id_number: str, department: str, role: str) -> 
     """Make the resident with ID_NUMBER a civil servant of DEPARTMENT holding ROLE."""
     from sqlalchemy.orm import Session
 
-    from qilu.identity.roles import ROLES, grant_role
+    from qilu.identity.roles import OPERATOR, ROLES, grant_role
     from qilu.identity.service import find_person
     from qilu.pii import load_vault
 
@@ -216,7 +216,7 @@ def users_grant(ctx: CliContext, id_number: str, department: str, role: str) -> 
             department_code=department,
             role=role,
             profile=ctx.settings.security_profile,
-            granted_by=None,
+            actor=OPERATOR,
         )
         name = person.name
     click.echo(f"已授予 {name} {department} 的“{ROLES[role]}”角色")
@@ -272,6 +272,7 @@ def clients_add(
     from sqlalchemy.orm import Session
 
     from qilu.identity.oidc_clients import register_client
+    from qilu.identity.roles import OPERATOR
 
     with Session(ctx.engine) as session, session.begin():
         new = register_client(
@@ -282,6 +283,7 @@ def clients_add(
             sector=sector,
             first_party=first_party,
             post_logout_redirect_uris=list(logout_uris),
+            actor=OPERATOR,
         )
         output = {
             "client_id": new.client.client_id,
@@ -306,10 +308,11 @@ def clients_add_service(ctx: CliContext, name: str, department: str, rate: int |
     from sqlalchemy.orm import Session
 
     from qilu.identity.oidc_clients import register_service_client
+    from qilu.identity.roles import OPERATOR
 
     with Session(ctx.engine) as session, session.begin():
         new = register_service_client(
-            session, name=name, department_code=department, rate_per_second=rate
+            session, name=name, department_code=department, rate_per_second=rate, actor=OPERATOR
         )
         output = {
             "client_id": new.client.client_id,
@@ -375,6 +378,7 @@ def catalog_publish(ctx: CliContext, file: Any) -> None:
     from sqlalchemy.orm import Session
 
     from qilu.data.catalog import parse_spec, register_resource
+    from qilu.identity.roles import OPERATOR
 
     try:
         loaded = yaml.safe_load(file)
@@ -384,7 +388,7 @@ def catalog_publish(ctx: CliContext, file: Any) -> None:
     specs = [parse_spec(entry) for entry in entries]  # all checked before any is written
     with Session(ctx.engine) as session, session.begin():
         for spec in specs:
-            register_resource(session, spec, by=None)
+            register_resource(session, spec, actor=OPERATOR)
     click.echo(f"已登记 {len(specs)} 项资源：{'、'.join(s.code for s in specs)}")
 
 
@@ -403,6 +407,7 @@ def data_load(ctx: CliContext, resource: str, file: str) -> None:
     from qilu.data.catalog import get_resource
     from qilu.data.files import read_rows
     from qilu.data.loading import Layout, error_report, load_rows
+    from qilu.identity.roles import OPERATOR
     from qilu.pii import load_vault
 
     path = Path(file)
@@ -425,7 +430,7 @@ def data_load(ctx: CliContext, resource: str, file: str) -> None:
             resource,
             read_rows(stream, path.name, fields),
             source=path.name,
-            by=None,
+            actor=OPERATOR,
             progress=advance,
             workers=os.cpu_count() or 1,
         )

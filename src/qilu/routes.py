@@ -5,19 +5,24 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from anyio import CapacityLimiter, to_thread
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from qilu.errors import QiluError
+from qilu.errors import InvalidRequest, QiluError, validation_problems
 from qilu.pii import Vault
 from qilu.settings import Settings
 
+# Row ids are 64-bit signed integers in the store: a larger number from a request is refused as
+# bad input before it can reach the database (where it would overflow).
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 CHINA = timedelta(hours=8)  # dates typed in forms are Beijing calendar days
 CSRF_COOKIE = "qilu_csrf"
 CSRF_FIELD = "csrf_token"
@@ -135,6 +140,35 @@ async def posted_form(request: Request) -> FormData:
 
 
 PostedForm = Annotated[FormData, Depends(posted_form)]
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request's body, read only when this dependency's turn comes: an API declares it
+    after the dependency that authenticates the caller, so nothing a stranger sends is parsed
+    (FastAPI reads a declared body model before any dependency runs)."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parsed(model: type[Model], raw: bytes) -> Model:
+    """`raw` JSON as `model`, or `InvalidRequest` naming each field in Chinese."""
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as error:
+        raise InvalidRequest(validation_problems(list(error.errors()))) from None
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting a body read with `parsed` (FastAPI cannot see it)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
 
 
 class CsrfRejected(QiluError):

@@ -28,7 +28,7 @@ from qilu.data import api as data_api
 from qilu.data import pages as data_pages
 from qilu.data import resident_pages, sharing_pages
 from qilu.db import check_database, current_revision, make_engine, make_readers, make_sessionmaker
-from qilu.errors import QiluError
+from qilu.errors import InvalidRequest, QiluError, validation_problems
 from qilu.identity import admin_pages, enterprise_pages, oidc
 from qilu.identity import api as identity_api
 from qilu.identity import pages as identity_pages
@@ -165,22 +165,10 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
-        problems = [
-            {
-                "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
-                "reason": e["msg"],
-                "type": e["type"],
-            }
-            for e in error.errors()
-        ]
-        first = problems[0] if problems else {"field": "", "reason": ""}
-        body = {
-            "code": "request.invalid",
-            "message": f"参数 {first['field']} 有误：{first['reason']}",
-            "field": first["field"],
-            "details": {"problems": problems},
-        }
-        return _error_response(request, 422, body)
+        refusal = InvalidRequest(validation_problems(list(error.errors()), skip_location=1))
+        # A page says it in Chinese with a plain 400; an API keeps the documented 422.
+        status = refusal.status_code if _wants_json(request) else 400
+        return _error_response(request, status, refusal.as_dict())
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:

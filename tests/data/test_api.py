@@ -17,6 +17,7 @@ from qilu.data.catalog import install_standard_catalog
 from qilu.data.loading import load_rows
 from qilu.data.models import DataRecord
 from qilu.identity.oidc_clients import disable_client
+from qilu.identity.roles import OPERATOR
 from qilu.pii import Vault
 
 from ..factories import make_service_client
@@ -33,13 +34,13 @@ def catalog(session: Session, vault: Vault, departments: None) -> None:
         {"id_number": WANG, "name": "王芳", "sex": "2", "birth_date": "1949-12-31",
          "household_division": "370102", "phone": "13800138000"},
     ]  # fmt: skip
-    load_rows(session, vault, "JC-RK-001", enumerate(people, 1), source="t", by=None)
+    load_rows(session, vault, "JC-RK-001", enumerate(people, 1), source="t", actor=OPERATOR)
     asked = sharing.request_access(
         session, "JC-RK-001", consumer=CONSUMER, fields=["id_number", "name", "phone"],
         clear_fields=["name"], purpose="核验办事人身份信息", legal_basis="依据",
-        valid_until=NOW + timedelta(days=30), by=None, now=NOW - timedelta(minutes=1),
+        valid_until=NOW + timedelta(days=30), actor=OPERATOR, now=NOW - timedelta(minutes=1),
     )  # fmt: skip
-    sharing.decide(session, asked.id, approve=True, reason="同意", by=None)
+    sharing.decide(session, asked.id, approve=True, reason="同意", actor=OPERATOR)
 
 
 def token_for(client: TestClient, client_id: str, secret: str, scope: str | None = None) -> str:
@@ -122,7 +123,7 @@ def test_a_token_without_the_scope_or_of_a_disabled_system_does_not_serve(
     narrow = lookup(client, push_only)
     assert narrow.status_code == 403 and narrow.json()["error"]["code"] == "token.scope"
     token = token_for(client, new.client.client_id, new.secret)
-    disable_client(session, new.client.client_id, disabled_by=None)
+    disable_client(session, new.client.client_id, actor=OPERATOR)
     assert lookup(client, token).status_code == 401
 
 

@@ -12,7 +12,7 @@ from qilu.audit.models import AuditEvent
 from qilu.data import catalog
 from qilu.data.catalog import FieldSpec, breaking_changes, parse_spec
 from qilu.errors import NotFound, QiluError, Refused
-from qilu.identity.roles import grant_role
+from qilu.identity.roles import OPERATOR, grant_role, staff
 from qilu.pii import Vault
 
 from ..factories import make_person
@@ -45,7 +45,7 @@ def spec(**changes: Any) -> dict[str, Any]:
 def test_a_resource_is_registered_at_version_one_and_audited(
     session: Session, departments: None
 ) -> None:
-    resource = catalog.register_resource(session, parse_spec(spec()), by=None)
+    resource = catalog.register_resource(session, parse_spec(spec()), actor=OPERATOR)
     assert resource.version == 1 and resource.provider.name == "济南市公安局"
     assert [f.name for f in catalog.schema_of(session, resource)] == ["tag", "owner_id", "breed"]
     event = session.scalars(
@@ -53,7 +53,7 @@ def test_a_resource_is_registered_at_version_one_and_audited(
     ).one()
     assert event.subject == "resource:YW-JN-001"
     with pytest.raises(QiluError) as again:
-        catalog.register_resource(session, parse_spec(spec()), by=None)
+        catalog.register_resource(session, parse_spec(spec()), actor=OPERATOR)
     assert again.value.code == "catalog.duplicate" and again.value.field == "code"
 
 
@@ -112,7 +112,7 @@ def test_bad_descriptions_name_the_field_and_reason(
 
 def test_the_provider_must_exist(session: Session, departments: None) -> None:
     with pytest.raises(NotFound):
-        catalog.register_resource(session, parse_spec(spec(provider="379999-x")), by=None)
+        catalog.register_resource(session, parse_spec(spec(provider="379999-x")), actor=OPERATOR)
 
 
 def test_only_a_data_steward_over_the_provider_registers(
@@ -125,19 +125,24 @@ def test_only_a_data_steward_over_the_provider_registers(
         department_code="370200-bigdata",  # 青岛: not over 济南
         role="data_steward",
         profile="standard",
-        granted_by=None,
+        actor=OPERATOR,
     )
     with pytest.raises(Refused):
-        catalog.register_resource(session, parse_spec(spec()), by=steward.id)
+        catalog.register_resource(session, parse_spec(spec()), actor=staff(session, steward.id))
     grant_role(
         session,
         person_id=steward.id,
-        department_code="370000-bigdata",
+        department_code="370100-public_security",  # the provider itself
         role="data_steward",
         profile="standard",
-        granted_by=None,
+        actor=OPERATOR,
     )
-    assert catalog.register_resource(session, parse_spec(spec()), by=steward.id).version == 1
+    assert (
+        catalog.register_resource(
+            session, parse_spec(spec()), actor=staff(session, steward.id)
+        ).version
+        == 1
+    )
 
 
 def fields(
@@ -150,13 +155,13 @@ def fields(
 
 
 def test_compatible_changes_add_a_version(session: Session, departments: None) -> None:
-    resource = catalog.register_resource(session, parse_spec(spec()), by=None)
+    resource = catalog.register_resource(session, parse_spec(spec()), actor=OPERATOR)
     new = fields(
         {"name": "colour", "label": "毛色", "type": "string"},
         breed={"values": ["中华田园犬", "柯基", "金毛"], "label": "犬种"},
         owner_id={"sensitivity": "sensitive_personal"},
     )
-    catalog.change_schema(session, "YW-JN-001", new, note="增加毛色", by=None)
+    catalog.change_schema(session, "YW-JN-001", new, note="增加毛色", actor=OPERATOR)
     assert resource.version == 2
     assert [v.version for v in catalog.versions_of(session, resource)] == [2, 1]
     assert len(catalog.schema_of(session, resource, version=1)) == 3
@@ -183,9 +188,9 @@ def test_compatible_changes_add_a_version(session: Session, departments: None) -
 def test_breaking_changes_are_refused_with_the_reason(
     session: Session, departments: None, new: list[FieldSpec], field: str, words: str
 ) -> None:
-    resource = catalog.register_resource(session, parse_spec(spec()), by=None)
+    resource = catalog.register_resource(session, parse_spec(spec()), actor=OPERATOR)
     with pytest.raises(QiluError) as refused:
-        catalog.change_schema(session, "YW-JN-001", new, note="x", by=None)
+        catalog.change_schema(session, "YW-JN-001", new, note="x", actor=OPERATOR)
     assert refused.value.code == "catalog.breaking_change"
     problem = next(p for p in refused.value.details["problems"] if p["field"] == field)
     assert words in problem["reason"]

@@ -17,7 +17,7 @@ from qilu.data.loading import load_rows
 from qilu.db import make_engine
 from qilu.identity.accounts import register_resident
 from qilu.identity.oidc_clients import register_service_client
-from qilu.identity.roles import grant_role
+from qilu.identity.roles import OPERATOR, grant_role
 from qilu.pii import load_vault
 
 from ..browser import LiveServer, needs_browser
@@ -44,10 +44,10 @@ def test_a_steward_loads_a_file_and_downloads_the_error_report(
         grant_role(
             session,
             person_id=account.person_id,
-            department_code="370000-bigdata",
+            department_code="370000-public_security",  # the 人口 library's provider
             role="data_steward",
             profile="standard",
-            granted_by=None,
+            actor=OPERATOR,
         )
     upload = tmp_path / "人口.csv"
     upload.write_text(
@@ -93,7 +93,7 @@ def staff(live_server: LiveServer, offset: int, department: str) -> str:
         )  # fmt: skip
         grant_role(
             session, person_id=account.person_id, department_code=department,
-            role="data_steward", profile="standard", granted_by=None,
+            role="data_steward", profile="standard", actor=OPERATOR,
         )  # fmt: skip
     return id_number
 
@@ -122,11 +122,11 @@ def test_a_department_gets_health_data_only_with_the_stewards_and_the_residents_
         install_standard_catalog(session)
         rows = [{"id_number": resident_id, "chronic_conditions": "高血压", "allergies": "青霉素",
                  "updated_on": "2026-11-01"}]  # fmt: skip
-        load_rows(session, vault, "ZT-YL-001", enumerate(rows, 1), source="t", by=None)
+        load_rows(session, vault, "ZT-YL-001", enumerate(rows, 1), source="t", actor=OPERATOR)
         register_resident(session, vault, name=resident_name, id_number=resident_id,
                           password=PASSWORD, profile="standard")  # fmt: skip
         system = register_service_client(
-            session, name="历下区审批系统", department_code="370102-approval"
+            session, name="历下区审批系统", department_code="370102-approval", actor=OPERATOR
         )
         credentials = (system.client.client_id, system.secret or "")
     phone = {"viewport": {"width": 390, "height": 844}}

@@ -16,6 +16,7 @@ from qilu.data.files import read_rows
 from qilu.data.loading import Layout, error_report, find_record, load_rows
 from qilu.data.models import DataRecord, RecordChange
 from qilu.errors import QiluError
+from qilu.identity.roles import OPERATOR
 from qilu.pii import Vault
 
 WANG, LI, ZHAO = "11010519491231002X", "370102199003073516", "370102198001010015"
@@ -34,7 +35,7 @@ def csv_rows(session: Session, text: str, name: str = "people.csv") -> Any:
 
 def load(session: Session, vault: Vault, text: str, name: str = "people.csv") -> Any:
     rows = csv_rows(session, text, name)
-    return load_rows(session, vault, "JC-RK-001", rows, source=name, by=None)
+    return load_rows(session, vault, "JC-RK-001", rows, source=name, actor=OPERATOR)
 
 
 def test_valid_rows_go_in_and_bad_ones_are_reported_by_row_and_field(
@@ -109,7 +110,7 @@ def test_a_failed_load_leaves_the_library_as_it_was(
         raise OSError("disk unplugged")
 
     with pytest.raises(OSError), session.begin_nested():
-        load_rows(session, vault, "JC-RK-001", breaks(), source="x.csv", by=None)
+        load_rows(session, vault, "JC-RK-001", breaks(), source="x.csv", actor=OPERATOR)
     assert session.scalar(select(func.count()).select_from(DataRecord)) == 0
 
 
@@ -150,7 +151,7 @@ def test_other_formats_and_encodings(session: Session, vault: Vault, catalog: No
     book.save(buffer)
     buffer.seek(0)
     result = load_rows(
-        session, vault, "JC-RK-001", read_rows(buffer, "a.xlsx", fields), source="a", by=None
+        session, vault, "JC-RK-001", read_rows(buffer, "a.xlsx", fields), source="a", actor=OPERATOR
     )
     assert result.inserted == 1
     with pytest.raises(QiluError) as refused:
@@ -167,7 +168,7 @@ def test_a_real_but_nonconforming_uscc_is_kept_with_a_warning(
         "913701021234567805,济南老字号商店,F,370102,存续\n"
     )
     rows = read_rows(io.BytesIO(text.encode()), "e.csv", fields)
-    result = load_rows(session, vault, "JC-FR-001", rows, source="e.csv", by=None)
+    result = load_rows(session, vault, "JC-FR-001", rows, source="e.csv", actor=OPERATOR)
     assert result.inserted == 1 and result.rejected == 0
     assert result.warnings and "GB 11714" in result.warnings[0]["reason"]
     record = find_record(session, vault, "JC-FR-001", ["913701021234567805"])
@@ -188,7 +189,7 @@ def test_worker_processes_load_exactly_what_one_process_does(
         ]
     )
     result = load_rows(
-        session, vault, "JC-RK-001", csv_rows(session, text), source="p", by=None, workers=2
+        session, vault, "JC-RK-001", csv_rows(session, text), source="p", actor=OPERATOR, workers=2
     )
     assert (result.total, result.inserted, result.rejected) == (5, 3, 2)
     assert [(p["row"], p["field"]) for p in result.problems] == [(3, "id_number"), (5, "id_number")]

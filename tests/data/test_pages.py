@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from qilu.data.catalog import install_standard_catalog
 from qilu.identity.models import Person
-from qilu.identity.roles import grant_role
+from qilu.identity.roles import OPERATOR, grant_role
 from qilu.pii import Vault
 
 from ..factories import make_person
@@ -25,7 +25,7 @@ def sign_in_staff(client: TestClient, session: Session, vault: Vault) -> None:
         department_code="370102-approval",
         role="window_clerk",
         profile="standard",
-        granted_by=None,
+        actor=OPERATOR,
     )
 
 
@@ -64,15 +64,18 @@ def test_a_steward_uploads_a_file_and_downloads_the_error_report(
     clerk_page = client.get("/workbench/data/JC-RK-001")
     assert 'enctype="multipart/form-data"' not in clerk_page.text  # a clerk may not load
     person = session.scalars(select(Person).where(Person.name == "王芳")).one()
-    grant_role(
-        session,
-        person_id=person.id,
-        department_code="370000-bigdata",
-        role="data_steward",
-        profile="standard",
-        granted_by=None,
-    )
-    assert 'enctype="multipart/form-data"' in client.get("/workbench/data/JC-RK-001").text
+    for department in ("370000-bigdata", "370000-public_security"):
+        grant_role(
+            session,
+            person_id=person.id,
+            department_code=department,
+            role="data_steward",
+            profile="standard",
+            actor=OPERATOR,
+        )
+        page = client.get("/workbench/data/JC-RK-001")
+        # Only a steward of the provider (公安厅) loads; the 大数据局's does not.
+        assert ('enctype="multipart/form-data"' in page.text) is (department != "370000-bigdata")
     text = (
         "公民身份号码,姓名,性别,出生日期,户籍地行政区划\n"
         "11010519491231002X,王芳,2,1949-12-31,110105\n"

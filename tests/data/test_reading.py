@@ -19,6 +19,7 @@ from qilu.data.masking import mask
 from qilu.errors import NotFound, QiluError
 from qilu.identity.models import Department, Person
 from qilu.identity.oidc_provider import ServiceCaller
+from qilu.identity.roles import OPERATOR
 from qilu.pii import Vault
 
 from ..factories import make_person, make_service_client
@@ -39,14 +40,14 @@ def catalog(session: Session, vault: Vault, departments: None) -> None:
         {"id_number": ZHAO, "name": "赵磊", "sex": "1", "birth_date": "1980-01-01",
          "household_division": "370103"},
     ]  # fmt: skip
-    load_rows(session, vault, "JC-RK-001", enumerate(people, 1), source="t", by=None)
+    load_rows(session, vault, "JC-RK-001", enumerate(people, 1), source="t", actor=OPERATOR)
     health = [
         {"id_number": WANG, "chronic_conditions": "高血压", "allergies": "青霉素",
          "family_doctor": "刘医生", "updated_on": "2026-11-01"},
         {"id_number": LI, "chronic_conditions": "", "family_doctor": "孙医生",
          "updated_on": "2026-11-02"},
     ]  # fmt: skip
-    load_rows(session, vault, "ZT-YL-001", enumerate(health, 1), source="t", by=None)
+    load_rows(session, vault, "ZT-YL-001", enumerate(health, 1), source="t", actor=OPERATOR)
 
 
 def caller(session: Session, department: str = CONSUMER) -> ServiceCaller:
@@ -61,13 +62,13 @@ def grant(session: Session, code: str = "JC-RK-001", **changes: Any) -> Any:
         "purpose": "办理户籍类政务服务事项时核验身份",
         "legal_basis": "《山东省政务信息资源共享管理办法》",
         "valid_until": NOW + timedelta(days=365),
-        "by": None,
+        "actor": OPERATOR,
         "now": NOW - timedelta(minutes=1),
         **changes,
     }
     made = sharing.request_access(session, code, **arguments)
     if made.status == "pending":
-        sharing.decide(session, made.id, approve=True, reason="同意", by=None)
+        sharing.decide(session, made.id, approve=True, reason="同意", actor=OPERATOR)
     return made
 
 
@@ -133,7 +134,7 @@ def test_a_department_without_a_live_grant_is_refused_with_the_reason(
     if setup == "expired":
         grant(session, valid_until=NOW + timedelta(days=1))
     if setup == "revoked":
-        sharing.revoke(session, grant(session).id, reason="停用", by=None)
+        sharing.revoke(session, grant(session).id, reason="停用", actor=OPERATOR)
     later = NOW + timedelta(days=2)
     with pytest.raises(QiluError) as refused:
         reading.lookup(session, vault, caller(session), "JC-RK-001", WANG, now=later)
@@ -164,7 +165,7 @@ def test_a_resource_without_personal_data_is_read_without_a_log_entry(
     session: Session, vault: Vault, catalog: None
 ) -> None:
     rows = [{"code": "370102", "name": "历下区", "level": "county", "parent": "370100"}]
-    load_rows(session, vault, "JC-KJ-001", enumerate(rows, 1), source="t", by=None)
+    load_rows(session, vault, "JC-KJ-001", enumerate(rows, 1), source="t", actor=OPERATOR)
     grant(session, "JC-KJ-001", fields=["code", "name"], clear_fields=[])
     answer = reading.lookup(session, vault, caller(session), "JC-KJ-001", "370102")
     assert answer.records[0].data == {"code": "370102", "name": "历下区"}
@@ -224,10 +225,10 @@ def test_a_consent_is_for_one_department_and_expires(
     sharing.request_access(
         session, "ZT-YL-001", consumer="370103-approval", fields=["id_number", "allergies"],
         purpose="核对过敏史信息", legal_basis="依据", valid_until=NOW + timedelta(days=30),
-        by=None, now=NOW - timedelta(minutes=1),
+        actor=OPERATOR, now=NOW - timedelta(minutes=1),
     )  # fmt: skip
     sharing.decide(session, entries_grant_id(session, "370103-approval"), approve=True,
-                   reason="同意", by=None)  # fmt: skip
+                   reason="同意", actor=OPERATOR)  # fmt: skip
     with pytest.raises(QiluError) as not_theirs:
         reading.lookup(session, vault, other, "ZT-YL-001", WANG)
     assert not_theirs.value.code == "sharing.consent_missing"
@@ -353,7 +354,7 @@ def test_a_lookup_after_a_schema_change_reads_with_the_new_schema(
     assert reading.lookup(session, vault, me, "JC-RK-001", WANG).records[0].data["name"] == "王芳"
     fields = schema_of(session, get_resource(session, "JC-RK-001"))
     extra = FieldSpec(name="nickname", label="曾用名", type="string", sensitivity="personal")
-    change_schema(session, "JC-RK-001", [*fields, extra], note="加曾用名", by=None)
+    change_schema(session, "JC-RK-001", [*fields, extra], note="加曾用名", actor=OPERATOR)
     again = reading.lookup(session, vault, me, "JC-RK-001", WANG)  # the version moved on
     assert again.records[0].data["name"] == "王芳"
     with pytest.raises(NotFound) as missing:
@@ -365,7 +366,7 @@ def test_only_a_department_system_reads_in_process(session: Session, departments
     from qilu.identity.oidc_clients import register_client
 
     sso = register_client(session, name="单点登录系统", redirect_uris=["https://a.example/cb"],
-                          public=False)  # fmt: skip
+                          public=False, actor=OPERATOR)  # fmt: skip
     with pytest.raises(QiluError) as refused:
         ServiceCaller.of(sso.client)
     assert refused.value.code == "client.not_service"

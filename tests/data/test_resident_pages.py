@@ -16,6 +16,7 @@ from qilu.data.models import Consent
 from qilu.errors import QiluError
 from qilu.identity.models import Person
 from qilu.identity.oidc_provider import ServiceCaller
+from qilu.identity.roles import OPERATOR
 from qilu.pii import Vault
 
 from ..factories import make_person, make_service_client
@@ -28,13 +29,13 @@ CONSUMER = "370102-approval"
 def setup_health(session: Session, vault: Vault) -> ServiceCaller:
     install_standard_catalog(session)
     rows = [{"id_number": ID, "chronic_conditions": "糖尿病", "updated_on": "2026-11-01"}]
-    load_rows(session, vault, "ZT-YL-001", enumerate(rows, 1), source="t", by=None)
+    load_rows(session, vault, "ZT-YL-001", enumerate(rows, 1), source="t", actor=OPERATOR)
     asked = sharing.request_access(
         session, "ZT-YL-001", consumer=CONSUMER, fields=["id_number", "chronic_conditions"],
         clear_fields=["chronic_conditions"], purpose="家庭医生签约慢病随访", legal_basis="依据",
-        valid_until=NOW + timedelta(days=90), by=None, now=NOW - timedelta(minutes=1),
+        valid_until=NOW + timedelta(days=90), actor=OPERATOR, now=NOW - timedelta(minutes=1),
     )  # fmt: skip
-    sharing.decide(session, asked.id, approve=True, reason="同意", by=None)
+    sharing.decide(session, asked.id, approve=True, reason="同意", actor=OPERATOR)
     return ServiceCaller.of(make_service_client(session, CONSUMER).client)
 
 

@@ -15,7 +15,7 @@ from qilu.data import sharing
 from qilu.data.catalog import install_standard_catalog, parse_spec, register_resource
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity.models import Department
-from qilu.identity.roles import grant_role
+from qilu.identity.roles import OPERATOR, Staff, grant_role, staff
 from qilu.pii import Vault
 
 from ..factories import make_person
@@ -35,14 +35,14 @@ def ask(session: Session, code: str = "JC-RK-001", **changes: Any) -> Any:
         "purpose": "办理户籍类政务服务事项时核验身份",
         "legal_basis": "《山东省政务信息资源共享管理办法》",
         "valid_until": NOW + timedelta(days=365),
-        "by": None,
+        "actor": OPERATOR,
         "now": NOW,
         **changes,
     }
     return sharing.request_access(session, code, **arguments)
 
 
-def steward(session: Session, vault: Vault, department: str, name: str = "陈超") -> int:
+def steward(session: Session, vault: Vault, department: str, name: str = "陈超") -> Staff:
     person = make_person(session, vault, name=name)
     grant_role(
         session,
@@ -50,9 +50,9 @@ def steward(session: Session, vault: Vault, department: str, name: str = "陈超
         department_code=department,
         role="data_steward",
         profile="standard",
-        granted_by=None,
+        actor=OPERATOR,
     )
-    return person.id
+    return staff(session, person.id)
 
 
 def consumer_id(session: Session) -> int:
@@ -77,16 +77,16 @@ def test_a_conditional_resource_waits_for_the_providers_steward(
     assert sharing.pending_for(session, provider) == [grant]
     assert sharing.pending_for(session, outsider) == []
     with pytest.raises(Refused):
-        sharing.decide(session, grant.id, approve=True, reason="", by=outsider)
+        sharing.decide(session, grant.id, approve=True, reason="", actor=outsider)
     with pytest.raises(QiluError) as no_reason:
-        sharing.decide(session, grant.id, approve=False, reason=" ", by=provider)
+        sharing.decide(session, grant.id, approve=False, reason=" ", actor=provider)
     assert no_reason.value.field == "reason"
-    sharing.decide(session, grant.id, approve=True, reason="符合共享条件", by=provider)
+    sharing.decide(session, grant.id, approve=True, reason="符合共享条件", actor=provider)
     assert grant.is_live(NOW)
     with pytest.raises(QiluError) as twice:
-        sharing.decide(session, grant.id, approve=False, reason="改主意", by=provider)
+        sharing.decide(session, grant.id, approve=False, reason="改主意", actor=provider)
     assert twice.value.code == "sharing.decided"
-    sharing.revoke(session, grant.id, reason="用途已结束", by=provider)
+    sharing.revoke(session, grant.id, reason="用途已结束", actor=provider)
     assert grant.status == "revoked"
     assert not grant.is_live(NOW)
 
@@ -112,7 +112,7 @@ def test_a_resource_not_to_be_shared_cannot_be_asked_for(session: Session, catal
             ],
         }
     )
-    register_resource(session, spec, by=None)
+    register_resource(session, spec, actor=OPERATOR)
     with pytest.raises(Refused) as refused:
         ask(session, "YW-NB-001", fields=["code"])
     assert refused.value.code == "sharing.not_shared"
@@ -145,11 +145,50 @@ def test_only_stewards_of_the_consumer_ask(session: Session, vault: Vault, catal
         department_code="370102-approval",
         role="window_clerk",
         profile="standard",
-        granted_by=None,
+        actor=OPERATOR,
     )
     with pytest.raises(Refused):
-        ask(session, "JC-FR-001", fields=["uscc"], by=clerk.id)
+        ask(session, "JC-FR-001", fields=["uscc"], actor=staff(session, clerk.id))
     own = steward(session, vault, "370102-approval")
-    assert ask(session, "JC-FR-001", fields=["uscc"], by=own).status == "granted"
+    assert ask(session, "JC-FR-001", fields=["uscc"], actor=own).status == "granted"
+    with pytest.raises(Refused):  # a steward asks only for the departments they belong to
+        ask(session, "JC-FR-001", fields=["uscc"], consumer="370103-approval", actor=own)
+
+
+def test_only_the_providers_steward_decides_and_never_on_their_own_request(
+    session: Session, vault: Vault, catalog: None
+) -> None:
+    """Found: the 大数据局 steward asked for 公安厅's 人口 resource on behalf of 历下区审批局
+    and approved it himself."""
+    bigdata = steward(session, vault, "370000-bigdata", "大数据局管理员")
+    with pytest.raises(Refused):  # not a department he belongs to
+        ask(session, consumer="370102-approval", actor=bigdata)
+    asked = ask(session, consumer="370000-bigdata", actor=bigdata)
+    with pytest.raises(Refused) as not_provider:  # 公安厅's resource: not his to decide
+        sharing.decide(session, asked.id, approve=True, reason="", actor=bigdata)
+    assert not_provider.value.code == "role.forbidden"
+    assert sharing.pending_for(session, bigdata) == []
+    both = steward(session, vault, "370000-public_security", "两部门管理员")
+    both = staff(session, grant_both(session, both.person_id))
+    mine = ask(session, consumer="370000-bigdata", actor=both)
+    with pytest.raises(Refused) as own:
+        sharing.decide(session, mine.id, approve=True, reason="", actor=both)
+    assert own.value.code == "role.own_request"
+    assert mine.status == "pending" and sharing.pending_for(session, both) == [asked]
+    with pytest.raises(Refused) as own_department:  # asked by his other department
+        sharing.decide(session, asked.id, approve=True, reason="", actor=both)
+    assert own_department.value.code == "role.own_request"
+
+
+def grant_both(session: Session, person_id: int) -> int:
+    grant_role(
+        session,
+        person_id=person_id,
+        department_code="370000-bigdata",
+        role="data_steward",
+        profile="standard",
+        actor=OPERATOR,
+    )
+    return person_id
     with pytest.raises(NotFound):
         ask(session, consumer="379999-x")

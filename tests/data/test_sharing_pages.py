@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,29 +12,33 @@ from sqlalchemy.orm import Session
 from qilu.data.catalog import install_standard_catalog
 from qilu.data.models import ShareGrant
 from qilu.identity.models import Person
-from qilu.identity.roles import grant_role
+from qilu.identity.roles import OPERATOR, grant_role
 from qilu.pii import Vault
 
 from ..factories import make_person
 from ..identity.test_pages import ID, csrf, register
 
+PROVIDER_ID = "370102199003073516"
 
-def test_ask_then_approve_in_the_workbench(
-    client: TestClient, session: Session, vault: Vault, departments: None
+
+def steward_of(session: Session, person: Person, department: str) -> None:
+    grant_role(
+        session,
+        person_id=person.id,
+        department_code=department,
+        role="data_steward",
+        profile="standard",
+        actor=OPERATOR,
+    )
+
+
+def test_ask_then_the_providers_steward_approves_in_the_workbench(
+    app: FastAPI, client: TestClient, session: Session, vault: Vault, departments: None
 ) -> None:
     install_standard_catalog(session)
-    make_person(session, vault, name="王芳", id_number=ID)
+    me = make_person(session, vault, name="王芳", id_number=ID)
     register(client)
-    me = session.scalars(select(Person).where(Person.name == "王芳")).one()
-    for department in ("370102-approval", "370000-public_security"):  # consumer and provider
-        grant_role(
-            session,
-            person_id=me.id,
-            department_code=department,
-            role="data_steward",
-            profile="standard",
-            granted_by=None,
-        )
+    steward_of(session, me, "370102-approval")  # the consumer
     form = client.get("/workbench/sharing/requests/JC-RK-001")
     assert 'value="370102-approval"' in form.text and 'value="id_number"' in form.text
     until = (datetime.now(UTC) + timedelta(days=180)).date().isoformat()
@@ -48,12 +53,22 @@ def test_ask_then_approve_in_the_workbench(
             "csrf_token": csrf(client),
         },
     )
-    assert asked.status_code == 200 and "待我审批（1）" in asked.text
+    assert asked.status_code == 200 and "待我审批" not in asked.text
     grant = session.scalars(select(ShareGrant)).one()
     assert grant.status == "pending" and grant.fields == ["id_number", "name"]
-    done = client.post(
+    own = client.post(
         f"/workbench/sharing/{grant.id}/decision",
         data={"decision": "approve", "reason": "符合条件", "csrf_token": csrf(client)},
     )
+    assert own.status_code == 403 and grant.status == "pending"  # not a steward of the provider
+    provider = make_person(session, vault, name="李强", id_number=PROVIDER_ID)
+    steward_of(session, provider, "370000-public_security")
+    with TestClient(app) as other:
+        register(other, name="李强", id_number=PROVIDER_ID)
+        assert "待我审批（1）" in other.get("/workbench/sharing").text
+        done = other.post(
+            f"/workbench/sharing/{grant.id}/decision",
+            data={"decision": "approve", "reason": "符合条件", "csrf_token": csrf(other)},
+        )
     assert done.status_code == 200 and "待我审批" not in done.text
-    assert grant.status == "granted" and "已批准" in done.text
+    assert grant.status == "granted" and "已批准" in client.get("/workbench/sharing").text

@@ -31,7 +31,7 @@ def grant(session: Session, person: Person, department: str, role: str, by: int 
         department_code=department,
         role=role,
         profile="standard",
-        granted_by=by,
+        actor=roles.staff(session, by) if by else roles.OPERATOR,
     )
 
 
@@ -65,13 +65,13 @@ def test_revoking_a_role_is_audited_and_never_ones_own_admin_role(
     [clerk_role] = session.scalars(select(StaffRole).where(StaffRole.role == "window_clerk"))
     [own] = session.scalars(select(StaffRole).where(StaffRole.role == "admin"))
     with pytest.raises(Refused):
-        roles.revoke_role(session, own.id, revoked_by=admin.id)
-    roles.revoke_role(session, clerk_role.id, revoked_by=admin.id)
+        roles.revoke_role(session, own.id, actor=roles.staff(session, admin.id))
+    roles.revoke_role(session, clerk_role.id, actor=roles.staff(session, admin.id))
     assert roles.roles_of(session, clerk.id) == [] and roles.is_civil_servant(session, clerk.id)
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "role.revoked")).one()
     assert event.details == {"role": "window_clerk", "department": "370102-approval"}
     with pytest.raises(NotFound):
-        roles.revoke_role(session, clerk_role.id, revoked_by=admin.id)
+        roles.revoke_role(session, clerk_role.id, actor=roles.staff(session, admin.id))
 
 
 def test_only_client_administrators_register_and_disable_clients(
@@ -81,17 +81,68 @@ def test_only_client_administrators_register_and_disable_clients(
     grant(session, clerk, "370102-approval", "window_clerk", None)
     with pytest.raises(Refused):
         oidc_clients.register_client(
-            session, name="x", redirect_uris=[REDIRECT], public=True, registered_by=clerk.id
+            session,
+            name="x",
+            redirect_uris=[REDIRECT],
+            public=True,
+            actor=roles.staff(session, clerk.id),
         )
     admin = make_person(session, vault, name="张伟")
     grant(session, admin, "370000-bigdata", "system_admin", None)
     new = oidc_clients.register_client(
-        session, name="社保系统", redirect_uris=[REDIRECT], public=False, registered_by=admin.id
+        session,
+        name="社保系统",
+        redirect_uris=[REDIRECT],
+        public=False,
+        actor=roles.staff(session, admin.id),
     )
     with pytest.raises(Refused):
-        oidc_clients.disable_client(session, new.client.client_id, disabled_by=clerk.id)
-    oidc_clients.disable_client(session, new.client.client_id, disabled_by=admin.id)
+        oidc_clients.disable_client(
+            session, new.client.client_id, actor=roles.staff(session, clerk.id)
+        )
+    oidc_clients.disable_client(session, new.client.client_id, actor=roles.staff(session, admin.id))
     assert new.client.disabled_at is not None
+
+
+def test_a_county_administrator_acts_only_for_systems_of_their_county(
+    session: Session, vault: Vault, departments: None
+) -> None:
+    """Found: a 历下区 administrator registered a data-API client for 山东省公安厅 (and then
+    pushed into the provincial 人口 library with it) and disabled a provincial client."""
+    county = make_person(session, vault, name="历下管理员")
+    grant(session, county, "370102-bigdata", "admin", None)
+    actor = roles.staff(session, county.id)
+    with pytest.raises(Refused) as provincial:
+        oidc_clients.register_service_client(
+            session, name="冒名系统", department_code="370000-public_security", actor=actor
+        )
+    assert provincial.value.code == "role.forbidden"
+    with pytest.raises(Refused):  # a sign-in system serves the whole province
+        oidc_clients.register_client(
+            session, name="x", redirect_uris=[REDIRECT], public=True, actor=actor
+        )
+    theirs = oidc_clients.register_service_client(
+        session, name="省级系统", department_code="370000-public_security", actor=roles.OPERATOR
+    )
+    with pytest.raises(Refused):
+        oidc_clients.disable_client(session, theirs.client.client_id, actor=actor)
+    assert theirs.client.disabled_at is None
+    own = oidc_clients.register_service_client(
+        session, name="历下区审批系统", department_code="370102-approval", actor=actor
+    )
+    assert [c.name for c in oidc_clients.clients_visible_to(session, actor)] == ["历下区审批系统"]
+    oidc_clients.disable_client(session, own.client.client_id, actor=actor)
+    assert own.client.disabled_at is not None
+
+
+def test_nobody_grants_a_role_to_themselves(
+    session: Session, vault: Vault, departments: None
+) -> None:
+    admin = make_person(session, vault, name="张伟")
+    grant(session, admin, "370100-bigdata", "admin", None)
+    with pytest.raises(Refused) as own:
+        grant(session, admin, "370102-approval", "approver", admin.id)
+    assert own.value.code == "role.self"
 
 
 # --- pages ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
 from qilu.identity.oidc_clients import NewClient, register_client
+from qilu.identity.roles import OPERATOR
 from qilu.pii import Vault
 
 from ..factories import make_person
@@ -39,6 +40,7 @@ def public_client(session: Session, vault: Vault) -> NewClient:
         redirect_uris=[REDIRECT],
         public=True,
         post_logout_redirect_uris=["http://127.0.0.1:9000/bye"],
+        actor=OPERATOR,
     )
 
 
@@ -136,7 +138,9 @@ def test_sub_is_pairwise_per_sector(
 ) -> None:
     from qilu.identity.oidc_provider import pairwise_sub
 
-    other = register_client(session, name="另一系统", redirect_uris=[REDIRECT], public=True)
+    other = register_client(
+        session, name="另一系统", redirect_uris=[REDIRECT], public=True, actor=OPERATOR
+    )
     assert pairwise_sub(vault, public_client.client.sector, 1) != pairwise_sub(
         vault, other.client.sector, 1
     )
@@ -296,7 +300,7 @@ def test_a_confidential_client_with_a_wrong_secret_is_refused(
 ) -> None:
     make_person(session, vault, name="王芳", id_number=ID)
     confidential = register_client(
-        session, name="济南市社保系统", redirect_uris=[REDIRECT], public=False
+        session, name="济南市社保系统", redirect_uris=[REDIRECT], public=False, actor=OPERATOR
     )
     register(client)
     client_id = confidential.client.client_id

@@ -26,6 +26,7 @@ from qilu.db import make_engine
 from qilu.identity.accounts import register_resident
 from qilu.identity.models import Account, Person, StaffMember
 from qilu.identity.oidc_clients import register_client
+from qilu.identity.roles import OPERATOR
 from qilu.identity.service import id_number_of
 from qilu.pii import load_vault
 
@@ -81,6 +82,7 @@ def _client(live_server: LiveServer, public: bool) -> tuple[str, str | None]:
             redirect_uris=[f"{RP}/callback"],
             public=public,
             post_logout_redirect_uris=[f"{RP}/"],
+            actor=OPERATOR,
         )
         return new.client.client_id, new.secret
 

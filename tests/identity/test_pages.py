@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
+from qilu.identity.roles import OPERATOR
 from qilu.pii import Vault
 
 from ..factories import make_person
@@ -218,7 +219,7 @@ def test_civil_servants_must_set_up_a_second_factor_first(
         department_code="370102-approval",
         role="window_clerk",
         profile="standard",
-        granted_by=None,
+        actor=OPERATOR,
     )
     signed = client.post(
         "/account/sign-in",

@@ -3,8 +3,19 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
+from qilu.codes.divisions import covers
 from qilu.errors import QiluError, Refused
-from qilu.identity.roles import RoleGrant, can, covers, grant_role, is_civil_servant, roles_of
+from qilu.identity.roles import (
+    OPERATOR,
+    PROVINCE,
+    RoleGrant,
+    Staff,
+    Target,
+    allows,
+    grant_role,
+    is_civil_servant,
+    roles_of,
+)
 from qilu.pii import Vault
 
 from ..factories import make_person
@@ -27,21 +38,32 @@ def test_a_department_covers_its_division_and_below(
     assert covers(scope, division) is expected
 
 
-def test_permissions_follow_role_and_division() -> None:
-    clerk = [RoleGrant("window_clerk", 1, "历下区行政审批服务局", "370102")]
-    assert can(clerk, "applications.accept", "370102")
-    assert not can(clerk, "applications.accept", "370103")
-    assert not can(clerk, "applications.decide", "370102")
-    steward = [RoleGrant("data_steward", 2, "山东省大数据局", "370000")]
-    assert can(steward, "data.publish", "371728") and can(steward, "data.publish")
+def test_department_permissions_reach_only_their_department() -> None:
+    """Deciding a case or a sharing request belongs to the department that owns it: a
+    provincial steward does not decide for another provincial department."""
+    clerk = Staff(1, (RoleGrant("window_clerk", 1, "历下区行政审批服务局", "370102"),))
+    assert allows(clerk, "applications.accept", Target("370102", 1))
+    assert not allows(clerk, "applications.accept", Target("370102", 7))  # another county office
+    assert not allows(clerk, "applications.decide", Target("370102", 1))
+    steward = Staff(2, (RoleGrant("data_steward", 2, "山东省大数据局", "370000"),))
+    assert allows(steward, "data.approve_sharing", Target("370000", 2))
+    assert not allows(steward, "data.approve_sharing", Target("370000", 9))  # 公安厅
+    assert allows(steward, "data.publish")  # holds it somewhere
     with pytest.raises(ValueError):
-        can(steward, "no.such.permission")
+        allows(steward, "no.such.permission")
+
+
+def test_division_permissions_reach_down_never_up() -> None:
+    city = Staff(3, (RoleGrant("admin", 3, "济南市大数据局", "370100"),))
+    assert allows(city, "admin.roles", Target("370102", 40))
+    assert not allows(city, "admin.roles", Target("370202", 41))
+    assert not allows(city, "admin.roles", PROVINCE)
 
 
 def test_separated_administrators_cannot_do_each_others_work() -> None:
-    audit = [RoleGrant("audit_admin", 1, "山东省大数据局", "370000")]
-    assert can(audit, "audit.read") and not can(audit, "admin.roles")
-    assert not can(audit, "admin.clients")
+    audit = Staff(1, (RoleGrant("audit_admin", 1, "山东省大数据局", "370000"),))
+    assert allows(audit, "audit.read") and not allows(audit, "admin.roles")
+    assert not allows(audit, "admin.clients")
 
 
 def test_granting_makes_a_civil_servant(session: Session, vault: Vault, departments: None) -> None:
@@ -53,7 +75,7 @@ def test_granting_makes_a_civil_servant(session: Session, vault: Vault, departme
         department_code="370102-approval",
         role="window_clerk",
         profile="standard",
-        granted_by=None,
+        actor=OPERATOR,
     )
     assert is_civil_servant(session, person.id)
     [role] = roles_of(session, person.id)
@@ -71,7 +93,7 @@ def test_unknown_role_or_department_is_named(
             department_code="370102-approval",
             role="king",
             profile="standard",
-            granted_by=None,
+            actor=OPERATOR,
         )
     assert caught.value.code == "role.unknown"
     with pytest.raises(QiluError) as missing:
@@ -81,7 +103,7 @@ def test_unknown_role_or_department_is_named(
             department_code="999999-x",
             role="approver",
             profile="standard",
-            granted_by=None,
+            actor=OPERATOR,
         )
     assert missing.value.code == "department.not_found"
 
@@ -96,7 +118,7 @@ def test_dengbao_profile_separates_the_three_administrators(
         department_code="370000-bigdata",
         role="system_admin",
         profile="dengbao3",
-        granted_by=None,
+        actor=OPERATOR,
     )
     with pytest.raises(Refused) as caught:
         grant_role(
@@ -105,7 +127,7 @@ def test_dengbao_profile_separates_the_three_administrators(
             department_code="370000-bigdata",
             role="audit_admin",
             profile="dengbao3",
-            granted_by=None,
+            actor=OPERATOR,
         )
     assert caught.value.code == "role.separation"
     with pytest.raises(Refused):
@@ -115,7 +137,7 @@ def test_dengbao_profile_separates_the_three_administrators(
             department_code="370000-bigdata",
             role="admin",
             profile="dengbao3",
-            granted_by=None,
+            actor=OPERATOR,
         )
     other = make_person(session, vault)
     grant_role(
@@ -124,5 +146,5 @@ def test_dengbao_profile_separates_the_three_administrators(
         department_code="370000-bigdata",
         role="audit_admin",
         profile="dengbao3",
-        granted_by=None,
+        actor=OPERATOR,
     )

@@ -15,7 +15,7 @@ from qilu.codes.idcard import make_id_number
 from qilu.data.catalog import install_standard_catalog
 from qilu.data.loading import load_rows
 from qilu.identity.models import Department, LegalEntity, Person
-from qilu.identity.roles import grant_role
+from qilu.identity.roles import OPERATOR, grant_role
 from qilu.pii import Vault
 from qilu.services.catalog import install_catalog
 
@@ -40,12 +40,12 @@ class Province:
             department_code=department,
             role=role,
             profile="standard",
-            granted_by=None,
+            actor=OPERATOR,
         )
         return person
 
     def library(self, code: str, rows: list[dict[str, Any]]) -> None:
-        load_rows(self.session, self.vault, code, enumerate(rows, 1), source="t", by=None)
+        load_rows(self.session, self.vault, code, enumerate(rows, 1), source="t", actor=OPERATOR)
 
     def enterprise(self, representative: Person) -> LegalEntity:
         entity = make_entity(self.session, representative)

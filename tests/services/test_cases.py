@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from qilu.errors import QiluError, Refused
+from qilu.identity import roles
 from qilu.identity.models import LegalEntity, Person
 from qilu.services import applications, cases
 from qilu.services.models import Application, Case, Licence, ServiceChain, ServiceItem
@@ -394,7 +395,7 @@ def test_a_submitted_case_keeps_its_item_version_after_an_edit(
         province.session,
         food.item.code,
         {"promised_days": 3},
-        actor_person_id=admin.id,
+        actor=roles.staff(province.session, admin.id),
         note="承诺时限压缩",
     )
     province.session.refresh(food)
@@ -416,8 +417,8 @@ def test_queues_show_each_tab_and_the_steps_each_person_may_take(
         "城镇污水排入排水管网许可",
     }
     change = case_named(application, "企业变更登记")
-    clerk_grants = roles.roles_of(province.session, clerk.id)
-    approver_grants = roles.roles_of(province.session, approver.id)
+    clerk_grants = roles.staff(province.session, clerk.id)
+    approver_grants = roles.staff(province.session, approver.id)
     assert queues.actions_for(change, clerk_grants) == ["accept", "not_accept"]
     assert queues.actions_for(change, approver_grants) == []
     cases.act(

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from qilu.errors import QiluError
+from qilu.identity import roles
 from qilu.services import catalog
 from qilu.services.models import ServiceChain, ServiceItem
 from qilu.services.specs import parse_catalog, shipped_catalog
@@ -79,17 +80,27 @@ def test_an_admin_edit_is_a_new_version_and_the_old_one_stays(province: Province
     admin = province.official("370000-bigdata", "admin")
     item = session.scalars(select(ServiceItem).where(ServiceItem.name == "高龄津贴申领")).one()
     edited = catalog.change_item(
-        session, item.code, {"promised_days": 3}, actor_person_id=admin.id, note="压缩承诺时限"
+        session,
+        item.code,
+        {"promised_days": 3},
+        actor=roles.staff(session, admin.id),
+        note="压缩承诺时限",
     )
     assert (edited.version, edited.spec["promised_days"]) == (2, 3)
     assert session.get(ServiceItem, item.id).spec["promised_days"] == 5  # type: ignore[union-attr]
     with pytest.raises(QiluError) as refused:
         catalog.change_item(
-            session, item.code, {"promised_days": 90}, actor_person_id=admin.id, note="x"
+            session,
+            item.code,
+            {"promised_days": 90},
+            actor=roles.staff(session, admin.id),
+            note="x",
         )
     assert refused.value.field == "promised_days" or "承诺时限" in refused.value.message
     with pytest.raises(QiluError) as refused:
-        catalog.change_item(session, item.code, {"code": "X"}, actor_person_id=admin.id, note="x")
+        catalog.change_item(
+            session, item.code, {"code": "X"}, actor=roles.staff(session, admin.id), note="x"
+        )
     assert refused.value.code == "services.item_field"
 
 

@@ -17,6 +17,7 @@ from qilu.db import make_engine, upgrade
 from qilu.demo import organisations
 from qilu.demo.seed import write_rows
 from qilu.filestore import file_store
+from qilu.identity.roles import OPERATOR
 from qilu.pii import load_vault
 from qilu.services import applications, archive
 from qilu.services.catalog import install_catalog
@@ -49,7 +50,7 @@ def test_archive_verify_passes_intact_packages_and_catches_a_changed_one(tmp_pat
             "address": "历下区",
             "phone": "13600001111",
         }
-        load_rows(session, vault, "JC-RK-001", enumerate([row], 1), source="t", by=None)
+        load_rows(session, vault, "JC-RK-001", enumerate([row], 1), source="t", actor=OPERATOR)
         item = session.scalars(
             select(ServiceItem).where(ServiceItem.name == "高龄津贴申领", ServiceItem.is_current)
         ).one()

@@ -17,7 +17,7 @@ from qilu.data.catalog import install_standard_catalog
 from qilu.db import make_engine
 from qilu.identity.accounts import register_resident
 from qilu.identity.models import LegalEntity, Person, StaffMember
-from qilu.identity.roles import grant_role
+from qilu.identity.roles import OPERATOR, grant_role
 from qilu.identity.service import id_number_of
 from qilu.pii import load_vault
 from qilu.services.catalog import install_catalog
@@ -51,7 +51,7 @@ def account(
                 department_code=department,
                 role=role,
                 profile="standard",
-                granted_by=None,
+                actor=OPERATOR,
             )
 
 

@@ -95,3 +95,18 @@ def divisions() -> DivisionTable:
         for row in csv.DictReader(text.splitlines())
     ]
     return DivisionTable(rows)
+
+
+def code_prefix(code: str) -> str:
+    """The leading digits every division inside `code` shares (GB/T 2260: two for a province,
+    four for a city, all six for a county): `37` for 370000, `3701` for 370100."""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def covers(scope: str, code: str) -> bool:
+    """True if `code` is `scope` or lies inside it (a county inside its city or province)."""
+    return code.startswith(code_prefix(scope))

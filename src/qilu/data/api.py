@@ -20,16 +20,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from qilu.data import quality, reading
 from qilu.data.loading import push_rows
 from qilu.identity.oidc_provider import ServiceCaller, service_caller
 from qilu.ratelimit import RateLimits
-from qilu.routes import DbSession, get_vault
+from qilu.routes import DbSession, RawBody, get_vault, json_body, parsed
 
 router = APIRouter(prefix="/api/v1/data", tags=["一体化大数据平台"])
 LONGEST_PUSH = 10_000
@@ -61,11 +60,24 @@ class PushIn(BaseModel):
     )
 
 
-def _caller(request: Request, db: Session, authorization: str, scope: str) -> ServiceCaller:
-    caller = service_caller(db, authorization, scope=scope)
-    limits: RateLimits = request.app.state.rate_limits
-    limits.hit(caller.client_id, caller.rate_per_second)
-    return caller
+class _Caller:
+    """A dependency: the department system behind the bearer token, within its rate. Routes
+    declare it before the body, so a stranger's body is never read."""
+
+    def __init__(self, scope: str):
+        self.scope = scope
+
+    def __call__(
+        self, request: Request, db: DbSession, authorization: Annotated[str, Header()] = ""
+    ) -> ServiceCaller:
+        caller = service_caller(db, authorization, scope=self.scope)
+        limits: RateLimits = request.app.state.rate_limits
+        limits.hit(caller.client_id, caller.rate_per_second)
+        return caller
+
+
+Reader = Annotated[ServiceCaller, Depends(_Caller("data.read"))]
+Pusher = Annotated[ServiceCaller, Depends(_Caller("data.push"))]
 
 
 def _answer(answer: reading.Answer) -> dict[str, Any]:
@@ -90,16 +102,21 @@ def _answer(answer: reading.Answer) -> dict[str, Any]:
     }
 
 
-@router.post("/{code}/lookup", summary="按主键查询一条记录（共享调用）", responses=ERRORS)
+@router.post(
+    "/{code}/lookup",
+    summary="按主键查询一条记录（共享调用）",
+    responses=ERRORS,
+    openapi_extra=json_body(LookupIn),
+)
 def lookup(
     request: Request,
     db: DbSession,
+    caller: Reader,
     code: str,
-    body: LookupIn,
-    authorization: Annotated[str, Header()] = "",
+    raw: RawBody,
     x_operator: Operator = None,
 ) -> JSONResponse:
-    caller = _caller(request, db, authorization, "data.read")
+    body = parsed(LookupIn, raw)
     answer = reading.lookup(
         db, get_vault(request), caller, code, body.key, fields=body.fields, operator=x_operator
     )
@@ -110,14 +127,13 @@ def lookup(
 def records(
     request: Request,
     db: DbSession,
+    caller: Reader,
     code: str,
     limit: Annotated[int, Query(ge=1, le=reading.LONGEST_PAGE)] = reading.PAGE,
     after: Annotated[int, Query(ge=0, description="上一页返回的 next_after")] = 0,
     fields: Annotated[str | None, Query(description="逗号分隔的字段名")] = None,
-    authorization: Annotated[str, Header()] = "",
     x_operator: Operator = None,
 ) -> JSONResponse:
-    caller = _caller(request, db, authorization, "data.read")
     where = {k: v for k, v in request.query_params.items() if k not in RESERVED}
     answer = reading.listing(
         db,
@@ -133,21 +149,20 @@ def records(
     return JSONResponse(_answer(answer))
 
 
-@router.post("/{code}/records", summary="推送记录（全部有效才写入）", responses=ERRORS)
-def push(
-    request: Request,
-    db: DbSession,
-    code: str,
-    body: PushIn,
-    authorization: Annotated[str, Header()] = "",
-) -> JSONResponse:
-    caller = _caller(request, db, authorization, "data.push")
+@router.post(
+    "/{code}/records",
+    summary="推送记录（全部有效才写入）",
+    responses=ERRORS,
+    openapi_extra=json_body(PushIn),
+)
+def push(request: Request, db: DbSession, caller: Pusher, code: str, raw: RawBody) -> JSONResponse:
+    body = parsed(PushIn, raw)
     load = push_rows(
         db,
         get_vault(request),
         code,
         body.records,
-        department_id=caller.department_id,
+        actor=caller.actor,
         source=f"api:{caller.client_id}",
     )
     return JSONResponse(
@@ -163,13 +178,7 @@ def push(
 
 
 @router.get("/{code}/quality", summary="资源数据质量", responses=ERRORS)
-def quality_figures(
-    request: Request,
-    db: DbSession,
-    code: str,
-    authorization: Annotated[str, Header()] = "",
-) -> JSONResponse:
-    _caller(request, db, authorization, "data.read")
+def quality_figures(request: Request, db: DbSession, caller: Reader, code: str) -> JSONResponse:
     figures = quality.quality_of(db, get_vault(request), code)
     now = datetime.now(UTC)
     return JSONResponse(

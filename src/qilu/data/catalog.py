@@ -181,14 +181,14 @@ def register_resource(
     session: Session,
     spec: ResourceSpec,
     *,
-    by: int | None,
+    actor: roles.Actor,
     now: datetime | None = None,
 ) -> DataResource:
-    """Register a new resource at version 1. `by` is a data steward whose role covers the
-    provider's division (None: the operator at the command line, or the shipped catalog)."""
+    """Register a new resource at version 1, by a data steward of the providing department (or
+    the operator installing the shipped catalog)."""
     department = _provider(session, spec.provider)
-    if by is not None:
-        roles.require(session, by, "data.publish", department.division_code)
+    roles.authorize(actor, "data.publish", roles.Target.of(department))
+    by = roles.person_of(actor)
     if session.scalars(select(DataResource.id).where(DataResource.code == spec.code)).first():
         raise QiluError("catalog.duplicate", f"资源代码 {spec.code} 已登记", field="code")
     moment = now or datetime.now(UTC)
@@ -272,13 +272,13 @@ def change_schema(
     fields: list[FieldSpec],
     *,
     note: str,
-    by: int | None,
+    actor: roles.Actor,
     now: datetime | None = None,
 ) -> ResourceSchema:
     """Add a schema version if it breaks nothing; refuse with every reason if it would."""
     resource = get_resource(session, code)
-    if by is not None:
-        roles.require(session, by, "data.publish", resource.provider.division_code)
+    roles.authorize(actor, "data.publish", roles.Target.of(resource.provider))
+    by = roles.person_of(actor)
     current = schema_of(session, resource)
     problems = breaking_changes(current, fields)
     if problems:
@@ -371,7 +371,7 @@ def install_standard_catalog(session: Session) -> list[DataResource]:
     """Register the standard resources not registered yet (running it twice changes nothing)."""
     known = set(session.scalars(select(DataResource.code)))
     return [
-        register_resource(session, spec, by=None)
+        register_resource(session, spec, actor=roles.OPERATOR)
         for spec in standard_catalog()
         if spec.code not in known
     ]

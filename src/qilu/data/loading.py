@@ -228,17 +228,17 @@ def load_rows(
     rows: Iterable[Row],
     *,
     source: str,
-    by: int | None,
+    actor: roles.Actor,
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
     now: datetime | None = None,
 ) -> DataLoad:
     """Load `rows` into resource `code`; returns the load with its counts and problems.
-    `by` is a data steward over the provider (None: the operator or a system's push); with
-    `workers` > 1, rows are checked and sealed in that many processes."""
+    `actor` is a data steward of the provider, its system, or the operator; with `workers` > 1,
+    rows are checked and sealed in that many processes."""
     resource = get_resource(session, code)
-    if by is not None:
-        roles.require(session, by, "data.publish", resource.provider.division_code)
+    roles.authorize(actor, "data.publish", roles.Target.of(resource.provider))
+    by = roles.person_of(actor)
     layout = Layout.of(session, resource)
     moment = now or datetime.now(UTC)
     load = DataLoad(
@@ -298,20 +298,21 @@ def push_rows(
     code: str,
     records: list[dict[str, Any]],
     *,
-    department_id: int,
+    actor: roles.Actor,
     source: str,
 ) -> DataLoad:
-    """Records a provider's system pushes: all of them are stored, or none (every bad row is
-    reported with its field and reason). Only the providing department pushes."""
+    """Records a provider's system (or the platform itself) pushes: all of them are stored, or
+    none (every bad row is reported with its field and reason). Only the provider pushes."""
     resource = get_resource(session, code)
-    if resource.provider_id != department_id:
+    if not roles.allows(actor, "data.publish", roles.Target.of(resource.provider)):
         raise Refused(
             "data.not_provider",
             f"只有提供部门（{resource.provider.name}）可以向{resource.name}推送数据",
             field="resource",
         )
     savepoint = session.begin_nested()
-    load = load_rows(session, vault, code, enumerate(records, start=1), source=source, by=None)
+    rows = enumerate(records, start=1)
+    load = load_rows(session, vault, code, rows, source=source, actor=actor)
     if load.rejected:
         problems = sorted(load.problems, key=lambda p: p["row"])
         savepoint.rollback()
@@ -470,9 +471,12 @@ def find_record(
     return None if found is None else values_of(vault, layout, found)
 
 
-def get_load(session: Session, load_id: int) -> DataLoad:
+def get_load(session: Session, load_id: int, actor: roles.Actor) -> DataLoad:
+    """A load and its problems (which quote the rows), for the provider's stewards only."""
     load = session.get(DataLoad, load_id)
-    if load is None:
+    if load is None or not roles.allows(
+        actor, "data.publish", roles.Target.of(load.resource.provider)
+    ):
         raise NotFound("data.load_not_found", f"没有编号为 {load_id} 的加载记录")
     return load
 

@@ -12,9 +12,9 @@ from qilu.data import catalog
 from qilu.data.files import read_rows
 from qilu.data.loading import Layout, error_report, get_load, load_rows
 from qilu.data.quality import overdue, quality_of
-from qilu.errors import QiluError, Refused
+from qilu.errors import QiluError
 from qilu.identity import roles
-from qilu.identity.access import SignedIn
+from qilu.identity.access import AnyStaff, require
 from qilu.routes import DbSession, check_csrf, get_vault, render, settle_refusal
 
 router = APIRouter(prefix="/workbench/data", include_in_schema=False)
@@ -28,16 +28,13 @@ NAMES = {
 }
 
 
-def require_staff(db: DbSession, viewer: SignedIn) -> None:
-    if not roles.is_civil_servant(db, viewer.account.person_id):
-        raise Refused("workbench.staff_only", "工作台仅供公职人员使用")
+Steward = Annotated[roles.Staff, Depends(require("data.publish"))]
 
 
 @router.get("", response_class=HTMLResponse)
 def catalog_page(
-    request: Request, db: DbSession, viewer: SignedIn, q: str = "", library: str = ""
+    request: Request, db: DbSession, actor: AnyStaff, q: str = "", library: str = ""
 ) -> HTMLResponse:
-    require_staff(db, viewer)
     found = catalog.search(db, q, library=library if library in catalog.LIBRARIES else None)
     return render(
         request,
@@ -51,22 +48,20 @@ def catalog_page(
 
 
 @router.get("/{code}", response_class=HTMLResponse)
-def resource_page(request: Request, db: DbSession, viewer: SignedIn, code: str) -> HTMLResponse:
-    require_staff(db, viewer)
-    return _resource_page(request, db, viewer, code, error=None)
+def resource_page(request: Request, db: DbSession, actor: AnyStaff, code: str) -> HTMLResponse:
+    return _resource_page(request, db, actor, code, error=None)
 
 
 def _resource_page(
     request: Request,
     db: DbSession,
-    viewer: SignedIn,
+    actor: roles.Staff,
     code: str,
     *,
     error: QiluError | None,
     status: int = 200,
 ) -> HTMLResponse:
     resource = catalog.get_resource(db, code)
-    grants = roles.roles_of(db, viewer.account.person_id)
     return render(
         request,
         "data/resource.html",
@@ -75,7 +70,7 @@ def _resource_page(
         fields=catalog.schema_of(db, resource),
         versions=catalog.versions_of(db, resource),
         names=NAMES,
-        may_load=roles.can(grants, "data.publish", resource.provider.division_code),
+        may_load=roles.allows(actor, "data.publish", roles.Target.of(resource.provider)),
         quality=quality_of(db, get_vault(request), code),
         now=datetime.now(UTC),
         error=error,
@@ -86,34 +81,33 @@ def _resource_page(
 def upload(
     request: Request,
     db: DbSession,
-    viewer: SignedIn,
+    actor: Steward,
     code: str,
     file: Annotated[UploadFile, File()],
 ) -> Response:
-    """A steward loads a file in the browser (large files: `qilu data load`)."""
-    person = viewer.account.person_id
+    """A steward of the provider loads a file in the browser (large files: `qilu data load`).
+    Who may load is settled before the file is opened."""
     try:
-        fields = Layout.of(db, catalog.get_resource(db, code)).fields
-        rows = read_rows(file.file, file.filename or "upload", fields)
+        resource = catalog.get_resource(db, code)
+        roles.authorize(actor, "data.publish", roles.Target.of(resource.provider))
+        rows = read_rows(file.file, file.filename or "upload", Layout.of(db, resource).fields)
         source = file.filename or "upload"
-        load = load_rows(db, get_vault(request), code, rows, source=source, by=person)
+        load = load_rows(db, get_vault(request), code, rows, source=source, actor=actor)
     except QiluError as error:
         settle_refusal(db, error)
-        return _resource_page(request, db, viewer, code, error=error, status=error.status_code)
+        return _resource_page(request, db, actor, code, error=error, status=error.status_code)
     return RedirectResponse(f"/workbench/data/loads/{load.id}", status_code=303)
 
 
 @router.get("/loads/{load_id}", response_class=HTMLResponse)
-def load_page(request: Request, db: DbSession, viewer: SignedIn, load_id: int) -> HTMLResponse:
-    require_staff(db, viewer)
-    load = get_load(db, load_id)
+def load_page(request: Request, db: DbSession, actor: Steward, load_id: int) -> HTMLResponse:
+    load = get_load(db, load_id, actor)
     return render(request, "data/load.html", load=load, problems=load.problems[:200])
 
 
 @router.get("/loads/{load_id}/errors.csv")
-def load_errors(db: DbSession, viewer: SignedIn, load_id: int) -> Response:
-    require_staff(db, viewer)
-    load = get_load(db, load_id)
+def load_errors(db: DbSession, actor: Steward, load_id: int) -> Response:
+    load = get_load(db, load_id, actor)
     return Response(
         error_report(load),
         media_type="text/csv; charset=utf-8",

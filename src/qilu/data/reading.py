@@ -416,15 +416,18 @@ def read_for_applicant(
     subject_index: bytes,
     department_code: str,
     purpose: str,
+    reader_person_id: int,
 ) -> dict[str, Any] | None:
     """A record about the person who asked for it to be used (prefill, an eligibility check of
     their own application): opened in full, since it is theirs, and logged as a read in their
-    data-use record like any other."""
+    data-use record like any other, naming who opened it (the applicant, or the window clerk
+    applying with them)."""
     values = find_record(session, vault, code, key_values)
     if values is not None:
         record(
             session,
             READ,
+            actor_person_id=reader_person_id,
             subject=subject_of(subject_index),
             details={
                 "resource": code,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.service import record
 from qilu.data.catalog import get_resource, schema_of
 from qilu.data.loading import PERSONAL
-from qilu.data.models import ShareGrant
+from qilu.data.models import DataResource, ShareGrant
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.models import Department
@@ -31,12 +31,13 @@ def request_access(
     purpose: str,
     legal_basis: str,
     valid_until: datetime,
-    by: int | None,
+    actor: roles.Actor,
     clear_fields: list[str] | None = None,
     now: datetime | None = None,
 ) -> ShareGrant:
     """Ask for `fields` of resource `code` for department `consumer` (its code); of the personal
-    ones, `clear_fields` are asked for in clear (the others are answered masked)."""
+    ones, `clear_fields` are asked for in clear (the others are answered masked). Only a steward
+    or leader of that department asks for it."""
     moment = now or datetime.now(UTC)
     resource = get_resource(session, code)
     department = session.scalars(
@@ -44,8 +45,8 @@ def request_access(
     ).one_or_none()
     if department is None:
         raise NotFound("sharing.consumer", f"没有编码为 {consumer} 的部门", field="consumer")
-    if by is not None:
-        roles.require(session, by, "data.request_sharing", department.division_code)
+    roles.authorize(actor, "data.request_sharing", roles.Target.of(department))
+    by = roles.person_of(actor)
     if resource.sharing == "none":
         raise Refused(
             "sharing.not_shared", f"{resource.name}为不予共享资源，不能申请", field="code"
@@ -106,14 +107,20 @@ def decide(
     *,
     approve: bool,
     reason: str,
-    by: int | None,
+    actor: roles.Actor,
     now: datetime | None = None,
 ) -> ShareGrant:
-    """The provider's data steward approves or refuses a pending request."""
+    """A data steward of the providing department approves or refuses a pending request; not
+    the one who asked for it, nor a member of the department that asked."""
     moment = now or datetime.now(UTC)
     grant = _grant(session, grant_id)
-    if by is not None:
-        roles.require(session, by, "data.approve_sharing", grant.resource.provider.division_code)
+    roles.authorize(actor, "data.approve_sharing", roles.Target.of(grant.resource.provider))
+    roles.not_own(actor, grant.requested_by_person_id, "共享申请")
+    if isinstance(actor, roles.Staff) and grant.consumer_id in {
+        g.department_id for g in actor.grants
+    }:
+        raise Refused("role.own_request", "不能审批本部门提出的共享申请：请由提供部门其他人员办理")
+    by = roles.person_of(actor)
     if grant.status != "pending":
         raise QiluError("sharing.decided", "该申请已处理，不能重复审批", field="grant")
     if not approve and len(reason.strip()) < 2:
@@ -126,13 +133,18 @@ def decide(
 
 
 def revoke(
-    session: Session, grant_id: int, *, reason: str, by: int | None, now: datetime | None = None
+    session: Session,
+    grant_id: int,
+    *,
+    reason: str,
+    actor: roles.Actor,
+    now: datetime | None = None,
 ) -> ShareGrant:
     """The provider's steward ends a grant before its time (the consumer's use ends at once)."""
     moment = now or datetime.now(UTC)
     grant = _grant(session, grant_id)
-    if by is not None:
-        roles.require(session, by, "data.approve_sharing", grant.resource.provider.division_code)
+    roles.authorize(actor, "data.approve_sharing", roles.Target.of(grant.resource.provider))
+    by = roles.person_of(actor)
     if grant.status != "granted":
         raise QiluError("sharing.not_granted", "只有已批准的共享可以撤销", field="grant")
     grant.status = "revoked"
@@ -142,17 +154,32 @@ def revoke(
     return grant
 
 
-def pending_for(session: Session, person_id: int) -> list[ShareGrant]:
-    """Requests waiting for a steward: those on resources their role covers."""
-    grants = roles.roles_of(session, person_id)
-    waiting = session.scalars(
-        select(ShareGrant).where(ShareGrant.status == "pending").order_by(ShareGrant.id)
+def requests_of(session: Session, actor: roles.Staff) -> list[ShareGrant]:
+    """The requests of the departments `actor` asks for, newest first."""
+    mine = roles.departments_for(actor, "data.request_sharing")
+    if not mine:
+        return []
+    return list(
+        session.scalars(
+            select(ShareGrant)
+            .where(ShareGrant.consumer_id.in_(mine))
+            .order_by(ShareGrant.requested_at.desc())
+        )
     )
-    return [
-        g
-        for g in waiting
-        if roles.can(grants, "data.approve_sharing", g.resource.provider.division_code)
-    ]
+
+
+def pending_for(session: Session, actor: roles.Staff) -> list[ShareGrant]:
+    """Requests waiting for `actor`: on resources their departments provide, asked by others."""
+    providers = roles.departments_for(actor, "data.approve_sharing")
+    if not providers:
+        return []
+    waiting = session.scalars(
+        select(ShareGrant)
+        .join(DataResource, ShareGrant.resource_id == DataResource.id)
+        .where(ShareGrant.status == "pending", DataResource.provider_id.in_(providers))
+        .order_by(ShareGrant.id)
+    )
+    return [g for g in waiting if g.requested_by_person_id != actor.person_id]
 
 
 def _grant(session: Session, grant_id: int) -> ShareGrant:

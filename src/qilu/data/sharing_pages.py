@@ -8,42 +8,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from qilu.data import catalog, sharing
-from qilu.data.models import ShareGrant
-from qilu.data.pages import NAMES, require_staff
+from qilu.data.pages import NAMES
 from qilu.errors import QiluError
 from qilu.identity import roles
-from qilu.identity.access import SignedIn
-from qilu.identity.models import Department
+from qilu.identity.access import AnyStaff, require
+from qilu.identity.service import departments_of
 from qilu.routes import DbSession, check_csrf, end_of_day, render, settle_refusal
 
 router = APIRouter(prefix="/workbench/sharing", include_in_schema=False)
 Posted = [Depends(check_csrf)]
+Requester = Annotated[roles.Staff, Depends(require("data.request_sharing"))]
+Steward = Annotated[roles.Staff, Depends(require("data.approve_sharing"))]
 STATUS = {"pending": "待审批", "granted": "已批准", "refused": "未批准", "revoked": "已撤销"}
 
 
-def requesting_departments(db: DbSession, person_id: int) -> list[Department]:
-    """The departments this person may ask for data on behalf of."""
-    grants = roles.roles_of(db, person_id)
-    ids = {g.department_id for g in grants if roles.can([g], "data.request_sharing")}
-    return list(db.scalars(select(Department).where(Department.id.in_(ids)))) if ids else []
-
-
 @router.get("", response_class=HTMLResponse)
-def sharing_page(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
-    require_staff(db, viewer)
-    person = viewer.account.person_id
-    mine = [d.id for d in requesting_departments(db, person)]
-    requests = list(
-        db.scalars(
-            select(ShareGrant)
-            .where(ShareGrant.consumer_id.in_(mine))
-            .order_by(ShareGrant.requested_at.desc())
-        )
-    )
-    pending = sharing.pending_for(db, person)
+def sharing_page(request: Request, db: DbSession, actor: AnyStaff) -> HTMLResponse:
+    requests = sharing.requests_of(db, actor)
+    pending = sharing.pending_for(db, actor)
     schemas: dict[int, dict[str, str]] = {}
     for grant in [*requests, *pending]:
         if grant.resource_id not in schemas:
@@ -70,7 +54,7 @@ def sharing_page(request: Request, db: DbSession, viewer: SignedIn) -> HTMLRespo
 def ask(
     request: Request,
     db: DbSession,
-    viewer: SignedIn,
+    actor: Requester,
     code: str,
     consumer: Annotated[str, Form(max_length=32)],
     purpose: Annotated[str, Form(max_length=500)],
@@ -95,61 +79,61 @@ def ask(
             purpose=purpose,
             legal_basis=legal_basis,
             valid_until=until,
-            by=viewer.account.person_id,
+            actor=actor,
         )
     except QiluError as error:
         settle_refusal(db, error)
-        resource = catalog.get_resource(db, code)
-        return render(
-            request,
-            "data/sharing_form.html",
-            400,
-            resource=resource,
-            fields=catalog.schema_of(db, resource),
-            departments=requesting_departments(db, viewer.account.person_id),
-            names=NAMES,
-            error=error,
-        )
+        return _ask_form(request, db, actor, code, error=error, status=400)
     return RedirectResponse("/workbench/sharing", status_code=303)
 
 
 @router.get("/requests/{code}", response_class=HTMLResponse)
-def ask_form(request: Request, db: DbSession, viewer: SignedIn, code: str) -> HTMLResponse:
-    require_staff(db, viewer)
+def ask_form(request: Request, db: DbSession, actor: Requester, code: str) -> HTMLResponse:
+    return _ask_form(request, db, actor, code, error=None)
+
+
+def _ask_form(
+    request: Request,
+    db: DbSession,
+    actor: roles.Staff,
+    code: str,
+    *,
+    error: QiluError | None,
+    status: int = 200,
+) -> HTMLResponse:
     resource = catalog.get_resource(db, code)
     return render(
         request,
         "data/sharing_form.html",
+        status,
         resource=resource,
         fields=catalog.schema_of(db, resource),
-        departments=requesting_departments(db, viewer.account.person_id),
+        departments=departments_of(db, roles.departments_for(actor, "data.request_sharing")),
         names=NAMES,
-        error=None,
+        error=error,
     )
 
 
 @router.post("/{grant_id}/decision", dependencies=Posted)
 def decide(
     db: DbSession,
-    viewer: SignedIn,
+    actor: Steward,
     grant_id: int,
     decision: Annotated[str, Form(pattern="^(approve|refuse)$")],
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    sharing.decide(
-        db, grant_id, approve=decision == "approve", reason=reason, by=viewer.account.person_id
-    )
+    sharing.decide(db, grant_id, approve=decision == "approve", reason=reason, actor=actor)
     return RedirectResponse("/workbench/sharing", status_code=303)
 
 
 @router.post("/{grant_id}/revoke", dependencies=Posted)
 def revoke(
     db: DbSession,
-    viewer: SignedIn,
+    actor: Steward,
     grant_id: int,
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    sharing.revoke(db, grant_id, reason=reason, by=viewer.account.person_id)
+    sharing.revoke(db, grant_id, reason=reason, actor=actor)
     return RedirectResponse("/workbench/sharing", status_code=303)
 
 

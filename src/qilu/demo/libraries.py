@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from qilu.codes.divisions import SHANDONG, divisions
 from qilu.data.catalog import install_standard_catalog
 from qilu.data.loading import load_rows
+from qilu.identity import roles
 from qilu.identity.models import LegalEntity, Person
 from qilu.pii import Vault
 
@@ -71,7 +72,7 @@ def fill_libraries(
     for code in LIBRARIES:
         rows = sources[code]
         load = load_rows(
-            session, vault, code, enumerate(rows(), start=1), source=SOURCE, by=None,
+            session, vault, code, enumerate(rows(), start=1), source=SOURCE, actor=roles.OPERATOR,
             workers=workers,
         )  # fmt: skip
         loaded[code] = load.inserted + load.updated + load.unchanged

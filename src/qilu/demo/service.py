@@ -21,6 +21,7 @@ from qilu.demo.seed import (
     reset_synthetic,
     seed_shandong,
 )
+from qilu.identity import roles
 from qilu.identity.accounts import register_resident
 from qilu.identity.models import (
     Account,
@@ -210,7 +211,7 @@ def open_demo_accounts(
                 department_code=department,
                 role=role,
                 profile=settings.security_profile,
-                granted_by=None,
+                actor=roles.OPERATOR,
             )
     register_client(
         session,
@@ -218,6 +219,7 @@ def open_demo_accounts(
         redirect_uris=["http://127.0.0.1:8001/callback"],
         public=True,
         post_logout_redirect_uris=["http://127.0.0.1:8001/"],
+        actor=roles.OPERATOR,
     )
 
 

@@ -1,4 +1,10 @@
-"""Who is asking: the signed-in viewer of a page, as route dependencies."""
+"""Who is asking, as route dependencies: the signed-in viewer of a page and, for staff pages,
+the actor the one access rule (`roles.allows`) is asked about.
+
+A route declares what it needs (`require("admin.clients")`); the dependency refuses anyone who
+holds the permission nowhere, and the service checks the concrete target again (its department
+and division), so a route cannot forget the object-level check by being written without it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from qilu.errors import QiluError
-from qilu.identity import assurance
+from qilu.errors import QiluError, Refused
+from qilu.identity import assurance, roles
 from qilu.identity.models import WebSession
 from qilu.identity.sessions import SessionEnded, resume_session
 from qilu.routes import DbSession, get_settings
@@ -83,3 +89,38 @@ def confirmed(level: int) -> Callable[[WebSession], WebSession]:
 
 Confirmed = Annotated[WebSession, Depends(confirmed(3))]
 ConfirmedStrongly = Annotated[WebSession, Depends(confirmed(assurance.HIGH_RISK))]
+
+
+class require:
+    """A dependency: the viewer as `roles.Staff` if they hold `permission` somewhere (checked
+    first, so a stranger is told no rather than asked to confirm), then, for a change, a
+    recent authentication at `level`. A route whose target is fixed (the province's catalog)
+    names it; otherwise the service checks the target it loads. The matrix test reads
+    `permission` off the route."""
+
+    def __init__(
+        self, permission: str, target: roles.Target | None = None, *, level: int | None = None
+    ):
+        roles.PERMISSIONS[permission]  # an unknown permission fails where the route is declared
+        self.permission = permission
+        self.target = target
+        self.level = level
+
+    def __call__(self, db: DbSession, viewer: SignedIn) -> roles.Staff:
+        actor = roles.staff(db, viewer.account.person_id)
+        roles.authorize(actor, self.permission, self.target)
+        if self.level is not None:
+            assurance.require(
+                self.level, assurance=viewer.assurance, authenticated_at=viewer.authenticated_at
+            )
+        return actor
+
+
+def staff_member(db: DbSession, viewer: SignedIn) -> roles.Staff:
+    """Any civil servant (the workbench's shared pages); what they may do there is per action."""
+    if not roles.is_civil_servant(db, viewer.account.person_id):
+        raise Refused("workbench.staff_only", "工作台仅供公职人员使用")
+    return roles.staff(db, viewer.account.person_id)
+
+
+AnyStaff = Annotated[roles.Staff, Depends(staff_member)]

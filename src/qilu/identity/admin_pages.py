@@ -14,35 +14,40 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from qilu.codes.idcard import mask_id_number
 from qilu.errors import QiluError
 from qilu.identity import oidc_clients, roles
-from qilu.identity.access import ConfirmedStrongly, SignedIn
+from qilu.identity.access import require
+from qilu.identity.assurance import HIGH_RISK
 from qilu.identity.service import id_number_of, matching_person
 from qilu.routes import DbSession, check_csrf, get_settings, get_vault, render, settle_refusal
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 Posted = [Depends(check_csrf)]
+ClientAdmin = Annotated[roles.Staff, Depends(require("admin.clients"))]
+RoleAdmin = Annotated[roles.Staff, Depends(require("admin.roles"))]
+# Every change needs a level-4 authentication from the last ten minutes.
+ChangingClients = Annotated[roles.Staff, Depends(require("admin.clients", level=HIGH_RISK))]
+ChangingRoles = Annotated[roles.Staff, Depends(require("admin.roles", level=HIGH_RISK))]
 
 
 @router.get("", response_class=HTMLResponse)
-def index(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
-    grants = roles.roles_of(db, viewer.account.person_id)
+def index(
+    request: Request, actor: Annotated[roles.Staff, Depends(require("admin.enter"))]
+) -> HTMLResponse:
     sections = {
-        permission: roles.can(grants, permission)
+        permission: roles.allows(actor, permission)
         for permission in ("admin.clients", "admin.roles", "services.catalog")
     }
-    if not any(sections.values()):
-        roles.require(db, viewer.account.person_id, "admin.clients")  # refuses, and says why
-    return render(request, "identity/admin_index.html", sections=sections, grants=grants)
+    return render(request, "identity/admin_index.html", sections=sections, grants=actor.grants)
 
 
 @router.get("/clients", response_class=HTMLResponse)
-def clients_page(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
-    roles.require(db, viewer.account.person_id, "admin.clients")
-    return _clients(request, db, form={}, error=None, created=None)
+def clients_page(request: Request, db: DbSession, actor: ClientAdmin) -> HTMLResponse:
+    return _clients(request, db, actor, form={}, error=None, created=None)
 
 
 def _clients(
     request: Request,
     db: DbSession,
+    actor: roles.Staff,
     *,
     form: dict[str, object],
     error: QiluError | None,
@@ -53,7 +58,7 @@ def _clients(
         request,
         "identity/admin_clients.html",
         status,
-        clients=oidc_clients.all_clients(db),
+        clients=oidc_clients.clients_visible_to(db, actor),
         form=form,
         error=error,
         created=created,
@@ -68,7 +73,7 @@ def _lines(text: str) -> list[str]:
 def register_client(
     request: Request,
     db: DbSession,
-    viewer: ConfirmedStrongly,
+    actor: ChangingClients,
     name: Annotated[str, Form(max_length=100)],
     redirect_uris: Annotated[str, Form(max_length=4000)],
     post_logout_redirect_uris: Annotated[str, Form(max_length=4000)] = "",
@@ -90,19 +95,19 @@ def register_client(
             public=kind == "public",
             first_party=first_party,
             post_logout_redirect_uris=_lines(post_logout_redirect_uris),
-            registered_by=viewer.account.person_id,
+            actor=actor,
         )
     except QiluError as error:
         settle_refusal(db, error)
-        return _clients(request, db, form=form, error=error, created=None, status=400)
-    return _clients(request, db, form={}, error=None, created=created)
+        return _clients(request, db, actor, form=form, error=error, created=None, status=400)
+    return _clients(request, db, actor, form={}, error=None, created=created)
 
 
 @router.post("/clients/service", dependencies=Posted)
 def register_service_client(
     request: Request,
     db: DbSession,
-    viewer: ConfirmedStrongly,
+    actor: ChangingClients,
     service_name: Annotated[str, Form(max_length=100)],
     department: Annotated[str, Form(max_length=32)],
     rate_per_second: Annotated[str, Form(max_length=6)] = "",
@@ -120,35 +125,31 @@ def register_service_client(
             name=service_name,
             department_code=department.strip(),
             rate_per_second=int(rate_per_second) if rate_per_second.strip() else None,
-            registered_by=viewer.account.person_id,
+            actor=actor,
         )
     except QiluError as error:
         settle_refusal(db, error)
-        return _clients(request, db, form=form, error=error, created=None, status=400)
-    return _clients(request, db, form={}, error=None, created=created)
+        return _clients(request, db, actor, form=form, error=error, created=None, status=400)
+    return _clients(request, db, actor, form={}, error=None, created=created)
 
 
 @router.post("/clients/{client_id}/disable", dependencies=Posted)
-def disable_client(
-    request: Request, db: DbSession, viewer: ConfirmedStrongly, client_id: str
-) -> Response:
-    oidc_clients.disable_client(db, client_id, disabled_by=viewer.account.person_id)
+def disable_client(db: DbSession, actor: ChangingClients, client_id: str) -> Response:
+    oidc_clients.disable_client(db, client_id, actor=actor)
     return RedirectResponse("/admin/clients", status_code=303)
 
 
 @router.get("/roles", response_class=HTMLResponse)
 def roles_page(
-    request: Request, db: DbSession, viewer: SignedIn, department: str = ""
+    request: Request, db: DbSession, actor: RoleAdmin, department: str = ""
 ) -> HTMLResponse:
-    grants = roles.require(db, viewer.account.person_id, "admin.roles")
-    return _roles(request, db, viewer.account.person_id, grants, department, form={}, error=None)
+    return _roles(request, db, actor, department, form={}, error=None)
 
 
 def _roles(
     request: Request,
     db: DbSession,
-    viewer_person_id: int,
-    grants: list[roles.RoleGrant],
+    actor: roles.Staff,
     department: str,
     *,
     form: dict[str, object],
@@ -156,6 +157,7 @@ def _roles(
     status: int = 200,
 ) -> HTMLResponse:
     vault = get_vault(request)
+    grants = list(actor.grants)
     held = roles.held_roles(db, grants, department_code=department or None)
     return render(
         request,
@@ -165,8 +167,8 @@ def _roles(
         masked={h.id: mask_id_number(id_number_of(vault, h.person)) for h in held},
         role_names=roles.ROLES,
         department=department,
-        scopes=[g for g in grants if roles.can([g], "admin.roles")],
-        viewer_person_id=viewer_person_id,
+        scopes=[g for g in grants if g.role in roles.PERMISSIONS["admin.roles"].roles],
+        viewer_person_id=actor.person_id,
         form=form,
         error=error,
     )
@@ -176,14 +178,12 @@ def _roles(
 def grant(
     request: Request,
     db: DbSession,
-    viewer: ConfirmedStrongly,
+    actor: ChangingRoles,
     name: Annotated[str, Form(max_length=64)],
     id_number: Annotated[str, Form(max_length=40)],
     department_code: Annotated[str, Form(max_length=32)],
     role: Annotated[str, Form(max_length=32)],
 ) -> Response:
-    admin = viewer.account.person_id
-    grants = roles.require(db, admin, "admin.roles")
     form: dict[str, object] = {
         "name": name,
         "id_number": id_number,
@@ -204,17 +204,17 @@ def grant(
             department_code=department_code.strip(),
             role=role,
             profile=get_settings(request).security_profile,
-            granted_by=admin,
+            actor=actor,
         )
     except QiluError as error:
         settle_refusal(db, error)
-        return _roles(request, db, admin, grants, "", form=form, error=error, status=400)
+        return _roles(request, db, actor, "", form=form, error=error, status=400)
     return RedirectResponse(f"/admin/roles?department={department_code.strip()}", 303)
 
 
 @router.post("/roles/{role_id}/revoke", dependencies=Posted)
-def revoke(request: Request, db: DbSession, viewer: ConfirmedStrongly, role_id: int) -> Response:
-    roles.revoke_role(db, role_id, revoked_by=viewer.account.person_id)
+def revoke(db: DbSession, actor: ChangingRoles, role_id: int) -> Response:
+    roles.revoke_role(db, role_id, actor=actor)
     return RedirectResponse("/admin/roles", status_code=303)
 
 

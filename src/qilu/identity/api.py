@@ -7,19 +7,29 @@ the system sends its user back through /oidc/authorize with `acr_values=4` and r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from qilu.errors import NotFound
 from qilu.identity import enterprises
 from qilu.identity.models import LegalEntity
-from qilu.identity.oidc_provider import bearer_token
-from qilu.routes import DbSession, client_address, get_vault
+from qilu.identity.oidc_provider import Bearer, bearer_token
+from qilu.routes import DbSession, RawBody, client_address, get_vault, json_body, parsed
 
 router = APIRouter(prefix="/api/v1/enterprises", tags=["一号通行"])
+
+
+def person_token(scope: str) -> Callable[..., Bearer]:
+    """A dependency: the person's access token with `scope`, checked before the body is read."""
+
+    def dependency(db: DbSession, authorization: Annotated[str, Header()] = "") -> Bearer:
+        return bearer_token(db, authorization, scope=scope)
+
+    return dependency
 
 
 class SuccessorIn(BaseModel):
@@ -38,15 +48,16 @@ class EnterpriseOut(BaseModel):
     summary="变更法定代表人（高风险操作：需安全级别 4 且 10 分钟内认证）",
     response_model=EnterpriseOut,
     responses={401: {"description": "令牌无效，或需提升认证（RFC 9470）"}, 403: {}, 404: {}},
+    openapi_extra=json_body(SuccessorIn),
 )
 def change_legal_representative(
     request: Request,
     db: DbSession,
-    uscc: str,
-    successor: SuccessorIn,
-    authorization: Annotated[str, Header()] = "",
+    token: Annotated[Bearer, Depends(person_token("enterprise"))],
+    uscc: Annotated[str, Path(max_length=18)],
+    raw: RawBody,
 ) -> EnterpriseOut:
-    token = bearer_token(db, authorization, scope="enterprise")
+    successor = parsed(SuccessorIn, raw)
     entity = db.scalars(select(LegalEntity).where(LegalEntity.uscc == uscc)).one_or_none()
     if entity is None:
         raise NotFound("enterprise.not_found", "法人库中没有该统一社会信用代码", field="uscc")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
@@ -32,12 +32,11 @@ def register_client(
     sector: str | None = None,
     first_party: bool = False,
     post_logout_redirect_uris: list[str] | None = None,
-    registered_by: int | None = None,
+    actor: roles.Actor,
 ) -> NewClient:
-    """Register a department system. `registered_by` is an administrator with admin.clients,
-    or None for the operator at the command line."""
-    if registered_by is not None:
-        roles.require(session, registered_by, "admin.clients")
+    """Register a system that signs people in. It belongs to no one department, so only an
+    administrator whose reach is the whole province (or the command line) registers one."""
+    roles.authorize(actor, "admin.clients", roles.PROVINCE)
     if not name.strip():
         raise QiluError("client.name", "请填写系统名称", field="name")
     if not redirect_uris:
@@ -67,7 +66,7 @@ def register_client(
         is_first_party=first_party,
         created_at=datetime.now(UTC),
     )
-    return _registered(session, client, secret, registered_by, {"name": name, "public": public})
+    return _registered(session, client, secret, actor, {"name": name, "public": public})
 
 
 def register_service_client(
@@ -76,12 +75,11 @@ def register_service_client(
     name: str,
     department_code: str,
     rate_per_second: int | None = None,
-    registered_by: int | None = None,
+    actor: roles.Actor,
 ) -> NewClient:
     """Register a department's system that calls the data APIs with its own credentials
-    (client_credentials): it reads and pushes as that department, within its grants."""
-    if registered_by is not None:
-        roles.require(session, registered_by, "admin.clients")
+    (client_credentials): it reads and pushes as that department, within its grants. An
+    administrator registers one only for a department inside their division."""
     if not name.strip():
         raise QiluError("client.name", "请填写系统名称", field="service_name")
     department = session.scalars(
@@ -91,6 +89,7 @@ def register_service_client(
         raise NotFound(
             "client.department", f"没有编码为 {department_code} 的部门", field="department"
         )
+    roles.authorize(actor, "admin.clients", roles.Target.of(department))
     if rate_per_second is not None and not 1 <= rate_per_second <= 100_000:
         raise QiluError("client.rate", "每秒请求上限须在 1 到 100000 之间", field="rate_per_second")
     client_id = secrets.token_urlsafe(18)
@@ -107,14 +106,14 @@ def register_service_client(
         created_at=datetime.now(UTC),
     )
     details = {"name": client.name, "department": department.code, "service": True}
-    return _registered(session, client, secret, registered_by, details)
+    return _registered(session, client, secret, actor, details)
 
 
 def _registered(
     session: Session,
     client: OidcClient,
     secret: str | None,
-    registered_by: int | None,
+    actor: roles.Actor,
     details: dict[str, object],
 ) -> NewClient:
     session.add(client)
@@ -122,26 +121,41 @@ def _registered(
     record(
         session,
         "client.registered",
-        actor_person_id=registered_by,
+        actor_person_id=roles.person_of(actor),
         subject=f"client:{client.client_id}",
         details=details,
     )
     return NewClient(client, secret)
 
 
-def all_clients(session: Session) -> list[OidcClient]:
-    return list(session.scalars(select(OidcClient).order_by(OidcClient.created_at.desc())))
+def clients_visible_to(session: Session, actor: roles.Staff) -> list[OidcClient]:
+    """The systems `actor` administers: those of departments inside their division, and the
+    sign-in systems too if their reach is the province."""
+    query = (
+        select(OidcClient)
+        .outerjoin(Department, OidcClient.department_id == Department.id)
+        .order_by(OidcClient.created_at.desc())
+    )
+    mine = roles.visible_departments(list(actor.grants), "admin.clients")
+    if roles.allows(actor, "admin.clients", roles.PROVINCE):
+        mine = or_(mine, OidcClient.department_id.is_(None))
+    return list(session.scalars(query.where(mine)))
+
+
+def _target(session: Session, client: OidcClient) -> roles.Target:
+    if client.department_id is None:
+        return roles.PROVINCE
+    return roles.Target.of(session.get_one(Department, client.department_id))
 
 
 def disable_client(
-    session: Session, client_id: str, *, disabled_by: int | None, now: datetime | None = None
+    session: Session, client_id: str, *, actor: roles.Actor, now: datetime | None = None
 ) -> OidcClient:
     """Cut a system off: it can sign no one in, and every token it holds stops working."""
-    if disabled_by is not None:
-        roles.require(session, disabled_by, "admin.clients")
     client = session.scalars(select(OidcClient).where(OidcClient.client_id == client_id)).first()
     if client is None:
         raise NotFound("client.not_found", "没有这个接入系统")
+    roles.authorize(actor, "admin.clients", _target(session, client))
     if client.disabled_at is not None:
         return client
     moment = now or datetime.now(UTC)
@@ -155,7 +169,7 @@ def disable_client(
     record(
         session,
         "client.disabled",
-        actor_person_id=disabled_by,
+        actor_person_id=roles.person_of(actor),
         subject=f"client:{client_id}",
         at=moment,
         details={"tokens_revoked": len(revoked)},

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, joinedload
 from qilu.audit.service import record
 from qilu.digests import secret_digest
 from qilu.errors import QiluError
-from qilu.identity import assurance
+from qilu.identity import assurance, roles
 from qilu.identity.models import (
     Account,
     Department,
@@ -332,8 +332,14 @@ class ServiceCaller:
     department_id: int
     department_code: str
     department_name: str
+    division_code: str
     scope: str
     rate_per_second: int | None
+
+    @property
+    def actor(self) -> roles.DepartmentSystem:
+        """The caller as the access rule sees it."""
+        return roles.DepartmentSystem(self.client_id, self.department_id, self.division_code)
 
     @classmethod
     def of(cls, client: OidcClient, scope: str = "data.read") -> ServiceCaller:
@@ -343,7 +349,8 @@ class ServiceCaller:
         if department is None:
             raise QiluError("client.not_service", f"{client.name}不是部门数据共享系统")
         return cls(0, client.client_id, client.name, department.id, department.code,
-                   department.name, scope, client.rate_per_second)  # fmt: skip
+                   department.name, department.division_code, scope,
+                   client.rate_per_second)  # fmt: skip
 
 
 _SERVICE_CALLER = (
@@ -354,6 +361,7 @@ _SERVICE_CALLER = (
         Department.id,
         Department.code,
         Department.name,
+        Department.division_code,
         OidcToken.scope,
         OidcClient.rate_per_second,
         OidcToken.issued_at,
@@ -389,8 +397,9 @@ def service_caller(
         department_id=row[3],
         department_code=row[4],
         department_name=row[5],
-        scope=row[6],
-        rate_per_second=row[7],
+        division_code=row[6],
+        scope=row[7],
+        rate_per_second=row[8],
     )
 
 

@@ -323,7 +323,7 @@ def _account_page(
 ) -> HTMLResponse:
     account = viewer.account
     profile = get_settings(request).security_profile
-    grants = roles.roles_of(db, account.person_id)
+    actor = roles.staff(db, account.person_id)
     return render(
         request,
         "identity/account.html",
@@ -334,8 +334,8 @@ def _account_page(
         live=sessions.live_sessions(db, account, profile=profile),
         history=events_of_person(db, account.person_id, limit=20),
         event_names=EVENT_NAMES,
-        administers=roles.can(grants, "admin.clients") or roles.can(grants, "admin.roles"),
-        is_staff=bool(grants) or roles.is_civil_servant(db, account.person_id),
+        administers=roles.allows(actor, "admin.clients") or roles.allows(actor, "admin.roles"),
+        is_staff=bool(actor.grants) or roles.is_civil_servant(db, account.person_id),
         message=message,
         error=error,
     )

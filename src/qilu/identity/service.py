@@ -63,3 +63,10 @@ def id_number_of(vault: Vault, person: Person) -> str:
 
 def phone_of(vault: Vault, person: Person) -> str | None:
     return vault.decrypt(person.phone_cipher, "phone") if person.phone_cipher else None
+
+
+def departments_of(session: Session, ids: list[int]) -> list[Department]:
+    """Departments by id, in id order."""
+    if not ids:
+        return []
+    return list(session.scalars(select(Department).where(Department.id.in_(ids)).order_by("id")))

@@ -10,25 +10,29 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qilu.errors import QiluError
 from qilu.identity import roles
-from qilu.identity.access import ConfirmedStrongly, SignedIn
+from qilu.identity.access import require
+from qilu.identity.assurance import HIGH_RISK
 from qilu.routes import DbSession, PostedForm, check_csrf, render, settle_refusal
 from qilu.services import catalog
 from qilu.services.specs import DEPTH_NAMES, LEVEL_NAMES
 
 router = APIRouter(prefix="/admin/items", include_in_schema=False)
 Posted = [Depends(check_csrf)]
+# One catalog for the whole province (同源发布): only administrators whose reach is the province.
+CatalogAdmin = Annotated[roles.Staff, Depends(require("services.catalog", roles.PROVINCE))]
+ChangingCatalog = Annotated[
+    roles.Staff, Depends(require("services.catalog", roles.PROVINCE, level=HIGH_RISK))
+]
 
 
 @router.get("", response_class=HTMLResponse)
-def items_page(request: Request, db: DbSession, viewer: SignedIn, q: str = "") -> HTMLResponse:
-    roles.require(db, viewer.account.person_id, "services.catalog")
+def items_page(request: Request, db: DbSession, actor: CatalogAdmin, q: str = "") -> HTMLResponse:
     hits = [h for h in catalog.search(db, q) if h.kind == "item"] if q.strip() else []
     return render(request, "services/admin_items.html", q=q, hits=hits)
 
 
 @router.get("/{code}", response_class=HTMLResponse)
-def item_page(request: Request, db: DbSession, viewer: SignedIn, code: str) -> HTMLResponse:
-    roles.require(db, viewer.account.person_id, "services.catalog")
+def item_page(request: Request, db: DbSession, actor: CatalogAdmin, code: str) -> HTMLResponse:
     return _item(request, db, code, error=None)
 
 
@@ -74,7 +78,7 @@ def _changes(form: PostedForm) -> dict[str, object]:
 def save_item(
     request: Request,
     db: DbSession,
-    viewer: ConfirmedStrongly,
+    actor: ChangingCatalog,
     code: str,
     form: PostedForm,
     note: Annotated[str, Form()] = "",
@@ -82,7 +86,7 @@ def save_item(
     current = catalog.current_item(db, code).spec
     changes = {k: v for k, v in _changes(form).items() if current.get(k) != v}
     try:
-        catalog.change_item(db, code, changes, actor_person_id=viewer.account.person_id, note=note)
+        catalog.change_item(db, code, changes, actor=actor, note=note)
     except QiluError as error:
         settle_refusal(db, error)
         return _item(request, db, code, error=error, status=400)

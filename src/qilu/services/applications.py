@@ -150,7 +150,8 @@ def start(
     session.add(application)
     session.flush()
     application.number = f"SQ{beijing_today(now):%Y%m%d}{application.id:010d}"
-    values = prefill(session, vault, applicant, entity, plan.fields, application.number)
+    reader = clerk_person_id or applicant.id
+    values = prefill(session, vault, applicant, entity, plan.fields, application.number, reader)
     application.form = values
     application.prefilled = sorted(values)
     return Started(application, plan)
@@ -163,6 +164,7 @@ def prefill(
     entity: LegalEntity | None,
     fields: list[FormField],
     number: str,
+    reader_person_id: int,
 ) -> dict[str, Any]:
     """Values for the fields the applicant's library records hold, as the libraries have them
     (the applicant can say a value is wrong and type their own). The person's record is read
@@ -183,6 +185,7 @@ def prefill(
                     subject_index=person.id_number_index,
                     department_code=PLATFORM_DEPARTMENT,
                     purpose=f"申请 {number} 表单预填",
+                    reader_person_id=reader_person_id,
                 )
                 or {}
             )

@@ -293,18 +293,19 @@ def act(
 
 
 def _authorise(session: Session, person_id: int, case: Case, spec: Action) -> None:
-    if not may(roles.roles_of(session, person_id), case, spec):
+    actor = roles.staff(session, person_id)
+    if not may(actor, case, spec):
         raise Refused("role.forbidden", "您没有办理此项工作的权限", permission=spec.permission)
+    roles.not_own(actor, case.application.applicant_person_id, "申请")
 
 
-def may(grants: list[roles.RoleGrant], case: Case, spec: Action) -> bool:
-    """A role allowing the step, held in the case's department — or, to accept, in the
-    department that received it (全省通办: the receiving window does the formal check)."""
-    departments = {case.department_id}
-    if spec.permission == "applications.accept" and case.receiving_department_id:
-        departments.add(case.receiving_department_id)
-    allowed = roles.PERMISSIONS[spec.permission]
-    return any(g.role in allowed and g.department_id in departments for g in grants)
+def may(actor: roles.Actor, case: Case, spec: Action) -> bool:
+    """The step's permission in the case's department — or, to accept, in the department that
+    received it (全省通办: the receiving window does the formal check)."""
+    departments = [case.department]
+    if spec.permission == "applications.accept" and case.receiving_department is not None:
+        departments.append(case.receiving_department)
+    return any(roles.allows(actor, spec.permission, roles.Target.of(d)) for d in departments)
 
 
 def _settle(case: Case, values: dict[str, Any]) -> None:

@@ -187,11 +187,11 @@ def change_item(
     code: str,
     changes: dict[str, Any],
     *,
-    actor_person_id: int,
+    actor: roles.Actor,
     note: str,
 ) -> ServiceItem:
     """A new version of an item with `changes`; applications already made keep their version."""
-    roles.require(session, actor_person_id, "services.catalog")
+    roles.authorize(actor, "services.catalog", roles.PROVINCE)
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise QiluError(
@@ -210,13 +210,18 @@ def change_item(
     if spec.model_dump(mode="json") == existing.spec:
         raise QiluError("services.item_unchanged", "没有任何修改", field="note")
     row = _add_item_version(
-        session, spec, existing, datetime.now(UTC), note=note, actor_person_id=actor_person_id
+        session,
+        spec,
+        existing,
+        datetime.now(UTC),
+        note=note,
+        actor_person_id=roles.person_of(actor),
     )
     session.flush()
     record(
         session,
         "services.item_changed",
-        actor_person_id=actor_person_id,
+        actor_person_id=roles.person_of(actor),
         subject=f"item:{code}",
         details={"version": row.version, "changes": sorted(changes), "note": note},
     )

@@ -121,6 +121,8 @@ class Facts:
                 subject_index=self.person.id_number_index,
                 department_code=PLATFORM_DEPARTMENT,
                 purpose=f"办件 {self.application.number} 资格核验",
+                reader_person_id=self.application.clerk_person_id
+                or self.application.applicant_person_id,
             )
         except NotFound:  # the library is not published here: the fact is unknown
             return None

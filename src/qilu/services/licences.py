@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
-from qilu.data.catalog import get_resource
 from qilu.data.loading import push_rows
 from qilu.errors import NotFound, QiluError
+from qilu.identity import roles
 from qilu.identity.models import Department
 from qilu.pii import Vault
 from qilu.services.models import DepartmentKey, Licence
@@ -147,7 +147,6 @@ def _register(
     session: Session, vault: Vault, licence: Licence, holder_code: str, issuer: Department
 ) -> None:
     """Enter the licence in the 电子证照 library (pushed by the platform that holds it)."""
-    resource = get_resource(session, LIBRARY)
     push_rows(
         session,
         vault,
@@ -164,7 +163,7 @@ def _register(
                 "status": "有效",
             }
         ],
-        department_id=resource.provider_id,
+        actor=roles.PLATFORM,
         source=f"services:{issuer.code}",
     )
 

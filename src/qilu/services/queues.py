@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from qilu.errors import NotFound, Refused
 from qilu.identity import roles
-from qilu.identity.models import Person
+from qilu.identity.models import Department, Person
 from qilu.services import cases
-from qilu.services.models import Application, Case, ServiceItem
+from qilu.services.models import Application, ApplicationMaterial, Case, ServiceItem
 
 # The workbench queues: which cases each tab shows, by state (or the post-check queue).
 QUEUES = {
@@ -77,10 +78,56 @@ def queue(
     return list(session.execute(statement).all())
 
 
-def actions_for(case: Case, grants: list[roles.RoleGrant]) -> list[str]:
+def actions_for(case: Case, actor: roles.Actor) -> list[str]:
     """The steps this person may take on this case now."""
     return [
         name
         for name, spec in cases.ACTIONS.items()
-        if case.state in spec.from_states and cases.may(grants, case, spec)
+        if case.state in spec.from_states and cases.may(actor, case, spec)
     ]
+
+
+def desk_departments(actor: roles.Staff) -> list[int]:
+    """The departments whose cases `actor` works on (as a window clerk or an approver)."""
+    return roles.departments_for(actor, "applications.view")
+
+
+def case_for(session: Session, case_id: int, actor: roles.Actor) -> Case:
+    """A case, if `actor` works in its department or the one that received it; otherwise it
+    does not exist for them (a case number says nothing to a stranger)."""
+    case = cases.get_case(session, case_id)
+    owners = [case.department, case.receiving_department]
+    if not any(roles.allows(actor, "applications.view", roles.Target.of(d)) for d in owners if d):
+        raise NotFound("case.not_found", "办件不存在", field="case")
+    return case
+
+
+def case_material(
+    session: Session, case_id: int, material_id: int, actor: roles.Actor
+) -> ApplicationMaterial:
+    """An uploaded file of a case `actor` may see."""
+    case = case_for(session, case_id, actor)
+    material = session.get(ApplicationMaterial, material_id)
+    if material is None or material.application_id != case.application_id or not material.digest:
+        raise NotFound("file.not_found", "文件不存在", field="material")
+    return material
+
+
+def names_of(session: Session, person_ids: list[int]) -> dict[int, str]:
+    """The names of the people who took a case's steps."""
+    if not person_ids:
+        return {}
+    rows = session.execute(select(Person.id, Person.name).where(Person.id.in_(set(person_ids))))
+    return dict(rows.tuples().all())
+
+
+def window_of(session: Session, actor: roles.Actor, department_id: int) -> Department:
+    """The department at whose window `actor` receives a walk-in: one where they accept."""
+    department = session.get(Department, department_id)
+    if department is None or not roles.allows(
+        actor, "applications.accept", roles.Target.of(department)
+    ):
+        raise Refused(
+            "workbench.window_only", "一窗受理仅供本窗口的受理人员使用", field="department_id"
+        )
+    return department

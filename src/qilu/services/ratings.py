@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
-from qilu.errors import NotFound, QiluError, Refused
+from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
 from qilu.identity.models import Department
 from qilu.services.models import Application, Case, Rating, Rectification, ServiceItem
@@ -83,10 +83,8 @@ def rate(
 
 
 def _authorised(session: Session, person_id: int, department_id: int, permission: str) -> None:
-    grants = roles.roles_of(session, person_id)
-    allowed = roles.PERMISSIONS[permission]
-    if not any(g.role in allowed and g.department_id == department_id for g in grants):
-        raise Refused("role.forbidden", "您没有办理此项工作的权限", permission=permission)
+    department = session.get_one(Department, department_id)
+    roles.authorize(roles.staff(session, person_id), permission, roles.Target.of(department))
 
 
 def _move(
@@ -185,7 +183,7 @@ def decide_appeal(
 ) -> Rectification:
     """The platform's administrator decides: an upheld appeal takes the rating out of the
     statistics; a rejected one sends the task back to be fixed."""
-    roles.require(session, actor_person_id, "ratings.appeals")
+    roles.authorize(roles.staff(session, actor_person_id), "ratings.appeals", roles.PROVINCE)
     task = get_rectification(session, task_id)
     if not note.strip():
         raise QiluError("rectification.note", "请写明审核意见", field="note")

@@ -8,45 +8,41 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
-from qilu.errors import NotFound, QiluError, Refused
+from qilu.errors import QiluError
 from qilu.filestore import file_store
 from qilu.identity import roles
-from qilu.identity.access import SignedIn
+from qilu.identity.access import AnyStaff, require
 from qilu.identity.models import Person
 from qilu.identity.service import find_person
-from qilu.routes import DbSession, PostedForm, check_csrf, get_vault, render, settle_refusal
+from qilu.routes import (
+    MAX_ID,
+    DbSession,
+    PostedForm,
+    RowId,
+    check_csrf,
+    get_vault,
+    render,
+    settle_refusal,
+)
 from qilu.services import applications, archive, cases, catalog, queues, ratings
-from qilu.services.models import ApplicationMaterial
 from qilu.services.portal_pages import answers_from
 from qilu.services.workdays import beijing_today, clock
 
 router = APIRouter(prefix="/workbench", include_in_schema=False)
 Posted = [Depends(check_csrf)]
-DESK_ROLES = frozenset({"window_clerk", "approver"})
+Desk = Annotated[roles.Staff, Depends(require("applications.view"))]
+Window = Annotated[roles.Staff, Depends(require("applications.accept"))]
 ACTION_STYLES = {"not_accept", "refuse", "correct"}  # shown as secondary, need a reason
 
 
-def _desk(db: DbSession, viewer: SignedIn) -> list[roles.RoleGrant]:
-    """The viewer's roles at a service desk; nobody else sees cases."""
-    grants = roles.roles_of(db, viewer.account.person_id)
-    if not any(g.role in DESK_ROLES for g in grants):
-        raise Refused("workbench.desk_only", "办件工作台仅供窗口受理和审批人员使用")
-    return grants
-
-
-def _departments(grants: list[roles.RoleGrant]) -> list[int]:
-    return sorted({g.department_id for g in grants if g.role in DESK_ROLES})
-
-
 @router.get("/cases", response_class=HTMLResponse)
-def queue(request: Request, db: DbSession, viewer: SignedIn, tab: str = "accept") -> HTMLResponse:
-    grants = _desk(db, viewer)
+def queue(request: Request, db: DbSession, actor: Desk, tab: str = "accept") -> HTMLResponse:
     tabs = {key: name for key, (name, _) in queues.QUEUES.items()}
     tabs |= {"received": "代收（全省通办）", "postcheck": "容缺后核"}
     tab = tab if tab in tabs else "accept"
-    rows = queues.queue(db, _departments(grants), tab)
+    departments = queues.desk_departments(actor)
+    rows = queues.queue(db, departments, tab)
     return render(
         request,
         "services/queue.html",
@@ -56,35 +52,27 @@ def queue(request: Request, db: DbSession, viewer: SignedIn, tab: str = "accept"
         states=cases.STATE_NAMES,
         today=beijing_today(),
         clock=clock,
-        departments=sorted({g.department_name for g in grants if g.role in DESK_ROLES}),
+        departments=sorted(
+            {g.department_name for g in actor.grants if g.department_id in departments}
+        ),
     )
 
 
-def _names(db: DbSession, person_ids: list[int]) -> dict[int, str]:
-    if not person_ids:
-        return {}
-    rows = db.execute(select(Person.id, Person.name).where(Person.id.in_(set(person_ids))))
-    return dict(rows.tuples().all())
-
-
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, db: DbSession, viewer: SignedIn, case_id: int) -> HTMLResponse:
-    return _case(request, db, viewer, case_id, error=None)
+def case_page(request: Request, db: DbSession, actor: Desk, case_id: RowId) -> HTMLResponse:
+    return _case(request, db, actor, case_id, error=None)
 
 
 def _case(
     request: Request,
     db: DbSession,
-    viewer: SignedIn,
+    actor: roles.Staff,
     case_id: int,
     *,
     error: QiluError | None,
     status: int = 200,
 ) -> HTMLResponse:
-    grants = _desk(db, viewer)
-    case = cases.get_case(db, case_id)
-    if not {case.department_id, case.receiving_department_id} & set(_departments(grants)):
-        raise NotFound("case.not_found", "办件不存在", field="case")
+    case = queues.case_for(db, case_id, actor)
     application = case.application
     plan = applications.plan_of(db, application)
     steps = cases.steps_of(db, case.id)
@@ -99,9 +87,13 @@ def _case(
         materials=applications.materials_of(db, application),
         needed=case.item.spec["materials"],
         steps=steps,
-        people=_names(db, [s.actor_person_id for s in steps if s.actor_person_id]),
-        applicant=db.get(Person, application.applicant_person_id),
-        actions=queues.actions_for(case, grants),
+        people=queues.names_of(
+            db,
+            [application.applicant_person_id]
+            + [s.actor_person_id for s in steps if s.actor_person_id],
+        ),
+        applicant_id=application.applicant_person_id,
+        actions=queues.actions_for(case, actor),
         labels={name: spec.label for name, spec in cases.ACTIONS.items()},
         styles=ACTION_STYLES,
         states=cases.STATE_NAMES,
@@ -109,7 +101,7 @@ def _case(
         clock=clock,
         error=error,
         can_post_check=case.post_check == "pending"
-        and any(g.role == "window_clerk" and g.department_id == case.department_id for g in grants),
+        and roles.allows(actor, "applications.accept", roles.Target.of(case.department)),
     )
 
 
@@ -117,12 +109,12 @@ def _case(
 def act(
     request: Request,
     db: DbSession,
-    viewer: SignedIn,
-    case_id: int,
-    action: Annotated[str, Form()],
-    version: Annotated[int, Form()],
-    reason: Annotated[str, Form()] = "",
-    promise: Annotated[str, Form()] = "",
+    actor: Desk,
+    case_id: RowId,
+    action: Annotated[str, Form(max_length=32)],
+    version: Annotated[int, Form(ge=0, le=MAX_ID)],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    promise: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     try:
         case = cases.act(
@@ -130,7 +122,7 @@ def act(
             get_vault(request),
             case_id,
             action,
-            actor_person_id=viewer.account.person_id,
+            actor_person_id=actor.person_id,
             expected_version=version,
             reason=reason,
             promise_missing=promise == "yes",
@@ -140,7 +132,7 @@ def act(
         return _case(
             request,
             db,
-            viewer,
+            actor,
             case_id,
             error=error,
             status=409 if error.code == "case.conflict" else 400,
@@ -155,40 +147,31 @@ def act(
 def post_check(
     request: Request,
     db: DbSession,
-    viewer: SignedIn,
-    case_id: int,
-    outcome: Annotated[str, Form()],
-    reason: Annotated[str, Form()] = "",
+    actor: Window,
+    case_id: RowId,
+    outcome: Annotated[str, Form(max_length=16)],
+    reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     try:
         cases.post_check(
             db,
             case_id,
-            actor_person_id=viewer.account.person_id,
+            actor_person_id=actor.person_id,
             passed=outcome == "passed",
             note=reason,
         )
     except QiluError as error:
         settle_refusal(db, error)
-        return _case(request, db, viewer, case_id, error=error, status=400)
+        return _case(request, db, actor, case_id, error=error, status=400)
     return RedirectResponse(f"/workbench/cases/{case_id}?done=post_check", status_code=303)
 
 
 @router.get("/cases/{case_id}/materials/{material_id}")
 def material_file(
-    request: Request, db: DbSession, viewer: SignedIn, case_id: int, material_id: int
+    request: Request, db: DbSession, actor: Desk, case_id: RowId, material_id: RowId
 ) -> Response:
-    grants = _desk(db, viewer)
-    case = cases.get_case(db, case_id)
-    material = db.get(ApplicationMaterial, material_id)
-    allowed = {case.department_id, case.receiving_department_id} & set(_departments(grants))
-    if (
-        not allowed
-        or material is None
-        or material.application_id != case.application_id
-        or not material.digest
-    ):
-        raise NotFound("file.not_found", "文件不存在", field="material")
+    material = queues.case_material(db, case_id, material_id, actor)
+    assert material.digest is not None
     content = file_store(request.app.state.settings.data_dir).get(material.digest)
     return Response(
         content,
@@ -197,30 +180,22 @@ def material_file(
     )
 
 
-def _window_of(grants: list[roles.RoleGrant], department_id: int) -> None:
-    """Only a window clerk of that department receives applications at its window."""
-    if not any(g.role == "window_clerk" and g.department_id == department_id for g in grants):
-        raise Refused("workbench.window_only", "一窗受理仅供窗口受理人员使用")
-
-
 @router.get("/window", response_class=HTMLResponse)
-def window_page(request: Request, db: DbSession, viewer: SignedIn, q: str = "") -> HTMLResponse:
-    return _window(request, db, viewer, q=q, error=None)
+def window_page(request: Request, db: DbSession, actor: Window, q: str = "") -> HTMLResponse:
+    return _window(request, db, actor, q=q[:100], error=None)
 
 
 def _window(
     request: Request,
     db: DbSession,
-    viewer: SignedIn,
+    actor: roles.Staff,
     *,
     q: str,
     error: QiluError | None,
     status: int = 200,
 ) -> HTMLResponse:
-    grants = _desk(db, viewer)
-    if not any(g.role == "window_clerk" for g in grants):
-        raise Refused("workbench.window_only", "一窗受理仅供窗口受理人员使用")
     hits = catalog.search(db, q, subject="person") if q.strip() else []
+    accepting = set(roles.departments_for(actor, "applications.accept"))
     return render(
         request,
         "services/window.html",
@@ -228,7 +203,7 @@ def _window(
         q=q,
         hits=hits,
         error=error,
-        windows=[g for g in grants if g.role == "window_clerk"],
+        windows=[g for g in actor.grants if g.department_id in accepting],
     )
 
 
@@ -236,104 +211,96 @@ def _window(
 def window_start(
     request: Request,
     db: DbSession,
-    viewer: SignedIn,
-    id_number: Annotated[str, Form()],
-    target: Annotated[str, Form()],
-    department_id: Annotated[int, Form()],
-    q: Annotated[str, Form()] = "",
+    actor: Window,
+    id_number: Annotated[str, Form(max_length=40)],
+    target: Annotated[str, Form(max_length=80)],
+    department_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    q: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    """一窗受理: the clerk starts an application for a walk-in resident; the chain's
-    questionnaire is answered with them on the next page, or the item's form directly."""
-    grants = _desk(db, viewer)
-    _window_of(grants, department_id)
+    """一窗受理: the clerk starts an application for a walk-in resident, who is found by the ID
+    number they present; a chain's questionnaire is answered with them on the next page (which
+    carries that number, never a row id a clerk could change), an item's form directly."""
     try:
+        department = queues.window_of(db, actor, department_id)
         person = find_person(db, get_vault(request), id_number)
         kind, _, code = target.partition(":")
         if kind == "chain":
-            return RedirectResponse(
-                f"/workbench/window/chains/{code}?person={person.id}&department={department_id}",
-                status_code=303,
-            )
+            return _window_chain(request, db, code, person, id_number, department.id, error=None)
         started = applications.start(
             db,
             get_vault(request),
             applicant=person,
             item_code=code,
             channel="window",
-            clerk_person_id=viewer.account.person_id,
-            receiving_department_id=department_id,
+            clerk_person_id=actor.person_id,
+            receiving_department_id=department.id,
         )
     except QiluError as error:
         settle_refusal(db, error)
-        return _window(request, db, viewer, q=q, error=error, status=400)
+        return _window(request, db, actor, q=q, error=error, status=400)
     return RedirectResponse(f"/services/applications/{started.application.id}", status_code=303)
 
 
-@router.get("/window/chains/{code}", response_class=HTMLResponse)
-def window_chain(
-    request: Request, db: DbSession, viewer: SignedIn, code: str, person: int, department: int
+def _window_chain(
+    request: Request,
+    db: DbSession,
+    code: str,
+    applicant: Person,
+    id_number: str,
+    department_id: int,
+    *,
+    error: QiluError | None,
+    status: int = 200,
 ) -> HTMLResponse:
-    _desk(db, viewer)
     chain = catalog.current_chain(db, code)
-    applicant = db.get(Person, person)
-    if applicant is None:
-        raise NotFound("person.not_found", "居民不存在", field="person")
     return render(
         request,
         "services/window_chain.html",
+        status_code=status,
         chain=chain,
         spec=chain.spec,
         applicant=applicant,
-        department=department,
-        error=None,
+        id_number=id_number,
+        department=department_id,
+        error=error,
     )
 
 
 @router.post("/window/chains/{code}", dependencies=Posted)
 def window_chain_start(
-    request: Request, db: DbSession, viewer: SignedIn, code: str, form: PostedForm
+    request: Request,
+    db: DbSession,
+    actor: Window,
+    code: str,
+    form: PostedForm,
+    id_number: Annotated[str, Form(max_length=40)],
+    department: Annotated[int, Form(ge=1, le=MAX_ID)],
 ) -> Response:
-    grants = _desk(db, viewer)
-    department_id = int(str(form.get("department", "0")) or 0)
-    _window_of(grants, department_id)
-    applicant = db.get(Person, int(str(form.get("person", "0")) or 0))
-    if applicant is None:
-        raise NotFound("person.not_found", "居民不存在", field="person")
-    answers = answers_from(form)
+    window = queues.window_of(db, actor, department)
+    applicant = find_person(db, get_vault(request), id_number)
     try:
         started = applications.start(
             db,
             get_vault(request),
             applicant=applicant,
             chain_code=code,
-            answers=answers,
+            answers=answers_from(form),
             channel="window",
-            clerk_person_id=viewer.account.person_id,
-            receiving_department_id=department_id,
+            clerk_person_id=actor.person_id,
+            receiving_department_id=window.id,
         )
     except QiluError as error:
         settle_refusal(db, error)
-        chain = catalog.current_chain(db, code)
-        return render(
-            request,
-            "services/window_chain.html",
-            status_code=400,
-            chain=chain,
-            spec=chain.spec,
-            applicant=applicant,
-            department=department_id,
-            error=error,
+        return _window_chain(
+            request, db, code, applicant, id_number, window.id, error=error, status=400
         )
     return RedirectResponse(f"/services/applications/{started.application.id}", status_code=303)
 
 
 @router.get("/rectifications", response_class=HTMLResponse)
-def rectifications(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
-    grants = roles.roles_of(db, viewer.account.person_id)
-    departments = sorted({g.department_id for g in grants})
-    is_admin = roles.can(grants, "ratings.appeals")
-    if not departments:
-        raise Refused("workbench.staff_only", "工作台仅供公职人员使用")
+def rectifications(request: Request, db: DbSession, actor: AnyStaff) -> HTMLResponse:
+    departments = sorted({g.department_id for g in actor.grants})
+    is_admin = roles.allows(actor, "ratings.appeals", roles.PROVINCE)
     tasks = ratings.tasks_for(db, departments)
     appealed = ratings.appealed(db) if is_admin else []
     return render(
@@ -349,10 +316,14 @@ def rectifications(request: Request, db: DbSession, viewer: SignedIn) -> HTMLRes
 
 @router.post("/rectifications/{task_id}", dependencies=Posted)
 def rectification_step(
-    db: DbSession, viewer: SignedIn, task_id: int, posted: PostedForm
+    db: DbSession,
+    actor: AnyStaff,
+    task_id: RowId,
+    posted: PostedForm,
+    version: Annotated[int, Form(ge=0, le=MAX_ID)],
 ) -> Response:
     form = {k: str(v) for k, v in posted.items()}
-    person, version = viewer.account.person_id, int(form.get("version", "0") or 0)
+    person = actor.person_id
     step = form.get("step")
     if step == "fix":
         ratings.fix(

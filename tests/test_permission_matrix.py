@@ -1,0 +1,350 @@
+"""Every route × every kind of actor, with the answer each must get (NetBox's view-test-cases
+style). A route added without a row here fails `test_every_route_has_a_row`; a row whose rule
+names a permission must be enforced by the route itself (`require(permission)`), and each actor
+is sent to each route to see that the answer is the one in the table.
+
+Outcomes: OK (past the door: the page, a form error, a 404 for an object the actor may not
+know of, or a request to confirm one's identity), DENY (403), SIGN_IN (a page sends the browser
+to sign in; an API answers 401). No route may answer 5xx to anyone.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+from starlette.routing import Route
+
+from qilu.data import sharing
+from qilu.identity import sessions
+from qilu.identity.access import SESSION_COOKIE, require, staff_member
+from qilu.identity.roles import OPERATOR, grant_role
+from qilu.pii import Vault
+from qilu.web import INSTALLS
+
+from .factories import make_account, make_person, make_service_client
+
+OK, DENY, SIGN_IN = "ok", "deny", "sign_in"
+PEOPLE = (
+    "resident",
+    "clerk",
+    "approver",
+    "steward",
+    "county_admin",
+    "province_admin",
+    "audit_admin",
+)
+ACTORS = ("anonymous", "system", *PEOPLE)
+STAFF_ROLES = {  # actor → (department, role)
+    "clerk": ("370102-approval", "window_clerk"),
+    "approver": ("370102-approval", "approver"),
+    "steward": ("370102-approval", "data_steward"),
+    "county_admin": ("370102-bigdata", "admin"),
+    "province_admin": ("370000-bigdata", "admin"),
+    "audit_admin": ("370000-bigdata", "audit_admin"),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    expected: dict[str, str]
+    permission: str | None = None  # the permission the route must declare with `require`
+    staff: bool = False  # the route must declare `AnyStaff`
+
+
+def _everyone(outcome: str) -> dict[str, str]:
+    return dict.fromkeys(ACTORS, outcome)
+
+
+PUBLIC = Rule(_everyone(OK))
+# Signing in and registering stay open; a signed-in person just gets the form again.
+SIGNED_IN = Rule({**_everyone(OK), "anonymous": SIGN_IN, "system": SIGN_IN})
+# Only a session that still owes its second factor; everyone else is sent to sign in.
+HALF_SIGNED_IN = Rule(_everyone(SIGN_IN))
+STAFF = Rule({**SIGNED_IN.expected, "resident": DENY}, staff=True)
+# Department systems with their own token; a person's browser session is not a token.
+SYSTEM = Rule({**_everyone(SIGN_IN), "system": OK})
+# A person's bearer token (OIDC), or a client authenticating itself (RFC 7009 §2.1); nobody
+# here holds either, so every actor is asked for it.
+PERSON_TOKEN = CLIENT = Rule(_everyone(SIGN_IN))
+# Only the enterprise's legal representative; none of the actors represents the sample one.
+REPRESENTATIVE = Rule({**SIGNED_IN.expected, **dict.fromkeys(PEOPLE, DENY)})
+
+
+def holders(permission: str, *actors: str) -> Rule:
+    expected = {**SIGNED_IN.expected, **dict.fromkeys(PEOPLE, DENY), **dict.fromkeys(actors, OK)}
+    return Rule(expected, permission=permission)
+
+
+DESK = holders("applications.view", "clerk", "approver")
+WINDOW = holders("applications.accept", "clerk")
+STEWARD = holders("data.publish", "steward")
+REQUESTER = holders("data.request_sharing", "steward")
+APPROVER_OF_SHARING = holders("data.approve_sharing", "steward")
+ADMIN = holders("admin.enter", "county_admin", "province_admin")
+CLIENTS = holders("admin.clients", "county_admin", "province_admin")
+ROLES = holders("admin.roles", "county_admin", "province_admin")
+CATALOG = holders("services.catalog", "province_admin")  # the province's one catalog
+
+MATRIX: dict[tuple[str, str], Rule] = {
+    # shell
+    ("GET", "/"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/api/docs"): PUBLIC,
+    ("GET", "/api/openapi.json"): PUBLIC,
+    ("GET", "/codes"): PUBLIC,
+    ("GET", "/api/v1/codes/check"): PUBLIC,
+    ("GET", "/api/v1/divisions"): PUBLIC,
+    # OIDC: protocol endpoints; each answers by its spec (tested in tests/identity/test_oidc*)
+    ("GET", "/.well-known/openid-configuration"): PUBLIC,
+    ("GET", "/oidc/jwks"): PUBLIC,
+    ("GET", "/oidc/authorize"): PUBLIC,  # an unknown client is told so, signed in or not
+    ("POST", "/oidc/authorize"): PUBLIC,  # an answer with no request pending is refused as such
+    ("POST", "/oidc/token"): PUBLIC,  # client authentication is the protocol's own
+    ("POST", "/oidc/revoke"): CLIENT,
+    ("GET", "/oidc/userinfo"): PERSON_TOKEN,
+    ("POST", "/oidc/userinfo"): PERSON_TOKEN,
+    ("GET", "/oidc/logout"): PUBLIC,
+    ("PUT", "/api/v1/enterprises/{uscc}/legal-representative"): PERSON_TOKEN,
+    # data APIs for department systems
+    ("POST", "/api/v1/data/{code}/lookup"): SYSTEM,
+    ("GET", "/api/v1/data/{code}/records"): SYSTEM,
+    ("POST", "/api/v1/data/{code}/records"): SYSTEM,
+    ("GET", "/api/v1/data/{code}/quality"): SYSTEM,
+    # one login
+    ("GET", "/account/register"): PUBLIC,
+    ("POST", "/account/register"): PUBLIC,
+    ("GET", "/account/sign-in"): PUBLIC,
+    ("POST", "/account/sign-in"): PUBLIC,
+    ("GET", "/account/two-factor"): HALF_SIGNED_IN,
+    ("POST", "/account/two-factor"): HALF_SIGNED_IN,
+    ("GET", "/account/confirm"): SIGNED_IN,
+    ("POST", "/account/confirm"): SIGNED_IN,
+    ("GET", "/account/two-factor/setup"): SIGNED_IN,
+    ("POST", "/account/two-factor/setup"): SIGNED_IN,
+    ("GET", "/account"): SIGNED_IN,
+    ("POST", "/account/password"): SIGNED_IN,
+    ("POST", "/account/sign-out"): SIGNED_IN,
+    ("POST", "/account/sign-out-everywhere"): SIGNED_IN,
+    # enterprises: whose agents, whose hand-over is decided against the enterprise itself
+    ("GET", "/account/enterprises"): SIGNED_IN,
+    ("POST", "/account/enterprises/act-as"): SIGNED_IN,
+    ("GET", "/account/enterprises/{uscc}/agents"): REPRESENTATIVE,
+    ("POST", "/account/enterprises/{uscc}/agents"): SIGNED_IN,
+    ("POST", "/account/enterprises/{uscc}/agents/{grant_id}/revoke"): REPRESENTATIVE,
+    ("GET", "/account/enterprises/{uscc}/representative"): SIGNED_IN,
+    ("POST", "/account/enterprises/{uscc}/representative"): SIGNED_IN,
+    # administration
+    ("GET", "/admin"): ADMIN,
+    ("GET", "/admin/clients"): CLIENTS,
+    ("POST", "/admin/clients"): CLIENTS,
+    ("POST", "/admin/clients/service"): CLIENTS,
+    ("POST", "/admin/clients/{client_id}/disable"): CLIENTS,
+    ("GET", "/admin/roles"): ROLES,
+    ("POST", "/admin/roles"): ROLES,
+    ("POST", "/admin/roles/{role_id}/revoke"): ROLES,
+    ("GET", "/admin/items"): CATALOG,
+    ("GET", "/admin/items/{code}"): CATALOG,
+    ("POST", "/admin/items/{code}"): CATALOG,
+    # data platform in the workbench
+    ("GET", "/workbench/data"): STAFF,
+    ("GET", "/workbench/data/{code}"): STAFF,
+    ("POST", "/workbench/data/{code}/loads"): STEWARD,
+    ("GET", "/workbench/data/loads/{load_id}"): STEWARD,
+    ("GET", "/workbench/data/loads/{load_id}/errors.csv"): STEWARD,
+    ("GET", "/workbench/sharing"): STAFF,
+    ("GET", "/workbench/sharing/requests/{code}"): REQUESTER,
+    ("POST", "/workbench/sharing/requests/{code}"): REQUESTER,
+    ("POST", "/workbench/sharing/{grant_id}/decision"): APPROVER_OF_SHARING,
+    ("POST", "/workbench/sharing/{grant_id}/revoke"): APPROVER_OF_SHARING,
+    # a resident's own data
+    ("GET", "/account/data"): SIGNED_IN,
+    ("POST", "/account/data/consents"): SIGNED_IN,
+    ("POST", "/account/data/consents/{consent_id}/withdraw"): SIGNED_IN,
+    # 办事大厅: open to read; applying and everything of one's own needs signing in
+    ("GET", "/services"): PUBLIC,
+    ("GET", "/services/items/{code}"): PUBLIC,
+    ("GET", "/services/chains/{code}"): PUBLIC,
+    ("POST", "/services/chains/{code}/start"): SIGNED_IN,
+    ("POST", "/services/items/{code}/start"): SIGNED_IN,
+    ("GET", "/services/applications/{application_id}"): SIGNED_IN,
+    ("POST", "/services/applications/{application_id}/save"): SIGNED_IN,
+    ("POST", "/services/applications/{application_id}/materials"): SIGNED_IN,
+    ("POST", "/services/applications/{application_id}/promise"): SIGNED_IN,
+    ("POST", "/services/applications/{application_id}/submit"): SIGNED_IN,
+    ("POST", "/services/applications/{application_id}/resubmit"): SIGNED_IN,
+    ("POST", "/services/applications/{application_id}/rate"): SIGNED_IN,
+    ("GET", "/account/applications"): SIGNED_IN,
+    ("POST", "/account/offers/{offer_id}/accept"): SIGNED_IN,
+    ("POST", "/account/offers/{offer_id}/decline"): SIGNED_IN,
+    ("GET", "/account/licences"): SIGNED_IN,
+    ("GET", "/account/licences/{number}.json"): SIGNED_IN,
+    ("GET", "/licences/verify"): PUBLIC,
+    ("POST", "/licences/verify"): PUBLIC,
+    ("POST", "/settings/large-font"): PUBLIC,
+    # 办件 in the workbench
+    ("GET", "/workbench/cases"): DESK,
+    ("GET", "/workbench/cases/{case_id}"): DESK,
+    ("POST", "/workbench/cases/{case_id}/act"): DESK,
+    ("POST", "/workbench/cases/{case_id}/post-check"): WINDOW,
+    ("GET", "/workbench/cases/{case_id}/materials/{material_id}"): DESK,
+    ("GET", "/workbench/window"): WINDOW,
+    ("POST", "/workbench/window"): WINDOW,
+    ("POST", "/workbench/window/chains/{code}"): WINDOW,
+    ("GET", "/workbench/rectifications"): STAFF,
+    ("POST", "/workbench/rectifications/{task_id}"): STAFF,
+}
+
+
+def routes(app: FastAPI) -> Iterator[tuple[str, str, Route]]:
+    shell = [r for r in app.router.routes if isinstance(r, Route)]  # APIRoute or plain
+    domains = [
+        r
+        for install in INSTALLS
+        for r in sys.modules[install.__module__].router.routes
+        if isinstance(r, APIRoute)
+    ]
+    for route in [*shell, *domains]:
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            yield method, route.path, route
+
+
+def declared(route: Route) -> tuple[set[str], bool]:
+    """The permissions a route's dependencies require, and whether it admits any staff."""
+    permissions: set[str] = set()
+    staff = False
+    pending = [route.dependant] if isinstance(route, APIRoute) else []
+    while pending:
+        dependant = pending.pop()
+        call = dependant.call
+        if isinstance(call, require):
+            permissions.add(call.permission)
+        staff = staff or call is staff_member
+        pending.extend(dependant.dependencies)
+    return permissions, staff
+
+
+def test_every_route_has_a_row(app: FastAPI) -> None:
+    found = {(method, path) for method, path, _ in routes(app)}
+    assert sorted(found - set(MATRIX)) == [], "routes without a row in the permission matrix"
+    assert sorted(set(MATRIX) - found) == [], "rows for routes that no longer exist"
+
+
+def test_each_route_declares_the_permission_of_its_row(app: FastAPI) -> None:
+    for method, path, route in routes(app):
+        rule = MATRIX[(method, path)]
+        permissions, staff = declared(route)
+        assert permissions == ({rule.permission} if rule.permission else set()), (method, path)
+        assert staff is rule.staff, (method, path)
+
+
+CSRF = "matrix-csrf-token"
+SAMPLE = {
+    "code": "JC-FR-001",  # shared unconditionally: the matrix's system holds a grant
+    "uscc": "91370102MA00000019",
+    "client_id": "no-such-client",
+    "number": "no-such-licence",
+}
+
+
+def concrete(path: str) -> str:
+    """A path with its parameters filled: ids that name nothing, codes that exist."""
+    for name, value in SAMPLE.items():
+        path = path.replace("{" + name + "}", value)
+    while "{" in path:
+        start = path.index("{")
+        path = path[:start] + "999999" + path[path.index("}") + 1 :]
+    return path
+
+
+@pytest.fixture
+def cast(session: Session, vault: Vault, departments: None) -> dict[str, Session | str]:
+    """An account (with its roles) for each person in the table."""
+    from qilu.data.catalog import install_standard_catalog
+
+    install_standard_catalog(session)
+    accounts: dict[str, Session | str] = {}
+    for n, actor in enumerate(PEOPLE):
+        person = make_person(session, vault, name=f"矩阵{n}")
+        account = make_account(session, vault, person)
+        if actor in STAFF_ROLES:
+            department, role = STAFF_ROLES[actor]
+            grant_role(
+                session,
+                person_id=person.id,
+                department_code=department,
+                role=role,
+                profile="standard",
+                actor=OPERATOR,
+            )
+        accounts[actor] = account  # type: ignore[assignment]
+    return accounts
+
+
+def outcome(response: object) -> str:
+    status = response.status_code  # type: ignore[attr-defined]
+    assert status < 500, response.text  # type: ignore[attr-defined]
+    location = response.headers.get("location", "")  # type: ignore[attr-defined]
+    if status == 401 or (status == 303 and location.startswith("/account/sign-in?next=")):
+        return SIGN_IN
+    return DENY if status == 403 else OK
+
+
+def test_every_actor_gets_the_answer_of_the_table(
+    app: FastAPI, session: Session, vault: Vault, cast: dict[str, object]
+) -> None:
+    system = make_service_client(session, "370102-approval")
+    sharing.request_access(
+        session,
+        "JC-FR-001",
+        consumer="370102-approval",
+        fields=["uscc", "name"],
+        purpose="核验企业身份",
+        legal_basis="《山东省政务信息资源共享管理办法》",
+        valid_until=datetime.now(UTC) + timedelta(days=30),
+        actor=OPERATOR,
+    )
+    wrong: list[tuple[str, str, str, str, str]] = []
+    with TestClient(app, raise_server_exceptions=False) as client:
+        token = client.post(
+            "/oidc/token",
+            data={"grant_type": "client_credentials", "scope": "data.read data.push"},
+            auth=(system.client.client_id, system.secret or ""),
+        ).json()["access_token"]
+        for method, path, _ in routes(app):
+            expected = MATRIX[(method, path)].expected
+            for actor in ACTORS:
+                client.cookies.clear()
+                client.cookies.set("qilu_csrf", CSRF)
+                headers = {}
+                if actor == "system":
+                    headers["Authorization"] = f"Bearer {token}"
+                elif actor != "anonymous":
+                    cookie, _ = sessions.start_session(
+                        session,
+                        cast[actor],  # type: ignore[arg-type]
+                        assurance=3,
+                        profile="standard",
+                        client_address="testclient",
+                        user_agent="matrix",
+                    )
+                    client.cookies.set(SESSION_COOKIE, cookie)
+                body = {"data": {"csrf_token": CSRF}} if method == "POST" else {}
+                if method == "PUT":
+                    body = {"json": {}}
+                response = client.request(
+                    method, concrete(path), headers=headers, follow_redirects=False, **body
+                )
+                got = outcome(response)
+                if got != expected[actor]:
+                    wrong.append((method, path, actor, expected[actor], got))
+    for line in wrong:
+        print(*line)
+    assert wrong == []
