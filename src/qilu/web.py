@@ -32,7 +32,7 @@ from qilu.errors import InvalidRequest, QiluError, validation_problems
 from qilu.identity import admin_pages, enterprise_pages, oidc
 from qilu.identity import api as identity_api
 from qilu.identity import pages as identity_pages
-from qilu.identity.access import SignInRequired
+from qilu.identity.access import PasswordExpired, SignInRequired
 from qilu.identity.assurance import StepUpRequired
 from qilu.logs import configure_logging
 from qilu.pii import load_vault
@@ -152,6 +152,8 @@ def _install_errors(app: FastAPI) -> None:
         if isinstance(error, SignInRequired) and not _wants_json(request):
             target = quote(str(error.details.get("next", "/")), safe="/")
             return RedirectResponse(f"/account/sign-in?next={target}", status_code=303)
+        if isinstance(error, PasswordExpired) and not _wants_json(request):
+            return RedirectResponse("/account?password_expired=1", status_code=303)
         if isinstance(error, StepUpRequired) and not _wants_json(request):
             query = urlencode({"level": error.level, "next": _return_path(request)})
             return RedirectResponse(f"/account/confirm?{query}", status_code=303)

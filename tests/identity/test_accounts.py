@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.models import AuditEvent
 from qilu.audit.service import verify
 from qilu.codes.errors import CodeError
+from qilu.codes.idcard import make_id_number
 from qilu.errors import QiluError, Refused
 from qilu.identity.accounts import authenticate, change_password, register_resident
 from qilu.identity.models import Account
@@ -70,7 +71,7 @@ def test_registration_refuses_a_mismatch_without_saying_which(
         register_resident(
             session, vault, name=name, id_number=number, password=GOOD, profile="standard"
         )
-    assert caught.value.code == "registration.identity_mismatch"
+    assert caught.value.code == "registration.refused"
     assert session.scalars(select(Account)).first() is None
 
 
@@ -87,7 +88,81 @@ def test_one_account_per_person(session: Session, vault: Vault, account: Account
         register_resident(
             session, vault, name="王芳", id_number=ID, password=GOOD + "x", profile="standard"
         )
-    assert caught.value.code == "registration.duplicate"
+    assert caught.value.code == "registration.refused"
+
+
+def test_registration_is_no_oracle_on_the_register(session: Session, vault: Vault) -> None:
+    """Found: the password rule was checked only after name and number matched, so the answer
+    told a match from a mismatch (and an existing account); a full ID number was recovered in
+    163 requests. Now: the rules first, one answer for every miss, throttled, audited."""
+    make_person(session, vault, name="王芳", id_number=ID)
+    other = make_person(session, vault, name="李强", id_number="370102199003073516")
+    register_resident(
+        session, vault, name="李强", id_number="370102199003073516", password=GOOD,
+        profile="standard",
+    )  # fmt: skip
+    weak = "12345678"
+    answers = set()
+    for name, number, password in [
+        ("王芳", ID, weak),  # a match, weak password
+        ("赵六", ID, weak),  # a mismatch, weak password
+        ("王芳", "370102199003073516", weak),
+    ]:
+        with pytest.raises(QiluError) as caught:
+            register_resident(
+                session, vault, name=name, id_number=number, password=password,
+                profile="standard", client_address="10.9.9.9",
+            )  # fmt: skip
+        answers.add((caught.value.code, caught.value.message))
+    assert len(answers) == 1  # the weak password is refused before the register is asked
+    assert answers.pop()[0] == "password.too_short"
+    misses = set()
+    nobody = make_id_number("370102", date(1980, 1, 1), 7)
+    for name, number in [("赵六", ID), ("李强", "370102199003073516"), ("路人", nobody)]:
+        # a wrong name, an account that exists, a number not in the register
+        with pytest.raises(QiluError) as caught:
+            register_resident(
+                session, vault, name=name, id_number=number, password=GOOD + "!",
+                profile="standard", client_address="10.9.9.8",
+            )  # fmt: skip
+        misses.add((caught.value.code, caught.value.message, caught.value.field))
+    assert len(misses) == 1 and other.id
+
+
+def test_registration_is_throttled_per_number_and_per_address(
+    session: Session, vault: Vault
+) -> None:
+    make_person(session, vault, name="王芳", id_number=ID)
+    for guess in ["赵一", "赵二", "赵三", "赵四", "赵五"]:
+        with pytest.raises(QiluError) as caught:
+            register_resident(
+                session, vault, name=guess, id_number=ID, password=GOOD, profile="standard",
+                client_address=f"10.1.1.{len(guess)}",
+            )  # fmt: skip
+        assert caught.value.code == "registration.refused"
+    with pytest.raises(Refused) as locked:  # the number, from yet another address
+        register_resident(
+            session, vault, name="王芳", id_number=ID, password=GOOD, profile="standard",
+            client_address="10.2.2.2",
+        )  # fmt: skip
+    assert locked.value.code == "auth.locked"
+    for n in range(20):
+        number = make_id_number("370102", date(1980, 1, 1), n + 1)
+        with pytest.raises(QiluError):
+            register_resident(
+                session, vault, name="路人", id_number=number, password=GOOD,
+                profile="standard", client_address="10.3.3.3",
+            )  # fmt: skip
+    with pytest.raises(Refused) as throttled:
+        register_resident(
+            session, vault, name="王芳", id_number=ID, password=GOOD, profile="standard",
+            client_address="10.3.3.3",
+        )  # fmt: skip
+    assert throttled.value.code == "auth.throttled"
+    refusals = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "account.registration_refused")
+    ).all()
+    assert len(refusals) == 25 and all(ID not in (e.subject or "") for e in refusals)
 
 
 def test_bad_check_digit_is_refused_at_registration(session: Session, vault: Vault) -> None:
@@ -226,23 +301,66 @@ def test_an_address_that_keeps_failing_is_throttled(session: Session, vault: Vau
 
 def test_change_password(session: Session, vault: Vault, account: Account) -> None:
     with pytest.raises(Refused) as caught:
-        change_password(
-            session,
-            vault,
-            account,
-            current="not-it-at-all",
-            new="another-Pass-2027",
-            profile="standard",
-        )
+        change(session, vault, account, current="not-it-at-all", new="another-Pass-2027")
     assert caught.value.code == "password.current_wrong"
     with pytest.raises(QiluError) as reused:
-        change_password(session, vault, account, current=GOOD, new=GOOD, profile="standard")
+        change(session, vault, account, current=GOOD, new=GOOD)
     assert reused.value.code == "password.reused"
-    change_password(
-        session, vault, account, current=GOOD, new="another-Pass-2027", profile="standard"
-    )
+    change(session, vault, account, current=GOOD, new="another-Pass-2027")
     assert sign_in(session, vault, "another-Pass-2027").id == account.id
     assert "account.password_changed" in actions(session)
+
+
+def change(session: Session, vault: Vault, account: Account, **passwords: str) -> int:
+    return change_password(
+        session,
+        vault,
+        account,
+        current=passwords["current"],
+        new=passwords["new"],
+        profile="standard",
+        client_address="10.0.0.9",
+    )
+
+
+def test_wrong_current_passwords_count_toward_the_lockout(
+    session: Session, vault: Vault, account: Account
+) -> None:
+    """Found: a wrong current password on the change form was not counted, so it could be
+    guessed there without limit."""
+    for _ in range(5):
+        with pytest.raises(Refused):
+            change(session, vault, account, current="guess-Pass-0000", new="another-Pass-2027")
+    with pytest.raises(Refused) as locked:
+        change(session, vault, account, current=GOOD, new="another-Pass-2027")
+    assert locked.value.code == "auth.locked"
+
+
+def test_a_password_change_ends_every_other_session(
+    session: Session, vault: Vault, account: Account
+) -> None:
+    """Found: sessions signed in with the old password survived its change."""
+    from qilu.identity.sessions import start_session
+
+    _, here = start_session(
+        session, account, assurance=3, profile="standard", client_address="a", user_agent="a"
+    )
+    _, elsewhere = start_session(
+        session, account, assurance=3, profile="standard", client_address="b", user_agent="b"
+    )
+    ended = change_password(
+        session,
+        vault,
+        account,
+        current=GOOD,
+        new="another-Pass-2027",
+        profile="standard",
+        client_address="a",
+        keep_session_id=here.id,
+    )
+    session.refresh(here)
+    session.refresh(elsewhere)
+    assert ended == 1 and here.revoked_at is None and elsewhere.revoked_at is not None
 
 
 def test_dengbao_profile_expires_passwords_after_ninety_days(

@@ -64,6 +64,7 @@ def test_register_sign_in_enable_totp_and_sign_in_with_it(
     totp = pyotp.TOTP(secret)
     setup_step = totp.timecode(datetime.now(UTC))
     page.get_by_label("验证码").fill(totp.at(datetime.now(UTC)))
+    page.get_by_label("登录密码").fill(PASSWORD)  # a new factor counts only with the password
     page.get_by_role("button", name="启用").click()
     assert page.locator("[data-recovery-codes] li").count() == 10
     page.screenshot(path=str(tmp_path / "totp-enabled.png"), full_page=True)

@@ -165,7 +165,8 @@ def test_sign_in_with_a_second_factor(client: TestClient, resident: None) -> Non
     assert secret
     totp = pyotp.TOTP(secret.group(1))
     enabled = client.post(
-        "/account/two-factor/setup", data={"code": totp.now(), "csrf_token": csrf(client)}
+        "/account/two-factor/setup",
+        data={"code": totp.now(), "password": PASSWORD, "csrf_token": csrf(client)},
     )
     assert "data-recovery-codes" in enabled.text
     assert "实名核验 + 两步验证" in client.get("/account").text
@@ -237,3 +238,40 @@ def test_civil_servants_must_set_up_a_second_factor_first(
         data={"code": pyotp.TOTP(secret.group(1)).now(), "csrf_token": csrf(client)},
     )
     assert client.get("/account", follow_redirects=False).status_code == 200
+
+
+def test_an_expired_password_must_be_changed_before_anything_else(
+    settings: object, session: Session, vault: Vault, resident: None
+) -> None:
+    """Found: the 等保 profile computed the 90-day expiry and never enforced it."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from qilu.identity.models import Account
+    from qilu.routes import get_reader, get_session
+    from qilu.settings import Settings
+    from qilu.web import create_app
+
+    assert isinstance(settings, Settings)
+    app = create_app(settings.model_copy(update={"security_profile": "dengbao3"}))
+    app.dependency_overrides[get_session] = app.dependency_overrides[get_reader] = lambda: session
+    with TestClient(app) as client:
+        strong = "Qilu-Sign-in-2026!"
+        register(client, password=strong, password_again=strong)
+        long_ago = datetime.now(UTC) - timedelta(days=91)
+        session.execute(update(Account).values(password_changed_at=long_ago))
+        blocked = client.get("/account/data", follow_redirects=False)
+        assert blocked.status_code == 303 and blocked.headers["location"].startswith("/account?")
+        assert "data-password-expired" in client.get("/account").text
+        changed = client.post(
+            "/account/password",
+            data={
+                "current": strong,
+                "password": "Qilu-New-Pass-2027!",
+                "password_again": "Qilu-New-Pass-2027!",
+                "csrf_token": csrf(client),
+            },
+        )
+        assert changed.status_code == 200 and "data-password-expired" not in changed.text
+        assert client.get("/account/data", follow_redirects=False).status_code == 200

@@ -29,13 +29,33 @@ def age_sessions(session: Session, by: timedelta) -> None:
     session.execute(update(WebSession).values(authenticated_at=datetime.now(UTC) - by))
 
 
-def enable_totp(client: TestClient) -> pyotp.TOTP:
+def enable_totp(client: TestClient, password: str = PASSWORD) -> pyotp.TOTP:
     page = client.get("/account/two-factor/setup")
     secret = re.search(r"data-totp-secret>([A-Z2-7]+)<", page.text)
     assert secret
     totp = pyotp.TOTP(secret.group(1))
-    client.post("/account/two-factor/setup", data={"code": totp.now(), "csrf_token": csrf(client)})
+    form = {"code": totp.now(), "password": password, "csrf_token": csrf(client)}
+    client.post("/account/two-factor/setup", data=form)
     return totp
+
+
+def test_a_factor_enrolled_in_a_session_counts_only_with_the_password(
+    client: TestClient, company: LegalEntity, session: Session
+) -> None:
+    """Found: a level-3 session enrolled its own TOTP with a wrong password and reached acr 4."""
+    page = f"/account/enterprises/{company.uscc}/representative"
+    enable_totp(client, password="not-the-password")
+    held = session.scalars(select(WebSession)).all()
+    assert [s.assurance for s in held] == [3]
+    assert not held[0].account.has_second_factor
+    assert client.get(page).url.path == "/account/confirm"  # still not level 4
+    failures = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "auth.login_failed")
+    ).all()
+    assert failures  # the wrong password counts toward the lockout
+    enable_totp(client)
+    assert held[0].account.has_second_factor and held[0].assurance == 4
+    assert client.get(page).url.path == page
 
 
 @pytest.fixture

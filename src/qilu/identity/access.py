@@ -9,12 +9,13 @@ and division), so a route cannot forget the object-level check by being written 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from qilu.errors import QiluError, Refused
-from qilu.identity import assurance, roles
+from qilu.identity import assurance, passwords, roles
 from qilu.identity.models import WebSession
 from qilu.identity.sessions import SessionEnded, resume_session
 from qilu.routes import DbSession, get_settings
@@ -39,11 +40,25 @@ class SignInRequired(QiluError):
     status_code = 401
 
 
+class PasswordExpired(QiluError):
+    """The 等保 profile's password age has passed: the web layer sends the browser to change it."""
+
+    status_code = 403
+
+
+# What a holder of an expired password may still do: change it, or leave.
+_WHILE_EXPIRED = frozenset({"/account", "/account/password", "/account/sign-out"})
+
+
 def required_viewer(
     request: Request, viewer: Annotated[WebSession | None, Depends(optional_viewer)]
 ) -> WebSession:
     if viewer is None or viewer.second_factor_pending:
         raise SignInRequired("session.required", "请先登录", next=request.url.path)
+    profile = get_settings(request).security_profile
+    expired = passwords.is_expired(viewer.account.password_changed_at, datetime.now(UTC), profile)
+    if expired and request.url.path not in _WHILE_EXPIRED:
+        raise PasswordExpired("password.expired", "密码已使用超过 90 天，请先修改密码")
     return viewer
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.service import record
 from qilu.codes.idcard import validate_id_number
 from qilu.errors import NotFound, QiluError, Refused
-from qilu.identity import passwords
+from qilu.identity import passwords, sessions
 from qilu.identity.models import Account, Person, SignInFailure
 from qilu.identity.service import matching_person, phone_of
 from qilu.pii import Vault
@@ -45,6 +45,18 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
+class RegistrationRefused(QiluError):
+    """The one answer registration gives when name and number do not open an account; its
+    trail (the failure counters, the audit entry) is kept."""
+
+    keeps_trail = True
+
+
+# Registration is throttled per client address and per ID number tried (its blind index), in
+# the same failure table as sign-ins under keys of their own.
+REGISTRATION = LockPolicy(5, _QUARTER, 20, _QUARTER, _QUARTER)
+
+
 def register_resident(
     session: Session,
     vault: Vault,
@@ -56,24 +68,42 @@ def register_resident(
     client_address: str | None = None,
     now: datetime | None = None,
 ) -> Account:
-    """Open an account for a resident whose name and ID number match the register."""
-    person = matching_person(session, vault, name, id_number)
-    if person is None:
-        # One answer for both cases: the register is not to be probed through this form.
-        raise QiluError(
-            "registration.identity_mismatch",
-            "姓名与身份号码不匹配，或人口库中没有此人：请核对后重试，或到窗口办理",
-            field="id_number",
-        )
-    if session.scalars(select(Account.id).where(Account.person_id == person.id)).first():
-        raise QiluError(
-            "registration.duplicate",
-            "该身份号码已注册账号：请直接登录；忘记密码可到窗口重置",
-            field="id_number",
-        )
-    personal = [validate_id_number(id_number), person.name, phone_of(vault, person) or ""]
-    passwords.check_policy(password, profile, personal)
+    """Open an account for a resident whose name and ID number match the register.
+
+    The form must not be an oracle on the register: everything that can be checked without it
+    (the number's check digit, the password rules) is checked first, and a name that does not
+    match, a person not in the register and a person who already has an account all get the
+    same answer, counted per address and per number tried, and audited."""
     moment = _now(now)
+    number = validate_id_number(id_number)
+    if not name.strip():
+        raise QiluError("registration.name", "请填写姓名", field="name")
+    passwords.check_policy(password, profile, [number, name.strip()])
+    address = f"register:{client_address or 'unknown'}"
+    target = f"register:{vault.blind_index(number, 'id_number').hex()[:48]}"
+    refuse_if_locked(session, "address", address, moment, client_address or "unknown")
+    refuse_if_locked(session, "account", target, moment, client_address or "unknown")
+    person = matching_person(session, vault, name, number)
+    taken = person is not None and (
+        session.scalars(select(Account.id).where(Account.person_id == person.id)).first()
+        is not None
+    )
+    if person is None or taken:
+        count_failure(session, "address", address, moment, REGISTRATION)
+        count_failure(session, "account", target, moment, REGISTRATION)
+        record(
+            session,
+            "account.registration_refused",
+            subject=target,
+            client_address=client_address,
+            at=moment,
+        )
+        raise RegistrationRefused(
+            "registration.refused",
+            "未能注册：姓名与身份号码不匹配、人口库中没有此人，或该身份已注册账号。"
+            "请核对后重试；已注册的请直接登录，忘记密码可到窗口重置",
+            field="id_number",
+        )
     account = Account(
         person_id=person.id,
         password_hash=passwords.hash_password(password),
@@ -234,19 +264,31 @@ def change_password(
     current: str,
     new: str,
     profile: passwords.Profile,
-    client_address: str | None = None,
+    client_address: str,
+    keep_session_id: int | None = None,
     now: datetime | None = None,
-) -> None:
-    """The holder changes their password, proving the current one first."""
-    if not passwords.verify_password(account.password_hash, current):
+) -> int:
+    """The holder changes their password, proving the current one first (a wrong one counts
+    toward the lockout like a failed sign-in). Every other session of the account ends, and
+    the tokens department systems hold for it are revoked: whoever knew the old password is
+    out. Returns how many sessions ended."""
+    moment = _now(now)
+    try:
+        _check_password(
+            session, account, current, profile, client_address, moment, "auth.reconfirmed"
+        )
+    except Refused as refusal:
         record(
             session,
             "account.password_change_refused",
             actor_person_id=account.person_id,
             subject=f"account:{account.id}",
             client_address=client_address,
+            at=moment,
         )
-        raise Refused("password.current_wrong", "当前密码不正确", field="current")
+        if refusal.code != "auth.invalid":
+            raise  # a lock says so itself
+        raise Refused("password.current_wrong", "当前密码不正确", field="current") from None
     set_password(
         session,
         vault,
@@ -255,8 +297,9 @@ def change_password(
         profile,
         actor_person_id=account.person_id,
         client_address=client_address,
-        now=now,
+        now=moment,
     )
+    return sessions.end_other_sessions(session, account, keep=keep_session_id, now=moment)
 
 
 def set_password(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from qilu.audit.service import events_of_person
 from qilu.codes.idcard import mask_id_number
 from qilu.errors import QiluError
-from qilu.identity import accounts, assurance, roles, second_factor, sessions
+from qilu.identity import accounts, assurance, passwords, roles, second_factor, sessions
 from qilu.identity.access import SESSION_COOKIE, HalfSignedIn, SettingUp, SignedIn
 from qilu.identity.models import Account
 from qilu.identity.service import id_number_of
@@ -277,10 +278,23 @@ def two_factor_setup(
     db: DbSession,
     viewer: SettingUp,
     code: Annotated[str, Form(max_length=32)],
+    password: Annotated[str, Form(max_length=256)] = "",
     next: Annotated[str, Form(max_length=2048)] = "/account",
 ) -> Response:
+    """Enrol a second factor. Inside an existing session the password is asked again: a new
+    factor counts toward level 4 only once the password has been proven with it (otherwise a
+    borrowed level-3 session could enrol its own factor and reach level 4)."""
     target = _safe_next(next)
+    settings = get_settings(request)
     try:
+        if not viewer.second_factor_pending:
+            accounts.confirm_password(
+                db,
+                viewer.account,
+                password,
+                profile=settings.security_profile,
+                client_address=client_address(request),
+            )
         codes = second_factor.confirm_setup(
             db, get_vault(request), viewer.account, code, client_address=client_address(request)
         )
@@ -294,6 +308,7 @@ def two_factor_setup(
             setup=setup,
             codes=None,
             error=error,
+            required=viewer.second_factor_pending,
             next=target,
         )
     sessions.complete_second_factor(viewer)
@@ -324,6 +339,7 @@ def _account_page(
     account = viewer.account
     profile = get_settings(request).security_profile
     actor = roles.staff(db, account.person_id)
+    expired = passwords.is_expired(account.password_changed_at, datetime.now(UTC), profile)
     return render(
         request,
         "identity/account.html",
@@ -338,6 +354,7 @@ def _account_page(
         is_staff=bool(actor.grants) or roles.is_civil_servant(db, account.person_id),
         message=message,
         error=error,
+        password_expired=expired,
     )
 
 
@@ -361,11 +378,14 @@ def change_password(
             new=password,
             profile=get_settings(request).security_profile,
             client_address=client_address(request),
+            keep_session_id=viewer.id,
         )
     except QiluError as error:
         settle_refusal(db, error)
         return _account_page(request, db, viewer, message=None, error=error, status=400)
-    return _account_page(request, db, viewer, message="密码已修改", error=None)
+    return _account_page(
+        request, db, viewer, message="密码已修改，其他设备上的登录已退出", error=None
+    )
 
 
 @router.post("/sign-out", dependencies=Posted)

@@ -10,13 +10,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from qilu.audit.service import record
 from qilu.digests import secret_digest
 from qilu.errors import QiluError
-from qilu.identity.models import Account, WebSession
+from qilu.identity.models import Account, OidcToken, WebSession
 from qilu.identity.passwords import Profile
 
 
@@ -136,6 +136,30 @@ def end_all_sessions(session: Session, account: Account, *, client_address: str 
         details={"sessions": revoked},
     )
     return revoked
+
+
+def end_other_sessions(
+    session: Session, account: Account, *, keep: int | None, now: datetime | None = None
+) -> int:
+    """After a password change: every session but `keep` ends, and so do the access and
+    refresh tokens issued to department systems for this account."""
+    moment = now or datetime.now(UTC)
+    ended = session.execute(
+        update(WebSession)
+        .where(
+            WebSession.account_id == account.id,
+            WebSession.revoked_at.is_(None),
+            WebSession.id != (keep or 0),
+        )
+        .values(revoked_at=moment)
+        .returning(WebSession.id)
+    ).all()
+    session.execute(
+        update(OidcToken)
+        .where(OidcToken.account_id == account.id, OidcToken.revoked_at.is_(None))
+        .values(revoked_at=moment, rotated_at=func.coalesce(OidcToken.rotated_at, moment))
+    )
+    return len(ended)
 
 
 def live_sessions(session: Session, account: Account, *, profile: Profile) -> list[WebSession]:
