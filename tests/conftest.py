@@ -38,6 +38,7 @@ def make_settings(data_dir: Path, database: str | None = None) -> Settings:
         index_key=secrets.token_hex(32),
         log_format="console",
         log_level="warning",
+        outbox_interval=0,  # tests sweep the outbox themselves, inside their own transaction
     )
 
 

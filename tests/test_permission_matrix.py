@@ -307,6 +307,7 @@ def test_every_actor_gets_the_answer_of_the_table(
         consumer="370102-approval",
         fields=["uscc", "name"],
         purpose="核验企业身份",
+        may_list=True,
         legal_basis="《山东省政务信息资源共享管理办法》",
         valid_until=datetime.now(UTC) + timedelta(days=30),
         actor=OPERATOR,

@@ -473,6 +473,36 @@ def audit_verify(ctx: CliContext) -> None:
 
 
 @cli.group()
+def outbox() -> None:
+    """Effects that run after their transaction commits (archive packages, …)."""
+
+
+@outbox.command("sweep")
+@pass_context
+def outbox_sweep(ctx: CliContext) -> None:
+    """Run every effect that is due, once."""
+    from qilu.db import make_sessionmaker
+    from qilu.outbox.service import sweep
+    from qilu.pii import load_vault
+    from qilu.workers import handlers
+
+    done = sweep(make_sessionmaker(ctx.engine), handlers(ctx.settings, load_vault(ctx.settings)))
+    click.echo(f"已执行 {done} 项")
+
+
+@outbox.command("run")
+@pass_context
+def outbox_run(ctx: CliContext) -> None:
+    """A worker: sweep the outbox until stopped (then set QILU_OUTBOX_INTERVAL=0 on the web
+    processes so they leave it to the workers)."""
+    from qilu.db import make_sessionmaker
+    from qilu.pii import load_vault
+    from qilu.workers import run_worker
+
+    run_worker(make_sessionmaker(ctx.engine), ctx.settings, load_vault(ctx.settings))
+
+
+@cli.group()
 def archive() -> None:
     """Electronic record packages (单套制) of finished applications."""
 
@@ -481,8 +511,8 @@ def archive() -> None:
 @click.option("--limit", default=500, show_default=True, help="At most this many packages.")
 @pass_context
 def archive_build(ctx: CliContext, limit: int) -> None:
-    """Package the finished applications not yet archived (the pages archive as they finish;
-    this catches any that were not, such as after a crash)."""
+    """Package the finished applications not yet archived (the outbox archives them after
+    they finish; this catches any that were not, such as a store restored from before)."""
     from sqlalchemy.orm import Session
 
     from qilu.filestore import file_store

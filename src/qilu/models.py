@@ -26,6 +26,7 @@ from qilu.identity.models import (
     StaffRole,
     WebSession,
 )
+from qilu.outbox.models import OutboxEffect
 from qilu.services.models import (
     Application,
     ApplicationMaterial,
@@ -62,6 +63,7 @@ __all__ = [
     "OidcAuthorizationCode",
     "OidcClient",
     "OidcToken",
+    "OutboxEffect",
     "Person",
     "Rating",
     "RecordChange",

@@ -55,6 +55,26 @@ class Settings(BaseSettings):
         description="Where rate-limit counters live: memory:// (per process) or redis://host:port "
         "(shared by all processes).",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest body of a form or JSON request."
+    )
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest file an applicant uploads."
+    )
+    max_load_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="Largest data file a steward loads in the browser (larger: `qilu data load`).",
+    )
+    max_api_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest push to the data API."
+    )
+    outbox_interval: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds between a web process's sweeps of the outbox (0: none, when "
+        "`qilu outbox run` workers do it).",
+    )
     demo_scale: int = Field(default=20_000, ge=100, description="Residents `qilu demo` creates.")
     demo_seed: int = 2020
 

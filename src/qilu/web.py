@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+import anyio
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -34,12 +37,14 @@ from qilu.identity import api as identity_api
 from qilu.identity import pages as identity_pages
 from qilu.identity.access import PasswordExpired, SignInRequired
 from qilu.identity.assurance import StepUpRequired
+from qilu.limits import BodyLimit, BodyTooLarge
 from qilu.logs import configure_logging
 from qilu.pii import load_vault
 from qilu.routes import CSRF_COOKIE, LARGE_FONT, beijing, new_csrf_token, render
 from qilu.services import admin_pages as services_admin_pages
 from qilu.services import portal_pages, workbench_pages
 from qilu.settings import Settings
+from qilu.workers import sweep_forever
 
 log = structlog.get_logger("qilu.web")
 
@@ -56,6 +61,7 @@ STATUS_TITLES = {
     403: "没有权限",
     404: "页面不存在",
     405: "不支持的请求方法",
+    413: "提交的内容过大",
     422: "提交的内容有误",
     500: "服务器内部错误",
     503: "服务暂不可用",
@@ -70,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Plain-HTTP deployments (the demo, tests): let Authlib serve OAuth over http.
         os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
     app = FastAPI(
+        lifespan=_lifespan,
         title="Qilu 齐鲁 API",
         version=__version__,
         description="数字山东一体化平台的 HTTP 接口。错误统一返回 `{code, message, field}`。",
@@ -90,11 +97,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(_package_path("static"))), name="static")
     _install_errors(app)
+    app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(RequestShell, cookie_secure=settings.cookie_secure)
     _install_shell_routes(app)
     for install in INSTALLS:
         install(app)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Beside the requests, the outbox sweeper (unless workers of their own do it)."""
+    settings: Settings = app.state.settings
+    async with anyio.create_task_group() as tasks:
+        if settings.outbox_interval > 0:
+            tasks.start_soon(sweep_forever, app.state.sessions, settings, app.state.vault)
+        yield
+        tasks.cancel_scope.cancel()
 
 
 # Each domain wires its routes in. Requests are matched against the routers in this order, so
@@ -129,8 +148,17 @@ def _template_folders() -> list[Path]:
     return [_package_path("templates"), *(f for f in domain_folders if f.is_dir())]
 
 
+# Where machines call: errors are JSON there, never a page (the browser ends of OIDC,
+# authorize and logout, stay pages).
+_MACHINE_PATHS = ("/api/", "/oidc/token", "/oidc/revoke", "/oidc/userinfo", "/oidc/jwks")
+
+
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+    path = request.url.path
+    return path.startswith(_MACHINE_PATHS) or path in (
+        "/healthz",
+        "/.well-known/openid-configuration",
+    )
 
 
 def _error_response(
@@ -162,8 +190,12 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
         code = f"http.{error.status_code}"
-        message = STATUS_TITLES.get(error.status_code, str(error.detail))
-        return _error_response(request, error.status_code, {"code": code, "message": message})
+        message = str(error.detail) if isinstance(error, BodyTooLarge) else None
+        message = message or STATUS_TITLES.get(error.status_code, str(error.detail))
+        body = {"code": "request.too_large" if isinstance(error, BodyTooLarge) else code}
+        # 405 keeps its Allow header (RFC 9110 §15.5.6).
+        headers = dict(error.headers or {})
+        return _error_response(request, error.status_code, body | {"message": message}, headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:

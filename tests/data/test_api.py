@@ -37,7 +37,7 @@ def catalog(session: Session, vault: Vault, departments: None) -> None:
     load_rows(session, vault, "JC-RK-001", enumerate(people, 1), source="t", actor=OPERATOR)
     asked = sharing.request_access(
         session, "JC-RK-001", consumer=CONSUMER, fields=["id_number", "name", "phone"],
-        clear_fields=["name"], purpose="核验办事人身份信息", legal_basis="依据",
+        clear_fields=["name"], purpose="核验办事人身份信息", legal_basis="依据", may_list=True,
         valid_until=NOW + timedelta(days=30), actor=OPERATOR, now=NOW - timedelta(minutes=1),
     )  # fmt: skip
     sharing.decide(session, asked.id, approve=True, reason="同意", actor=OPERATOR)
@@ -202,3 +202,28 @@ def test_a_listing_and_the_quality_figures_over_http(
     figures = client.get("/api/v1/data/JC-RK-001/quality", headers=headers).json()
     assert figures["records"] == 1 and figures["validity"] == 1.0
     assert figures["completeness"]["name"] == 1.0 and figures["overdue"] is False
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"name": {"first": "强"}}, "name", "须为单个值"),  # was stored as its Python repr
+        ({"sex": True}, "sex", "不是"),
+        ({"nickname": "强子"}, "nickname", "没有字段"),  # was silently dropped
+    ],
+)
+def test_a_push_refuses_malformed_values_by_field(
+    client: TestClient,
+    session: Session,
+    catalog: None,
+    change: dict[str, Any],
+    field: str,
+    reason: str,
+) -> None:
+    token = system(client, session, "370000-public_security")
+    good = {"id_number": LI, "name": "李强", "sex": "1", "birth_date": "1990-03-07",
+            "household_division": "370102"}  # fmt: skip
+    refused = push(client, token, [{**good, **change}])
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["field"] == f"records.1.{field}" and reason in error["message"]

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
+from qilu.codes.uscc import make_uscc
 from qilu.data import loading
 from qilu.data.catalog import get_resource, install_standard_catalog
 from qilu.data.files import read_rows
@@ -194,3 +195,37 @@ def test_worker_processes_load_exactly_what_one_process_does(
     assert (result.total, result.inserted, result.rejected) == (5, 3, 2)
     assert [(p["row"], p["field"]) for p in result.problems] == [(3, "id_number"), (5, "id_number")]
     assert find_record(session, vault, "JC-RK-001", [ZHAO])["name"] == "赵六"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("registered_capital", "-5", "不能小于 0"),
+        ("registered_capital", "9" * 401, "超出范围"),
+        ("registered_capital", "1.123456789", "超出范围"),
+        ("registered_capital", "nan", "不是数字"),
+    ],
+)
+def test_numbers_outside_their_range_are_refused(
+    session: Session, vault: Vault, catalog: None, field: str, value: str, reason: str
+) -> None:
+    row = {"uscc": make_uscc("9", "1", "370102", "MA000001"), "name": "济南某公司",
+           "industry": "F", "division": "370102", "status": "存续", field: value}  # fmt: skip
+    result = load_rows(session, vault, "JC-FR-001", [(1, row)], source="t", actor=OPERATOR)
+    assert result.rejected == 1 and reason in result.problems[0]["reason"]
+
+
+def test_a_credit_list_code_must_pass_its_check(
+    session: Session, vault: Vault, catalog: None
+) -> None:
+    """Found: a USCC with a wrong check character was loaded into the blacklist without a word."""
+    good = make_uscc("9", "1", "370102", "MA000001")
+    wrong = good[:-1] + ("0" if good[-1] != "0" else "1")
+    rows = [
+        (n, {"subject_code": code, "subject_name": "某公司", "list_type": "黑名单",
+             "reason": "失信", "listed_on": "2026-01-01"})
+        for n, code in enumerate([good, wrong, "11010519491231002X"], start=1)
+    ]  # fmt: skip
+    result = load_rows(session, vault, "ZT-XY-001", rows, source="t", actor=OPERATOR)
+    assert result.inserted == 2 and result.rejected == 1
+    assert result.problems[0]["row"] == 2 and "统一社会信用代码" in result.problems[0]["reason"]

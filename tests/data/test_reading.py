@@ -16,6 +16,7 @@ from qilu.data import consent, reading, sharing
 from qilu.data.catalog import FieldSpec, install_standard_catalog
 from qilu.data.loading import load_rows
 from qilu.data.masking import mask
+from qilu.data.reading import SharingRefused
 from qilu.errors import NotFound, QiluError
 from qilu.identity.models import Department, Person
 from qilu.identity.oidc_provider import ServiceCaller
@@ -161,7 +162,7 @@ def test_unknown_records_keys_and_resources_get_their_own_errors(
     assert unknown.value.code == "catalog.not_found"
 
 
-def test_a_resource_without_personal_data_is_read_without_a_log_entry(
+def test_a_resource_without_personal_data_is_read_with_one_log_entry_about_no_one(
     session: Session, vault: Vault, catalog: None
 ) -> None:
     rows = [{"code": "370102", "name": "历下区", "level": "county", "parent": "370100"}]
@@ -169,16 +170,18 @@ def test_a_resource_without_personal_data_is_read_without_a_log_entry(
     grant(session, "JC-KJ-001", fields=["code", "name"], clear_fields=[])
     answer = reading.lookup(session, vault, caller(session), "JC-KJ-001", "370102")
     assert answer.records[0].data == {"code": "370102", "name": "历下区"}
-    assert not entries(session, "data.read")
+    [logged] = entries(session, "data.read")
+    assert logged.subject == "resource:JC-KJ-001" and logged.details["records"] == 1
 
 
-def health_grant(session: Session) -> Any:
+def health_grant(session: Session, **changes: Any) -> Any:
     return grant(
         session,
         "ZT-YL-001",
         fields=["id_number", "chronic_conditions", "allergies", "family_doctor"],
         clear_fields=["chronic_conditions", "allergies"],
         purpose="家庭医生签约服务核对慢病信息",
+        **changes,
     )
 
 
@@ -285,7 +288,7 @@ def test_consent_is_refused_for_bad_input_and_for_resources_without_sensitive_da
 def test_a_listing_filters_on_open_granted_fields_a_page_at_a_time(
     session: Session, vault: Vault, catalog: None
 ) -> None:
-    grant(session, clear_fields=[])
+    grant(session, clear_fields=[], may_list=True)
     me = caller(session)
     first = reading.listing(session, vault, me, "JC-RK-001", {"household_division": "370102"},
                             limit=1)  # fmt: skip
@@ -309,7 +312,7 @@ def test_a_listing_filters_on_open_granted_fields_a_page_at_a_time(
 def test_a_listing_of_sensitive_records_leaves_out_those_without_consent(
     session: Session, vault: Vault, catalog: None
 ) -> None:
-    health_grant(session)
+    health_grant(session, may_list=True)
     give(session, make_person(session, vault, name="王芳", id_number=WANG))
     answer = reading.listing(session, vault, caller(session), "ZT-YL-001", {})
     assert [r.data["chronic_conditions"] for r in answer.records] == ["高血压"]
@@ -373,3 +376,53 @@ def test_only_a_department_system_reads_in_process(session: Session, departments
     assert ServiceCaller.of(make_service_client(session, CONSUMER).client).department_code == (
         CONSUMER
     )
+
+
+def test_a_grant_lists_nothing_unless_listing_was_granted(
+    session: Session, vault: Vault, catalog: None
+) -> None:
+    """Found: a grant limited fields but not rows, so an approved grant paged through the whole
+    population library 100 records at a time."""
+    grant(session)
+    with pytest.raises(SharingRefused) as refused:
+        reading.listing(session, vault, caller(session), "JC-RK-001", {})
+    assert refused.value.code == "sharing.listing_not_granted"
+    assert entries(session, "data.read_refused")[-1].details["reason"] == refused.value.code
+
+
+def test_a_grant_reaches_only_its_rows(session: Session, vault: Vault, catalog: None) -> None:
+    grant(session, may_list=True, row_conditions={"household_division": "370102"})
+    me = caller(session)
+    listed = reading.listing(session, vault, me, "JC-RK-001", {})
+    assert {r.data["household_division"] for r in listed.records} == {"370102"}
+    assert len(listed.records) == 2  # 赵磊 lives in 370103
+    with pytest.raises(SharingRefused) as refused:
+        reading.lookup(session, vault, me, "JC-RK-001", ZHAO)
+    assert refused.value.code == "sharing.row_not_granted"
+    with pytest.raises(QiluError) as personal:
+        grant(session, row_conditions={"name": "王芳"})
+    assert personal.value.code == "sharing.row_field"
+
+
+def test_a_read_of_data_without_personal_fields_is_logged_and_a_long_field_list_is_one(
+    session: Session, vault: Vault, catalog: None
+) -> None:
+    """Found: reads of resources without personal fields left no audit entry; 50,000 repeated
+    field names wrote an 800 KB entry."""
+    grant(session, "JC-FR-001", fields=["uscc", "name"], clear_fields=[], may_list=True)
+    before = len(entries(session, "data.read"))
+    answer = reading.listing(
+        session, vault, caller(session), "JC-FR-001", {}, fields=["name"] * 50_000
+    )
+    logged = entries(session, "data.read")[before:]
+    assert len(logged) == 1 and logged[0].details["fields"] == ["name"]
+    assert logged[0].details["records"] == len(answer.records)
+
+
+def test_quality_figures_need_a_grant(session: Session, vault: Vault, catalog: None) -> None:
+    """Found: a system with no grant read the health library's record count and fill rates."""
+    with pytest.raises(SharingRefused) as refused:
+        reading.quality_for(session, vault, caller(session), "ZT-YL-001")
+    assert refused.value.code == "sharing.no_grant"
+    health_grant(session)
+    assert reading.quality_for(session, vault, caller(session), "ZT-YL-001").records >= 1

@@ -50,12 +50,16 @@ def test_ask_then_the_providers_steward_approves_in_the_workbench(
             "purpose": "户籍业务办理时核验身份",
             "legal_basis": "《山东省政务信息资源共享管理办法》",
             "valid_until": until,
+            "may_list": "yes",
+            "row_field": "household_division",
+            "row_value": "370102",
             "csrf_token": csrf(client),
         },
     )
     assert asked.status_code == 200 and "待我审批" not in asked.text
     grant = session.scalars(select(ShareGrant)).one()
     assert grant.status == "pending" and grant.fields == ["id_number", "name"]
+    assert grant.may_list and grant.row_conditions == {"household_division": "370102"}
     own = client.post(
         f"/workbench/sharing/{grant.id}/decision",
         data={"decision": "approve", "reason": "符合条件", "csrf_token": csrf(client)},
@@ -65,7 +69,8 @@ def test_ask_then_the_providers_steward_approves_in_the_workbench(
     steward_of(session, provider, "370000-public_security")
     with TestClient(app) as other:
         register(other, name="李强", id_number=PROVIDER_ID)
-        assert "待我审批（1）" in other.get("/workbench/sharing").text
+        waiting = other.get("/workbench/sharing").text
+        assert "待我审批（1）" in waiting and "限 household_division = 370102" in waiting
         done = other.post(
             f"/workbench/sharing/{grant.id}/decision",
             data={"decision": "approve", "reason": "符合条件", "csrf_token": csrf(other)},

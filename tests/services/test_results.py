@@ -9,18 +9,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from qilu.data.loading import find_record
 from qilu.errors import QiluError, Refused
 from qilu.filestore import LocalFileStore
 from qilu.services import applications, archive, cases, licences, offers, ratings
-from qilu.services.models import Application, Licence, Offer, Rectification
+from qilu.services.models import Application, Archive, Licence, Offer, Rectification
 from qilu.services.workdays import add_working_days, beijing_today
 
 from ..factories import make_person
 from .conftest import Province
-from .test_applications import newborn
+from .test_applications import PNG, newborn
 
 
 @pytest.fixture
@@ -301,3 +301,73 @@ def test_an_unfinished_application_is_not_archived(
     with pytest.raises(QiluError) as refused:
         archive.archive_application(province.session, province.vault, store, tmp_path, application)
     assert refused.value.code == "archive.not_finished"
+
+
+def test_a_finished_application_is_archived_after_commit_from_the_outbox(
+    province: Province, store: LocalFileStore, tmp_path: Path, connection: Connection
+) -> None:
+    """Found: archiving ran inside the request after 办结, so its failure rolled the decision
+    back every time, and a package moved into place before a failed commit blocked every retry.
+    Now the decision commits with an outbox row; the package is written after, and a package
+    left by a failed try is set aside and written again."""
+    from sqlalchemy.orm import sessionmaker
+
+    from qilu.outbox.service import sweep
+    from qilu.settings import Settings
+    from qilu.workers import handlers
+
+    application = finished_newborn(province, store)
+    archive.archive_when_finished(province.session, application)
+    province.session.commit()
+    assert archive.pending(province.session) == [application]  # not yet: after commit
+    final = tmp_path / "archive" / application.number[2:10] / application.number
+    final.mkdir(parents=True)
+    (final / "bagit.txt").write_text("a half-written package of a failed try")
+    settings = Settings(data_dir=tmp_path)
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    table = handlers(settings, province.vault) | {
+        archive.ARCHIVE: lambda session, payload: archive.run_archive(
+            session, payload, vault=province.vault, data_dir=tmp_path, store=store
+        )
+    }
+    assert sweep(sessions, table) == 1
+    assert archive.pending(province.session) == []
+    [package] = province.session.scalars(select(Archive)).all()
+    assert archive.verify(tmp_path, package) == []
+    assert [p.name.startswith(".orphan-") for p in final.parent.iterdir()].count(True) == 1
+
+
+def test_a_crafted_upload_name_is_kept_without_its_folders(
+    province: Province, store: LocalFileStore
+) -> None:
+    application = newborn(province, store)
+    for earlier in applications.materials_of(province.session, application):
+        province.session.delete(earlier)  # the photo newborn() uploaded: room for one more
+    province.session.flush()
+    crafted = applications.add_upload(
+        province.session,
+        store,
+        application,
+        "照片",
+        file_name="../../../etc/\x00passwd.png",
+        content_type="image/png",
+        content=PNG,
+    )
+    assert crafted.file_name == "passwd.png"
+
+
+def test_an_upload_must_be_what_its_extension_says(
+    province: Province, store: LocalFileStore
+) -> None:
+    application = newborn(province, store)
+    with pytest.raises(QiluError) as refused:
+        applications.add_upload(
+            province.session,
+            store,
+            application,
+            "照片",
+            file_name="photo.png",
+            content_type="image/png",
+            content=b"MZ\x90\x00 an executable renamed",
+        )
+    assert refused.value.code == "services.file_content"

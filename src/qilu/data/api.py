@@ -20,25 +20,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from qilu.data import quality, reading
+from qilu.data import reading
 from qilu.data.loading import push_rows
 from qilu.identity.oidc_provider import ServiceCaller, service_caller
 from qilu.ratelimit import RateLimits
-from qilu.routes import DbSession, RawBody, get_vault, json_body, parsed
+from qilu.routes import MAX_ID, DbSession, RawBody, get_vault, json_body, parsed
 
 router = APIRouter(prefix="/api/v1/data", tags=["一体化大数据平台"])
 LONGEST_PUSH = 10_000
 RESERVED = frozenset({"limit", "after", "fields"})
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "请求有误：主键格式、筛选字段、推送的记录（字段与原因逐条列出）"},
     401: {"description": "令牌无效或已过期（token.invalid）"},
     403: {"description": "无共享授权、授权过期或撤销、字段未授权、本人未授权（sharing.*）"},
     404: {"description": "资源或记录不存在"},
+    413: {"description": "请求体超过大小上限（request.too_large）"},
     429: {"description": "超过每秒请求上限（rate_limited），见 Retry-After"},
 }
+ResourceCode = Annotated[
+    str, Path(max_length=32, description="资源代码", examples=["JC-FR-001", "JC-RK-001"])
+]
 
 
 # The official using the calling system (a staff number or name), kept in the audit entry.
@@ -49,8 +54,8 @@ Operator = Annotated[
 
 class LookupIn(BaseModel):
     key: str = Field(max_length=200, description="主键值，如公民身份号码；多个主键字段用 | 分隔")
-    fields: list[str] | None = Field(
-        default=None, description="只取这些字段（默认：授权的全部字段）"
+    fields: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None, max_length=200, description="只取这些字段（默认：授权的全部字段）"
     )
 
 
@@ -112,7 +117,7 @@ def lookup(
     request: Request,
     db: DbSession,
     caller: Reader,
-    code: str,
+    code: ResourceCode,
     raw: RawBody,
     x_operator: Operator = None,
 ) -> JSONResponse:
@@ -128,10 +133,10 @@ def records(
     request: Request,
     db: DbSession,
     caller: Reader,
-    code: str,
+    code: ResourceCode,
     limit: Annotated[int, Query(ge=1, le=reading.LONGEST_PAGE)] = reading.PAGE,
-    after: Annotated[int, Query(ge=0, description="上一页返回的 next_after")] = 0,
-    fields: Annotated[str | None, Query(description="逗号分隔的字段名")] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="上一页返回的 next_after")] = 0,
+    fields: Annotated[str | None, Query(max_length=4000, description="逗号分隔的字段名")] = None,
     x_operator: Operator = None,
 ) -> JSONResponse:
     where = {k: v for k, v in request.query_params.items() if k not in RESERVED}
@@ -155,7 +160,9 @@ def records(
     responses=ERRORS,
     openapi_extra=json_body(PushIn),
 )
-def push(request: Request, db: DbSession, caller: Pusher, code: str, raw: RawBody) -> JSONResponse:
+def push(
+    request: Request, db: DbSession, caller: Pusher, code: ResourceCode, raw: RawBody
+) -> JSONResponse:
     body = parsed(PushIn, raw)
     load = push_rows(
         db,
@@ -178,8 +185,10 @@ def push(request: Request, db: DbSession, caller: Pusher, code: str, raw: RawBod
 
 
 @router.get("/{code}/quality", summary="资源数据质量", responses=ERRORS)
-def quality_figures(request: Request, db: DbSession, caller: Reader, code: str) -> JSONResponse:
-    figures = quality.quality_of(db, get_vault(request), code)
+def quality_figures(
+    request: Request, db: DbSession, caller: Reader, code: ResourceCode
+) -> JSONResponse:
+    figures = reading.quality_for(db, get_vault(request), caller, code)
     now = datetime.now(UTC)
     return JSONResponse(
         {

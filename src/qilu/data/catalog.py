@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from importlib.resources import files
 from typing import Literal
 
@@ -34,6 +35,7 @@ FieldType = Literal[
     "datetime",
     "id_number",
     "uscc",
+    "party_code",
     "division",
     "enum",
 ]
@@ -59,6 +61,7 @@ TYPE_NAMES = {
     "datetime": "日期时间",
     "id_number": "公民身份号码",
     "uscc": "统一社会信用代码",
+    "party_code": "身份号码或统一社会信用代码",
     "division": "行政区划代码",
     "enum": "枚举",
 }
@@ -81,6 +84,7 @@ class FieldSpec(BaseModel):
     sensitivity: Sensitivity = "internal"
     values: list[str] = Field(default_factory=list)  # the allowed values of an enum
     max_length: int | None = Field(default=None, ge=1, le=10_000)
+    minimum: Decimal | None = None  # the least value of a number (registered capital: 0)
 
     @field_validator("name")
     @classmethod
@@ -215,7 +219,7 @@ def register_resource(
         ResourceSchema(
             resource_id=resource.id,
             version=1,
-            fields=[f.model_dump() for f in spec.fields],
+            fields=[f.model_dump(mode="json") for f in spec.fields],
             change_note="首次登记",
             created_at=moment,
             created_by_person_id=by,
@@ -295,7 +299,7 @@ def change_schema(
     version = ResourceSchema(
         resource_id=resource.id,
         version=resource.version,
-        fields=[f.model_dump() for f in fields],
+        fields=[f.model_dump(mode="json") for f in fields],
         change_note=note,
         created_at=moment,
         created_by_person_id=by,

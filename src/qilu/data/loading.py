@@ -310,21 +310,35 @@ def push_rows(
             f"只有提供部门（{resource.provider.name}）可以向{resource.name}推送数据",
             field="resource",
         )
+    known = {f.name for f in Layout.of(session, resource).fields}
+    unknown = [
+        {"row": n, "field": name, "reason": f"资源中没有字段 {name}"}
+        for n, values in enumerate(records, start=1)
+        for name in values
+        if name not in known
+    ]
+    if unknown:  # a value would be silently dropped: the sender must know
+        raise _rejected(unknown)
     savepoint = session.begin_nested()
     rows = enumerate(records, start=1)
     load = load_rows(session, vault, code, rows, source=source, actor=actor)
     if load.rejected:
-        problems = sorted(load.problems, key=lambda p: p["row"])
         savepoint.rollback()
-        first = problems[0]
-        raise QiluError(
-            "data.rows_rejected",
-            f"{len(problems)} 处问题，全部记录未写入（第 {first['row']} 条：{first['reason']}）",
-            field=f"records.{first['row']}.{first['field']}",
-            problems=problems,
-        )
+        raise _rejected(load.problems)
     savepoint.commit()
     return load
+
+
+def _rejected(problems: list[dict[str, Any]]) -> QiluError:
+    """A push refused whole, every problem named by record and field."""
+    ordered = sorted(problems, key=lambda p: p["row"])
+    first = ordered[0]
+    return QiluError(
+        "data.rows_rejected",
+        f"{len(ordered)} 处问题，全部记录未写入（第 {first['row']} 条：{first['reason']}）",
+        field=f"records.{first['row']}.{first['field']}",
+        problems=ordered,
+    )
 
 
 def _refresh_statistics(session: Session, inserted: int) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -144,6 +146,11 @@ class ShareGrant(Base):
     fields: Mapped[list[str]] = mapped_column(JSON)
     # The personal fields granted in clear; the other personal fields are answered masked.
     clear_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The minimum necessary: records are looked up by key only, unless listing is granted, and
+    # only rows whose fields meet these conditions are answered (a division field reaches the
+    # divisions inside the one named: {"household_division": "370102"}).
+    may_list: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    row_conditions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     purpose: Mapped[str] = mapped_column(Text)
     legal_basis: Mapped[str] = mapped_column(Text)
     valid_until: Mapped[datetime] = mapped_column(UtcDateTime)

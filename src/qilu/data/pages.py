@@ -15,7 +15,7 @@ from qilu.data.quality import overdue, quality_of
 from qilu.errors import QiluError
 from qilu.identity import roles
 from qilu.identity.access import AnyStaff, require
-from qilu.routes import DbSession, check_csrf, get_vault, render, settle_refusal
+from qilu.routes import DbSession, RowId, check_csrf, get_vault, render, settle_refusal
 
 router = APIRouter(prefix="/workbench/data", include_in_schema=False)
 NAMES = {
@@ -100,13 +100,13 @@ def upload(
 
 
 @router.get("/loads/{load_id}", response_class=HTMLResponse)
-def load_page(request: Request, db: DbSession, actor: Steward, load_id: int) -> HTMLResponse:
+def load_page(request: Request, db: DbSession, actor: Steward, load_id: RowId) -> HTMLResponse:
     load = get_load(db, load_id, actor)
     return render(request, "data/load.html", load=load, problems=load.problems[:200])
 
 
 @router.get("/loads/{load_id}/errors.csv")
-def load_errors(db: DbSession, actor: Steward, load_id: int) -> Response:
+def load_errors(db: DbSession, actor: Steward, load_id: RowId) -> Response:
     load = get_load(db, load_id, actor)
     return Response(
         error_report(load),

@@ -12,7 +12,7 @@ fields, the purpose and the grant: the person's data-use record (数据使用记
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,10 +21,12 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
 from qilu.audit.service import record
+from qilu.codes.divisions import code_prefix, covers
 from qilu.data.consent import live_consent, needs_consent, subject_of
 from qilu.data.loading import Shape, Version, find_record, record_key_of, shape_of_version
 from qilu.data.masking import mask
 from qilu.data.models import DataRecord, DataResource, ShareGrant
+from qilu.data.quality import Quality, quality_of
 from qilu.data.validation import check_row
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity.oidc_provider import ServiceCaller
@@ -36,7 +38,9 @@ READ, REFUSED = "data.read", "data.read_refused"
 CONSENT_MISSING = "sharing.consent_missing"
 # Types whose values are stored as JSON text, so a filter compares them the same way on
 # SQLite and PostgreSQL.
-FILTERABLE = frozenset({"string", "enum", "division", "uscc", "date", "datetime", "id_number"})
+FILTERABLE = frozenset(
+    {"string", "enum", "division", "uscc", "party_code", "date", "datetime", "id_number"}
+)
 
 
 class SharingRefused(Refused):
@@ -57,6 +61,20 @@ class Grant:
     clear_fields: frozenset[str]
     purpose: str
     valid_until: datetime
+    may_list: bool = False
+    row_conditions: dict[str, str] = field(default_factory=dict)
+
+    def reaches(self, values: dict[str, Any]) -> bool:
+        """Does a record with `values` lie within the grant's rows?"""
+        return all(
+            covers(expected, str(values.get(name) or "")) if _is_division(expected)
+            else str(values.get(name)) == expected
+            for name, expected in self.row_conditions.items()
+        )  # fmt: skip
+
+
+def _is_division(value: str) -> bool:
+    return len(value) == 6 and value.isdigit()
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,8 @@ _RESOURCE_AND_GRANTS = (
         ShareGrant.fields,
         ShareGrant.clear_fields,
         ShareGrant.purpose,
+        ShareGrant.may_list,
+        ShareGrant.row_conditions,
         DataRecord.content,
         DataRecord.sealed,
         DataRecord.version,
@@ -242,9 +262,15 @@ def _authorise(
             "sharing.no_grant", f"本部门未获得{read.resource.name}的共享授权，请先申请", subject
         )
     read.grant = Grant(
-        live.grant_id, live.fields, frozenset(live.clear_fields), live.purpose, live.valid_until
+        live.grant_id,
+        live.fields,
+        frozenset(live.clear_fields),
+        live.purpose,
+        live.valid_until,
+        bool(live.may_list),
+        dict(live.row_conditions or {}),
     )
-    outside = [name for name in fields or [] if name not in set(live.fields)]
+    outside = [name for name in dict.fromkeys(fields or []) if name not in set(live.fields)]
     if outside:
         raise read.refuse(
             "sharing.field_not_granted",
@@ -277,13 +303,21 @@ def lookup(
     assert begun.record_key is not None
     if begun.found is None:
         raise NotFound("sharing.record_not_found", "没有这条记录", field="key")
-    answered = _answer(read, fields or grant.fields, begun.found, begun.record_key)
+    if not grant.reaches(dict(begun.found.content)):
+        raise read.refuse(
+            "sharing.row_not_granted",
+            "这条记录不在本部门获授权的数据范围内",
+            subject,
+            record=begun.record_key,
+        )
+    answered = _answer(read, _wanted(fields, grant), begun.found, begun.record_key)
     if answered is None:  # the refusal is in the log already
         raise SharingRefused(
             CONSENT_MISSING,
             "本人未授权本部门使用其敏感个人信息，或授权已撤销、到期",
             record=begun.record_key,
         )
+    _log_call(read, _wanted(fields, grant), [begun.record_key])
     return Answer(read.resource.code, grant, [answered])
 
 
@@ -306,6 +340,12 @@ def listing(
     begun = _begin(session, vault, caller, code, now, operator=operator)
     read = begun.read
     grant = _authorise(read, begun.grants, [*(fields or []), *where], None)
+    if not grant.may_list:
+        raise read.refuse(
+            "sharing.listing_not_granted",
+            "本部门的授权只允许按主键查询，不能批量列出记录",
+            None,
+        )
     if not 1 <= limit <= LONGEST_PAGE:
         raise QiluError("sharing.limit", f"每页条数须在 1 到 {LONGEST_PAGE} 之间", field="limit")
     statement = (
@@ -330,16 +370,46 @@ def listing(
                 field=name,
             )
         statement = statement.where(DataRecord.content[name].as_string() == value)
+    for name, expected in grant.row_conditions.items():  # the grant's rows, whatever is asked
+        stored = DataRecord.content[name].as_string()
+        condition = stored.startswith(code_prefix(expected)) if _is_division(expected) else (
+            stored == expected
+        )  # fmt: skip
+        statement = statement.where(condition)
     rows = session.connection().execute(statement).all()
     records, withheld = [], 0
     for row in rows:
-        answered = _answer(read, fields or grant.fields, row, row.record_key)
+        answered = _answer(read, _wanted(fields, grant), row, row.record_key)
         if answered is None:
             withheld += 1
         else:
             records.append(answered)
     more = rows[-1].id if len(rows) == limit else None
+    _log_call(read, _wanted(fields, grant), [r.record_key for r in rows])
     return Answer(read.resource.code, grant, records, withheld, more)
+
+
+def quality_for(
+    session: Session, vault: Vault, caller: ServiceCaller, code: str, now: datetime | None = None
+) -> Quality:
+    """A resource's quality figures (its size, how complete each field is) for a department
+    that holds a live grant on it; asked without one, refused and logged like a read."""
+    begun = _begin(session, vault, caller, code, now)
+    _authorise(begun.read, begun.grants, None, None)
+    begun.read.log(READ, None, {"quality": True})
+    return quality_of(session, vault, code)
+
+
+def _wanted(fields: list[str] | None, grant: Grant) -> list[str]:
+    """The fields asked for, each once (a list of 50,000 repeats is one field), or all granted."""
+    return list(dict.fromkeys(fields)) if fields else grant.fields
+
+
+def _log_call(read: _Read, wanted: list[str], record_keys: list[str]) -> None:
+    """Every shared call is in the log: a resource with personal data logs each record read
+    (that is the person's data-use record); any other logs the call once."""
+    if not read.shape.personal:
+        read.log(READ, None, {"fields": wanted, "records": len(record_keys)})
 
 
 def _answer(read: _Read, wanted: list[str], row: Any, record_key: str) -> Record | None:

@@ -15,7 +15,7 @@ from qilu.data.models import DataResource
 from qilu.errors import QiluError
 from qilu.identity.access import Confirmed, SignedIn
 from qilu.identity.models import Department, Person
-from qilu.routes import DbSession, check_csrf, end_of_day, render, settle_refusal
+from qilu.routes import DbSession, RowId, check_csrf, end_of_day, render, settle_refusal
 
 router = APIRouter(prefix="/account/data", include_in_schema=False)
 Posted = [Depends(check_csrf)]
@@ -101,7 +101,7 @@ def give_consent(
 
 
 @router.post("/consents/{consent_id}/withdraw", dependencies=Posted)
-def withdraw_consent(db: DbSession, viewer: SignedIn, consent_id: int) -> Response:
+def withdraw_consent(db: DbSession, viewer: SignedIn, consent_id: RowId) -> Response:
     consent.withdraw(db, viewer.account.person, consent_id)
     return RedirectResponse("/account/data?withdrawn=1", status_code=303)
 

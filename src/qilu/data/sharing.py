@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
-from qilu.data.catalog import get_resource, schema_of
+from qilu.data.catalog import FieldSpec, get_resource, schema_of
 from qilu.data.loading import PERSONAL
 from qilu.data.models import DataResource, ShareGrant
 from qilu.errors import NotFound, QiluError, Refused
@@ -20,6 +20,8 @@ from qilu.identity import roles
 from qilu.identity.models import Department
 
 LONGEST_GRANT = timedelta(days=3 * 366)
+# Field types a grant's row conditions may name (stored in the open, compared as text).
+ROW_TYPES = frozenset({"string", "enum", "division", "uscc", "party_code", "date"})
 
 
 def request_access(
@@ -33,6 +35,8 @@ def request_access(
     valid_until: datetime,
     actor: roles.Actor,
     clear_fields: list[str] | None = None,
+    may_list: bool = False,
+    row_conditions: dict[str, str] | None = None,
     now: datetime | None = None,
 ) -> ShareGrant:
     """Ask for `fields` of resource `code` for department `consumer` (its code); of the personal
@@ -70,6 +74,7 @@ def request_access(
             field="clear_fields",
             fields=not_personal,
         )
+    conditions = _row_conditions(schema, row_conditions or {})
     if len(purpose.strip()) < 4:
         raise QiluError("sharing.purpose", "请写明使用目的（至少 4 个字）", field="purpose")
     if len(legal_basis.strip()) < 2:
@@ -84,6 +89,8 @@ def request_access(
         consumer_id=department.id,
         fields=[name for name in known if name in set(fields)],  # in the schema's order
         clear_fields=[name for name in known if name in set(clear_fields or [])],
+        may_list=may_list,
+        row_conditions=conditions,
         purpose=purpose.strip(),
         legal_basis=legal_basis.strip(),
         valid_until=valid_until,
@@ -99,6 +106,30 @@ def request_access(
     if unconditional:
         _audit(session, "sharing.granted", grant, None, moment)
     return grant
+
+
+def _row_conditions(schema: list[FieldSpec], asked: dict[str, str]) -> dict[str, str]:
+    """Conditions on open fields a filter can compare (a division, a status, a code)."""
+    fields = {f.name: f for f in schema}
+    conditions: dict[str, str] = {}
+    for name, value in asked.items():
+        spec = fields.get(name)
+        value = value.strip()
+        if spec is None or spec.sensitivity in PERSONAL or spec.type not in ROW_TYPES:
+            raise QiluError(
+                "sharing.row_field", f"{name} 不能作为数据范围条件", field="row_conditions"
+            )
+        if not value or len(value) > 64 or (spec.type == "division" and not _is_code(value)):
+            wanted = "6 位行政区划代码" if spec.type == "division" else "1 到 64 个字符"
+            raise QiluError(
+                "sharing.row_value", f"{spec.label}的范围条件须为{wanted}", field="row_conditions"
+            )
+        conditions[name] = value
+    return conditions
+
+
+def _is_code(value: str) -> bool:
+    return len(value) == 6 and value.isdigit()
 
 
 def decide(
@@ -203,6 +234,8 @@ def _audit(
             "consumer": grant.consumer.code,
             "fields": grant.fields,
             "clear_fields": grant.clear_fields,
+            "may_list": grant.may_list,
+            "rows": grant.row_conditions,
             "until": grant.valid_until.isoformat(),
         },
     )

@@ -15,7 +15,7 @@ from qilu.errors import QiluError
 from qilu.identity import roles
 from qilu.identity.access import AnyStaff, require
 from qilu.identity.service import departments_of
-from qilu.routes import DbSession, check_csrf, end_of_day, render, settle_refusal
+from qilu.routes import DbSession, RowId, check_csrf, end_of_day, render, settle_refusal
 
 router = APIRouter(prefix="/workbench/sharing", include_in_schema=False)
 Posted = [Depends(check_csrf)]
@@ -62,6 +62,9 @@ def ask(
     valid_until: Annotated[str, Form(max_length=10)],
     fields: Annotated[list[str] | None, Form()] = None,
     clear_fields: Annotated[list[str] | None, Form()] = None,
+    may_list: Annotated[str, Form(max_length=8)] = "",
+    row_field: Annotated[str, Form(max_length=64)] = "",
+    row_value: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     try:
         until = end_of_day(
@@ -79,6 +82,8 @@ def ask(
             purpose=purpose,
             legal_basis=legal_basis,
             valid_until=until,
+            may_list=may_list == "yes",
+            row_conditions={row_field: row_value} if row_field else {},
             actor=actor,
         )
     except QiluError as error:
@@ -118,7 +123,7 @@ def _ask_form(
 def decide(
     db: DbSession,
     actor: Steward,
-    grant_id: int,
+    grant_id: RowId,
     decision: Annotated[str, Form(pattern="^(approve|refuse)$")],
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
@@ -130,7 +135,7 @@ def decide(
 def revoke(
     db: DbSession,
     actor: Steward,
-    grant_id: int,
+    grant_id: RowId,
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     sharing.revoke(db, grant_id, reason=reason, actor=actor)

@@ -16,6 +16,9 @@ from qilu.data.catalog import FieldSpec
 TRUE = frozenset({"true", "1", "是", "y", "yes"})
 FALSE = frozenset({"false", "0", "否", "n", "no"})
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+LARGEST_INTEGER = 2**63 - 1  # what the store keeps and other systems read as a 64-bit integer
+LARGEST_DECIMAL = Decimal(10) ** 18
+PLACES = 8
 
 
 class Checked(NamedTuple):
@@ -48,15 +51,22 @@ def check_row(fields: list[FieldSpec], raw: dict[str, Any]) -> Checked:
 
 def _convert(field: FieldSpec, value: Any, warnings: list[tuple[str, str]]) -> Any:
     kind = field.type
+    if isinstance(value, dict | list | tuple | set):  # a JSON push may send anything
+        raise _Bad("须为单个值，不能是列表或对象")
+    if isinstance(value, bool) and kind != "boolean":
+        raise _Bad(f"“{value}”不是{field.label}的取值")
     if kind == "string":
         text = str(value)
         if field.max_length is not None and len(text) > field.max_length:
             raise _Bad(f"长度 {len(text)} 超过上限 {field.max_length}")
         return text
     if kind == "integer":
-        if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
-            raise _Bad(f"“{value}”不是整数")
-        return int(value)
+        if not str(value).lstrip("-").isdigit() or len(str(value)) > 19:
+            raise _Bad(f"“{str(value)[:30]}”不是整数")
+        whole = int(value)
+        if not -LARGEST_INTEGER <= whole <= LARGEST_INTEGER:
+            raise _Bad("超出整数范围")
+        return _at_least(field, whole)
     if kind == "decimal":
         try:
             number = Decimal(str(value))
@@ -64,7 +74,10 @@ def _convert(field: FieldSpec, value: Any, warnings: list[tuple[str, str]]) -> A
             raise _Bad(f"“{value}”不是数字") from None
         if not number.is_finite():
             raise _Bad(f"“{value}”不是数字")
-        return str(number)
+        exponent = number.as_tuple().exponent
+        if abs(number) >= LARGEST_DECIMAL or (isinstance(exponent, int) and -exponent > PLACES):
+            raise _Bad(f"数值超出范围（整数部分至多 18 位，小数至多 {PLACES} 位）")
+        return str(_at_least(field, number))
     if kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -97,7 +110,33 @@ def _convert(field: FieldSpec, value: Any, warnings: list[tuple[str, str]]) -> A
         return parsed.code
     if kind == "division":
         return _division(field, str(value), warnings)
+    if kind == "party_code":  # a person's ID number or an organisation's USCC
+        return _party_code(str(value), warnings, field)
     raise AssertionError(f"unknown field type {kind}")  # FieldSpec admits no other
+
+
+def _at_least(field: FieldSpec, number: Any) -> Any:
+    if field.minimum is not None and number < field.minimum:
+        raise _Bad(f"不能小于 {field.minimum}")
+    return number
+
+
+def _party_code(code: str, warnings: list[tuple[str, str]], field: FieldSpec) -> str:
+    """An ID number if it reads as one, otherwise a USCC; either must pass its check."""
+    text = code.strip().upper()
+    if len(text) == 18 and text[:17].isdigit():
+        try:
+            return validate_id_number(text)
+        except CodeError:
+            pass  # a USCC can be all digits too
+    try:
+        parsed = parse_uscc(text)
+    except CodeError as error:
+        raise _Bad(
+            f"既不是有效的公民身份号码，也不是有效的统一社会信用代码（{error.message}）"
+        ) from None
+    warnings.extend((field.name, f"{field.label}：{w}") for w in parsed.warnings)
+    return parsed.code
 
 
 def _division(field: FieldSpec, code: str, warnings: list[tuple[str, str]]) -> str:

@@ -17,7 +17,15 @@ from qilu.identity import oidc_clients, roles
 from qilu.identity.access import require
 from qilu.identity.assurance import HIGH_RISK
 from qilu.identity.service import id_number_of, matching_person
-from qilu.routes import DbSession, check_csrf, get_settings, get_vault, render, settle_refusal
+from qilu.routes import (
+    DbSession,
+    RowId,
+    check_csrf,
+    get_settings,
+    get_vault,
+    render,
+    settle_refusal,
+)
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 Posted = [Depends(check_csrf)]
@@ -118,7 +126,7 @@ def register_service_client(
         "rate_per_second": rate_per_second,
     }
     try:
-        if rate_per_second.strip() and not rate_per_second.strip().isdigit():
+        if rate_per_second.strip() and not rate_per_second.strip().isdecimal():
             raise QiluError("client.rate", "每秒请求上限须为整数", field="rate_per_second")
         created = oidc_clients.register_service_client(
             db,
@@ -213,7 +221,7 @@ def grant(
 
 
 @router.post("/roles/{role_id}/revoke", dependencies=Posted)
-def revoke(db: DbSession, actor: ChangingRoles, role_id: int) -> Response:
+def revoke(db: DbSession, actor: ChangingRoles, role_id: RowId) -> Response:
     roles.revoke_role(db, role_id, actor=actor)
     return RedirectResponse("/admin/roles", status_code=303)
 

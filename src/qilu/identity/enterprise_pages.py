@@ -14,6 +14,7 @@ from qilu.identity.access import Confirmed, ConfirmedStrongly, SignedIn
 from qilu.routes import (
     CHINA,
     DbSession,
+    RowId,
     check_csrf,
     client_address,
     end_of_day,
@@ -135,7 +136,9 @@ def authorise(
 
 
 @router.post("/{uscc}/agents/{grant_id}/revoke", dependencies=Posted)
-def revoke(request: Request, db: DbSession, viewer: SignedIn, uscc: str, grant_id: int) -> Response:
+def revoke(
+    request: Request, db: DbSession, viewer: SignedIn, uscc: str, grant_id: RowId
+) -> Response:
     entity = enterprises.led_entity(db, viewer.account.person_id, uscc)
     enterprises.revoke_agent(db, entity, grant_id, by=viewer.account.person_id)
     return RedirectResponse(f"/account/enterprises/{uscc}/agents", status_code=303)

@@ -199,7 +199,81 @@ def _authorize_error(
     return render(request, "error.html", 400, status=400, title="接入请求无效", error=body)
 
 
-@router.post("/oidc/token", summary="令牌端点")
+def _form(properties: dict[str, str], required: list[str]) -> dict[str, object]:
+    """`openapi_extra` for an OAuth endpoint's form body (Authlib reads it, FastAPI cannot)."""
+    schema = {
+        "type": "object",
+        "properties": {name: {"type": "string", "description": text}
+                       for name, text in properties.items()},
+        "required": required,
+    }  # fmt: skip
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": schema}},
+        }
+    }
+
+
+OAUTH_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "error": {"type": "string"},
+                    "error_description": {"type": "string"},
+                },
+                "required": ["error"],
+            }
+        }
+    }
+}
+TOKEN_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "令牌（RFC 6749 §5.1）",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "access_token": {"type": "string"},
+                        "token_type": {"type": "string"},
+                        "expires_in": {"type": "integer"},
+                        "refresh_token": {"type": "string"},
+                        "id_token": {"type": "string"},
+                        "scope": {"type": "string"},
+                    },
+                    "required": ["access_token", "token_type"],
+                }
+            }
+        },
+    },
+    400: {
+        "description": "请求无效（RFC 6749 §5.2：invalid_request、invalid_grant …）",
+        **OAUTH_ERROR,
+    },
+    401: {"description": "客户端认证失败（invalid_client）", **OAUTH_ERROR},
+}
+
+
+@router.post(
+    "/oidc/token",
+    summary="令牌端点",
+    responses=TOKEN_RESPONSES,
+    openapi_extra=_form(
+        {
+            "grant_type": "authorization_code、refresh_token 或 client_credentials",
+            "code": "授权码",
+            "redirect_uri": "与授权请求相同的回调地址",
+            "code_verifier": "PKCE 验证码（RFC 7636）",
+            "refresh_token": "刷新令牌",
+            "scope": "申请的范围（client_credentials：data.read data.push）",
+            "client_id": "公开客户端的标识",
+        },
+        ["grant_type"],
+    ),
+)
 def token(request: Request, db: DbSession, captured: Captured) -> Response:
     server = _server(request, db)
     response = _respond(server.create_token_response(captured))
@@ -207,14 +281,39 @@ def token(request: Request, db: DbSession, captured: Captured) -> Response:
     return response
 
 
-@router.post("/oidc/revoke", summary="吊销令牌（RFC 7009）")
+@router.post(
+    "/oidc/revoke",
+    summary="吊销令牌（RFC 7009）",
+    responses={
+        200: {"description": "已吊销，或令牌本就无效（RFC 7009 §2.2）"},
+        400: {"description": "请求无效", **OAUTH_ERROR},
+        401: {"description": "客户端认证失败", **OAUTH_ERROR},
+    },
+    openapi_extra=_form(
+        {"token": "要吊销的令牌", "token_type_hint": "access_token 或 refresh_token"},
+        ["token"],
+    ),
+)
 def revoke(request: Request, db: DbSession, captured: Captured) -> Response:
     server = _server(request, db)
     return _respond(server.create_endpoint_response("revocation", captured))
 
 
-@router.get("/oidc/userinfo", summary="用户信息", operation_id="userinfo_get")
-@router.post("/oidc/userinfo", summary="用户信息（POST）", operation_id="userinfo_post")
+USERINFO_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "用户信息（OIDC Core §5.3）"},
+    401: {"description": "令牌无效（RFC 6750 §3.1）", **OAUTH_ERROR},
+}
+
+
+@router.get(
+    "/oidc/userinfo", summary="用户信息", operation_id="userinfo_get", responses=USERINFO_RESPONSES
+)
+@router.post(
+    "/oidc/userinfo",
+    summary="用户信息（POST）",
+    operation_id="userinfo_post",
+    responses=USERINFO_RESPONSES,
+)
 def userinfo(request: Request, db: ReadSession) -> JSONResponse:
     try:
         bearer = bearer_token(db, request.headers.get("authorization", ""))

@@ -70,7 +70,7 @@ def _changes(form: PostedForm) -> dict[str, object]:
     }
     for name in ("legal_days", "promised_days", "visits", "depth"):
         value = text.get(name, "")
-        changes[name] = int(value) if value.isdigit() else value
+        changes[name] = int(value) if value.isdecimal() else value
     return changes
 
 

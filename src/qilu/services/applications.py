@@ -8,6 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select, update
@@ -19,6 +20,7 @@ from qilu.data.loading import find_record
 from qilu.data.reading import read_for_applicant
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.filestore import FileStore
+from qilu.identity.enterprises import SCOPES, Identity
 from qilu.identity.models import LegalEntity, Person
 from qilu.pii import Vault
 from qilu.services import cases, memo
@@ -33,6 +35,7 @@ from qilu.services.workdays import beijing_today
 PERSON_LIBRARY, ENTITY_LIBRARY = "JC-RK-001", "JC-FR-001"
 PHONE = re.compile(r"^1\d{10}$|^0\d{2,3}-?\d{7,8}$")
 MAX_FILE_BYTES = 10 * 1024 * 1024
+LARGEST_NUMBER = Decimal(10) ** 12
 SEX = {"1": "男", "2": "女", "M": "男", "F": "女"}
 # Where a prefill source reads in the libraries: person.* in 人口, entity.* in 法人.
 PERSON_SOURCES = {
@@ -76,6 +79,13 @@ def plan_of(session: Session, application: Application) -> Plan:
             assert application.item is not None
             plans[key] = plan_item(application.item)
     return plans[key]  # type: ignore[no-any-return]
+
+
+def start_as(session: Session, vault: Vault, applicant: Applicant, **what: Any) -> Started:
+    """`start` for someone in the portal: an agent needs the "办理业务" scope."""
+    if applicant.entity is not None:
+        applicant.require("apply")
+    return start(session, vault, applicant=applicant.person, entity=applicant.entity, **what)
 
 
 def start(
@@ -218,10 +228,47 @@ def get_application(session: Session, application_id: int) -> Application:
     return found
 
 
-def owned(session: Session, application_id: int, person_id: int) -> Application:
-    """The application if `person_id` made it (or applied for it at a window on their behalf)."""
+@dataclass(frozen=True)
+class Applicant:
+    """Who is asking in the portal: a person, perhaps acting for an enterprise (as its legal
+    representative or as an agent with the scopes it was given, checked at this request)."""
+
+    person: Person
+    identity: Identity | None = None
+
+    @property
+    def entity(self) -> LegalEntity | None:
+        return self.identity.entity if self.identity else None
+
+    def may(self, scope: str) -> bool:
+        """An agent does what its scopes say; a person for themselves, everything."""
+        return self.identity is None or scope in self.identity.scopes
+
+    def require(self, scope: str) -> None:
+        if not self.may(scope):
+            raise Refused(
+                "agent.scope",
+                f"您的经办人授权不包括“{SCOPES[scope]}”：请联系企业法定代表人",
+                scope=scope,
+            )
+
+
+def owned(
+    session: Session, application_id: int, applicant: Applicant, scope: str = "view"
+) -> Application:
+    """The application, if `applicant` may `scope` it: an enterprise's application to whoever
+    acts for that enterprise now with that scope (its legal representative sees what its agents
+    did; a revoked agent nothing), a person's to that person or the clerk who applied with them."""
     application = get_application(session, application_id)
-    if person_id not in (application.applicant_person_id, application.clerk_person_id):
+    if application.entity_id is not None:
+        entity = applicant.entity
+        allowed = entity is not None and entity.id == application.entity_id
+        if allowed:
+            applicant.require(scope)
+    else:
+        person_id = applicant.person.id
+        allowed = person_id in (application.applicant_person_id, application.clerk_person_id)
+    if not allowed:
         raise NotFound("services.application_not_found", "申请不存在", field="application")
     return application
 
@@ -258,9 +305,13 @@ def add_upload(
     file_name: str,
     content_type: str,
     content: bytes,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> ApplicationMaterial:
-    """One file of a material (several allowed, up to the material's limit, of its types)."""
+    """One file of a material (several allowed, up to the material's limit, of its types). The
+    name is kept without folders or control characters; the content must be what its
+    extension says (checked by its first bytes, not by the name alone)."""
     spec = _planned_material(session, application, material)
+    file_name = safe_file_name(file_name)
     extension = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
     field = f"materials.{material}"
     if extension not in spec.types:
@@ -268,8 +319,15 @@ def add_upload(
         raise QiluError("services.file_type", f"{material}须为 {allowed} 文件", field=field)
     if not content:
         raise QiluError("services.file_empty", f"{material}：文件为空", field=field)
-    if len(content) > MAX_FILE_BYTES:
-        raise QiluError("services.file_size", f"{material}：单个文件不超过 10 MB", field=field)
+    if len(content) > max_bytes:
+        limit = max_bytes // (1024 * 1024)
+        raise QiluError("services.file_size", f"{material}：单个文件不超过 {limit} MB", field=field)
+    if not content.startswith(SIGNATURES.get(extension, b"")):
+        raise QiluError(
+            "services.file_content",
+            f"{material}：文件内容不是 {extension.upper()} 格式（可能改过扩展名）",
+            field=field,
+        )
     existing = [
         m
         for m in materials_of(session, application)
@@ -283,7 +341,7 @@ def add_upload(
         application_id=application.id,
         material=material,
         source="upload",
-        file_name=file_name[:200],
+        file_name=file_name,
         content_type=content_type[:100],
         size=len(content),
         digest=store.put(content),
@@ -292,6 +350,27 @@ def add_upload(
     session.add(row)
     session.flush()
     return row
+
+
+# The first bytes each accepted file type starts with.
+SIGNATURES = {
+    "pdf": b"%PDF",
+    "png": b"\x89PNG\r\n\x1a\n",
+    "jpg": b"\xff\xd8\xff",
+    "jpeg": b"\xff\xd8\xff",
+    "dwg": b"AC10",
+}
+
+
+def safe_file_name(name: str) -> str:
+    """A file name as sent, without the folders a browser or a crafted request puts before it,
+    control characters or leading dots, at most 100 characters (keeping the extension)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if c.isprintable() and c not in '<>:"|?*').strip().lstrip(".")
+    stem, dot, extension = base.rpartition(".")
+    if dot and len(extension) <= 10:
+        return f"{stem[: 100 - len(extension) - 1]}.{extension}" if stem else "文件"
+    return base[:100] or "文件"
 
 
 def promise(
@@ -432,10 +511,13 @@ def _field_problem(spec: FormField, value: str) -> str | None:
         except ValueError:
             return "须为日期（年-月-日）"
     elif spec.type == "number":
+        # Amounts, areas, counts: a plain non-negative number (not -1, nan, inf or 1e400).
         try:
-            float(value)
-        except ValueError:
+            number = Decimal(value)
+        except InvalidOperation:
             return "须为数字"
+        if not number.is_finite() or number < 0 or number >= LARGEST_NUMBER:
+            return "须为不小于 0 的数字"
     elif spec.type == "choice" and value not in spec.options:
         return f"须为：{'、'.join(spec.options)}"
     elif spec.type == "phone" and not PHONE.match(value):
@@ -555,12 +637,19 @@ def answer_correction(
     return application
 
 
-def applications_of(session: Session, person_id: int, *, limit: int = 50) -> list[Application]:
-    return list(
-        session.scalars(
-            select(Application)
-            .where(Application.applicant_person_id == person_id)
-            .order_by(Application.created_at.desc(), Application.id.desc())
-            .limit(limit)
+def applications_of(
+    session: Session, applicant: Applicant, *, limit: int = 50
+) -> list[Application]:
+    """An enterprise's applications to whoever may view them for it; a person's own otherwise."""
+    query = select(Application).order_by(Application.created_at.desc(), Application.id.desc())
+    entity = applicant.entity
+    if entity is not None:
+        if not applicant.may("view"):
+            return []
+        query = query.where(Application.entity_id == entity.id)
+    else:
+        query = query.where(
+            Application.applicant_person_id == applicant.person.id,
+            Application.entity_id.is_(None),
         )
-    )
+    return list(session.scalars(query.limit(limit)))

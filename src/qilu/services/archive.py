@@ -25,7 +25,9 @@ from qilu.digests import sm3
 from qilu.errors import QiluError
 from qilu.filestore import FileStore, file_store
 from qilu.identity.models import LegalEntity, Person
+from qilu.outbox.service import enqueue
 from qilu.pii import Vault
+from qilu.services.applications import safe_file_name
 from qilu.services.cases import STATE_NAMES, steps_of
 from qilu.services.models import Application, ApplicationMaterial, Archive, Licence
 
@@ -50,11 +52,12 @@ def archive_application(
         return existing
     relative = Path(FOLDER) / application.number[2:10] / application.number
     final = data_dir / relative
-    if final.exists():
-        raise QiluError(
-            "archive.exists", f"归档包 {application.number} 已存在，不能覆盖", field="application"
-        )
     final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        # A package written by a try whose transaction then failed (no Archive row names it):
+        # kept aside, never overwritten nor trusted, and the package is built again.
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        os.replace(final, final.with_name(f".orphan-{application.number}-{stamp}"))
     work = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
     try:
         count = _contents(session, vault, store, application, work)
@@ -191,7 +194,7 @@ def _contents(
     for n, material in enumerate(materials, start=1):
         entry: dict[str, Any] = {"材料": material.material, "来源": material.source}
         if material.digest:
-            name = f"{n:03d}-{material.file_name}"
+            name = f"{n:03d}-{safe_file_name(material.file_name or '')}"
             (folder / name).write_bytes(store.get(material.digest))
             entry["文件"] = name
         listed.append(entry)
@@ -248,13 +251,30 @@ def _check_sm3(root: Path) -> list[str]:
     return problems
 
 
-def archive_if_finished(
-    session: Session, vault: Vault, data_dir: Path, application: Application
-) -> Archive | None:
-    """Package the application if it has just finished (the pages call this after a step)."""
-    if application.status != "done":
-        return None
-    return archive_application(session, vault, file_store(data_dir), data_dir, application)
+ARCHIVE = "services.archive"
+
+
+def archive_when_finished(session: Session, application: Application) -> None:
+    """If the application has just finished, its package is to be written after this
+    transaction commits (the outbox); a failure there never undoes the decision."""
+    if application.status == "done":
+        enqueue(session, ARCHIVE, str(application.id), {"application": application.id})
+
+
+def run_archive(
+    session: Session,
+    payload: dict[str, Any],
+    *,
+    vault: Vault,
+    data_dir: Path,
+    store: FileStore | None = None,
+) -> None:
+    """The outbox's handler: write the package (again, if an earlier try did not finish)."""
+    application = session.get(Application, int(payload["application"]))
+    if application is None or application.status != "done":
+        return
+    files = store or file_store(data_dir)
+    archive_application(session, vault, files, data_dir, application)
 
 
 def pending(session: Session, limit: int = 500) -> list[Application]:

@@ -16,14 +16,15 @@ from qilu.errors import NotFound, QiluError
 from qilu.filestore import file_store
 from qilu.identity.access import SignedIn
 from qilu.identity.enterprises import acting_identity
-from qilu.identity.models import LegalEntity, Person
 from qilu.routes import (
     LARGE_FONT,
     DbSession,
     PostedForm,
     ReadSession,
+    RowId,
     check_csrf,
     client_address,
+    get_settings,
     get_vault,
     render,
     settle_refusal,
@@ -46,11 +47,10 @@ STATUS_NAMES = {
 }
 
 
-def _applicant(
-    request: Request, db: DbSession, viewer: SignedIn
-) -> tuple[Person, LegalEntity | None]:
+def _applicant(request: Request, db: DbSession, viewer: SignedIn) -> applications.Applicant:
+    """The viewer, and the enterprise they act for if that still holds at this request."""
     identity = acting_identity(db, viewer, client_address=client_address(request))
-    return viewer.account.person, identity.entity if identity else None
+    return applications.Applicant(viewer.account.person, identity)
 
 
 @router.get("/services", response_class=HTMLResponse)
@@ -131,13 +131,11 @@ def start_chain(
 ) -> Response:
     answers = answers_from(form)
     chain = catalog.current_chain(db, code)
-    person, entity = _applicant(request, db, viewer)
     try:
-        started = applications.start(
+        started = applications.start_as(
             db,
             get_vault(request),
-            applicant=person,
-            entity=entity,
+            _applicant(request, db, viewer),
             chain_code=code,
             answers=answers,
             submission_key=str(form.get("start_key") or "") or None,
@@ -159,12 +157,10 @@ def start_item(
     code: str,
     start_key: Annotated[str, Form()] = "",
 ) -> Response:
-    person, entity = _applicant(request, db, viewer)
-    started = applications.start(
+    started = applications.start_as(
         db,
         get_vault(request),
-        applicant=person,
-        entity=entity,
+        _applicant(request, db, viewer),
         item_code=code,
         submission_key=start_key or None,
     )
@@ -173,9 +169,9 @@ def start_item(
 
 @router.get("/services/applications/{application_id}", response_class=HTMLResponse)
 def application_page(
-    request: Request, db: DbSession, viewer: SignedIn, application_id: int
+    request: Request, db: DbSession, viewer: SignedIn, application_id: RowId
 ) -> HTMLResponse:
-    application = applications.owned(db, application_id, viewer.account.person_id)
+    application = applications.owned(db, application_id, _applicant(request, db, viewer))
     return _application(request, db, application, error=None)
 
 
@@ -247,10 +243,10 @@ def _form_values(form: Any) -> tuple[dict[str, str], dict[str, str]]:
 
 @router.post("/services/applications/{application_id}/save", dependencies=Posted)
 def save(
-    request: Request, db: DbSession, viewer: SignedIn, application_id: int, form: PostedForm
+    request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, form: PostedForm
 ) -> Response:
     """Explicit save (the button) and autosave (the page's script, which wants JSON back)."""
-    application = applications.owned(db, application_id, viewer.account.person_id)
+    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
     values, wrong = _form_values(form)
     applications.save_draft(db, application, values, wrong)
     if request.headers.get("x-autosave"):
@@ -263,12 +259,13 @@ def upload(
     request: Request,
     db: DbSession,
     viewer: SignedIn,
-    application_id: int,
+    application_id: RowId,
     material: Annotated[str, Form()],
     files: Annotated[list[UploadFile], Form()],
 ) -> Response:
-    application = applications.owned(db, application_id, viewer.account.person_id)
-    store = file_store(request.app.state.settings.data_dir)
+    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    settings = get_settings(request)
+    store = file_store(settings.data_dir)
     try:
         for upload_file in files:
             if not upload_file.filename:
@@ -280,7 +277,9 @@ def upload(
                 material,
                 file_name=upload_file.filename,
                 content_type=upload_file.content_type or "application/octet-stream",
-                content=upload_file.file.read(),
+                # Never more than one byte past the limit is read, whatever the file's size.
+                content=upload_file.file.read(settings.max_upload_bytes + 1),
+                max_bytes=settings.max_upload_bytes,
             )
     except QiluError as error:
         settle_refusal(db, error)
@@ -290,18 +289,22 @@ def upload(
 
 @router.post("/services/applications/{application_id}/promise", dependencies=Posted)
 def promise(
-    db: DbSession, viewer: SignedIn, application_id: int, material: Annotated[str, Form()]
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    application_id: RowId,
+    material: Annotated[str, Form(max_length=100)],
 ) -> Response:
-    application = applications.owned(db, application_id, viewer.account.person_id)
+    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
     applications.promise(db, application, material)
     return RedirectResponse(f"/services/applications/{application_id}#materials", status_code=303)
 
 
 @router.post("/services/applications/{application_id}/submit", dependencies=Posted)
 def submit(
-    request: Request, db: DbSession, viewer: SignedIn, application_id: int, form: PostedForm
+    request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, form: PostedForm
 ) -> Response:
-    application = applications.owned(db, application_id, viewer.account.person_id)
+    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
     values, wrong = _form_values(form)
     vault = get_vault(request)
     try:
@@ -317,23 +320,23 @@ def submit(
     except QiluError as error:
         # Keep what was typed: the draft is saved even when the submission is refused.
         db.rollback()
-        application = applications.owned(db, application_id, viewer.account.person_id)
+        application = applications.owned(
+            db, application_id, _applicant(request, db, viewer), "apply"
+        )
         if application.status == "draft":
             applications.save_draft(db, application, values, wrong)
             db.commit()
         return _application(request, db, application, error=error, status=400)
-    archive.archive_if_finished(
-        db, get_vault(request), request.app.state.settings.data_dir, application
-    )
+    archive.archive_when_finished(db, application)
     return RedirectResponse(f"/services/applications/{application_id}?submitted=1", status_code=303)
 
 
 @router.post("/services/applications/{application_id}/resubmit", dependencies=Posted)
 def resubmit(
-    request: Request, db: DbSession, viewer: SignedIn, application_id: int, form: PostedForm
+    request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, form: PostedForm
 ) -> Response:
     """The applicant's answer to a correction (补正): changed facts, then the clock runs again."""
-    application = applications.owned(db, application_id, viewer.account.person_id)
+    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
     values, _ = _form_values(form)
     try:
         applications.answer_correction(
@@ -349,10 +352,10 @@ def resubmit(
 
 @router.post("/services/applications/{application_id}/rate", dependencies=Posted)
 def rate(
-    request: Request, db: DbSession, viewer: SignedIn, application_id: int, form: PostedForm
+    request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, form: PostedForm
 ) -> Response:
-    application = applications.owned(db, application_id, viewer.account.person_id)
-    scores = {k: int(v) for k in ratings.INDICATORS if (v := str(form.get(k, ""))).isdigit()}
+    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    scores = {k: int(v) for k in ratings.INDICATORS if (v := str(form.get(k, ""))).isdecimal()}
     try:
         ratings.rate(
             db,
@@ -373,30 +376,31 @@ def my_applications(request: Request, db: DbSession, viewer: SignedIn) -> HTMLRe
     return render(
         request,
         "services/my_applications.html",
-        rows=applications.applications_of(db, person_id),
+        rows=applications.applications_of(db, _applicant(request, db, viewer)),
         offers=offers.offers_of(db, person_id),
         statuses=STATUS_NAMES,
     )
 
 
 @router.post("/account/offers/{offer_id}/accept", dependencies=Posted)
-def accept_offer(request: Request, db: DbSession, viewer: SignedIn, offer_id: int) -> Response:
+def accept_offer(request: Request, db: DbSession, viewer: SignedIn, offer_id: RowId) -> Response:
     application = offers.accept(db, get_vault(request), offer_id, viewer.account.person)
-    archive.archive_if_finished(
-        db, get_vault(request), request.app.state.settings.data_dir, application
-    )
+    archive.archive_when_finished(db, application)
     return RedirectResponse(f"/services/applications/{application.id}", status_code=303)
 
 
 @router.post("/account/offers/{offer_id}/decline", dependencies=Posted)
-def decline_offer(db: DbSession, viewer: SignedIn, offer_id: int) -> Response:
+def decline_offer(db: DbSession, viewer: SignedIn, offer_id: RowId) -> Response:
     offers.decline(db, offer_id, viewer.account.person)
     return RedirectResponse("/account/applications", status_code=303)
 
 
 @router.get("/account/licences", response_class=HTMLResponse)
 def my_licences(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
-    person, entity = _applicant(request, db, viewer)
+    applicant = _applicant(request, db, viewer)
+    if not (applicant.may("view") or applicant.may("licence")):
+        applicant.require("view")
+    person, entity = applicant.person, applicant.entity
     vault = get_vault(request)
     index = licences.entity_holder_index(vault, entity.uscc) if entity else person.id_number_index
     held = licences.licences_of(db, index)
@@ -414,7 +418,9 @@ def my_licences(request: Request, db: DbSession, viewer: SignedIn) -> HTMLRespon
 @router.get("/account/licences/{number}.json")
 def licence_document(request: Request, db: DbSession, viewer: SignedIn, number: str) -> Response:
     """The licence as a signed document the holder can hand to anyone who verifies it."""
-    person, entity = _applicant(request, db, viewer)
+    applicant = _applicant(request, db, viewer)
+    applicant.require("licence")
+    person, entity = applicant.person, applicant.entity
     licence = licences.get_licence(db, number)
     index = (
         licences.entity_holder_index(get_vault(request), entity.uscc)

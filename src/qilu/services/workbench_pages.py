@@ -67,7 +67,7 @@ def _case(
     request: Request,
     db: DbSession,
     actor: roles.Staff,
-    case_id: int,
+    case_id: RowId,
     *,
     error: QiluError | None,
     status: int = 200,
@@ -137,9 +137,7 @@ def act(
             error=error,
             status=409 if error.code == "case.conflict" else 400,
         )
-    archive.archive_if_finished(
-        db, get_vault(request), request.app.state.settings.data_dir, case.application
-    )
+    archive.archive_when_finished(db, case.application)
     return RedirectResponse(f"/workbench/cases/{case_id}?done={action}", status_code=303)
 
 

@@ -1,0 +1,45 @@
+"""Background work of the platform (composition, like `web`): the outbox's handlers by kind, the
+sweeper a web process runs beside its requests, and the loop of a dedicated worker process."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import anyio
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from qilu.outbox.service import Handler, sweep
+from qilu.pii import Vault
+from qilu.services import archive
+from qilu.settings import Settings
+
+log = structlog.get_logger("qilu.workers")
+
+
+def handlers(settings: Settings, vault: Vault) -> dict[str, Handler]:
+    """What runs each kind of effect."""
+    return {
+        archive.ARCHIVE: partial(archive.run_archive, vault=vault, data_dir=settings.data_dir),
+    }
+
+
+async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vault: Vault) -> None:
+    """A web process's sweeper: every `outbox_interval` seconds, in a worker thread."""
+    table = handlers(settings, vault)
+    while True:
+        await anyio.sleep(settings.outbox_interval)
+        try:
+            await anyio.to_thread.run_sync(sweep, sessions, table)
+        except Exception:
+            # The database may be away for a moment; the next round tries again.
+            log.exception("outbox.sweep_failed")
+
+
+def run_worker(sessions: sessionmaker[Session], settings: Settings, vault: Vault) -> None:
+    """`qilu outbox run`: sweep until stopped, at least once a second."""
+    table = handlers(settings, vault)
+    while True:
+        if not sweep(sessions, table):
+            time.sleep(max(settings.outbox_interval, 1.0))

@@ -1,0 +1,70 @@
+"""The outbox: an effect runs after its cause commits, once, and a failing effect is tried again
+later without undoing anything."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from qilu.audit.models import AuditEvent
+from qilu.audit.service import record
+from qilu.outbox.models import OutboxEffect
+from qilu.outbox.service import enqueue, sweep
+
+
+@pytest.fixture
+def sessions(connection: Connection) -> sessionmaker[Session]:
+    """Sessions of the sweeper, each a savepoint of the test's transaction."""
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+
+
+def test_an_effect_is_kept_once_and_runs_once(
+    session: Session, sessions: sessionmaker[Session]
+) -> None:
+    enqueue(session, "test.note", "42", {"n": 42})
+    enqueue(session, "test.note", "42", {"n": 42})  # a double submit, say
+    session.commit()
+    seen: list[dict[str, Any]] = []
+    assert sweep(sessions, {"test.note": lambda _, payload: seen.append(payload)}) == 1
+    assert sweep(sessions, {"test.note": lambda _, payload: seen.append(payload)}) == 0
+    assert seen == [{"n": 42}]
+    effect = session.scalars(select(OutboxEffect)).one()
+    session.refresh(effect)
+    assert effect.done_at is not None and effect.attempts == 0
+
+
+def test_a_failing_effect_waits_and_undoes_only_itself(
+    session: Session, sessions: sessionmaker[Session]
+) -> None:
+    record(session, "test.cause", subject="cause")  # what caused the effect: committed
+    enqueue(session, "test.flaky", "1", {})
+    session.commit()
+
+    def flaky(effect_session: Session, _: dict[str, Any]) -> None:
+        record(effect_session, "test.half_done", subject="effect")  # rolled back with it
+        raise OSError("disk full")
+
+    assert sweep(sessions, {"test.flaky": flaky}) == 0
+    effect = session.scalars(select(OutboxEffect)).one()
+    session.refresh(effect)
+    assert effect.attempts == 1 and effect.done_at is None
+    assert effect.last_error == "OSError: disk full"
+    assert effect.next_attempt_at > datetime.now(UTC)
+    assert sweep(sessions, {"test.flaky": flaky}) == 0  # not due yet: not tried
+    actions = set(session.scalars(select(AuditEvent.action)))
+    assert "test.cause" in actions and "test.half_done" not in actions
+
+
+def test_an_effect_without_a_handler_is_kept_for_later(
+    session: Session, sessions: sessionmaker[Session]
+) -> None:
+    enqueue(session, "test.unknown", "1", {})
+    session.commit()
+    assert sweep(sessions, {}) == 0
+    effect = session.scalars(select(OutboxEffect)).one()
+    session.refresh(effect)
+    assert effect.last_error == "LookupError: no handler for test.unknown"
