@@ -23,7 +23,7 @@ from .servers import free_port, wait_until_healthy
 def run(
     *args: str, stdin: str | None = None, env: dict[str, str] | None = None, user: int | None = None
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "qilu.cli", *args]
+    command = [sys.executable, "-m", "qilu.entry", *args]  # as the installed `qilu`
     if user is not None:
         command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
     return subprocess.run(

@@ -240,3 +240,9 @@ def test_bodies_past_their_limit_are_refused_before_they_are_read(client: TestCl
 def test_a_wrong_method_is_answered_with_allow(client: TestClient) -> None:
     refused = client.post("/api/v1/divisions")
     assert refused.status_code == 405 and refused.headers["allow"] == "GET"
+
+
+def test_hsts_is_sent_when_cookies_are_secure(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path).model_copy(update={"cookie_secure": True})
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").headers["strict-transport-security"] == "max-age=31536000"

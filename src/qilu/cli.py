@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from qilu import __version__
-from qilu.codes.check import check_code
+from qilu.codes.check import check_lines
 from qilu.db import describe_database_error, make_engine, upgrade
 from qilu.errors import QiluError
 from qilu.settings import Settings
@@ -606,24 +606,9 @@ def codes_check(values: tuple[str, ...], strict: bool) -> None:
 
     Prints `value<TAB>ok|error<TAB>details` per value; exits 0 only if all are valid.
     """
-    all_valid = True
-    for value in _values(values):
-        result = check_code(value)
-        valid = result.is_valid and not (strict and result.warnings)
-        all_valid &= valid
-        click.echo(f"{value}\t{'ok' if valid else 'error'}\t{result.describe()}")
-    if not all_valid:
+    lines = (line for value in values for line in (sys.stdin if value == "-" else [value]))
+    if not check_lines(lines, sys.stdout, strict=strict):
         sys.exit(1)
-
-
-def _values(arguments: tuple[str, ...]) -> Iterator[str]:
-    for argument in arguments:
-        if argument == "-":
-            for line in sys.stdin:
-                if line.strip():
-                    yield line.rstrip("\r\n")
-        else:
-            yield argument
 
 
 def _base_url(settings: Settings, host: str | None, port: int | None) -> str:

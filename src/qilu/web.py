@@ -56,6 +56,10 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+HSTS = "max-age=31536000"
+# Pages about one person (their account, their applications, staff work): never cached.
+PRIVATE_PATHS = ("/account", "/admin", "/workbench", "/services/applications", "/oidc")
+
 STATUS_TITLES = {
     400: "请求有误",
     403: "没有权限",
@@ -263,6 +267,10 @@ class RequestShell:
                 response_headers["X-Request-ID"] = request_id
                 for name, value in SECURITY_HEADERS.items():
                     response_headers.setdefault(name, value)
+                if self.cookie_secure:  # served over TLS: browsers keep to it (RFC 6797)
+                    response_headers.setdefault("Strict-Transport-Security", HSTS)
+                if scope["path"].startswith(PRIVATE_PATHS):  # never kept in a shared cache
+                    response_headers.setdefault("Cache-Control", "no-store")
                 if csrf is None:
                     response_headers.append("set-cookie", self._csrf_cookie(state["csrf_token"]))
             await send(message)

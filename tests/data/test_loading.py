@@ -229,3 +229,31 @@ def test_a_credit_list_code_must_pass_its_check(
     result = load_rows(session, vault, "ZT-XY-001", rows, source="t", actor=OPERATOR)
     assert result.inserted == 2 and result.rejected == 1
     assert result.problems[0]["row"] == 2 and "统一社会信用代码" in result.problems[0]["reason"]
+
+
+def test_a_file_in_another_encoding_is_named_not_a_server_error(
+    session: Session, vault: Vault, catalog: None
+) -> None:
+    """Found: a CSV neither UTF-8 nor GB18030 answered a server error."""
+    fields = Layout.of(session, get_resource(session, "JC-RK-001")).fields
+    header = "公民身份号码,姓名,性别,出生日期,户籍地行政区划\n".encode()
+    for body in (b"\xff\xfe\x00\x80" * 10, header + b"\x80\xff\xfe\x81\x30" * 20_000):
+        with pytest.raises(QiluError) as refused:
+            rows = read_rows(io.BytesIO(body), "x.csv", fields)
+            load_rows(session, vault, "JC-RK-001", rows, source="x.csv", actor=OPERATOR)
+        assert refused.value.code == "data.encoding" and refused.value.field == "file"
+
+
+def test_an_xlsx_bomb_is_refused_before_it_is_read(session: Session, catalog: None) -> None:
+    """Found: 0.9 MB of XLSX unpacked to 406 MB of shared strings before any check."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/sharedStrings.xml", b"<si><t>a</t></si>" * 2_000_000)  # 34 MB
+    buffer.seek(0)
+    fields = Layout.of(session, get_resource(session, "JC-RK-001")).fields
+    with pytest.raises(QiluError) as refused:
+        read_rows(buffer, "bomb.xlsx", fields)
+    assert refused.value.code == "data.xlsx_too_large"

@@ -275,3 +275,16 @@ def test_an_expired_password_must_be_changed_before_anything_else(
         )
         assert changed.status_code == 200 and "data-password-expired" not in changed.text
         assert client.get("/account/data", follow_redirects=False).status_code == 200
+
+
+def test_signing_in_rotates_the_csrf_token_and_account_pages_are_not_cached(
+    client: TestClient, resident: None
+) -> None:
+    before = csrf(client)
+    register(client)
+    after = client.cookies.get("qilu_csrf")
+    assert after and after != before  # a token planted before sign-in is worth nothing after
+    page = client.get("/account")
+    assert page.headers["cache-control"] == "no-store"
+    assert "strict-transport-security" not in page.headers  # plain HTTP here
+    assert "cache-control" not in client.get("/services").headers

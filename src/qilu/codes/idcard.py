@@ -59,7 +59,7 @@ def _birth_date_table() -> dict[str, date]:
     """Every calendar date 1850-2099 keyed by its YYYYMMDD text."""
     first, last = _EARLIEST_BIRTH.toordinal(), _LATEST_TABLED_BIRTH.toordinal()
     days = [date.fromordinal(n) for n in range(first, last + 1)]
-    return {f"{d.year:04d}{d.month:02d}{d.day:02d}": d for d in days}
+    return {d.isoformat().replace("-", ""): d for d in days}  # C calls: half the start-up
 
 
 # Look-up tables of the hot path, built once at import and never changed afterwards.
@@ -123,6 +123,28 @@ def validate_id_number(value: str, *, today: date | None = None) -> str:
             found=number[17],
         )
     return number
+
+
+def birth_dates() -> dict[str, date]:
+    """The calendar the checks use: every date 1850-2099 by its YYYYMMDD text (do not change)."""
+    return _BIRTH_DATES
+
+
+def plainly_valid(value: str) -> str | None:
+    """The number if `value` is 18 plain characters that pass every check and were born before
+    yesterday, else None (`validate_id_number` then says what is wrong). No exception and no
+    normalising: the short path of bulk checks, which are mostly such numbers."""
+    first17 = value[:17]
+    if len(value) != 18 or not first17.isdigit() or not first17.isascii():
+        return None
+    birth = _BIRTH_DATES.get(value[6:14])
+    if birth is None or birth > _SURELY_PAST or value[:2] not in _PROVINCES:
+        return None
+    expected = _CHECK_BY_BASE13_REMAINDER[int(first17, 13) % 11]
+    last = value[17]
+    if last == expected:
+        return value
+    return first17 + "X" if last == "x" and expected == "X" else None
 
 
 def parse_id_number(value: str, *, today: date | None = None) -> IdNumber:

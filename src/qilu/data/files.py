@@ -7,6 +7,7 @@ import codecs
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import PurePath
 from typing import IO, Any
@@ -66,22 +67,45 @@ def _columns(header: list[Any], fields: list[FieldSpec]) -> list[str | None]:
     return names
 
 
+ENCODING_REFUSED = "文件既不是 UTF-8 也不是 GB18030 编码：请在表格软件中另存为“CSV UTF-8”后再上传"
+
+
 def _text(stream: IO[bytes]) -> io.TextIOWrapper:
-    """UTF-8 (with or without BOM), else GB18030, as Chinese spreadsheets often save."""
+    """UTF-8 (with or without BOM), else GB18030, as Chinese spreadsheets often save; any
+    other encoding is refused by name (also if it shows only further into the file)."""
     head = stream.read(64 * 1024)
     stream.seek(0)
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        encoding = "utf-8-sig"
-    except UnicodeDecodeError:
-        encoding = "gb18030"
+    encoding = "gb18030"
+    for candidate in ("utf-8-sig", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(candidate)().decode(head, final=False)
+        except UnicodeDecodeError:
+            continue
+        encoding = candidate
+        break
+    else:
+        raise QiluError("data.encoding", ENCODING_REFUSED, field="file")
     return io.TextIOWrapper(stream, encoding=encoding, newline="")
+
+
+def _readable(lines: Iterator[Row]) -> Iterator[Row]:
+    """Rows, with a bad byte or an oversized field further on said as a file problem."""
+    try:
+        yield from lines
+    except UnicodeDecodeError:
+        raise QiluError("data.encoding", ENCODING_REFUSED, field="file") from None
+    except csv.Error as error:
+        raise QiluError("data.csv", f"CSV 格式有误：{error}", field="file") from None
 
 
 def _csv(stream: IO[bytes], fields: list[FieldSpec]) -> Iterator[Row]:
     text = _text(stream)
     reader = csv.reader(text)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except (UnicodeDecodeError, csv.Error):
+        text.detach()
+        raise QiluError("data.encoding", ENCODING_REFUSED, field="file") from None
     if header is None:
         text.detach()
         raise QiluError("data.empty_file", "文件是空的", field="file")
@@ -101,7 +125,7 @@ def _csv(stream: IO[bytes], fields: list[FieldSpec]) -> Iterator[Row]:
         finally:
             text.detach()  # the caller's file stays open: it is theirs to close
 
-    return rows()
+    return _readable(rows())
 
 
 def _jsonl(stream: IO[bytes], fields: list[FieldSpec]) -> Iterator[Row]:
@@ -115,7 +139,7 @@ def _jsonl(stream: IO[bytes], fields: list[FieldSpec]) -> Iterator[Row]:
         finally:
             text.detach()  # the caller's file stays open: it is theirs to close
 
-    return rows()
+    return _readable(rows())
 
 
 def _json_lines(text: IO[str], known: set[str], to_name: dict[str, str]) -> Iterator[Row]:
@@ -137,9 +161,38 @@ def _json_lines(text: IO[str], known: set[str], to_name: dict[str, str]) -> Iter
         yield number, {to_name.get(str(k), str(k)): value for k, value in entry.items()}
 
 
+# An XLSX is a zip: what it would unpack to is checked before openpyxl reads it (its shared
+# strings are read whole, so a 1 MB file could otherwise fill hundreds of MB).
+LARGEST_XLSX_PART = 256 * 1024 * 1024
+LARGEST_XLSX_RATIO = 100  # …beyond this much larger than its compressed size
+SMALL_XLSX_PART = 32 * 1024 * 1024  # a part this small is not worth refusing for its ratio
+
+
+def _check_xlsx(stream: IO[bytes]) -> None:
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        raise QiluError(
+            "data.xlsx", "无法读取 XLSX 文件：文件已损坏或不是 XLSX", field="file"
+        ) from None
+    finally:
+        stream.seek(0)
+    for part in parts:
+        ratio = part.file_size / max(part.compress_size, 1)
+        suspicious = part.file_size > SMALL_XLSX_PART and ratio > LARGEST_XLSX_RATIO
+        if part.file_size > LARGEST_XLSX_PART or suspicious:
+            raise QiluError(
+                "data.xlsx_too_large",
+                f"XLSX 文件解压后过大（{part.filename}）：请拆分文件或改用 CSV",
+                field="file",
+            )
+
+
 def _xlsx(stream: IO[bytes], fields: list[FieldSpec]) -> Iterator[Row]:
     from openpyxl import load_workbook
 
+    _check_xlsx(stream)
     try:
         book = load_workbook(stream, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds for a damaged file

@@ -17,11 +17,13 @@ from qilu.identity.access import SESSION_COOKIE, HalfSignedIn, SettingUp, Signed
 from qilu.identity.models import Account
 from qilu.identity.service import id_number_of
 from qilu.routes import (
+    CSRF_COOKIE,
     DbSession,
     check_csrf,
     client_address,
     get_settings,
     get_vault,
+    new_csrf_token,
     render,
     settle_refusal,
 )
@@ -85,6 +87,14 @@ def _signed_in(
         samesite="lax",
         secure=settings.cookie_secure,
         max_age=int(sessions.TIMEOUTS[settings.security_profile].absolute.total_seconds()),
+    )
+    # A new CSRF token with the new session: one planted before sign-in is worth nothing after.
+    response.set_cookie(
+        CSRF_COOKIE,
+        new_csrf_token(),
+        httponly=True,
+        samesite="strict",
+        secure=settings.cookie_secure,
     )
     return response
 
