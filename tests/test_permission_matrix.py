@@ -23,17 +23,21 @@ from sqlalchemy.orm import Session
 from starlette.routing import Route
 
 from qilu.data import sharing
-from qilu.identity import sessions
+from qilu.identity import enterprises, sessions
 from qilu.identity.access import SESSION_COOKIE, require, staff_member
+from qilu.identity.models import Account, Person
 from qilu.identity.roles import OPERATOR, grant_role
 from qilu.pii import Vault
 from qilu.web import INSTALLS
 
-from .factories import make_account, make_person, make_service_client
+from .factories import make_account, make_entity, make_person, make_service_client
 
 OK, DENY, SIGN_IN = "ok", "deny", "sign_in"
+# Residents, and residents acting for an enterprise: as its agent with only the view scope, with
+# the apply scope, and one whose authorisation was revoked while their browser still acts for it.
+NOT_STAFF = ("resident", "agent_view", "agent_apply", "revoked_agent")
 PEOPLE = (
-    "resident",
+    *NOT_STAFF,
     "clerk",
     "approver",
     "steward",
@@ -68,7 +72,7 @@ PUBLIC = Rule(_everyone(OK))
 SIGNED_IN = Rule({**_everyone(OK), "anonymous": SIGN_IN, "system": SIGN_IN})
 # Only a session that still owes its second factor; everyone else is sent to sign in.
 HALF_SIGNED_IN = Rule(_everyone(SIGN_IN))
-STAFF = Rule({**SIGNED_IN.expected, "resident": DENY}, staff=True)
+STAFF = Rule({**SIGNED_IN.expected, **dict.fromkeys(NOT_STAFF, DENY)}, staff=True)
 # Department systems with their own token; a person's browser session is not a token.
 SYSTEM = Rule({**_everyone(SIGN_IN), "system": OK})
 # A person's bearer token (OIDC), or a client authenticating itself (RFC 7009 §2.1); nobody
@@ -173,7 +177,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/services/items/{code}"): PUBLIC,
     ("GET", "/services/chains/{code}"): PUBLIC,
     ("POST", "/services/chains/{code}/start"): SIGNED_IN,
-    ("POST", "/services/items/{code}/start"): SIGNED_IN,
+    # an agent applies only with 办理业务 (checked before the item is looked up)
+    ("POST", "/services/items/{code}/start"): Rule({**SIGNED_IN.expected, "agent_view": DENY}),
     ("GET", "/services/applications/{application_id}"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/save"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/materials"): SIGNED_IN,
@@ -185,7 +190,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account/offers/{offer_id}/accept"): SIGNED_IN,
     ("POST", "/account/offers/{offer_id}/decline"): SIGNED_IN,
     ("GET", "/account/licences"): SIGNED_IN,
-    ("GET", "/account/licences/{number}.json"): SIGNED_IN,
+    # a licence is handed out for an enterprise only with 使用电子证照
+    ("GET", "/account/licences/{number}.json"): Rule(
+        {**SIGNED_IN.expected, "agent_view": DENY, "agent_apply": DENY}
+    ),
     ("GET", "/licences/verify"): PUBLIC,
     ("POST", "/licences/verify"): PUBLIC,
     ("POST", "/settings/large-font"): PUBLIC,
@@ -264,16 +272,41 @@ def concrete(path: str) -> str:
     return path
 
 
+@dataclass(frozen=True)
+class Cast:
+    account: Account
+    acting_for: int | None = None  # the enterprise the browser acts for
+
+
 @pytest.fixture
-def cast(session: Session, vault: Vault, departments: None) -> dict[str, Session | str]:
-    """An account (with its roles) for each person in the table."""
+def cast(session: Session, vault: Vault, departments: None) -> dict[str, Cast]:
+    """An account (with its roles, or its enterprise identity) for each person in the table."""
     from qilu.data.catalog import install_standard_catalog
 
     install_standard_catalog(session)
-    accounts: dict[str, Session | str] = {}
-    for n, actor in enumerate(PEOPLE):
-        person = make_person(session, vault, name=f"矩阵{n}")
-        account = make_account(session, vault, person)
+    people = {actor: make_person(session, vault, name=f"矩阵{n}") for n, actor in enumerate(PEOPLE)}
+    accounts = {actor: make_account(session, vault, person) for actor, person in people.items()}
+    entity = make_entity(session, people["resident"])  # the resident leads it
+    cast: dict[str, Cast] = {}
+    for actor, person in people.items():
+        cast[actor] = Cast(accounts[actor])
+        if actor.endswith("agent") or actor.startswith("agent_"):
+            scopes = ["apply", "view"] if actor != "agent_view" else ["view"]
+            grant = enterprises.authorise_agent(
+                session,
+                vault,
+                entity,
+                granted_by=person_id_of(people["resident"]),
+                agent_name=person.name,
+                agent_id_number=vault.decrypt(person.id_number_cipher, "id_number"),
+                scopes=scopes,
+                valid_until=datetime.now(UTC) + timedelta(days=30),
+            )
+            if actor == "revoked_agent":
+                enterprises.revoke_agent(
+                    session, entity, grant.id, by=entity.legal_representative_id
+                )
+            cast[actor] = Cast(accounts[actor], entity.id)
         if actor in STAFF_ROLES:
             department, role = STAFF_ROLES[actor]
             grant_role(
@@ -284,8 +317,11 @@ def cast(session: Session, vault: Vault, departments: None) -> dict[str, Session
                 profile="standard",
                 actor=OPERATOR,
             )
-        accounts[actor] = account  # type: ignore[assignment]
-    return accounts
+    return cast
+
+
+def person_id_of(person: Person) -> int:
+    return person.id
 
 
 def outcome(response: object) -> str:
@@ -298,7 +334,7 @@ def outcome(response: object) -> str:
 
 
 def test_every_actor_gets_the_answer_of_the_table(
-    app: FastAPI, session: Session, vault: Vault, cast: dict[str, object]
+    app: FastAPI, session: Session, vault: Vault, cast: dict[str, Cast]
 ) -> None:
     system = make_service_client(session, "370102-approval")
     sharing.request_access(
@@ -328,14 +364,15 @@ def test_every_actor_gets_the_answer_of_the_table(
                 if actor == "system":
                     headers["Authorization"] = f"Bearer {token}"
                 elif actor != "anonymous":
-                    cookie, _ = sessions.start_session(
+                    cookie, browser = sessions.start_session(
                         session,
-                        cast[actor],  # type: ignore[arg-type]
+                        cast[actor].account,
                         assurance=3,
                         profile="standard",
                         client_address="testclient",
                         user_agent="matrix",
                     )
+                    browser.acting_for_entity_id = cast[actor].acting_for
                     client.cookies.set(SESSION_COOKIE, cookie)
                 body = {"data": {"csrf_token": CSRF}} if method == "POST" else {}
                 if method == "PUT":
