@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Path, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
@@ -184,3 +185,23 @@ async def check_csrf(request: Request) -> None:
         raise CsrfRejected(
             "csrf.invalid", "表单已过期或来源不明：请刷新页面后重新提交", field=CSRF_FIELD
         )
+
+
+class Redrawn(Exception):
+    """A refusal answered with its page again (the form, what was typed, the error by its
+    field); the web layer sends `response` as it is."""
+
+    def __init__(self, response: Response):
+        super().__init__("redrawn")
+        self.response = response
+
+
+@contextmanager
+def redraw_on_refusal(db: Session, page: Callable[[QiluError], Response]) -> Iterator[None]:
+    """The one shape of every form post: do the work; on a refusal keep its trail (and nothing
+    else, `settle_refusal`) and answer with `page(error)`."""
+    try:
+        yield
+    except QiluError as error:
+        settle_refusal(db, error)
+        raise Redrawn(page(error)) from None

@@ -40,7 +40,7 @@ from qilu.identity.assurance import StepUpRequired
 from qilu.limits import BodyLimit, BodyTooLarge
 from qilu.logs import configure_logging
 from qilu.pii import load_vault
-from qilu.routes import CSRF_COOKIE, LARGE_FONT, beijing, new_csrf_token, render
+from qilu.routes import CSRF_COOKIE, LARGE_FONT, Redrawn, beijing, new_csrf_token, render
 from qilu.services import admin_pages as services_admin_pages
 from qilu.services import portal_pages, workbench_pages
 from qilu.settings import Settings
@@ -190,6 +190,10 @@ def _install_errors(app: FastAPI) -> None:
             query = urlencode({"level": error.level, "next": _return_path(request)})
             return RedirectResponse(f"/account/confirm?{query}", status_code=303)
         return _error_response(request, error.status_code, error.as_dict(), error.headers())
+
+    @app.exception_handler(Redrawn)
+    async def redrawn(request: Request, error: Redrawn) -> Response:
+        return error.response
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:

@@ -15,7 +15,14 @@ from qilu.data.quality import overdue, quality_of
 from qilu.errors import QiluError
 from qilu.identity import roles
 from qilu.identity.access import AnyStaff, require
-from qilu.routes import DbSession, RowId, check_csrf, get_vault, render, settle_refusal
+from qilu.routes import (
+    DbSession,
+    RowId,
+    check_csrf,
+    get_vault,
+    redraw_on_refusal,
+    render,
+)
 
 router = APIRouter(prefix="/workbench/data", include_in_schema=False)
 NAMES = {
@@ -87,15 +94,17 @@ def upload(
 ) -> Response:
     """A steward of the provider loads a file in the browser (large files: `qilu data load`).
     Who may load is settled before the file is opened."""
-    try:
+    with redraw_on_refusal(
+        db,
+        lambda error: _resource_page(
+            request, db, actor, code, error=error, status=error.status_code
+        ),
+    ):
         resource = catalog.get_resource(db, code)
         roles.authorize(actor, "data.publish", roles.Target.of(resource.provider))
         rows = read_rows(file.file, file.filename or "upload", Layout.of(db, resource).fields)
         source = file.filename or "upload"
         load = load_rows(db, get_vault(request), code, rows, source=source, actor=actor)
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _resource_page(request, db, actor, code, error=error, status=error.status_code)
     return RedirectResponse(f"/workbench/data/loads/{load.id}", status_code=303)
 
 

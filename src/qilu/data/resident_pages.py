@@ -15,7 +15,14 @@ from qilu.data.models import DataResource
 from qilu.errors import QiluError
 from qilu.identity.access import Confirmed, SignedIn
 from qilu.identity.models import Department, Person
-from qilu.routes import DbSession, RowId, check_csrf, end_of_day, render, settle_refusal
+from qilu.routes import (
+    DbSession,
+    RowId,
+    check_csrf,
+    end_of_day,
+    redraw_on_refusal,
+    render,
+)
 
 router = APIRouter(prefix="/account/data", include_in_schema=False)
 Posted = [Depends(check_csrf)]
@@ -83,7 +90,7 @@ def give_consent(
     valid_until: Annotated[str, Form(max_length=10)],
 ) -> Response:
     person = viewer.account.person
-    try:
+    with redraw_on_refusal(db, lambda error: _page(request, db, person, error=error, status=400)):
         until = end_of_day(
             valid_until,
             code="consent.valid_until",
@@ -94,9 +101,6 @@ def give_consent(
             db, person, resource_code=resource, consumer_code=consumer, purpose=purpose,
             valid_until=until,
         )  # fmt: skip
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _page(request, db, person, error=error, status=400)
     return RedirectResponse("/account/data?given=1", status_code=303)
 
 

@@ -15,7 +15,14 @@ from qilu.errors import QiluError
 from qilu.identity import roles
 from qilu.identity.access import AnyStaff, require
 from qilu.identity.service import departments_of
-from qilu.routes import DbSession, RowId, check_csrf, end_of_day, render, settle_refusal
+from qilu.routes import (
+    DbSession,
+    RowId,
+    check_csrf,
+    end_of_day,
+    redraw_on_refusal,
+    render,
+)
 
 router = APIRouter(prefix="/workbench/sharing", include_in_schema=False)
 Posted = [Depends(check_csrf)]
@@ -66,7 +73,9 @@ def ask(
     row_field: Annotated[str, Form(max_length=64)] = "",
     row_value: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _ask_form(request, db, actor, code, error=error, status=400)
+    ):
         until = end_of_day(
             valid_until,
             code="sharing.valid_until",
@@ -86,9 +95,6 @@ def ask(
             row_conditions={row_field: row_value} if row_field else {},
             actor=actor,
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _ask_form(request, db, actor, code, error=error, status=400)
     return RedirectResponse("/workbench/sharing", status_code=303)
 
 

@@ -23,8 +23,8 @@ from qilu.routes import (
     check_csrf,
     get_settings,
     get_vault,
+    redraw_on_refusal,
     render,
-    settle_refusal,
 )
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -95,7 +95,12 @@ def register_client(
         "kind": kind,
         "first_party": first_party,
     }
-    try:
+    with redraw_on_refusal(
+        db,
+        lambda error: _clients(
+            request, db, actor, form=form, error=error, created=None, status=400
+        ),
+    ):
         created = oidc_clients.register_client(
             db,
             name=name,
@@ -105,9 +110,6 @@ def register_client(
             post_logout_redirect_uris=_lines(post_logout_redirect_uris),
             actor=actor,
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _clients(request, db, actor, form=form, error=error, created=None, status=400)
     return _clients(request, db, actor, form={}, error=None, created=created)
 
 
@@ -125,7 +127,12 @@ def register_service_client(
         "department": department,
         "rate_per_second": rate_per_second,
     }
-    try:
+    with redraw_on_refusal(
+        db,
+        lambda error: _clients(
+            request, db, actor, form=form, error=error, created=None, status=400
+        ),
+    ):
         if rate_per_second.strip() and not rate_per_second.strip().isdecimal():
             raise QiluError("client.rate", "每秒请求上限须为整数", field="rate_per_second")
         created = oidc_clients.register_service_client(
@@ -135,9 +142,6 @@ def register_service_client(
             rate_per_second=int(rate_per_second) if rate_per_second.strip() else None,
             actor=actor,
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _clients(request, db, actor, form=form, error=error, created=None, status=400)
     return _clients(request, db, actor, form={}, error=None, created=created)
 
 
@@ -198,7 +202,9 @@ def grant(
         "department_code": department_code,
         "role": role,
     }
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _roles(request, db, actor, "", form=form, error=error, status=400)
+    ):
         person = matching_person(db, get_vault(request), name, id_number)
         if person is None:
             raise QiluError(
@@ -214,9 +220,6 @@ def grant(
             profile=get_settings(request).security_profile,
             actor=actor,
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _roles(request, db, actor, "", form=form, error=error, status=400)
     return RedirectResponse(f"/admin/roles?department={department_code.strip()}", 303)
 
 

@@ -19,6 +19,7 @@ from qilu.routes import (
     client_address,
     end_of_day,
     get_vault,
+    redraw_on_refusal,
     render,
     settle_refusal,
 )
@@ -56,11 +57,10 @@ def _identities(
 def act_as(
     request: Request, db: DbSession, viewer: SignedIn, uscc: Annotated[str, Form()] = ""
 ) -> Response:
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _identities(request, db, viewer, error=error, status=error.status_code)
+    ):
         enterprises.act_as(db, viewer, uscc or None, client_address=client_address(request))
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _identities(request, db, viewer, error=error, status=error.status_code)
     return RedirectResponse("/account/enterprises", status_code=303)
 
 
@@ -112,7 +112,9 @@ def authorise(
         "valid_until": valid_until,
         "scopes": scopes or [],
     }
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _agents(request, db, viewer, uscc, form=form, error=error, status=400)
+    ):
         entity = enterprises.led_entity(db, viewer.account.person_id, uscc)
         enterprises.authorise_agent(
             db,
@@ -129,9 +131,6 @@ def authorise(
                 message="请按 年-月-日 填写授权截止日期",
             ),
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _agents(request, db, viewer, uscc, form=form, error=error, status=400)
     return RedirectResponse(f"/account/enterprises/{uscc}/agents", status_code=303)
 
 

@@ -24,6 +24,7 @@ from qilu.routes import (
     get_settings,
     get_vault,
     new_csrf_token,
+    redraw_on_refusal,
     render,
     settle_refusal,
 )
@@ -114,7 +115,9 @@ def register(
     password_again: Annotated[str, Form(max_length=256)],
 ) -> Response:
     form = {"name": name, "id_number": id_number}
-    try:
+    with redraw_on_refusal(
+        db, lambda error: render(request, "identity/register.html", 400, form=form, error=error)
+    ):
         if password != password_again:
             raise QiluError("password.mismatch", "两次输入的密码不一致", field="password_again")
         account = accounts.register_resident(
@@ -126,9 +129,6 @@ def register(
             profile=get_settings(request).security_profile,
             client_address=client_address(request),
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return render(request, "identity/register.html", 400, form=form, error=error)
     return _signed_in(request, db, account, "/account")
 
 
@@ -240,7 +240,9 @@ def confirm(
     target = _safe_next(next)
     account = viewer.account
     settings = get_settings(request)
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _confirm_page(request, viewer, target, level, error=error, status=403)
+    ):
         accounts.confirm_password(
             db,
             account,
@@ -257,9 +259,6 @@ def confirm(
                 profile=settings.security_profile,
                 client_address=client_address(request),
             )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _confirm_page(request, viewer, target, level, error=error, status=403)
     sessions.reconfirm(viewer, assurance=4 if account.has_second_factor else account.assurance)
     if viewer.assurance < level:  # a password cannot reach what was asked: say so
         return _confirm_page(request, viewer, target, level, error=None, status=403)
@@ -377,7 +376,9 @@ def change_password(
     password: Annotated[str, Form(max_length=256)],
     password_again: Annotated[str, Form(max_length=256)],
 ) -> Response:
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _account_page(request, db, viewer, message=None, error=error, status=400)
+    ):
         if password != password_again:
             raise QiluError("password.mismatch", "两次输入的新密码不一致", field="password_again")
         accounts.change_password(
@@ -390,9 +391,6 @@ def change_password(
             client_address=client_address(request),
             keep_session_id=viewer.id,
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _account_page(request, db, viewer, message=None, error=error, status=400)
     return _account_page(
         request, db, viewer, message="密码已修改，其他设备上的登录已退出", error=None
     )

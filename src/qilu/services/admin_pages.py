@@ -12,7 +12,7 @@ from qilu.errors import QiluError
 from qilu.identity import roles
 from qilu.identity.access import require
 from qilu.identity.assurance import HIGH_RISK
-from qilu.routes import DbSession, PostedForm, check_csrf, render, settle_refusal
+from qilu.routes import DbSession, PostedForm, check_csrf, redraw_on_refusal, render
 from qilu.services import catalog
 from qilu.services.specs import DEPTH_NAMES, LEVEL_NAMES
 
@@ -85,11 +85,8 @@ def save_item(
 ) -> Response:
     current = catalog.current_item(db, code).spec
     changes = {k: v for k, v in _changes(form).items() if current.get(k) != v}
-    try:
+    with redraw_on_refusal(db, lambda error: _item(request, db, code, error=error, status=400)):
         catalog.change_item(db, code, changes, actor=actor, note=note)
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _item(request, db, code, error=error, status=400)
     return RedirectResponse(f"/admin/items/{code}?saved=1", status_code=303)
 
 

@@ -26,6 +26,7 @@ from qilu.routes import (
     client_address,
     get_settings,
     get_vault,
+    redraw_on_refusal,
     render,
     settle_refusal,
 )
@@ -266,7 +267,9 @@ def upload(
     application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
     settings = get_settings(request)
     store = file_store(settings.data_dir)
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _application(request, db, application, error=error, status=400)
+    ):
         for upload_file in files:
             if not upload_file.filename:
                 continue
@@ -281,9 +284,6 @@ def upload(
                 content=upload_file.file.read(settings.max_upload_bytes + 1),
                 max_bytes=settings.max_upload_bytes,
             )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _application(request, db, application, error=error, status=400)
     return RedirectResponse(f"/services/applications/{application_id}#materials", status_code=303)
 
 
@@ -338,13 +338,12 @@ def resubmit(
     """The applicant's answer to a correction (补正): changed facts, then the clock runs again."""
     application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
     values, _ = _form_values(form)
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _application(request, db, application, error=error, status=400)
+    ):
         applications.answer_correction(
             db, get_vault(request), application, values, actor_person_id=viewer.account.person_id
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _application(request, db, application, error=error, status=400)
     return RedirectResponse(
         f"/services/applications/{application_id}?resubmitted=1", status_code=303
     )
@@ -356,7 +355,9 @@ def rate(
 ) -> Response:
     application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
     scores = {k: int(v) for k in ratings.INDICATORS if (v := str(form.get(k, ""))).isdecimal()}
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _application(request, db, application, error=error, status=400)
+    ):
         ratings.rate(
             db,
             application,
@@ -364,9 +365,6 @@ def rate(
             scores=scores,
             comment=str(form.get("comment", "")),
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _application(request, db, application, error=error, status=400)
     return RedirectResponse(f"/services/applications/{application_id}?rated=1", status_code=303)
 
 

@@ -22,8 +22,8 @@ from qilu.routes import (
     RowId,
     check_csrf,
     get_vault,
+    redraw_on_refusal,
     render,
-    settle_refusal,
 )
 from qilu.services import applications, archive, cases, catalog, queues, ratings
 from qilu.services.portal_pages import answers_from
@@ -116,7 +116,17 @@ def act(
     reason: Annotated[str, Form(max_length=2000)] = "",
     promise: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    try:
+    with redraw_on_refusal(
+        db,
+        lambda error: _case(
+            request,
+            db,
+            actor,
+            case_id,
+            error=error,
+            status=409 if error.code == "case.conflict" else 400,
+        ),
+    ):
         case = cases.act(
             db,
             get_vault(request),
@@ -126,16 +136,6 @@ def act(
             expected_version=version,
             reason=reason,
             promise_missing=promise == "yes",
-        )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _case(
-            request,
-            db,
-            actor,
-            case_id,
-            error=error,
-            status=409 if error.code == "case.conflict" else 400,
         )
     archive.archive_when_finished(db, case.application)
     return RedirectResponse(f"/workbench/cases/{case_id}?done={action}", status_code=303)
@@ -150,7 +150,9 @@ def post_check(
     outcome: Annotated[str, Form(max_length=16)],
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _case(request, db, actor, case_id, error=error, status=400)
+    ):
         cases.post_check(
             db,
             case_id,
@@ -158,9 +160,6 @@ def post_check(
             passed=outcome == "passed",
             note=reason,
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _case(request, db, actor, case_id, error=error, status=400)
     return RedirectResponse(f"/workbench/cases/{case_id}?done=post_check", status_code=303)
 
 
@@ -218,7 +217,9 @@ def window_start(
     """一窗受理: the clerk starts an application for a walk-in resident, who is found by the ID
     number they present; a chain's questionnaire is answered with them on the next page (which
     carries that number, never a row id a clerk could change), an item's form directly."""
-    try:
+    with redraw_on_refusal(
+        db, lambda error: _window(request, db, actor, q=q, error=error, status=400)
+    ):
         department = queues.window_of(db, actor, department_id)
         person = find_person(db, get_vault(request), id_number)
         kind, _, code = target.partition(":")
@@ -233,9 +234,6 @@ def window_start(
             clerk_person_id=actor.person_id,
             receiving_department_id=department.id,
         )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _window(request, db, actor, q=q, error=error, status=400)
     return RedirectResponse(f"/services/applications/{started.application.id}", status_code=303)
 
 
@@ -276,7 +274,12 @@ def window_chain_start(
 ) -> Response:
     window = queues.window_of(db, actor, department)
     applicant = find_person(db, get_vault(request), id_number)
-    try:
+    with redraw_on_refusal(
+        db,
+        lambda error: _window_chain(
+            request, db, code, applicant, id_number, window.id, error=error, status=400
+        ),
+    ):
         started = applications.start(
             db,
             get_vault(request),
@@ -286,11 +289,6 @@ def window_chain_start(
             channel="window",
             clerk_person_id=actor.person_id,
             receiving_department_id=window.id,
-        )
-    except QiluError as error:
-        settle_refusal(db, error)
-        return _window_chain(
-            request, db, code, applicant, id_number, window.id, error=error, status=400
         )
     return RedirectResponse(f"/services/applications/{started.application.id}", status_code=303)
 
