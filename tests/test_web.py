@@ -246,3 +246,14 @@ def test_hsts_is_sent_when_cookies_are_secure(tmp_path: Path) -> None:
     settings = make_settings(tmp_path).model_copy(update={"cookie_secure": True})
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_routes_hold_no_queries() -> None:
+    """Routes parse, authorise, call a service and render: queries live in the services."""
+    import qilu
+
+    package = Path(qilu.__file__).parent
+    routes = [*package.rglob("*pages.py"), *package.rglob("api.py")]
+    assert len(routes) > 8
+    holding = [str(p.relative_to(package)) for p in routes if "select(" in p.read_text("utf-8")]
+    assert holding == []

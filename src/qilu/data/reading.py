@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.models import AuditEvent
 from qilu.audit.service import record
 from qilu.codes.divisions import code_prefix, covers
+from qilu.data.catalog import schema_of
 from qilu.data.consent import live_consent, needs_consent, subject_of
 from qilu.data.loading import Shape, Version, find_record, record_key_of, shape_of_version
 from qilu.data.masking import mask
@@ -29,6 +30,7 @@ from qilu.data.models import DataRecord, DataResource, ShareGrant
 from qilu.data.quality import Quality, quality_of
 from qilu.data.validation import check_row
 from qilu.errors import NotFound, QiluError, Refused
+from qilu.identity.models import Department
 from qilu.identity.oidc_provider import ServiceCaller
 from qilu.pii import Vault
 
@@ -475,6 +477,33 @@ def uses_of(session: Session, id_number_index: bytes, *, limit: int = 50) -> lis
             .limit(limit)
         )
     )
+
+
+@dataclass(frozen=True)
+class DataUseRecord:
+    """我的数据: the reads of a person's data with what a page needs to name them."""
+
+    uses: list[AuditEvent]
+    resources: dict[str, DataResource]
+    labels: dict[str, dict[str, str]]  # resource code → field name → label
+    department_names: dict[str, str]
+
+
+def data_use_record(session: Session, id_number_index: bytes) -> DataUseRecord:
+    uses = uses_of(session, id_number_index)
+    codes = {str(u.details.get("resource")) for u in uses}
+    resources = {
+        r.code: r for r in session.scalars(select(DataResource).where(DataResource.code.in_(codes)))
+    }
+    labels = {
+        code: {f.name: f.label for f in schema_of(session, resource)}
+        for code, resource in resources.items()
+    }
+    departments = {str(u.details.get("department")) for u in uses}
+    names = session.execute(
+        select(Department.code, Department.name).where(Department.code.in_(departments))
+    )
+    return DataUseRecord(uses, resources, labels, dict(names.tuples().all()))
 
 
 def read_for_applicant(

@@ -8,13 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
-from qilu.data import catalog, consent, reading
-from qilu.data.models import DataResource
+from qilu.data import consent, reading
 from qilu.errors import QiluError
 from qilu.identity.access import Confirmed, SignedIn
-from qilu.identity.models import Department, Person
+from qilu.identity.models import Person
 from qilu.routes import (
     DbSession,
     RowId,
@@ -48,29 +46,15 @@ def _page(
     error: QiluError | None,
     status: int = 200,
 ) -> HTMLResponse:
-    uses = reading.uses_of(db, person.id_number_index)
-    codes = {str(u.details.get("resource")) for u in uses}
-    resources = {
-        r.code: r for r in db.scalars(select(DataResource).where(DataResource.code.in_(codes)))
-    }
-    labels = {
-        code: {f.name: f.label for f in catalog.schema_of(db, resource)}
-        for code, resource in resources.items()
-    }
-    departments = {str(u.details.get("department")) for u in uses}
-    department_names: dict[str, str] = dict(
-        db.execute(
-            select(Department.code, Department.name).where(Department.code.in_(departments))
-        ).all()
-    )
+    record = reading.data_use_record(db, person.id_number_index)
     return render(
         request,
         "data/my_data.html",
         status,
-        uses=uses,
-        resources=resources,
-        labels=labels,
-        department_names=department_names,
+        uses=record.uses,
+        resources=record.resources,
+        labels=record.labels,
+        department_names=record.department_names,
         refusals=REFUSALS,
         options=consent.options_for(db, person),
         consents=consent.consents_of(db, person),

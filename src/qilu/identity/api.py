@@ -12,11 +12,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from qilu.errors import NotFound
 from qilu.identity import enterprises
-from qilu.identity.models import LegalEntity
 from qilu.identity.oidc_provider import Bearer, bearer_token
 from qilu.routes import DbSession, RawBody, client_address, get_vault, json_body, parsed
 
@@ -58,9 +55,7 @@ def change_legal_representative(
     raw: RawBody,
 ) -> EnterpriseOut:
     successor = parsed(SuccessorIn, raw)
-    entity = db.scalars(select(LegalEntity).where(LegalEntity.uscc == uscc)).one_or_none()
-    if entity is None:
-        raise NotFound("enterprise.not_found", "法人库中没有该统一社会信用代码", field="uscc")
+    entity = enterprises.entity_by_uscc(db, uscc)
     enterprises.change_legal_representative(
         db,
         get_vault(request),

@@ -71,6 +71,13 @@ def identities_of(session: Session, person_id: int, now: datetime | None = None)
     return found
 
 
+def entity_by_uscc(session: Session, uscc: str) -> LegalEntity:
+    entity = session.scalars(select(LegalEntity).where(LegalEntity.uscc == uscc)).one_or_none()
+    if entity is None:
+        raise NotFound("enterprise.not_found", "法人库中没有该统一社会信用代码", field="uscc")
+    return entity
+
+
 def led_entity(session: Session, person_id: int, uscc: str) -> LegalEntity:
     """The enterprise this person is the legal representative of, or a refusal."""
     entity = session.scalars(select(LegalEntity).where(LegalEntity.uscc == uscc)).one_or_none()

@@ -158,6 +158,16 @@ def current_chain(session: Session, code: str) -> ServiceChain:
     return found
 
 
+def item_names(session: Session, codes: list[str]) -> dict[str, str]:
+    """The current names of these items, by code."""
+    rows = session.execute(
+        select(ServiceItem.code, ServiceItem.name).where(
+            ServiceItem.is_current.is_(True), ServiceItem.code.in_(codes)
+        )
+    )
+    return dict(rows.tuples().all())
+
+
 def item_versions(session: Session, code: str) -> list[ServiceItem]:
     return list(
         session.scalars(

@@ -27,7 +27,7 @@ from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
 from qilu.identity.models import Department
 from qilu.pii import Vault
-from qilu.services.models import DepartmentKey, Licence
+from qilu.services.models import Case, DepartmentKey, Licence
 
 LIBRARY = "JC-ZZ-001"
 KEY_COLUMN = "department_key"
@@ -289,3 +289,10 @@ def qr_svg(licence: Licence, base_url: str) -> str:
     query = f"number={licence.number}&seal={licence.signature.hex()}"
     url = f"{base_url.rstrip('/')}{VERIFY_PATH}?{query}"
     return segno.make(url, error="m").svg_inline(scale=3)
+
+
+def issued_for(session: Session, cases: list[Case]) -> list[Licence]:
+    """The licences these cases issued."""
+    if not cases:
+        return []
+    return list(session.scalars(select(Licence).where(Licence.case_id.in_([c.id for c in cases]))))

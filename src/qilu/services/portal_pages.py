@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from qilu.errors import NotFound, QiluError
 from qilu.filestore import file_store
@@ -32,7 +31,7 @@ from qilu.routes import (
 )
 from qilu.services import applications, archive, cases, catalog, licences, offers, ratings
 from qilu.services.chains import NotEligible
-from qilu.services.models import Application, Licence, Rating, ServiceChain, ServiceItem
+from qilu.services.models import Application, ServiceChain
 from qilu.services.specs import DEPTH_NAMES, LEVEL_NAMES, SUBJECT_NAMES, shipped_catalog
 from qilu.services.workdays import beijing_today, clock
 
@@ -100,14 +99,7 @@ def _chain_page(
     answers: dict[str, str],
     status: int = 200,
 ) -> HTMLResponse:
-    names = dict(
-        db.execute(
-            select(ServiceItem.code, ServiceItem.name).where(
-                ServiceItem.is_current.is_(True),
-                ServiceItem.code.in_([e["item"] for e in chain.spec["items"]]),
-            )
-        ).all()
-    )
+    names = catalog.item_names(db, [e["item"] for e in chain.spec["items"]])
     return render(
         request,
         "services/chain.html",
@@ -190,12 +182,8 @@ def _application(
     holder = applications.holder_index(db, vault, application)
     materials = applications.material_statuses(db, application, plan, holder, today)
     case_rows = application.cases
-    issued = (
-        db.scalars(select(Licence).where(Licence.case_id.in_([c.id for c in case_rows]))).all()
-        if case_rows
-        else []
-    )
-    rating = db.scalar(select(Rating).where(Rating.application_id == application.id))
+    issued = licences.issued_for(db, case_rows)
+    rating = ratings.rating_of(db, application)
     problems = {
         p["field"]: p["reason"] for p in (error.details.get("problems", []) if error else [])
     }

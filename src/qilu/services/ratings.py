@@ -261,3 +261,8 @@ def roll_up(session: Session, by: str = "department") -> list[RollUp]:
         .order_by(func.avg(Rating.overall))
     ).all()
     return [RollUp(r[0], r[1], r[2], round(float(r[3]), 2), int(r[4])) for r in rows]
+
+
+def rating_of(session: Session, application: Application) -> Rating | None:
+    """The applicant's rating of an application, if they gave one."""
+    return session.scalar(select(Rating).where(Rating.application_id == application.id))
