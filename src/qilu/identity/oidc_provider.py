@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from authlib.common.security import generate_token
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
@@ -25,7 +25,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from qilu.audit.service import record
@@ -292,22 +292,40 @@ _BEARER = (
 )
 
 
-def bearer_token(
-    session: Session, authorization: str, *, scope: str | None = None, now: datetime | None = None
-) -> Bearer:
-    """The live access token of an `Authorization: Bearer …` header, read in one statement of
-    the columns it needs; `InvalidToken` or `InsufficientScope` if it does not serve."""
+def _live_token(
+    session: Session,
+    statement: Select[Unpack[tuple[Any, ...]]],
+    authorization: str,
+    *,
+    scope: str | None,
+    now: datetime | None,
+    unknown: str,
+) -> Any:
+    """The one validation of an `Authorization: Bearer …` header (RFC 6750): the token's row,
+    read in one statement of the columns its caller needs, if it is known, not revoked, its
+    client not disabled, not expired and holding `scope`; `InvalidToken` or
+    `InsufficientScope` otherwise."""
     if not authorization.lower().startswith("bearer "):
         raise InvalidToken("missing bearer token")
     digest = secret_digest(authorization[7:].strip())
     # Built once, run on the connection: no ORM work for a read of plain columns.
-    row = session.connection().execute(_BEARER, {"digest": digest}).first()
+    row = session.connection().execute(statement, {"digest": digest}).first()
     if row is None or row.revoked_at is not None or row.disabled_at is not None:
-        raise InvalidToken("unknown or revoked token")
+        raise InvalidToken(unknown)
     if row.issued_at + timedelta(seconds=row.expires_in) <= (now or datetime.now(UTC)):
         raise InvalidToken("token expired")
     if scope is not None and scope not in row.scope.split():
         raise InsufficientScope(scope)
+    return row
+
+
+def bearer_token(
+    session: Session, authorization: str, *, scope: str | None = None, now: datetime | None = None
+) -> Bearer:
+    """A person's live access token (from signing in through a department system)."""
+    row = _live_token(
+        session, _BEARER, authorization, scope=scope, now=now, unknown="unknown or revoked token"
+    )
     uscc, entity_name = row[8], row[9]
     return Bearer(
         token_id=row.id,
@@ -380,16 +398,10 @@ def service_caller(
 ) -> ServiceCaller:
     """The department system behind an `Authorization: Bearer …` header (a token from the
     client-credentials grant); a person's token does not serve here."""
-    if not authorization.lower().startswith("bearer "):
-        raise InvalidToken("missing bearer token")
-    digest = secret_digest(authorization[7:].strip())
-    row = session.connection().execute(_SERVICE_CALLER, {"digest": digest}).first()
-    if row is None or row.revoked_at is not None or row.disabled_at is not None:
-        raise InvalidToken("unknown or revoked token (a department system's own token is needed)")
-    if row.issued_at + timedelta(seconds=row.expires_in) <= (now or datetime.now(UTC)):
-        raise InvalidToken("token expired")
-    if scope not in row.scope.split():
-        raise InsufficientScope(scope)
+    unknown = "unknown or revoked token (a department system's own token is needed)"
+    row = _live_token(
+        session, _SERVICE_CALLER, authorization, scope=scope, now=now, unknown=unknown
+    )
     return ServiceCaller(
         token_id=row[0],
         client_id=row[1],
