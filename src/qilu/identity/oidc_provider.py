@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Unpack
+from typing import Any, ClassVar
 
 from authlib.common.security import generate_token
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
@@ -294,7 +294,7 @@ _BEARER = (
 
 def _live_token(
     session: Session,
-    statement: Select[Unpack[tuple[Any, ...]]],
+    statement: Select[*tuple[Any, ...]],
     authorization: str,
     *,
     scope: str | None,
