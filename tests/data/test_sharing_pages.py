@@ -77,3 +77,22 @@ def test_ask_then_the_providers_steward_approves_in_the_workbench(
         )
     assert done.status_code == 200 and "待我审批" not in done.text
     assert grant.status == "granted" and "已批准" in client.get("/workbench/sharing").text
+
+
+def test_a_refused_request_comes_back_with_what_was_typed(
+    client: TestClient, session: Session, vault: Vault, departments: None
+) -> None:
+    install_standard_catalog(session)
+    me = make_person(session, vault, name="王芳", id_number=ID)
+    register(client)
+    steward_of(session, me, "370102-approval")
+    session.commit()  # the refusal rolls its own request back, not this setup
+    answer = client.post(
+        "/workbench/sharing/requests/JC-RK-001",
+        data={"consumer": "370102-approval", "fields": ["name"], "purpose": "核验",
+              "valid_until": "2099-01-01", "csrf_token": csrf(client)},
+    )  # fmt: skip
+    assert answer.status_code == 400, answer.text[-1500:]
+    assert 'value="核验"' in answer.text and 'value="name" checked' in answer.text
+    assert "请写明使用目的" in answer.text  # by the field, in Chinese
+    assert session.scalars(select(ShareGrant)).first() is None

@@ -27,10 +27,11 @@ def test_demo_identities_are_real_records_of_each_role(tmp_path: Path) -> None:
     roles = [identity.role for identity in summary.identities]
     # At this scale only the first departments have staff; the county window is staffed from
     # about 16,000 residents on (every department gets its first post, province first).
-    assert roles == ["居民", "法定代表人", "数据管理"]
+    assert roles == ["居民", "法定代表人", "数据管理", "数据管理（人口库）"]
     for identity in summary.identities:
         assert parse_id_number(identity.id_number).number == identity.id_number
     assert "山东省大数据局" in summary.identities[2].note
+    assert "山东省公安厅" in summary.identities[3].note  # the 人口 library's own steward
     text = summary.describe("http://127.0.0.1:8000")
     assert "http://127.0.0.1:8000/healthz" in text and "已生成合成数据" in text
 

@@ -4,7 +4,7 @@ revoke what others asked for."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -63,18 +63,29 @@ def ask(
     db: DbSession,
     actor: Requester,
     code: str,
-    consumer: Annotated[str, Form(max_length=32)],
-    purpose: Annotated[str, Form(max_length=500)],
-    legal_basis: Annotated[str, Form(max_length=500)],
-    valid_until: Annotated[str, Form(max_length=10)],
+    consumer: Annotated[str, Form(max_length=32)] = "",
+    purpose: Annotated[str, Form(max_length=500)] = "",
+    legal_basis: Annotated[str, Form(max_length=500)] = "",
+    valid_until: Annotated[str, Form(max_length=10)] = "",
     fields: Annotated[list[str] | None, Form()] = None,
     clear_fields: Annotated[list[str] | None, Form()] = None,
     may_list: Annotated[str, Form(max_length=8)] = "",
     row_field: Annotated[str, Form(max_length=64)] = "",
     row_value: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
+    typed = {
+        "consumer": consumer,
+        "purpose": purpose,
+        "legal_basis": legal_basis,
+        "valid_until": valid_until,
+        "fields": fields or [],
+        "clear_fields": clear_fields or [],
+        "may_list": may_list,
+        "row_field": row_field,
+        "row_value": row_value,
+    }
     with redraw_on_refusal(
-        db, lambda error: _ask_form(request, db, actor, code, error=error, status=400)
+        db, lambda error: _ask_form(request, db, actor, code, error=error, form=typed, status=400)
     ):
         until = end_of_day(
             valid_until,
@@ -110,6 +121,7 @@ def _ask_form(
     code: str,
     *,
     error: QiluError | None,
+    form: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     resource = catalog.get_resource(db, code)
@@ -122,6 +134,7 @@ def _ask_form(
         departments=departments_of(db, roles.departments_for(actor, "data.request_sharing")),
         names=NAMES,
         error=error,
+        form=form or {},
     )
 
 

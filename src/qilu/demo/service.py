@@ -177,6 +177,8 @@ DEMO_PASSWORD = "Qilu-demo-2026"
 DEMO_CLIENT_NAME = "示例部门系统"
 DEMO_ROLES = {
     "数据管理": ("370000-bigdata", "data_steward"),
+    # The 人口 library's provider: only its own steward decides who may use it.
+    "数据管理（人口库）": ("370000-public_security", "data_steward"),
     "窗口受理": ("370102-approval", "window_clerk"),
     "审批": ("370102-approval", "approver"),
     "管理员": ("370000-bigdata", "admin"),
@@ -248,7 +250,13 @@ def demo_identities(session: Session, vault: Vault) -> list[DemoIdentity]:
                 f"{entity.name}（{entity.uscc}）",
             )
         )
-    staff = (("数据管理", 0), ("窗口受理", 0), ("审批", 1), ("管理员", 1))  # (role, which member)
+    staff = (  # (role, which member of its department)
+        ("数据管理", 0),
+        ("数据管理（人口库）", 0),
+        ("窗口受理", 0),
+        ("审批", 1),
+        ("管理员", 1),
+    )
     for role, offset in staff:
         code = DEMO_ROLES[role][0]
         member = session.scalars(
