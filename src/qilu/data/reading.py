@@ -503,7 +503,7 @@ def data_use_record(session: Session, id_number_index: bytes) -> DataUseRecord:
     names = session.execute(
         select(Department.code, Department.name).where(Department.code.in_(departments))
     )
-    return DataUseRecord(uses, resources, labels, dict(names.tuples().all()))
+    return DataUseRecord(uses, resources, labels, {code: name for code, name in names})
 
 
 def read_for_applicant(

@@ -165,7 +165,7 @@ def item_names(session: Session, codes: list[str]) -> dict[str, str]:
             ServiceItem.is_current.is_(True), ServiceItem.code.in_(codes)
         )
     )
-    return dict(rows.tuples().all())
+    return {key: name for key, name in rows}
 
 
 def item_versions(session: Session, code: str) -> list[ServiceItem]:

@@ -118,7 +118,7 @@ def names_of(session: Session, person_ids: list[int]) -> dict[int, str]:
     if not person_ids:
         return {}
     rows = session.execute(select(Person.id, Person.name).where(Person.id.in_(set(person_ids))))
-    return dict(rows.tuples().all())
+    return {key: name for key, name in rows}
 
 
 def window_of(session: Session, actor: roles.Actor, department_id: int) -> Department:
