@@ -70,7 +70,7 @@ def test_ask_then_the_providers_steward_approves_in_the_workbench(
     with TestClient(app) as other:
         register(other, name="李强", id_number=PROVIDER_ID)
         waiting = other.get("/workbench/sharing").text
-        assert "待我审批（1）" in waiting and "限 household_division = 370102" in waiting
+        assert "待我审批（1）" in waiting and "限户籍地行政区划为 370102" in waiting
         done = other.post(
             f"/workbench/sharing/{grant.id}/decision",
             data={"decision": "approve", "reason": "符合条件", "csrf_token": csrf(other)},

@@ -52,6 +52,7 @@ def sharing_page(request: Request, db: DbSession, actor: AnyStaff) -> HTMLRespon
             ]
             for g in [*requests, *pending]
         },
+        field_labels=schemas,
         status_names=STATUS,
         now=datetime.now(UTC),
     )
