@@ -13,7 +13,7 @@ from qilu.codes.uscc import make_uscc
 from qilu.identity.accounts import register_resident
 from qilu.identity.models import Account, LegalEntity, Person
 from qilu.identity.oidc_clients import NewClient, register_service_client
-from qilu.identity.roles import OPERATOR
+from qilu.identity.roles import OPERATOR, grant_role
 from qilu.pii import Vault
 
 _orders = count(1)
@@ -92,3 +92,16 @@ def make_service_client(
         rate_per_second=rate_per_second,
         actor=OPERATOR,
     )
+
+
+def make_staff(session: Session, person: Person, department_code: str, role: str) -> Person:
+    """`person` given `role` in a department, by the operator."""
+    grant_role(
+        session,
+        person_id=person.id,
+        department_code=department_code,
+        role=role,
+        profile="standard",
+        actor=OPERATOR,
+    )
+    return person

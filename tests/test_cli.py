@@ -404,3 +404,10 @@ def test_data_load_reports_rejected_rows_in_a_file(tmp_path: Path) -> None:
     assert "未变 1" in again.stdout
     unknown = run("data", "load", "NO-SUCH", str(people), env=env)
     assert unknown.returncode != 0 and "NO-SUCH" in unknown.stderr
+
+
+def test_outbox_sweep_runs_what_is_due(tmp_path: Path) -> None:
+    env = {"QILU_DATA_DIR": str(tmp_path)}
+    assert run("db", "upgrade", env=env).returncode == 0
+    result = run("outbox", "sweep", env=env)
+    assert result.returncode == 0 and result.stdout.strip() == "已执行 0 项"

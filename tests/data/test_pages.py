@@ -11,7 +11,7 @@ from qilu.identity.models import Person
 from qilu.identity.roles import OPERATOR, grant_role
 from qilu.pii import Vault
 
-from ..factories import make_person
+from ..factories import make_person, make_staff
 from ..identity.test_pages import ID, csrf, register
 
 
@@ -65,14 +65,7 @@ def test_a_steward_uploads_a_file_and_downloads_the_error_report(
     assert 'enctype="multipart/form-data"' not in clerk_page.text  # a clerk may not load
     person = session.scalars(select(Person).where(Person.name == "王芳")).one()
     for department in ("370000-bigdata", "370000-public_security"):
-        grant_role(
-            session,
-            person_id=person.id,
-            department_code=department,
-            role="data_steward",
-            profile="standard",
-            actor=OPERATOR,
-        )
+        make_staff(session, person, department, "data_steward")
         page = client.get("/workbench/data/JC-RK-001")
         # Only a steward of the provider (公安厅) loads; the 大数据局's does not.
         assert ('enctype="multipart/form-data"' in page.text) is (department != "370000-bigdata")

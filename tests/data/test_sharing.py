@@ -14,11 +14,11 @@ from qilu.audit.models import AuditEvent
 from qilu.data import sharing
 from qilu.data.catalog import install_standard_catalog, parse_spec, register_resource
 from qilu.errors import NotFound, QiluError, Refused
-from qilu.identity.models import Department
+from qilu.identity.models import Department, Person
 from qilu.identity.roles import OPERATOR, Staff, grant_role, staff
 from qilu.pii import Vault
 
-from ..factories import make_person
+from ..factories import make_person, make_staff
 
 NOW = datetime.now(UTC)
 
@@ -43,15 +43,7 @@ def ask(session: Session, code: str = "JC-RK-001", **changes: Any) -> Any:
 
 
 def steward(session: Session, vault: Vault, department: str, name: str = "陈超") -> Staff:
-    person = make_person(session, vault, name=name)
-    grant_role(
-        session,
-        person_id=person.id,
-        department_code=department,
-        role="data_steward",
-        profile="standard",
-        actor=OPERATOR,
-    )
+    person = make_staff(session, make_person(session, vault, name=name), department, "data_steward")
     return staff(session, person.id)
 
 
@@ -181,14 +173,7 @@ def test_only_the_providers_steward_decides_and_never_on_their_own_request(
 
 
 def grant_both(session: Session, person_id: int) -> int:
-    grant_role(
-        session,
-        person_id=person_id,
-        department_code="370000-bigdata",
-        role="data_steward",
-        profile="standard",
-        actor=OPERATOR,
-    )
+    make_staff(session, session.get_one(Person, person_id), "370000-bigdata", "data_steward")
     return person_id
     with pytest.raises(NotFound):
         ask(session, consumer="379999-x")

@@ -12,24 +12,16 @@ from sqlalchemy.orm import Session
 from qilu.data.catalog import install_standard_catalog
 from qilu.data.models import ShareGrant
 from qilu.identity.models import Person
-from qilu.identity.roles import OPERATOR, grant_role
 from qilu.pii import Vault
 
-from ..factories import make_person
+from ..factories import make_person, make_staff
 from ..identity.test_pages import ID, csrf, register
 
 PROVIDER_ID = "370102199003073516"
 
 
 def steward_of(session: Session, person: Person, department: str) -> None:
-    grant_role(
-        session,
-        person_id=person.id,
-        department_code=department,
-        role="data_steward",
-        profile="standard",
-        actor=OPERATOR,
-    )
+    make_staff(session, person, department, "data_steward")
 
 
 def test_ask_then_the_providers_steward_approves_in_the_workbench(

@@ -4,6 +4,7 @@ later without undoing anything."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,3 +69,32 @@ def test_an_effect_without_a_handler_is_kept_for_later(
     effect = session.scalars(select(OutboxEffect)).one()
     session.refresh(effect)
     assert effect.last_error == "LookupError: no handler for test.unknown"
+
+
+def test_a_web_process_sweeps_after_the_cause_commits(tmp_path: Path) -> None:
+    """The sweeper a served process runs beside its requests (`QILU_OUTBOX_INTERVAL`): an
+    effect written and committed elsewhere is run within a few intervals."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from qilu.db import make_engine, make_sessionmaker, upgrade
+    from qilu.web import create_app
+
+    from ..conftest import make_settings
+
+    settings = make_settings(tmp_path).model_copy(update={"outbox_interval": 0.05})
+    engine = make_engine(settings)
+    upgrade(engine)
+    with make_sessionmaker(engine)() as session, session.begin():
+        enqueue(session, "test.unknown", "1", {})  # no handler: the try is what is recorded
+    with TestClient(create_app(settings)):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with make_sessionmaker(engine)() as session:
+                effect = session.scalars(select(OutboxEffect)).one()
+                if effect.attempts:
+                    break
+            time.sleep(0.05)
+    assert effect.attempts >= 1 and effect.last_error == "LookupError: no handler for test.unknown"
+    engine.dispose()

@@ -477,3 +477,24 @@ def test_a_correction_answer_is_checked_like_a_submission(
         actor_person_id=province.resident.id,
     )
     assert change.state == "reviewing" and application.form["premises_area"] == "130"
+
+
+def test_nobody_takes_a_step_on_their_own_application(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    from ..factories import make_staff
+
+    application, _, _ = opened
+    change = case_named(application, "企业变更登记")
+    applicant = province.session.get_one(Person, application.applicant_person_id)
+    make_staff(province.session, applicant, "370102-approval", "window_clerk")
+    with pytest.raises(Refused) as own:
+        cases.act(
+            province.session,
+            province.vault,
+            change.id,
+            "accept",
+            actor_person_id=applicant.id,
+            expected_version=change.version,
+        )
+    assert own.value.code == "role.own_request" and change.state == "submitted"
