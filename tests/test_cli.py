@@ -308,11 +308,18 @@ def test_keys_rotate(tmp_path: Path) -> None:
 
     env = {"QILU_DATA_DIR": str(tmp_path)}
     assert run("db", "upgrade", env=env).returncode == 0
+    with Session(make_engine(Settings(data_dir=tmp_path))) as session:
+        assert len(published_jwks(session)["keys"]) == 1  # from the first start, never empty
     first = run("keys", "rotate", env=env)
     second = run("keys", "rotate", env=env)
-    assert first.returncode == second.returncode == 0 and "24 小时" in second.stdout
+    assert first.returncode == second.returncode == 0 and "10 分钟后开始签名" in second.stdout
     with Session(make_engine(Settings(data_dir=tmp_path))) as session:
-        assert len(published_jwks(session)["keys"]) == 2
+        # the first key (made by the upgrade) and the two published ahead
+        assert len(published_jwks(session)["keys"]) == 3
+    urgent = run("keys", "rotate", "--compromised", env=env)
+    assert urgent.returncode == 0 and "已立即启用" in urgent.stdout
+    with Session(make_engine(Settings(data_dir=tmp_path))) as session:
+        assert len(published_jwks(session)["keys"]) == 1
 
 
 def test_clients_add_prints_the_secret_once(tmp_path: Path) -> None:

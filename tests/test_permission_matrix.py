@@ -113,9 +113,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/oidc/authorize"): PUBLIC,  # an answer with no request pending is refused as such
     ("POST", "/oidc/token"): PUBLIC,  # client authentication is the protocol's own
     ("POST", "/oidc/revoke"): CLIENT,
+    ("POST", "/oidc/introspect"): CLIENT,
+    ("POST", "/oidc/par"): CLIENT,
     ("GET", "/oidc/userinfo"): PERSON_TOKEN,
     ("POST", "/oidc/userinfo"): PERSON_TOKEN,
-    ("GET", "/oidc/logout"): PUBLIC,
+    ("GET", "/oidc/logout"): PUBLIC,  # without a hint naming them, people are asked first
+    ("POST", "/oidc/logout"): PUBLIC,
+    ("POST", "/oidc/logout/confirm"): PUBLIC,  # the answer to that question, CSRF-checked
     ("PUT", "/api/v1/enterprises/{uscc}/legal-representative"): PERSON_TOKEN,
     # data APIs for department systems
     ("POST", "/api/v1/data/{code}/lookup"): SYSTEM,
@@ -136,6 +140,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/account"): SIGNED_IN,
     ("POST", "/account/password"): SIGNED_IN,
     ("POST", "/account/sign-out"): SIGNED_IN,
+    ("POST", "/account/consents/withdraw"): SIGNED_IN,  # only one's own (tests/identity)
     ("POST", "/account/sign-out-everywhere"): SIGNED_IN,
     # enterprises: whose agents, whose hand-over is decided against the enterprise itself
     ("GET", "/account/enterprises"): SIGNED_IN,

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -61,6 +62,7 @@ def demo(ctx: CliContext, host: str | None, port: int | None, scale: int | None)
 
     with _progress() as progress:
         summary = prepare_demo(ctx.engine, ctx.settings, scale=scale, progress=progress)
+    _ensure_signing_key(ctx)
     click.echo(summary.describe(_base_url(ctx.settings, host, port)))
     _serve(ctx.settings, host, port)
 
@@ -75,6 +77,7 @@ def serve(ctx: CliContext, host: str | None, port: int | None, workers: int) -> 
     from qilu.db import require_current_schema
 
     require_current_schema(ctx.engine)
+    _ensure_signing_key(ctx)
     click.echo(f"Qilu 运行于 {_base_url(ctx.settings, host, port)}/")
     _serve(ctx.settings, host, port, workers)
 
@@ -92,7 +95,20 @@ def db_upgrade(ctx: CliContext, revision: str) -> None:
     from qilu.db import current_revision
 
     upgrade(ctx.engine, revision)
+    if revision == "head":
+        _ensure_signing_key(ctx)
     click.echo(f"数据库已升级到 {current_revision(ctx.engine)}")
+
+
+def _ensure_signing_key(ctx: CliContext) -> None:
+    """The OIDC provider's first key exists before anyone fetches the JWKS (issue 12)."""
+    from sqlalchemy.orm import Session
+
+    from qilu.identity.signing_keys import ensure_key
+    from qilu.pii import load_vault
+
+    with Session(ctx.engine) as session, session.begin():
+        ensure_key(session, load_vault(ctx.settings))
 
 
 @cli.command()
@@ -254,8 +270,28 @@ def clients() -> None:
     help="Where the client may send people after signing out.",
 )
 @click.option("--public", is_flag=True, help="A client without a secret (must use PKCE S256).")
-@click.option("--first-party", is_flag=True, help="A system of this platform: no consent screen.")
+@click.option(
+    "--first-party",
+    is_flag=True,
+    help="The administrator agrees for everyone (no consent page for the ordinary scopes).",
+)
 @click.option("--sector", help="Clients of one sector see the same pseudonymous sub.")
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The client's public keys (JWKS file): it authenticates with private_key_jwt, no secret.",
+)
+@click.option(
+    "--allow-scope",
+    "allowed_scopes",
+    multiple=True,
+    type=click.Choice(["id_number", "phone", "realname"]),
+    help="A real-name scope it may ask people for (they still agree themselves).",
+)
+@click.option("--jwt-access-tokens", is_flag=True, help="RFC 9068 JWT access tokens.")
+@click.option("--backchannel-logout-uri", help="Where Qilu POSTs logout tokens.")
+@click.option("--frontchannel-logout-uri", help="Loaded in a hidden frame at sign-out.")
 @pass_context
 def clients_add(
     ctx: CliContext,
@@ -265,15 +301,27 @@ def clients_add(
     public: bool,
     first_party: bool,
     sector: str | None,
+    jwks_file: Path | None,
+    allowed_scopes: tuple[str, ...],
+    jwt_access_tokens: bool,
+    backchannel_logout_uri: str | None,
+    frontchannel_logout_uri: str | None,
 ) -> None:
     """Register a client; print its id and secret as JSON (the secret is shown only now)."""
     import json
 
     from sqlalchemy.orm import Session
 
-    from qilu.identity.oidc_clients import register_client
+    from qilu.identity.oidc_clients import Integration, parse_jwks, register_client
     from qilu.identity.roles import OPERATOR
 
+    integration = Integration(
+        jwks=parse_jwks(jwks_file.read_text(encoding="utf-8")) if jwks_file else None,
+        allowed_scopes=allowed_scopes,
+        jwt_access_tokens=jwt_access_tokens,
+        backchannel_logout_uri=backchannel_logout_uri,
+        frontchannel_logout_uri=frontchannel_logout_uri,
+    )
     with Session(ctx.engine) as session, session.begin():
         new = register_client(
             session,
@@ -283,11 +331,13 @@ def clients_add(
             sector=sector,
             first_party=first_party,
             post_logout_redirect_uris=list(logout_uris),
+            integration=integration,
             actor=OPERATOR,
         )
         output = {
             "client_id": new.client.client_id,
             "client_secret": new.secret,
+            "token_endpoint_auth_method": new.client.auth_method,
             "name": name,
             "redirect_uris": list(redirect_uris),
             "public": public,
@@ -329,18 +379,28 @@ def keys() -> None:
 
 
 @keys.command("rotate")
+@click.option(
+    "--compromised",
+    is_flag=True,
+    help="The old key may have leaked: sign with the new one at once and withdraw the old.",
+)
 @pass_context
-def keys_rotate(ctx: CliContext) -> None:
-    """Sign with a new key from now on; retired keys keep verifying for a day."""
+def keys_rotate(ctx: CliContext, compromised: bool) -> None:
+    """Publish a new signing key; it signs once relying parties' JWKS caches hold it."""
     from sqlalchemy.orm import Session
 
-    from qilu.identity.signing_keys import PUBLISHED_AFTER_RETIREMENT, rotate
+    from qilu.identity.signing_keys import PUBLISH_AHEAD, rotate
     from qilu.pii import load_vault
 
     with Session(ctx.engine) as session, session.begin():
-        kid = rotate(session, load_vault(ctx.settings)).kid
-    hours = int(PUBLISHED_AFTER_RETIREMENT.total_seconds() // 3600)
-    click.echo(f"新签名密钥 {kid} 已启用；旧密钥停止签名，{hours} 小时内仍可验签")
+        kid = rotate(session, load_vault(ctx.settings), compromised=compromised).kid
+    if compromised:
+        click.echo(f"新签名密钥 {kid} 已立即启用；旧密钥已撤下，旧令牌不再有效")
+    else:
+        minutes = int(PUBLISH_AHEAD.total_seconds() // 60)
+        click.echo(
+            f"新签名密钥 {kid} 已发布，{minutes} 分钟后开始签名；旧密钥在其令牌过期前仍可验签"
+        )
 
 
 @cli.group()

@@ -22,6 +22,13 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="The address people and department systems reach Qilu at, and so the OIDC "
+        "issuer (https://… behind a proxy); empty means http://host:port. Never taken from a "
+        "request's Host header.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     pii_key: SecretStr | None = Field(
@@ -77,6 +84,11 @@ class Settings(BaseSettings):
     )
     demo_scale: int = Field(default=20_000, ge=100, description="Residents `qilu demo` creates.")
     demo_seed: int = 2020
+
+    @property
+    def issuer(self) -> str:
+        """The OIDC issuer: `public_url` without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def is_embedded(self) -> bool:

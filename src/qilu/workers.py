@@ -10,6 +10,7 @@ import anyio
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from qilu.identity import oidc_logout
 from qilu.outbox.service import Handler, sweep
 from qilu.pii import Vault
 from qilu.services import archive
@@ -22,6 +23,7 @@ def handlers(settings: Settings, vault: Vault) -> dict[str, Handler]:
     """What runs each kind of effect."""
     return {
         archive.ARCHIVE: partial(archive.run_archive, vault=vault, data_dir=settings.data_dir),
+        oidc_logout.BACKCHANNEL: partial(oidc_logout.deliver, vault=vault, issuer=settings.issuer),
     }
 
 

@@ -98,3 +98,41 @@ def test_a_web_process_sweeps_after_the_cause_commits(tmp_path: Path) -> None:
             time.sleep(0.05)
     assert effect.attempts >= 1 and effect.last_error == "LookupError: no handler for test.unknown"
     engine.dispose()
+
+
+def test_a_call_to_another_system_waits_for_no_transaction(tmp_path: Path) -> None:
+    """A handler that calls out (a back-channel logout POST) returns the call; the sweep makes
+    it after its own transaction committed, so on SQLite, where a transaction holds the one
+    write lock, others write meanwhile; a failed call is tried again later, a good one is done."""
+    from qilu.db import make_engine, make_sessionmaker, upgrade
+
+    from ..conftest import make_settings
+
+    engine = make_engine(make_settings(tmp_path))
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session, session.begin():
+        enqueue(session, "test.call", "ok", {"fail": False})
+        enqueue(session, "test.call", "bad", {"fail": True})
+    written: list[str] = []
+
+    def handler(_: Session, payload: dict[str, Any]) -> Any:
+        def call() -> None:
+            with sessions() as other, other.begin():  # would wait on a held write lock
+                record(other, "test.during_call", subject="another request")
+            written.append("during")
+            if payload["fail"]:
+                raise ConnectionError("receiver down")
+
+        return call
+
+    assert sweep(sessions, {"test.call": handler}) == 1
+    assert written == ["during", "during"]
+    with sessions() as session:
+        effects = {e.key: e for e in session.scalars(select(OutboxEffect))}
+        assert effects["test.call:ok"].done_at is not None
+        failed = effects["test.call:bad"]
+        assert failed.done_at is None and failed.attempts == 1
+        assert failed.last_error == "ConnectionError: receiver down"
+        assert failed.next_attempt_at > datetime.now(UTC)
+    engine.dispose()

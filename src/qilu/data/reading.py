@@ -30,6 +30,7 @@ from qilu.data.models import DataRecord, DataResource, ShareGrant
 from qilu.data.quality import Quality, quality_of
 from qilu.data.validation import check_row
 from qilu.errors import NotFound, QiluError, Refused
+from qilu.identity import oidc_provider
 from qilu.identity.models import Department
 from qilu.identity.oidc_provider import ServiceCaller
 from qilu.pii import Vault
@@ -37,6 +38,8 @@ from qilu.pii import Vault
 PAGE = 20
 LONGEST_PAGE = 100
 READ, REFUSED = "data.read", "data.read_refused"
+# Real-name claims given to a department system at sign-in, with the person's consent.
+CLAIMS_RELEASED = oidc_provider.CLAIMS_RELEASED
 CONSENT_MISSING = "sharing.consent_missing"
 # Types whose values are stored as JSON text, so a filter compares them the same way on
 # SQLite and PostgreSQL.
@@ -464,14 +467,15 @@ def _key_values(shape: Shape, key: str) -> list[str]:
 
 
 def uses_of(session: Session, id_number_index: bytes, *, limit: int = 50) -> list[AuditEvent]:
-    """A person's data-use record (数据使用记录): the newest reads of their data, and the
-    refusals, from the audit log."""
+    """A person's data-use record (数据使用记录): the newest reads of their data, the
+    refusals, and the real-name claims released to systems they signed in to, from the audit
+    log."""
     return list(
         session.scalars(
             select(AuditEvent)
             .where(
                 AuditEvent.subject == subject_of(id_number_index),
-                AuditEvent.action.in_((READ, REFUSED)),
+                AuditEvent.action.in_((READ, REFUSED, CLAIMS_RELEASED)),
             )
             .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
             .limit(limit)

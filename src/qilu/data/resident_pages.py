@@ -13,6 +13,7 @@ from qilu.data import consent, reading
 from qilu.errors import QiluError
 from qilu.identity.access import Confirmed, SignedIn
 from qilu.identity.models import Person
+from qilu.identity.oidc_provider import CLAIM_LABELS
 from qilu.routes import (
     DbSession,
     RowId,
@@ -56,6 +57,7 @@ def _page(
         labels=record.labels,
         department_names=record.department_names,
         refusals=REFUSALS,
+        claim_labels=CLAIM_LABELS,
         options=consent.options_for(db, person),
         consents=consent.consents_of(db, person),
         now=datetime.now(UTC),

@@ -85,8 +85,13 @@ def register_client(
     name: Annotated[str, Form(max_length=100)],
     redirect_uris: Annotated[str, Form(max_length=4000)],
     post_logout_redirect_uris: Annotated[str, Form(max_length=4000)] = "",
-    kind: Annotated[str, Form(pattern="^(public|confidential)$")] = "confidential",
+    kind: Annotated[str, Form(pattern="^(public|confidential|private_key_jwt)$")] = "confidential",
     first_party: Annotated[bool, Form()] = False,
+    jwks: Annotated[str, Form(max_length=20_000)] = "",
+    allowed_scopes: Annotated[list[str] | None, Form(max_length=3)] = None,
+    jwt_access_tokens: Annotated[bool, Form()] = False,
+    backchannel_logout_uri: Annotated[str, Form(max_length=500)] = "",
+    frontchannel_logout_uri: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     form: dict[str, object] = {
         "name": name,
@@ -94,6 +99,11 @@ def register_client(
         "post_logout_redirect_uris": post_logout_redirect_uris,
         "kind": kind,
         "first_party": first_party,
+        "jwks": jwks,
+        "allowed_scopes": allowed_scopes or [],
+        "jwt_access_tokens": jwt_access_tokens,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "frontchannel_logout_uri": frontchannel_logout_uri,
     }
     with redraw_on_refusal(
         db,
@@ -101,6 +111,13 @@ def register_client(
             request, db, actor, form=form, error=error, created=None, status=400
         ),
     ):
+        integration = oidc_clients.Integration(
+            jwks=oidc_clients.parse_jwks(jwks) if kind == "private_key_jwt" else None,
+            allowed_scopes=tuple(allowed_scopes or ()),
+            jwt_access_tokens=jwt_access_tokens,
+            backchannel_logout_uri=backchannel_logout_uri.strip() or None,
+            frontchannel_logout_uri=frontchannel_logout_uri.strip() or None,
+        )
         created = oidc_clients.register_client(
             db,
             name=name,
@@ -108,6 +125,7 @@ def register_client(
             public=kind == "public",
             first_party=first_party,
             post_logout_redirect_uris=_lines(post_logout_redirect_uris),
+            integration=integration,
             actor=actor,
         )
     return _clients(request, db, actor, form={}, error=None, created=created)

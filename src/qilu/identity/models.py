@@ -230,10 +230,11 @@ class StaffRole(Base):
 
 
 class SigningKey(Base):
-    """A key the OIDC provider signs ID tokens with; the private half SM4-encrypted.
+    """A key the OIDC provider signs tokens with; the private half SM4-encrypted.
 
-    Rotation retires a key from signing at once but keeps publishing it in the JWKS until every
-    token it signed has expired, so relying parties keep verifying them.
+    Published from creation, it signs from `activates_at` (after relying parties' JWKS caches
+    have taken it in) until `retired_at`, and stays published until `unpublish_at`, when every
+    token it signed has expired (`qilu.identity.signing_keys`).
     """
 
     __tablename__ = "signing_keys"
@@ -244,6 +245,7 @@ class SigningKey(Base):
     private_key_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     public_jwk: Mapped[dict[str, str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    activates_at: Mapped[datetime] = mapped_column(UtcDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     unpublish_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -266,10 +268,64 @@ class OidcClient(Base):
     # its department is who reads, and its requests per second are capped.
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     rate_per_second: Mapped[int | None] = mapped_column(Integer)  # None: the platform default
+    # private_key_jwt (RFC 7523): the client's public keys; no shared secret is then kept.
+    jwks: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # Real-name scopes (id_number, phone) an administrator allowed this system to ask for.
+    allowed_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    access_token_format: Mapped[str] = mapped_column(String(8), default="opaque")  # or "jwt"
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     department: Mapped[Department | None] = relationship()
+
+    @property
+    def auth_method(self) -> str:
+        """How it authenticates at the token endpoint."""
+        if self.jwks is not None:
+            return "private_key_jwt"
+        return "none" if self.secret_hash is None else "client_secret_basic"
+
+
+class OidcConsent(Base):
+    """What a person agreed a system may know (the scopes), remembered so that signing in again,
+    or silently, asks nothing; withdrawn from 我的账号."""
+
+    __tablename__ = "oidc_consents"
+    __table_args__ = (UniqueConstraint("account_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OidcPushedRequest(Base):
+    """A pushed authorization request (RFC 9126): the parameters a client sent straight to the
+    provider, named by a one-time `request_uri` (its hash stored) the browser then carries."""
+
+    __tablename__ = "oidc_pushed_requests"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    reference_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, str]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OidcAssertion(Base):
+    """A client assertion's `jti` seen at the token endpoint, kept until the assertion expires so
+    it cannot be replayed (RFC 7523 §3, item 7)."""
+
+    __tablename__ = "oidc_assertions"
+    __table_args__ = (UniqueConstraint("client_id", "jti"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    jti: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class OidcAuthorizationCode(Base):
@@ -289,6 +345,7 @@ class OidcAuthorizationCode(Base):
     auth_time: Mapped[datetime] = mapped_column(UtcDateTime)
     acr: Mapped[int] = mapped_column(Integer)
     acting_for_entity_id: Mapped[int | None] = mapped_column(ForeignKey("legal_entities.id"))
+    web_session_id: Mapped[int | None] = mapped_column(BigInteger)  # the browser's session (sid)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -314,6 +371,8 @@ class OidcToken(Base):
     acr: Mapped[int] = mapped_column(Integer)
     acting_for_entity_id: Mapped[int | None] = mapped_column(ForeignKey("legal_entities.id"))
     auth_time: Mapped[datetime] = mapped_column(UtcDateTime)  # when the holder authenticated
+    # The browser session it came from: signing out there ends it, unless it is offline_access.
+    web_session_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_in: Mapped[int] = mapped_column(Integer)
     refresh_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,24 +1,31 @@
-"""The OpenID Connect provider's HTTP endpoints: discovery, JWKS, authorize (with consent),
-token, userinfo and RP-initiated logout. The protocol rules live in `oidc_provider`."""
+"""The OpenID Connect provider's HTTP endpoints: discovery, JWKS, authorize (with consent and
+pushed requests), token, introspection, revocation, userinfo and RP-initiated logout. The
+protocol rules live in `oidc_provider`, consent in `oidc_consents`, sign-out in `oidc_logout`."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oidc.core.errors import ConsentRequiredError
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from qilu.audit.service import record
-from qilu.identity import sessions
+from qilu.digests import secret_digest
+from qilu.identity import oidc_consents, oidc_logout, sessions
 from qilu.identity.access import SESSION_COOKIE, optional_viewer
-from qilu.identity.models import OidcClient, WebSession
+from qilu.identity.models import OidcClient, OidcPushedRequest, Person, WebSession
 from qilu.identity.oidc_provider import (
+    AUTH_METHODS,
+    REAL_NAME_SCOPES,
+    SCOPE_LABELS,
     SCOPES,
     SERVICE_SCOPES,
     CapturedRequest,
@@ -27,25 +34,32 @@ from qilu.identity.oidc_provider import (
     Signer,
     authentication_demand,
     bearer_token,
+    real_name_claims,
     user_claims,
 )
-from qilu.identity.signing_keys import SigningKeyCache, published_jwks
+from qilu.identity.signing_keys import JWKS_MAX_AGE, SigningKeyCache, ensure_key, published_jwks
 from qilu.routes import (
     CSRF_FIELD,
     DbSession,
-    ReadSession,
     check_csrf,
     client_address,
     get_vault,
     render,
 )
+from qilu.settings import Settings
 
 router = APIRouter(tags=["一号通行"])
 Viewer = Annotated[WebSession | None, Depends(optional_viewer)]
+PAR_PREFIX = "urn:ietf:params:oauth:request_uri:"
+PAR_LIFETIME = timedelta(seconds=90)  # to start (RFC 9126 §2.2); 10 minutes once in use
+PAR_IN_USE = timedelta(minutes=10)  # signing in and agreeing take longer than the first hop
 
 
 def issuer(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """From the settings, never from the request's Host header (a forged Host would otherwise
+    name the issuer in ID tokens and discovery)."""
+    settings: Settings = request.app.state.settings
+    return settings.issuer
 
 
 def _server(request: Request, db: DbSession) -> QiluAuthorizationServer:
@@ -84,6 +98,17 @@ def _respond(result: tuple[int, Any, Any]) -> Response:
     return Response(body or "", status_code=status, headers=headers)
 
 
+def _to_client(request: Request, result: tuple[int, Any, Any]) -> Response:
+    """An authorization response, success or error, sent back to the client's redirect URI
+    with `iss` (RFC 9207 §2) so a client using several providers knows which one answered."""
+    status, body, headers = result
+    headers = [
+        (name, add_params_to_uri(value, {"iss": issuer(request)}) if name == "Location" else value)
+        for name, value in headers or []
+    ]
+    return _respond((status, body, headers))
+
+
 @router.get("/.well-known/openid-configuration", summary="OIDC 发现文档")
 def discovery(request: Request) -> JSONResponse:
     base = issuer(request)
@@ -91,39 +116,112 @@ def discovery(request: Request) -> JSONResponse:
         {
             "issuer": base,
             "authorization_endpoint": f"{base}/oidc/authorize",
+            "pushed_authorization_request_endpoint": f"{base}/oidc/par",
             "token_endpoint": f"{base}/oidc/token",
             "userinfo_endpoint": f"{base}/oidc/userinfo",
             "jwks_uri": f"{base}/oidc/jwks",
             "end_session_endpoint": f"{base}/oidc/logout",
             "revocation_endpoint": f"{base}/oidc/revoke",
-            "revocation_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
-            ],
+            "introspection_endpoint": f"{base}/oidc/introspect",
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint_auth_methods_supported": AUTH_METHODS[:3],
             "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": [*SCOPES, *SERVICE_SCOPES],
-            "token_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
-            ],
+            "scopes_supported": [*SCOPES, *REAL_NAME_SCOPES, *SERVICE_SCOPES],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
             "code_challenge_methods_supported": ["S256"],
-            "claims_supported": ["sub", "name", "acr", "identity_type", "enterprise", "auth_time"],
+            "claims_supported": [
+                "sub",
+                "name",
+                "acr",
+                "amr",
+                "auth_time",
+                "sid",
+                "identity_type",
+                "enterprise",
+                "id_number",
+                "phone_number",
+                "realname_level",
+            ],
             "claims_parameter_supported": False,
+            # Request objects are not taken (Core §6): say so, and answer them with an error.
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+            "require_pushed_authorization_requests": False,
+            "authorization_response_iss_parameter_supported": True,
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
+            "frontchannel_logout_supported": True,
+            "frontchannel_logout_session_supported": True,
             "prompt_values_supported": ["none", "login", "consent"],
             "acr_values_supported": ["2", "3", "4", "5"],
+            "ui_locales_supported": ["zh-CN"],
         }
     )
 
 
-@router.get("/oidc/jwks", summary="ID token 验签公钥（JWKS）")
-def jwks(db: DbSession) -> JSONResponse:
-    # Short caching: a rotation shows within five minutes, and retired keys stay a day.
-    return JSONResponse(published_jwks(db), headers={"Cache-Control": "public, max-age=300"})
+@router.get("/oidc/jwks", summary="验签公钥（JWKS）")
+def jwks(db: DbSession, request: Request) -> JSONResponse:
+    ensure_key(db, get_vault(request))  # never empty, even before anyone signed in
+    return JSONResponse(
+        published_jwks(db), headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
+    )
+
+
+class RequestNotSupported(OAuth2Error):  # type: ignore[misc]
+    error = "request_not_supported"  # OIDC Core §3.1.2.6
+
+
+class RequestUriNotSupported(OAuth2Error):  # type: ignore[misc]
+    error = "request_uri_not_supported"
+
+
+def _pushed(db: DbSession, captured: CapturedRequest, *, first_use: bool) -> CapturedRequest:
+    """The request as the client pushed it (RFC 9126 §4): only the pushed parameters count,
+    for the client that pushed them, while the reference lives."""
+    reference = captured.payload.data.get("request_uri", "")
+    if not reference.startswith(PAR_PREFIX):
+        return captured
+    row = db.scalars(
+        select(OidcPushedRequest).where(
+            OidcPushedRequest.reference_hash == secret_digest(reference.removeprefix(PAR_PREFIX))
+        )
+    ).first()
+    now = datetime.now(UTC)
+    if row is None or row.expires_at <= now or row.client_id != captured.payload.client_id:
+        raise InvalidRequestError("request_uri is unknown, used or expired")
+    if first_use:
+        row.expires_at = max(row.expires_at, now + PAR_IN_USE)
+    decision = {k: v for k, v in captured.form.items() if k == "decision"}
+    return CapturedRequest(
+        captured.method,
+        captured.uri,
+        captured.headers,
+        {**row.params, "_par": reference},
+        decision,
+    )
+
+
+def _refused_objects(captured: CapturedRequest, redirect_uri: str) -> None:
+    """Request objects by value or by a reference other than a pushed request: refused with the
+    error OIDC Core §6 names, at the client's redirect URI."""
+    data = captured.payload.data
+    if "request" in data:
+        raise RequestNotSupported(redirect_uri=redirect_uri)
+    if "request_uri" in data and "_par" not in data:
+        raise RequestUriNotSupported(redirect_uri=redirect_uri)
+
+
+def _used_up(db: DbSession, captured: CapturedRequest) -> None:
+    """A pushed request answered (a code, or a refusal) is gone (RFC 9126 §4: one-time use)."""
+    reference = captured.payload.data.get("_par")
+    if reference:
+        digest = secret_digest(reference.removeprefix(PAR_PREFIX))
+        db.execute(delete(OidcPushedRequest).where(OidcPushedRequest.reference_hash == digest))
 
 
 @router.get("/oidc/authorize", include_in_schema=False)
@@ -131,12 +229,14 @@ def authorize(request: Request, db: DbSession, viewer: Viewer, captured: Capture
     server = _server(request, db)
     signed_in = viewer if viewer is not None and not viewer.second_factor_pending else None
     try:
+        captured = _pushed(db, captured, first_use=True)
         grant = server.get_consent_grant(captured, end_user=signed_in)
+        _refused_objects(captured, grant.redirect_uri)
         level = authentication_demand(
             captured.payload.data, signed_in, redirect_uri=grant.redirect_uri
         )
     except OAuth2Error as error:
-        return _authorize_error(request, server, captured, error)
+        return _authorize_error(request, db, server, captured, error)
     if level is not None:
         # Come back without prompt and max_age: by then the authentication is fresh.
         retry = {k: v for k, v in request.query_params.items() if k not in ("prompt", "max_age")}
@@ -147,14 +247,23 @@ def authorize(request: Request, db: DbSession, viewer: Viewer, captured: Capture
         return RedirectResponse(f"/account/confirm?{query}", status_code=303)
     assert signed_in is not None
     client: OidcClient = grant.client.row
-    if client.is_first_party and "consent" not in captured.payload.data.get("prompt", ""):
-        return _respond(server.create_authorization_response(captured, signed_in, grant))
+    scope = grant.request.scope or ""
+    prompts = captured.payload.data.get("prompt", "").split()
+    to_agree = oidc_consents.missing(db, client, signed_in.account_id, scope)
+    if not to_agree and "consent" not in prompts:  # silent SSO: nothing to show
+        _used_up(db, captured)
+        return _to_client(request, server.create_authorization_response(captured, signed_in, grant))
+    if "none" in prompts:  # MUST NOT display UI (Core §3.1.2.1)
+        required = ConsentRequiredError(redirect_uri=grant.redirect_uri)
+        return _authorize_error(request, db, server, captured, required)
     return render(
         request,
         "identity/consent.html",
         client=client,
         params=dict(request.query_params),
-        scopes=(grant.request.payload.scope or "").split(),
+        scopes=[(s, SCOPE_LABELS[s]) for s in scope.split() if s in SCOPE_LABELS],
+        new=set(to_agree),
+        real_name=REAL_NAME_SCOPES,
         viewer=signed_in,
     )
 
@@ -165,33 +274,58 @@ def consent(request: Request, db: DbSession, viewer: Viewer, captured: Captured)
     if viewer is None or viewer.second_factor_pending:
         return RedirectResponse("/account/sign-in", status_code=303)
     allowed = captured.form.get("decision") == "allow"
-    record(
-        db,
-        "oidc.consent_given" if allowed else "oidc.consent_refused",
-        actor_person_id=viewer.account.person_id,
-        client_address=client_address(request),
-        subject=f"client:{captured.payload.client_id}",
-    )
     try:
+        captured = _pushed(db, captured, first_use=False)
         grant = server.get_consent_grant(captured, end_user=viewer)
+        _refused_objects(captured, grant.redirect_uri)
         level = authentication_demand(
             captured.payload.data, viewer, redirect_uri=grant.redirect_uri
         )
     except OAuth2Error as error:
-        return _authorize_error(request, server, captured, error)
+        return _authorize_error(request, db, server, captured, error)
     if level is not None:  # the session changed since the consent page: start over
-        params = {k: v for k, v in captured.form.items() if k not in ("decision", CSRF_FIELD)}
-        return RedirectResponse(f"{request.url.path}?{urlencode(params)}", status_code=303)
-    return _respond(
-        server.create_authorization_response(captured, viewer if allowed else None, grant)
+        form = _carried(captured)
+        return RedirectResponse(f"{request.url.path}?{urlencode(form)}", status_code=303)
+    scope = grant.request.scope or ""
+    if allowed:
+        oidc_consents.remember(
+            db,
+            viewer.account,
+            grant.client.get_client_id(),
+            scope,
+            client_address=client_address(request),
+        )
+    else:
+        record(
+            db,
+            "oidc.consent_refused",
+            actor_person_id=viewer.account.person_id,
+            client_address=client_address(request),
+            subject=f"client:{grant.client.get_client_id()}",
+        )
+    _used_up(db, captured)
+    return _to_client(
+        request, server.create_authorization_response(captured, viewer if allowed else None, grant)
     )
 
 
+def _carried(captured: CapturedRequest) -> dict[str, str]:
+    """The authorization parameters a consent form carried back."""
+    return {k: v for k, v in captured.form.items() if k not in ("decision", CSRF_FIELD)}
+
+
 def _authorize_error(
-    request: Request, server: QiluAuthorizationServer, captured: CapturedRequest, error: OAuth2Error
+    request: Request,
+    db: DbSession,
+    server: QiluAuthorizationServer,
+    captured: CapturedRequest,
+    error: OAuth2Error,
 ) -> Response:
     if getattr(error, "redirect_uri", None):  # a registered redirect: tell the client there
-        return _respond(server.handle_error_response(captured, error))
+        # RFC 6749 §4.1.2.1: `state` goes back with every error, whichever check failed.
+        error.state = error.state or captured.payload.state
+        _used_up(db, captured)
+        return _to_client(request, server.handle_error_response(captured, error))
     body = {
         "code": f"oidc.{error.error}",
         "message": f"接入请求无效：{error.description or error.error}",
@@ -203,10 +337,11 @@ def _form(properties: dict[str, str], required: list[str]) -> dict[str, object]:
     """`openapi_extra` for an OAuth endpoint's form body (Authlib reads it, FastAPI cannot)."""
     schema = {
         "type": "object",
-        "properties": {name: {"type": "string", "description": text}
-                       for name, text in properties.items()},
+        "properties": {
+            name: {"type": "string", "description": text} for name, text in properties.items()
+        },
         "required": required,
-    }  # fmt: skip
+    }
     return {
         "requestBody": {
             "required": True,
@@ -314,49 +449,179 @@ USERINFO_RESPONSES: dict[int | str, dict[str, object]] = {
     operation_id="userinfo_post",
     responses=USERINFO_RESPONSES,
 )
-def userinfo(request: Request, db: ReadSession) -> JSONResponse:
+def userinfo(request: Request, db: DbSession, captured: Captured) -> JSONResponse:
+    authorization = request.headers.get("authorization", "")
+    if not authorization and captured.form.get("access_token"):
+        # RFC 6750 §2.2: a form-encoded body parameter, which OIDC Core §5.3.1 allows (and the
+        # `oic` library sends by default); never a query parameter (§2.3).
+        authorization = f"Bearer {captured.form['access_token']}"
     try:
-        bearer = bearer_token(db, request.headers.get("authorization", ""))
+        bearer = bearer_token(db, authorization)
     except InvalidToken as refusal:  # answered the RFC 6750 way, not as a Qilu API error
         body = {"error": "invalid_token", "error_description": refusal.description}
         return JSONResponse(body, status_code=401, headers=refusal.headers())
-    return JSONResponse(
-        user_claims(
-            get_vault(request),
-            sector=bearer.sector,
-            person_id=bearer.person_id,
-            name=bearer.name,
+    vault = get_vault(request)
+    claims = user_claims(
+        vault,
+        sector=bearer.sector,
+        person_id=bearer.person_id,
+        name=bearer.name,
+        scope=bearer.scope,
+        acr=bearer.assurance,
+        enterprise=bearer.enterprise,
+    )
+    if set(bearer.scope.split()) & set(REAL_NAME_SCOPES):
+        client = db.scalars(
+            select(OidcClient).where(OidcClient.client_id == bearer.client_id)
+        ).one()
+        person = db.get_one(Person, bearer.person_id)
+        claims |= real_name_claims(
+            db,
+            vault,
+            person=person,
+            account_assurance=bearer.account_assurance,
             scope=bearer.scope,
-            acr=bearer.assurance,
-            enterprise=bearer.enterprise,
+            client=client,
+            client_address=client_address(request),
+        )
+    return JSONResponse(claims, headers={"Cache-Control": "no-store"})
+
+
+INTROSPECTION_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "令牌状态（RFC 7662 §2.2）：active 为 false 即无效"},
+    400: {"description": "请求无效", **OAUTH_ERROR},
+    401: {"description": "客户端认证失败", **OAUTH_ERROR},
+}
+
+
+@router.post(
+    "/oidc/introspect",
+    summary="令牌自省（RFC 7662）",
+    responses=INTROSPECTION_RESPONSES,
+    openapi_extra=_form(
+        {"token": "要查询的令牌", "token_type_hint": "access_token 或 refresh_token"},
+        ["token"],
+    ),
+)
+def introspect(request: Request, db: DbSession, captured: Captured) -> Response:
+    server = _server(request, db)
+    response = _respond(server.create_endpoint_response("introspection", captured))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+PAR_RESPONSES: dict[int | str, dict[str, object]] = {
+    201: {"description": "已登记（RFC 9126 §2.2）：request_uri 与 expires_in"},
+    400: {"description": "授权请求无效", **OAUTH_ERROR},
+    401: {"description": "客户端认证失败", **OAUTH_ERROR},
+}
+CLIENT_AUTH_FIELDS = ("client_secret", "client_assertion", "client_assertion_type")
+
+
+@router.post(
+    "/oidc/par",
+    summary="推送授权请求（RFC 9126）",
+    status_code=201,
+    responses=PAR_RESPONSES,
+    openapi_extra=_form(
+        {
+            "client_id": "客户端标识",
+            "response_type": "code",
+            "redirect_uri": "登记过的回调地址",
+            "scope": "申请的范围",
+            "state": "客户端状态",
+            "code_challenge": "PKCE 挑战值",
+            "code_challenge_method": "S256",
+        },
+        ["client_id", "response_type", "redirect_uri"],
+    ),
+)
+def pushed_authorization_request(request: Request, db: DbSession, captured: Captured) -> Response:
+    """The client sends its authorization request here, authenticated, and gets a reference the
+    browser carries instead of the parameters (RFC 9126): nothing to tamper with on the way."""
+    server = _server(request, db)
+    try:
+        client = server.authenticate_client(captured, AUTH_METHODS, "par")
+        params = {k: v for k, v in captured.form.items() if k not in CLIENT_AUTH_FIELDS}
+        if "request_uri" in params:  # §2.1: a pushed request never names another
+            raise InvalidRequestError("request_uri is not allowed in a pushed request")
+        if params.get("client_id", client.get_client_id()) != client.get_client_id():
+            raise InvalidRequestError("client_id does not match the authenticated client")
+        params["client_id"] = client.get_client_id()
+        # Checked now as an authorization request would be (§2.1); prompt waits for the browser.
+        probe = {k: v for k, v in params.items() if k != "prompt"}
+        grant = server.get_consent_grant(
+            CapturedRequest("GET", captured.uri, captured.headers, probe, {}), end_user=None
+        )
+        _refused_objects(CapturedRequest("GET", captured.uri, {}, params, {}), grant.redirect_uri)
+    except OAuth2Error as error:
+        status = 401 if error.error == "invalid_client" else 400
+        body = {"error": error.error, "error_description": error.description or ""}
+        return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+    reference = secrets.token_urlsafe(32)
+    db.add(
+        OidcPushedRequest(
+            reference_hash=secret_digest(reference),
+            client_id=client.get_client_id(),
+            params=params,
+            expires_at=datetime.now(UTC) + PAR_LIFETIME,
         )
     )
+    body = {"request_uri": PAR_PREFIX + reference, "expires_in": int(PAR_LIFETIME.total_seconds())}
+    return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/oidc/logout", include_in_schema=False)
-def logout(
-    request: Request,
-    db: DbSession,
-    viewer: Viewer,
-    id_token_hint: str = "",
-    post_logout_redirect_uri: str = "",
-    state: str = "",
+@router.post("/oidc/logout", include_in_schema=False)
+def logout(request: Request, db: DbSession, viewer: Viewer, captured: Captured) -> Response:
+    """RP-initiated logout (RP-Initiated Logout 1.0 §2–3, GET or POST). A hint naming the person
+    signs them out at once; otherwise they are asked first."""
+    params = captured.payload.data
+    asked = oidc_logout.logout_request(db, get_vault(request), params, viewer)
+    if viewer is not None and not asked.confirmed:
+        return render(
+            request,
+            "identity/logout_confirm.html",
+            client=asked.client,
+            query=oidc_logout.query_of(params),
+            viewer=viewer,
+        )
+    return signed_out(request, db, viewer, asked.redirect)
+
+
+@router.post("/oidc/logout/confirm", include_in_schema=False, dependencies=[Depends(check_csrf)])
+def logout_confirmed(
+    request: Request, db: DbSession, viewer: Viewer, captured: Captured
 ) -> Response:
-    """RP-initiated logout: end the browser's session; go back only to a registered address."""
-    target = "/"
-    if id_token_hint and post_logout_redirect_uri:
-        try:
-            claims = jwt.decode(id_token_hint, KeySet.import_key_set(published_jwks(db))).claims  # type: ignore[arg-type]
-        except (JoseError, ValueError):
-            claims = {}
-        audiences = claims.get("aud", [])
-        audiences = [audiences] if isinstance(audiences, str) else audiences
-        client = db.scalars(select(OidcClient).where(OidcClient.client_id.in_(audiences))).first()
-        if client is not None and post_logout_redirect_uri in client.post_logout_redirect_uris:
-            target = post_logout_redirect_uri + (f"?{urlencode({'state': state})}" if state else "")
+    """The person said yes (or no) to signing out on the confirmation page."""
+    asked = oidc_logout.logout_request(db, get_vault(request), captured.args, viewer)
+    if captured.form.get("decision") != "sign_out":
+        return RedirectResponse(asked.redirect or "/", status_code=303)
+    return signed_out(request, db, viewer, asked.redirect)
+
+
+def signed_out(
+    request: Request, db: DbSession, viewer: WebSession | None, redirect: str | None
+) -> Response:
+    """End the session (its tokens and the systems listening with it) and say so: hidden frames
+    for front-channel logout, then on to where the system asked, or home."""
+    frames: list[str] = []
     if viewer is not None:
+        frames = oidc_logout.frontchannel_frames(
+            db, get_vault(request), viewer.id, issuer=issuer(request)
+        )
         sessions.end_session(db, viewer, client_address=client_address(request))
-    response = RedirectResponse(target, status_code=303)
+    target = redirect or "/"
+    if frames:
+        response: Response = render(
+            request, "identity/signed_out.html", frames=frames, target=target, viewer=None
+        )
+        origins = " ".join(sorted({"{0.scheme}://{0.netloc}".format(urlsplit(f)) for f in frames}))
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'self'; img-src 'self' data:; frame-src {origins}; frame-ancestors 'none'"
+        )
+    else:
+        response = RedirectResponse(target, status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -15,12 +19,63 @@ from qilu.digests import secret_digest
 from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
 from qilu.identity.models import Department, OidcClient, OidcToken
+from qilu.identity.oidc_provider import REAL_NAME_SCOPES
 
 
 @dataclass(frozen=True)
 class NewClient:
     client: OidcClient
     secret: str | None  # shown once; None for a public client
+
+
+@dataclass(frozen=True)
+class Integration:
+    """How a system integrates beyond signing people in (all optional)."""
+
+    jwks: dict[str, Any] | None = None  # private_key_jwt: its public keys, no secret kept
+    allowed_scopes: tuple[str, ...] = ()  # real-name scopes it may ask people for
+    jwt_access_tokens: bool = False  # RFC 9068 access tokens its API checks offline
+    backchannel_logout_uri: str | None = None
+    frontchannel_logout_uri: str | None = None
+
+
+def _checked_uri(uri: str, field: str, label: str) -> str:
+    parts = urlsplit(uri)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not local):
+        raise QiluError(
+            "client.redirect_uri",
+            f"{label} {uri} 须为 https（本机调试可用 http://127.0.0.1）",
+            field=field,
+        )
+    if parts.fragment:
+        raise QiluError("client.redirect_uri", f"{label} {uri} 不能带 #片段", field=field)
+    return uri
+
+
+def parse_jwks(text: str) -> dict[str, Any]:
+    """A JWKS typed or pasted into a form."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        raise QiluError("client.jwks", "公钥须为 JSON 格式的 JWKS", field="jwks") from None
+    if not isinstance(parsed, dict):
+        raise QiluError("client.jwks", "公钥须为含 keys 的 JWKS", field="jwks")
+    return parsed
+
+
+def _checked_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
+    """A client's public keys for private_key_jwt: a JWKS of signing keys, no private part."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise QiluError("client.jwks", "公钥须为含 keys 的 JWKS", field="jwks")
+    if any(not isinstance(k, dict) or "d" in k or "k" in k for k in keys):
+        raise QiluError("client.jwks", "只能登记公钥：JWKS 中不能有私钥或对称密钥", field="jwks")
+    try:
+        KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    except (JoseError, ValueError, TypeError, KeyError) as error:
+        raise QiluError("client.jwks", f"公钥无法识别：{error}", field="jwks") from error
+    return {"keys": keys}
 
 
 def register_client(
@@ -32,30 +87,40 @@ def register_client(
     sector: str | None = None,
     first_party: bool = False,
     post_logout_redirect_uris: list[str] | None = None,
+    integration: Integration = Integration(),
     actor: roles.Actor,
 ) -> NewClient:
     """Register a system that signs people in. It belongs to no one department, so only an
-    administrator whose reach is the whole province (or the command line) registers one."""
+    administrator whose reach is the whole province (or the command line) registers one.
+
+    A confidential client gets a secret, unless it registers public keys (`integration.jwks`):
+    then it authenticates with private_key_jwt and no shared secret exists anywhere."""
     roles.authorize(actor, "admin.clients", roles.PROVINCE)
     if not name.strip():
         raise QiluError("client.name", "请填写系统名称", field="name")
     if not redirect_uris:
         raise QiluError("client.redirect_uri", "至少登记一个回调地址", field="redirect_uri")
-    for uri in [*redirect_uris, *(post_logout_redirect_uris or [])]:
-        parts = urlsplit(uri)
-        local = parts.hostname in ("127.0.0.1", "localhost", "::1")
-        if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not local):
-            raise QiluError(
-                "client.redirect_uri",
-                f"回调地址 {uri} 须为 https（本机调试可用 http://127.0.0.1）",
-                field="redirect_uri",
-            )
-        if parts.fragment:
-            raise QiluError(
-                "client.redirect_uri", f"回调地址 {uri} 不能带 #片段", field="redirect_uri"
-            )
+    for uri in redirect_uris:
+        _checked_uri(uri, "redirect_uri", "回调地址")
+    for uri in post_logout_redirect_uris or []:
+        _checked_uri(uri, "post_logout_redirect_uris", "退出后返回地址")
+    notified = {
+        "backchannel_logout_uri": integration.backchannel_logout_uri,
+        "frontchannel_logout_uri": integration.frontchannel_logout_uri,
+    }
+    for field, address in notified.items():
+        if address:
+            _checked_uri(address, field, "退出通知地址")
+    unknown = sorted(set(integration.allowed_scopes) - set(REAL_NAME_SCOPES))
+    if unknown:
+        raise QiluError(
+            "client.scope", f"没有实名信息范围 {'、'.join(unknown)}", field="allowed_scopes"
+        )
+    jwks = _checked_jwks(integration.jwks) if integration.jwks is not None else None
+    if jwks is not None and public:
+        raise QiluError("client.jwks", "公开客户端不登记公钥", field="jwks")
     client_id = secrets.token_urlsafe(18)
-    secret = None if public else secrets.token_urlsafe(32)
+    secret = None if public or jwks is not None else secrets.token_urlsafe(32)
     client = OidcClient(
         client_id=client_id,
         secret_hash=secret_digest(secret) if secret else None,
@@ -64,9 +129,20 @@ def register_client(
         post_logout_redirect_uris=post_logout_redirect_uris or [],
         sector=sector or client_id,
         is_first_party=first_party,
+        jwks=jwks,
+        allowed_scopes=list(integration.allowed_scopes),
+        access_token_format="jwt" if integration.jwt_access_tokens else "opaque",
+        backchannel_logout_uri=integration.backchannel_logout_uri or None,
+        frontchannel_logout_uri=integration.frontchannel_logout_uri or None,
         created_at=datetime.now(UTC),
     )
-    return _registered(session, client, secret, actor, {"name": name, "public": public})
+    details = {
+        "name": name,
+        "public": public,
+        "auth": client.auth_method,
+        "allowed_scopes": list(integration.allowed_scopes),
+    }
+    return _registered(session, client, secret, actor, details)
 
 
 def register_service_client(

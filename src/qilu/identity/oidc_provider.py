@@ -1,9 +1,11 @@
 """The OpenID Connect provider, built on Authlib's authorization server.
 
-Authlib does the protocol (validation of requests, PKCE, grants, ID tokens); this module supplies
-the store, the keys and Qilu's rules: exact redirect-URI matching, PKCE S256 required of public
-clients, one-time codes whose reuse revokes what they issued, refresh tokens that rotate and whose
-reuse revokes their whole family, a pairwise `sub` per sector, and audit entries for each token.
+Authlib does the protocol (validation of requests, PKCE, grants, ID tokens, client assertions,
+introspection); this module supplies the store, the keys and Qilu's rules: exact redirect-URI
+matching, PKCE S256 required of public clients, one-time codes whose reuse revokes what they
+issued, refresh tokens that rotate and whose reuse revokes their whole family, a pairwise `sub`
+per sector, `sid` tying tokens to the browser session they came from, real-name claims only
+under consent, optional JWT access tokens (RFC 9068), and audit entries for each token.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, JsonRequest
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
-from sqlalchemy import Select, bindparam, select, update
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from sqlalchemy import Select, bindparam, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from qilu.audit.service import record
@@ -36,16 +43,34 @@ from qilu.identity.models import (
     Account,
     Department,
     LegalEntity,
+    OidcAssertion,
     OidcAuthorizationCode,
     OidcClient,
     OidcToken,
     Person,
     WebSession,
 )
+from qilu.identity.service import id_number_of, phone_of
 from qilu.identity.signing_keys import ID_TOKEN_LIFETIME, SigningKeyCache
 from qilu.pii import Vault
 
-SCOPES = ("openid", "profile", "enterprise")
+# What a system signing people in may ask for; any other scope is ignored (OIDC Core §3.1.2.1).
+SCOPES = ("openid", "profile", "enterprise", "offline_access")
+# Real-name scopes: released only to a system an administrator allowed them, with the person's
+# agreement each time they are new to it, and every release audited in the person's data record.
+REAL_NAME_SCOPES = {"id_number": "证件号码", "phone": "手机号码", "realname": "实名认证等级"}
+CLAIM_LABELS = {
+    "id_number": "证件号码",
+    "phone_number": "手机号码",
+    "realname_level": "实名认证等级",
+}
+SCOPE_LABELS = {
+    "openid": "您的匿名标识（每个系统各不相同）",
+    "profile": "姓名",
+    "enterprise": "您代表的企业（名称与统一社会信用代码）",
+    "offline_access": "在您退出后继续代您办理（长期授权）",
+    **REAL_NAME_SCOPES,
+}
 # What a department's system may ask for with its own credentials (client_credentials).
 SERVICE_SCOPES = ("data.read", "data.push")
 CODE_LIFETIME = timedelta(minutes=1)
@@ -69,7 +94,9 @@ class Client(ClientMixin):  # type: ignore[misc]
         if self.is_service:  # asking for nothing in particular means all it may have
             asked = (scope or "").split() or SERVICE_SCOPES
             return " ".join(s for s in asked if s in SERVICE_SCOPES)
-        return " ".join(s for s in (scope or "").split() if s in SCOPES)
+        allowed = (*SCOPES, *(s for s in self.row.allowed_scopes if s in REAL_NAME_SCOPES))
+        wanted = dict.fromkeys((scope or "").split())  # in order, once each
+        return " ".join(s for s in wanted if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.row.redirect_uris  # exact match, character for character
@@ -79,6 +106,8 @@ class Client(ClientMixin):  # type: ignore[misc]
         return stored is not None and secrets.compare_digest(stored, secret_digest(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.row.jwks is not None:
+            return method == "private_key_jwt"
         if self.is_public:
             return method == "none"
         return method in ("client_secret_basic", "client_secret_post")
@@ -93,7 +122,7 @@ class Client(ClientMixin):  # type: ignore[misc]
 
     @property
     def is_public(self) -> bool:
-        return self.row.secret_hash is None
+        return self.row.secret_hash is None and self.row.jwks is None
 
     @property
     def is_service(self) -> bool:
@@ -143,11 +172,17 @@ class Token:
         return self.row.expires_in
 
     def is_expired(self) -> bool:
-        ends = self.row.refresh_expires_at
+        ends = self.row.refresh_expires_at if self.refresh else None
         return ends is not None and ends <= datetime.now(UTC)
 
     def is_revoked(self) -> bool:
-        return self.row.rotated_at is not None or self.row.revoked_at is not None
+        if self.refresh:
+            return self.row.rotated_at is not None or self.row.revoked_at is not None
+        return self.row.revoked_at is not None
+
+    def access_expired(self) -> bool:
+        ends = self.row.issued_at + timedelta(seconds=self.row.expires_in)
+        return ends <= datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -164,6 +199,51 @@ class Signer:
 def pairwise_sub(vault: Vault, sector: str, person_id: int) -> str:
     """Stable per sector, unlinkable across sectors, never the ID number (OIDC Core §8.1)."""
     return vault.blind_index(f"{sector}:{person_id}", "oidc_sub").hex()[:40]
+
+
+def session_id(vault: Vault, web_session_id: int) -> str:
+    """The `sid` claim: names a browser session to the systems it signed in to, without its
+    row id or cookie (OIDC Front-Channel Logout 1.0 §3, Back-Channel Logout 1.0 §2.1)."""
+    return vault.blind_index(f"session:{web_session_id}", "oidc_sid").hex()[:32]
+
+
+CLAIMS_RELEASED = "identity.claims_released"
+
+
+def real_name_claims(
+    session: Session,
+    vault: Vault,
+    *,
+    person: Person,
+    account_assurance: int,
+    scope: str,
+    client: OidcClient,
+    client_address: str | None,
+) -> dict[str, Any]:
+    """The real-name claims a token's scope carries, each release written to the person's data
+    record (the audit subject that 我的数据 reads)."""
+    scopes = set(scope.split()) & set(client.allowed_scopes) & set(REAL_NAME_SCOPES)
+    claims: dict[str, Any] = {}
+    if "id_number" in scopes:
+        claims["id_number"] = id_number_of(vault, person)
+    if "phone" in scopes and (phone := phone_of(vault, person)) is not None:
+        claims["phone_number"] = phone
+    if "realname" in scopes:
+        claims["realname_level"] = account_assurance
+    if claims:
+        record(
+            session,
+            CLAIMS_RELEASED,
+            actor_person_id=person.id,
+            subject=f"person:{person.id_number_index.hex()}",
+            client_address=client_address,
+            details={
+                "client": client.client_id,
+                "client_name": client.name,
+                "claims": sorted(claims),
+            },
+        )
+    return claims
 
 
 class UnmetAuthenticationRequirements(OAuth2Error):  # type: ignore[misc]
@@ -265,6 +345,7 @@ class Bearer:
     assurance: int  # the acr it was issued at
     authenticated_at: datetime
     enterprise: dict[str, str] | None  # the enterprise acted for: uscc and name
+    account_assurance: int = 3  # the account's real-name level (实名等级)
 
 
 _BEARER = (
@@ -283,6 +364,7 @@ _BEARER = (
         OidcToken.expires_in,
         OidcToken.revoked_at,
         OidcClient.disabled_at,
+        Account.assurance,
     )
     .join(OidcClient, OidcClient.client_id == OidcToken.client_id)
     .join(Account, Account.id == OidcToken.account_id)
@@ -337,6 +419,7 @@ def bearer_token(
         assurance=row.acr,
         authenticated_at=row.auth_time,
         enterprise={"uscc": uscc, "name": entity_name} if uscc else None,
+        account_assurance=row.assurance,
     )
 
 
@@ -366,9 +449,17 @@ class ServiceCaller:
         department = client.department
         if department is None:
             raise QiluError("client.not_service", f"{client.name}不是部门数据共享系统")
-        return cls(0, client.client_id, client.name, department.id, department.code,
-                   department.name, department.division_code, scope,
-                   client.rate_per_second)  # fmt: skip
+        return cls(
+            0,
+            client.client_id,
+            client.name,
+            department.id,
+            department.code,
+            department.name,
+            department.division_code,
+            scope,
+            client.rate_per_second,
+        )
 
 
 _SERVICE_CALLER = (
@@ -438,12 +529,11 @@ def user_claims(
     return claims
 
 
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
 class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
-        "client_secret_basic",
-        "client_secret_post",
-        "none",
-    ]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = AUTH_METHODS
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         signer: Signer = self.server.signer
@@ -457,13 +547,14 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
                 client_id=request.client.get_client_id(),
                 account_id=web_session.account_id,
                 redirect_uri=request.payload.redirect_uri,
-                scope=request.payload.scope or "",
+                scope=request.scope or "",
                 nonce=data.get("nonce"),
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
                 auth_time=web_session.authenticated_at,
                 acr=web_session.assurance,
                 acting_for_entity_id=web_session.acting_for_entity_id,
+                web_session_id=web_session.id,
                 expires_at=now + CODE_LIFETIME,
             )
         )
@@ -552,19 +643,24 @@ class _OpenId(OpenIDCode):  # type: ignore[misc]
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
         now = int(time.time())
-        return {
+        claims: dict[str, Any] = {
             "iss": self.provider.signer.issuer,
             "aud": [client.get_client_id()],
             "iat": now,
             "exp": now + int(ID_TOKEN_LIFETIME.total_seconds()),
         }
+        code_row = getattr(self.provider.current_request, "code_row", None)
+        if code_row is not None and code_row.web_session_id is not None:
+            claims["sid"] = session_id(self.provider.signer.vault, code_row.web_session_id)
+        return claims
 
     def generate_user_info(self, user: Account, scope: str) -> dict[str, Any]:
         code_row = getattr(self.provider.current_request, "code_row", None)
         client = self.provider.current_request.client.row
         entity = code_row.acting_for if code_row is not None else None
-        return user_claims(
-            self.provider.signer.vault,
+        signer = self.provider.signer
+        claims = user_claims(
+            signer.vault,
             sector=client.sector,
             person_id=user.person_id,
             name=user.person.name,
@@ -572,15 +668,20 @@ class _OpenId(OpenIDCode):  # type: ignore[misc]
             acr=code_row.acr if code_row else 3,
             enterprise={"uscc": entity.uscc, "name": entity.name} if entity else None,
         )
+        return claims | real_name_claims(
+            signer.session,
+            signer.vault,
+            person=user.person,
+            account_assurance=user.assurance,
+            scope=scope,
+            client=client,
+            client_address=signer.client_address,
+        )
 
 
 class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     INCLUDE_NEW_REFRESH_TOKEN = True
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
-        "client_secret_basic",
-        "client_secret_post",
-        "none",
-    ]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = AUTH_METHODS
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         signer: Signer = self.server.signer
@@ -623,32 +724,36 @@ class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 class _ServiceGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
     """A department system's own token (RFC 6749 §4.4): no person, no refresh token."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = AUTH_METHODS[:3]
+
+
+def _find_token(session: Session, token_string: str, token_type_hint: str | None) -> Token | None:
+    """A token by its value, looked for first where the hint says and then everywhere: a wrong
+    or unknown hint never hides a token (RFC 7009 §2.1, RFC 7662 §2.1)."""
+    digest = secret_digest(token_string)
+    columns = [OidcToken.access_token_hash, OidcToken.refresh_token_hash]
+    if token_type_hint == "refresh_token":
+        columns.reverse()
+    for candidate in columns:
+        row = session.scalars(select(OidcToken).where(candidate == digest)).first()
+        if row is not None:
+            return Token(row, refresh=candidate is OidcToken.refresh_token_hash)
+    return None
 
 
 class _Revocation(RevocationEndpoint):  # type: ignore[misc]
     """RFC 7009: a client gives back a token it holds. A refresh token takes its whole family
     (every access token it led to) with it; an access token only itself."""
 
-    CLIENT_AUTH_METHODS: ClassVar[list[str]] = [
-        "client_secret_basic",
-        "client_secret_post",
-        "none",
-    ]
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = AUTH_METHODS
+
+    def check_params(self, request: OAuth2Request, client: Client) -> None:
+        if "token" not in request.form:
+            raise InvalidRequestError("token is required")
+        # token_type_hint is only a hint: an unknown one is ignored (RFC 7009 §2.1).
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        digest = secret_digest(token_string)
-        column = {
-            "access_token": OidcToken.access_token_hash,
-            "refresh_token": OidcToken.refresh_token_hash,
-        }
-        columns = [column[token_type_hint]] if token_type_hint in column else column.values()
-        session: Session = self.server.signer.session
-        for candidate in columns:
-            row = session.scalars(select(OidcToken).where(candidate == digest)).first()
-            if row is not None:
-                return Token(row, refresh=candidate is OidcToken.refresh_token_hash)
-        return None
+        return _find_token(self.server.signer.session, token_string, token_type_hint)
 
     def revoke_token(self, token: Token, request: OAuth2Request) -> None:
         signer: Signer = self.server.signer
@@ -672,26 +777,164 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
         )
 
 
+class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
+    """RFC 7662, for the APIs of department systems: is this bearer token live, for whom, with
+    what scope. A department's system (a resource server) may ask about any access token; any
+    other client only about its own tokens."""
+
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = AUTH_METHODS[:3]
+
+    def check_params(self, request: OAuth2Request, client: Client) -> None:
+        if "token" not in request.form:
+            raise InvalidRequestError("token is required")
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        return _find_token(self.server.signer.session, token_string, token_type_hint)
+
+    def check_permission(self, token: Token, client: Client, request: OAuth2Request) -> bool:
+        if token.check_client(client):
+            return True
+        return client.is_service and not token.refresh
+
+    def introspect_token(self, token: Token) -> dict[str, Any]:
+        signer: Signer = self.server.signer
+        row = token.row
+        holder = self.server.query_client(row.client_id)
+        issued = int(row.issued_at.timestamp())
+        answer: dict[str, Any] = {
+            "active": True,
+            "iss": signer.issuer,
+            "client_id": row.client_id,
+            "token_type": "refresh_token" if token.refresh else "Bearer",
+            "scope": row.scope,
+            "iat": issued,
+            "exp": int(row.refresh_expires_at.timestamp())
+            if token.refresh and row.refresh_expires_at
+            else issued + row.expires_in,
+        }
+        if row.account is not None and holder is not None:
+            answer |= {
+                "sub": pairwise_sub(signer.vault, holder.row.sector, row.account.person_id),
+                "aud": row.client_id,
+                "acr": str(row.acr),
+                "auth_time": int(row.auth_time.timestamp()),
+            }
+            if row.web_session_id is not None:
+                answer["sid"] = session_id(signer.vault, row.web_session_id)
+        else:
+            answer["sub"] = row.client_id  # a system's own token
+        record(
+            signer.session,
+            "oidc.token_introspected",
+            subject=f"client:{row.client_id}",
+            client_address=signer.client_address,
+            details={"token": row.id, "by": self.server.current_request.client.get_client_id()},
+        )
+        return answer
+
+    def create_introspection_payload(self, token: Token | None) -> dict[str, Any]:
+        if token is not None and not token.refresh and token.access_expired():
+            return {"active": False}
+        payload: dict[str, Any] = super().create_introspection_payload(token)
+        return payload
+
+
+class _ClientAssertion(JWTBearerClientAssertion):  # type: ignore[misc]
+    """private_key_jwt (RFC 7523 §2.2, OIDC Core §9): the client signs a short JWT with a key
+    whose public half it registered; each assertion is accepted once."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, server: QiluAuthorizationServer):
+        super().__init__(validate_jti=True, leeway=30)
+        self.server = server
+
+    def get_audiences(self) -> list[str]:
+        issuer = self.server.signer.issuer
+        return [
+            issuer,
+            f"{issuer}/oidc/token",
+            f"{issuer}/oidc/par",
+            f"{issuer}/oidc/introspect",
+            f"{issuer}/oidc/revoke",
+        ]
+
+    def resolve_client_public_key(self, client: Client) -> KeySet:
+        return KeySet.import_key_set(client.row.jwks or {"keys": []})  # type: ignore[arg-type]
+
+    def validate_jti(self, claims: Mapping[str, Any], jti: str) -> bool:
+        session = self.server.signer.session
+        now = datetime.now(UTC)
+        session.execute(delete(OidcAssertion).where(OidcAssertion.expires_at < now))
+        try:
+            with session.begin_nested():
+                session.add(
+                    OidcAssertion(
+                        client_id=str(claims["sub"]),
+                        jti=str(jti)[:255],
+                        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+
 class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     """One per request: it works on that request's unit of work."""
 
     def __init__(self, signer: Signer):
-        super().__init__(scopes_supported=[*SCOPES, *SERVICE_SCOPES])
+        super().__init__(scopes_supported=[*SCOPES, *REAL_NAME_SCOPES, *SERVICE_SCOPES])
         self.signer = signer
         self.current_request: Any = None
         self._clients: dict[str, Client | None] = {}
         self.register_token_generator(
             "default",
             BearerTokenGenerator(
-                access_token_generator=lambda **_: generate_token(42),
+                access_token_generator=self._access_token,
                 refresh_token_generator=lambda **_: generate_token(48),
                 expires_generator=lambda client, grant_type: ACCESS_TOKEN_LIFETIME,
             ),
         )
+        self.register_client_auth_method("private_key_jwt", _ClientAssertion(self))
         self.register_grant(_CodeGrant, [_Pkce(required=True), _OpenId(self)])
         self.register_grant(_RefreshGrant)
         self.register_grant(_ServiceGrant)
         self.register_endpoint(_Revocation)
+        self.register_endpoint(_Introspection)
+
+    def validate_requested_scope(self, scope: str) -> None:
+        """Scopes it does not know are ignored, not refused (OIDC Core §3.1.2.1): the client's
+        `get_allowed_scope` keeps only what it may have."""
+
+    def _access_token(
+        self, client: Client, grant_type: str, user: Account | None, scope: str
+    ) -> str:
+        """An opaque token, or for a client registered for them a JWT (RFC 9068) its own API
+        can check offline: signed by the provider's key, `typ` at+jwt, short-lived. Either way
+        its hash is stored, so revocation and introspection work on both."""
+        if client.row.access_token_format != "jwt":
+            return str(generate_token(42))
+        now = int(time.time())
+        source = getattr(self.current_request, "code_row", None) or getattr(
+            self.current_request, "refresh_row", None
+        )
+        claims: dict[str, Any] = {
+            "iss": self.signer.issuer,
+            "aud": client.get_client_id(),
+            "client_id": client.get_client_id(),
+            "iat": now,
+            "exp": now + ACCESS_TOKEN_LIFETIME,
+            "jti": generate_token(24),
+            "scope": scope or "",
+            "sub": client.get_client_id()
+            if user is None
+            else pairwise_sub(self.signer.vault, client.row.sector, user.person_id),
+        }
+        if source is not None:
+            claims |= {"acr": str(source.acr), "auth_time": int(source.auth_time.timestamp())}
+        kid, key = self.signer.keys.current(self.signer.session, self.signer.vault)
+        return str(jwt.encode({"alg": "RS256", "kid": kid, "typ": "at+jwt"}, claims, key))
 
     def query_client(self, client_id: str) -> Client | None:
         if client_id in self._clients:  # Authlib asks more than once per request
@@ -723,6 +966,9 @@ class QiluAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             code_id=code_row.id if code_row else (previous.code_id if previous else None),
             acr=source.acr if source else 3,
             acting_for_entity_id=source.acting_for_entity_id if source else None,
+            web_session_id=None
+            if source is None or "offline_access" in token.get("scope", "")
+            else source.web_session_id,
             auth_time=source.auth_time if source else now,
             issued_at=now,
             expires_in=int(token["expires_in"]),

@@ -12,9 +12,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from qilu.audit.service import events_of_person
 from qilu.codes.idcard import mask_id_number
 from qilu.errors import QiluError
-from qilu.identity import accounts, assurance, passwords, roles, second_factor, sessions
+from qilu.identity import (
+    accounts,
+    assurance,
+    oidc_consents,
+    passwords,
+    roles,
+    second_factor,
+    sessions,
+)
 from qilu.identity.access import SESSION_COOKIE, HalfSignedIn, SettingUp, SignedIn
 from qilu.identity.models import Account
+from qilu.identity.oidc import signed_out
 from qilu.identity.service import id_number_of
 from qilu.routes import (
     CSRF_COOKIE,
@@ -357,6 +366,7 @@ def _account_page(
         masked_id=mask_id_number(id_number_of(get_vault(request), account.person)),
         viewer=viewer,
         live=sessions.live_sessions(db, account, profile=profile),
+        consents=oidc_consents.consents_of(db, account.id),
         history=events_of_person(db, account.person_id, limit=20),
         event_names=EVENT_NAMES,
         administers=roles.allows(actor, "admin.clients") or roles.allows(actor, "admin.roles"),
@@ -396,12 +406,26 @@ def change_password(
     )
 
 
+@router.post("/consents/withdraw", dependencies=Posted)
+def withdraw_consent(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    client_id: Annotated[str, Form(max_length=64)],
+) -> Response:
+    """撤回授权: the system asks again next time, and its tokens for this person end now."""
+    with redraw_on_refusal(
+        db, lambda error: _account_page(request, db, viewer, message=None, error=error, status=404)
+    ):
+        oidc_consents.withdraw(
+            db, viewer.account, client_id, client_address=client_address(request)
+        )
+    return _account_page(request, db, viewer, message="已撤回对该系统的授权", error=None)
+
+
 @router.post("/sign-out", dependencies=Posted)
 def sign_out(request: Request, db: DbSession, viewer: SignedIn) -> Response:
-    sessions.end_session(db, viewer, client_address=client_address(request))
-    response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
-    return response
+    return signed_out(request, db, viewer, None)
 
 
 @router.post("/sign-out-everywhere", dependencies=Posted)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 from qilu.audit.service import record
 from qilu.digests import secret_digest
 from qilu.errors import QiluError
+from qilu.identity import oidc_logout
 from qilu.identity.models import Account, OidcToken, WebSession
 from qilu.identity.passwords import Profile
 
@@ -107,7 +108,9 @@ def reconfirm(web_session: WebSession, *, assurance: int, now: datetime | None =
 
 
 def end_session(session: Session, web_session: WebSession, *, client_address: str | None) -> None:
+    """Sign out: the session, and what it gave department systems (`oidc_logout`)."""
     web_session.revoked_at = datetime.now(UTC)
+    oidc_logout.sessions_ended(session, [web_session.id])
     record(
         session,
         "auth.logout",
@@ -119,14 +122,14 @@ def end_session(session: Session, web_session: WebSession, *, client_address: st
 
 def end_all_sessions(session: Session, account: Account, *, client_address: str | None) -> int:
     """Sign out everywhere: revoke every live session of the account."""
-    revoked = len(
-        session.execute(
-            update(WebSession)
-            .where(WebSession.account_id == account.id, WebSession.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
-            .returning(WebSession.id)
-        ).all()
-    )
+    ended = session.scalars(
+        update(WebSession)
+        .where(WebSession.account_id == account.id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+        .returning(WebSession.id)
+    ).all()
+    revoked = len(ended)
+    oidc_logout.sessions_ended(session, ended)
     record(
         session,
         "auth.logout_everywhere",
@@ -144,7 +147,7 @@ def end_other_sessions(
     """After a password change: every session but `keep` ends, and so do the access and
     refresh tokens issued to department systems for this account."""
     moment = now or datetime.now(UTC)
-    ended = session.execute(
+    ended = session.scalars(
         update(WebSession)
         .where(
             WebSession.account_id == account.id,
@@ -154,6 +157,7 @@ def end_other_sessions(
         .values(revoked_at=moment)
         .returning(WebSession.id)
     ).all()
+    oidc_logout.sessions_ended(session, ended)
     session.execute(
         update(OidcToken)
         .where(OidcToken.account_id == account.id, OidcToken.revoked_at.is_(None))

@@ -1,8 +1,11 @@
-"""Keys for signing ID tokens (RS256 through joserfc), their rotation, and the published JWKS.
+"""Keys for signing ID tokens, logout tokens and JWT access tokens (RS256 through joserfc), their
+rotation, and the published JWKS.
 
-The newest unretired key signs. `rotate` makes a new key and retires the others from signing; a
-retired key stays in the JWKS for a day, longer than any ID token lives, so tokens it signed keep
-verifying until they expire, and no longer.
+A relying party caches the JWKS for up to `JWKS_MAX_AGE`, so a key must be in its cache before
+anything it signs arrives: `rotate` publishes a new key at once and lets it sign only
+`PUBLISH_AHEAD` later (pre-publication). From then the older keys sign nothing but stay published
+until every token they signed has expired (`PUBLISHED_AFTER_RETIREMENT`), and no longer. The first
+key is made when the platform first starts (`ensure_key`), so the JWKS is never empty.
 """
 
 from __future__ import annotations
@@ -21,11 +24,15 @@ from qilu.identity.models import SigningKey
 from qilu.pii import Vault
 
 ALGORITHM = "RS256"
-ID_TOKEN_LIFETIME = timedelta(hours=1)
-PUBLISHED_AFTER_RETIREMENT = timedelta(hours=24)  # longer than any token signed before
+ID_TOKEN_LIFETIME = timedelta(hours=1)  # the longest-lived token a key signs
+JWKS_MAX_AGE = 300  # seconds relying parties may cache the JWKS (its Cache-Control)
+PUBLISH_AHEAD = timedelta(seconds=2 * JWKS_MAX_AGE)  # published this long before it signs
+SIGNING_CACHE = timedelta(seconds=30)  # a process looks up the signing key this often
+# A retired key may still sign for SIGNING_CACHE, and its tokens then live ID_TOKEN_LIFETIME.
+PUBLISHED_AFTER_RETIREMENT = ID_TOKEN_LIFETIME + SIGNING_CACHE + timedelta(minutes=5)
 
 
-def _new_key(session: Session, vault: Vault, now: datetime) -> SigningKey:
+def _new_key(session: Session, vault: Vault, now: datetime, activates_at: datetime) -> SigningKey:
     key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALGORITHM})
     kid = key.thumbprint()
     public = {**key.as_dict(private=False), "kid": kid}
@@ -35,33 +42,44 @@ def _new_key(session: Session, vault: Vault, now: datetime) -> SigningKey:
         private_key_cipher=vault.encrypt(key.as_pem(private=True).decode(), "signing_key"),
         public_jwk=public,
         created_at=now,
+        activates_at=activates_at,
     )
     session.add(row)
     session.flush()
     return row
 
 
+def ensure_key(session: Session, vault: Vault, now: datetime | None = None) -> None:
+    """Make the first key if there is none, signing at once (nothing can have cached the JWKS)."""
+    if session.scalars(select(SigningKey.id).limit(1)).first() is None:
+        moment = now or datetime.now(UTC)
+        row = _new_key(session, vault, moment, moment)
+        record(session, "keys.created", subject=f"key:{row.kid}", at=moment)
+
+
 def current_key(session: Session, vault: Vault, now: datetime | None = None) -> tuple[str, RSAKey]:
-    """The kid and private key to sign with now (the first one is made on first use)."""
+    """The kid and private key to sign with now: the newest key that has started signing."""
     moment = now or datetime.now(UTC)
+    ensure_key(session, vault, moment)
     row = session.scalars(
         select(SigningKey)
-        .where(SigningKey.retired_at.is_(None))
-        .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
+        .where(
+            SigningKey.activates_at <= moment,
+            or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > moment),
+        )
+        .order_by(SigningKey.activates_at.desc(), SigningKey.id.desc())
         .limit(1)
-    ).first()
-    if row is None:
-        row = _new_key(session, vault, moment)
+    ).one()
     return row.kid, _private_key(row.kid, vault.decrypt(row.private_key_cipher, "signing_key"))
 
 
 class SigningKeyCache:
     """The key to sign with, looked up at most every `ttl` per process (one per application).
 
-    After a rotation a server may sign with the previous key for up to `ttl` more: harmless, since
-    that key stays in the JWKS for a day."""
+    After a key starts signing, a server may go on with the previous one for up to `ttl`:
+    harmless, since that key stays published for longer than its tokens live."""
 
-    def __init__(self, ttl: timedelta = timedelta(seconds=30)):
+    def __init__(self, ttl: timedelta = SIGNING_CACHE):
         self.ttl = ttl.total_seconds()
         self._held: tuple[str, RSAKey] | None = None
         self._until = 0.0
@@ -79,25 +97,43 @@ def _private_key(kid: str, pem: str) -> RSAKey:
     return RSAKey.import_key(pem, parameters={"kid": kid, "alg": ALGORITHM})
 
 
-def rotate(session: Session, vault: Vault, now: datetime | None = None) -> SigningKey:
-    """Sign with a new key from now on; keep the old ones verifiable for a day."""
+def rotate(
+    session: Session, vault: Vault, now: datetime | None = None, *, compromised: bool = False
+) -> SigningKey:
+    """Publish a new key now and sign with it from `PUBLISH_AHEAD` on; the older keys stop
+    signing then and stay published until their tokens expire.
+
+    `compromised`: the old keys may be in someone else's hands, so the new key signs at once and
+    the old ones are withdrawn at once; tokens they signed stop verifying (people sign in again).
+    """
     moment = now or datetime.now(UTC)
-    session.execute(
-        update(SigningKey)
-        .where(SigningKey.retired_at.is_(None))
-        .values(retired_at=moment, unpublish_at=moment + PUBLISHED_AFTER_RETIREMENT)
-    )
-    row = _new_key(session, vault, moment)
-    record(session, "keys.rotated", subject=f"key:{row.kid}", at=moment)
+    ensure_key(session, vault, moment)  # something signs until the new key does
+    starts = moment if compromised else moment + PUBLISH_AHEAD
+    unpublish = starts + PUBLISHED_AFTER_RETIREMENT
+    if compromised:  # every key still published goes, whatever stage it was at
+        session.execute(
+            update(SigningKey)
+            .where(or_(SigningKey.unpublish_at.is_(None), SigningKey.unpublish_at > moment))
+            .values(retired_at=moment, unpublish_at=moment)
+        )
+    else:
+        session.execute(
+            update(SigningKey)
+            .where(SigningKey.retired_at.is_(None))
+            .values(retired_at=starts, unpublish_at=unpublish)
+        )
+    row = _new_key(session, vault, moment, starts)
+    details = {"signs_from": starts.isoformat(), "compromised": compromised}
+    record(session, "keys.rotated", subject=f"key:{row.kid}", at=moment, details=details)
     return row
 
 
 def published_jwks(session: Session, now: datetime | None = None) -> dict[str, Any]:
-    """The JWKS relying parties verify with: live keys and recently retired ones."""
+    """The JWKS relying parties verify with: keys about to sign, signing, and recently retired."""
     moment = now or datetime.now(UTC)
     rows = session.scalars(
         select(SigningKey)
         .where(or_(SigningKey.unpublish_at.is_(None), SigningKey.unpublish_at > moment))
-        .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
+        .order_by(SigningKey.activates_at.desc(), SigningKey.id.desc())
     )
     return {"keys": [row.public_jwk for row in rows]}

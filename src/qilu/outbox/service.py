@@ -3,6 +3,9 @@ transaction of its own, after the change that caused it has committed. A failed 
 again later (1 s, 2 s, 4 s … up to an hour apart) and never rolls back what caused it; handlers
 must be idempotent, since a crash between an effect and its row being marked done runs it again.
 
+A handler that calls another system (an HTTP POST) returns that call instead of making it: the
+sweep makes it after its transaction, so no lock is held while a receiver takes its time.
+
 Handlers are named by kind and given by the composition layer (`qilu.workers`), so this module
 imports no domain (the lower module offers the hook, DESIGN.md)."""
 
@@ -20,8 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from qilu.outbox.models import OutboxEffect
 
 log = structlog.get_logger("qilu.outbox")
-Handler = Callable[[Session, dict[str, Any]], None]
+# A handler does its work in the sweep's transaction; one that must wait on another system
+# returns the waiting part, which runs after that transaction, with none open (`_send`).
+Handler = Callable[[Session, dict[str, Any]], Callable[[], None] | None]
 LONGEST_WAIT = timedelta(hours=1)
+LEASE = timedelta(minutes=2)  # an effect being sent is not due again before this
 
 
 def enqueue(session: Session, kind: str, key: str, payload: dict[str, Any]) -> None:
@@ -69,26 +75,62 @@ def sweep(
             effect = session.get(OutboxEffect, effect_id, with_for_update={"skip_locked": True})
             if effect is None or effect.done_at is not None:
                 continue  # another sweeper took it
-            done += _run(session, effect, handlers)
+            outcome = _run(session, effect, handlers)
+            if callable(outcome):  # leased while it goes out, so no other sweeper sends it too
+                effect.next_attempt_at = datetime.now(UTC) + LEASE
+        if callable(outcome):
+            outcome = _send(sessions, effect_id, outcome)
+        done += outcome
     return done
 
 
-def _run(session: Session, effect: OutboxEffect, handlers: Mapping[str, Handler]) -> int:
+def _run(
+    session: Session, effect: OutboxEffect, handlers: Mapping[str, Handler]
+) -> int | Callable[[], None]:
     handler = handlers.get(effect.kind)
-    now = datetime.now(UTC)
     try:
         if handler is None:
             raise LookupError(f"no handler for {effect.kind}")
         with session.begin_nested():
-            handler(session, dict(effect.payload))
+            send = handler(session, dict(effect.payload))
     except Exception as error:
-        # Not hidden: logged with its traceback, kept on the row and tried again later; what
-        # caused the effect has committed and must not be undone by it.
-        effect.attempts += 1
-        effect.last_error = f"{type(error).__name__}: {error}"[:2000]
-        wait = min(timedelta(seconds=2 ** (effect.attempts - 1)), LONGEST_WAIT)
-        effect.next_attempt_at = now + wait
-        log.exception("outbox.failed", kind=effect.kind, key=effect.key, attempts=effect.attempts)
+        _failed(effect, error)
         return 0
-    effect.done_at = now
+    if send is not None:
+        return send
+    effect.done_at = datetime.now(UTC)
     return 1
+
+
+def _send(sessions: sessionmaker[Session], effect_id: int, send: Callable[[], None]) -> int:
+    """The part of an effect that waits on another system (an HTTP call), run with no
+    transaction open: on SQLite a transaction holds the store's one write lock, and a slow
+    receiver must not stop the platform. The outcome is written in a short transaction after."""
+    try:
+        send()
+        error: Exception | None = None
+    except Exception as failure:
+        error = failure
+    with sessions() as session, session.begin():
+        effect = session.get_one(OutboxEffect, effect_id)
+        if error is not None:
+            _failed(effect, error)
+            return 0
+        effect.done_at = datetime.now(UTC)
+        return 1
+
+
+def _failed(effect: OutboxEffect, error: Exception) -> None:
+    # Not hidden: logged with its traceback, kept on the row and tried again later; what
+    # caused the effect has committed and must not be undone by it.
+    effect.attempts += 1
+    effect.last_error = f"{type(error).__name__}: {error}"[:2000]
+    wait = min(timedelta(seconds=2 ** (effect.attempts - 1)), LONGEST_WAIT)
+    effect.next_attempt_at = datetime.now(UTC) + wait
+    log.error(
+        "outbox.failed",
+        kind=effect.kind,
+        key=effect.key,
+        attempts=effect.attempts,
+        exc_info=error,
+    )
