@@ -94,3 +94,65 @@ def test_the_demo_has_the_service_catalog_and_work_in_the_queues(tmp_path: Path)
     prepare_demo(engine, settings)  # reused: nothing is made twice
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Application)) >= 3
+
+
+def test_the_readme_data_sharing_example_can_be_followed_with_the_demo(tmp_path: Path) -> None:
+    """The README's data-sharing commands, as the demo's accounts: the 大数据局 steward asks,
+    the 人口 library's own steward approves, the 大数据局 system reads the printed resident
+    (issue 12: its department had no steward and its ID number was not in the data)."""
+    from datetime import UTC, datetime, timedelta
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm import Session
+
+    from qilu.data import sharing
+    from qilu.identity.models import Person
+    from qilu.identity.oidc_clients import register_service_client
+    from qilu.identity.roles import OPERATOR, staff
+    from qilu.pii import load_vault
+    from qilu.web import create_app
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "--department 370000-bigdata" in readme and "JC-RK-001/lookup" in readme
+    settings = make_settings(tmp_path).model_copy(update={"demo_scale": 400})
+    engine = make_engine(settings)
+    summary = prepare_demo(engine, settings)
+    by_role = {identity.role: identity for identity in summary.identities}
+    vault = load_vault(settings)
+    with Session(engine) as session, session.begin():
+
+        def staff_of(role: str) -> object:
+            index = vault.blind_index(by_role[role].id_number, "id_number")
+            person = session.query(Person).filter(Person.id_number_index == index).one()
+            return staff(session, person.id)
+
+        asked = sharing.request_access(
+            session,
+            "JC-RK-001",
+            consumer="370000-bigdata",
+            fields=["id_number", "name"],
+            purpose="核验居民身份",
+            legal_basis="《山东省政务信息资源共享管理办法》",
+            valid_until=datetime.now(UTC) + timedelta(days=30),
+            actor=staff_of("数据管理"),
+        )
+        if asked.status == "pending":
+            sharing.decide(
+                session, asked.id, approve=True, reason="同意", actor=staff_of("数据管理（人口库）")
+            )
+        system = register_service_client(
+            session, name="大数据局共享系统", department_code="370000-bigdata", actor=OPERATOR
+        )
+        client_id, secret = system.client.client_id, system.secret or ""
+    with TestClient(create_app(settings)) as client:
+        token = client.post(
+            "/oidc/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        ).json()["access_token"]
+        answer = client.post(
+            "/api/v1/data/JC-RK-001/lookup",
+            json={"key": by_role["居民"].id_number},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert answer.status_code == 200, answer.text
+    assert by_role["居民"].name[0] in str(answer.json())
+    engine.dispose()

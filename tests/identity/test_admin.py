@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -210,6 +211,41 @@ def test_registering_a_client_shows_its_secret_once(
         },
     )
     assert bad.status_code == 400 and "须为 https" in bad.text
+
+
+def test_an_administrator_registers_a_system_for_private_key_jwt_and_logout(
+    client: TestClient, session: Session, vault: Vault, departments: None
+) -> None:
+    """The integration options in the page: public keys instead of a secret, real-name scopes,
+    JWT access tokens, logout URIs; a bad JWKS is refused by its field, what was typed kept."""
+    from joserfc.jwk import RSAKey
+
+    from qilu.identity.models import OidcClient
+
+    sign_in_as_admin(client, session, vault)
+    public = json.dumps({"keys": [RSAKey.generate_key(2048).as_dict(private=False)]})
+    form = {
+        "name": "税务系统",
+        "redirect_uris": "https://tax.example/cb",
+        "kind": "private_key_jwt",
+        "jwks": public,
+        "allowed_scopes": ["id_number", "phone"],
+        "jwt_access_tokens": "true",
+        "backchannel_logout_uri": "https://tax.example/logout",
+        "csrf_token": csrf(client),
+    }
+    made = client.post("/admin/clients", data=form)
+    assert made.status_code == 200 and "data-client-secret" not in made.text
+    row = session.scalars(select(OidcClient).where(OidcClient.name == "税务系统")).one()
+    assert row.auth_method == "private_key_jwt" and row.secret_hash is None
+    assert row.allowed_scopes == ["id_number", "phone"] and row.access_token_format == "jwt"
+    assert row.backchannel_logout_uri == "https://tax.example/logout"
+    session.commit()  # a refusal rolls back its own request only (as between real requests)
+    private = json.dumps({"keys": [RSAKey.generate_key(2048).as_dict(private=True)]})
+    bad = client.post("/admin/clients", data={**form, "name": "财政系统", "jwks": private})
+    assert bad.status_code == 400 and "不能有私钥" in bad.text
+    assert "aria-invalid" not in bad.text or "财政系统" in bad.text
+    assert "财政系统" in bad.text and "https://tax.example/logout" in bad.text
 
 
 def test_granting_a_role_in_the_page_asks_for_a_fresh_second_factor(

@@ -4,6 +4,7 @@ Authlib, and what a provincial SSO is expected to offer)."""
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,7 +23,7 @@ from qilu.outbox.models import OutboxEffect
 from qilu.pii import Vault
 from qilu.settings import Settings
 
-from ..factories import make_person
+from ..factories import make_account, make_person
 from .test_oidc import REDIRECT, authorize, consent, exchange, pkce, request_params
 from .test_pages import ID, csrf, register
 
@@ -633,3 +634,58 @@ def test_signing_out_ends_the_session_tokens_and_queues_back_channel_logout(
     claims = decoded.claims
     assert claims["sid"] in sids and "nonce" not in claims
     assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
+
+
+def test_front_channel_logout_frames_the_registered_uris(
+    client: TestClient, session: Session, vault: Vault, settings: Settings
+) -> None:
+    """Front-Channel Logout 1.0 §2–3: the page that says one is signed out loads each system's
+    URI with `iss` and `sid` in a hidden frame (and the page's CSP lets exactly those in)."""
+    make_person(session, vault, name="王芳", id_number=ID)
+    system = register_client(
+        session,
+        name="社保系统",
+        redirect_uris=[REDIRECT],
+        public=False,
+        actor=OPERATOR,
+        integration=Integration(frontchannel_logout_uri="http://127.0.0.1:9000/fc?x=1"),
+    )
+    register(client)
+    sid = claims_of(client, confidential_tokens(client, system)["id_token"])["sid"]
+    page = client.post("/account/sign-out", data={"csrf_token": csrf(client)})
+    assert page.status_code == 200 and "您已退出" in page.text
+    frame = re.search(r'<iframe src="([^"]+)"', page.text)
+    assert frame is not None
+    parts = urlsplit(frame.group(1).replace("&amp;", "&"))
+    assert parts.netloc == "127.0.0.1:9000" and parts.path == "/fc"
+    assert parse_qs(parts.query) == {"x": ["1"], "iss": [settings.issuer], "sid": [sid]}
+    assert "frame-src http://127.0.0.1:9000" in page.headers["content-security-policy"]
+
+
+def test_a_system_that_never_answers_is_given_up_after_a_day(
+    session: Session, vault: Vault
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from qilu.identity.oidc_logout import deliver
+
+    person = make_person(session, vault, name="王芳", id_number=ID)
+    system = register_client(
+        session,
+        name="社保系统",
+        redirect_uris=[REDIRECT],
+        public=False,
+        actor=OPERATOR,
+        integration=Integration(backchannel_logout_uri="http://127.0.0.1:9/never"),
+    )
+    account = make_account(session, vault, person)
+    payload = {"client_id": system.client.client_id, "web_session_id": 1, "account_id": account.id}
+    fresh = deliver(
+        session,
+        {**payload, "ended_at": datetime.now(UTC).isoformat()},
+        vault=vault,
+        issuer="http://qilu.test",
+    )
+    assert callable(fresh)
+    old = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    assert deliver(session, {**payload, "ended_at": old}, vault=vault, issuer="x") is None

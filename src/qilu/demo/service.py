@@ -31,7 +31,7 @@ from qilu.identity.models import (
     Person,
     StaffMember,
 )
-from qilu.identity.oidc_clients import register_client
+from qilu.identity.oidc_clients import Integration, register_client
 from qilu.identity.roles import grant_role
 from qilu.identity.service import id_number_of, register_counts
 from qilu.pii import Vault, load_vault
@@ -221,6 +221,10 @@ def open_demo_accounts(
         redirect_uris=["http://127.0.0.1:8001/callback"],
         public=True,
         post_logout_redirect_uris=["http://127.0.0.1:8001/"],
+        integration=Integration(
+            backchannel_logout_uri="http://127.0.0.1:8001/backchannel-logout",
+            frontchannel_logout_uri="http://127.0.0.1:8001/frontchannel-logout",
+        ),
         actor=roles.OPERATOR,
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,6 +36,9 @@ from qilu.pii import Vault
 BACKCHANNEL = "oidc.backchannel_logout"
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 DELIVERY_TIMEOUT = 5.0  # seconds a system gets to answer a logout token
+# A system that has not taken a logout token for a day is not told any more (its own sessions
+# have timed out by then); the outbox's back-off spaces the tries until then.
+GIVE_UP_AFTER = timedelta(days=1)
 
 
 def sessions_ended(session: Session, web_session_ids: Iterable[int]) -> int:
@@ -75,6 +78,7 @@ def sessions_ended(session: Session, web_session_ids: Iterable[int]) -> int:
                 "client_id": client_id,
                 "web_session_id": web_session_id,
                 "account_id": account_id,
+                "ended_at": now.isoformat(),
             }
             enqueue(session, BACKCHANNEL, f"{client_id}:{web_session_id}", payload)
             told += 1
@@ -118,6 +122,15 @@ def deliver(
     account = session.get(Account, payload["account_id"])
     if client is None or client.backchannel_logout_uri is None or account is None:
         return None  # unregistered since: nobody to tell
+    ended = datetime.fromisoformat(payload["ended_at"])
+    if datetime.now(UTC) - ended > GIVE_UP_AFTER:
+        record(
+            session,
+            "oidc.backchannel_logout_abandoned",
+            subject=f"client:{client.client_id}",
+            details={"ended_at": payload["ended_at"]},
+        )
+        return None
     token = logout_token(
         session,
         vault,
