@@ -48,6 +48,7 @@ def create_app(
     *,
     private_key: RSAKey | None = None,
     scope: str = "openid profile",
+    api_url: str | None = None,
 ) -> Starlette:
     metadata = httpx.get(f"{qilu_url}/.well-known/openid-configuration", timeout=10).json()
     if private_key is not None:
@@ -86,9 +87,24 @@ def create_app(
         who = html.escape(user.get("name", user["sub"]))
         enterprise = user.get("enterprise")
         acting = f"（代表 {html.escape(enterprise['name'])}）" if enterprise else ""
+        api = '<p><a href="/api-call">调用部门接口</a></p>' if api_url else ""
         return HTMLResponse(
             f"<h1>示例部门系统</h1><p data-user>您好，{who}{acting}</p>"
-            f'<p>认证等级 {html.escape(user["acr"])}</p><p><a href="/logout">退出</a></p>'
+            f'<p>认证等级 {html.escape(user["acr"])}</p>{api}<p><a href="/logout">退出</a></p>'
+        )
+
+    async def api_call(request: Request) -> Response:
+        """Call the department's API (examples/department_api.py) with the person's token."""
+        user = current(request)
+        if not user or not api_url:
+            return RedirectResponse("/", status_code=303)
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.get(
+                api_url, headers={"Authorization": f"Bearer {user['access_token']}"}
+            )
+        return HTMLResponse(
+            f"<h1>部门接口的回答</h1><p>HTTP {answer.status_code}</p>"
+            f"<pre data-api-answer>{html.escape(answer.text)}</pre><p><a href='/'>返回</a></p>"
         )
 
     async def login(request: Request) -> RedirectResponse:
@@ -106,7 +122,11 @@ def create_app(
         if profile["sub"] != claims["sub"]:
             raise RuntimeError("userinfo is about someone else")
         key = secrets.token_urlsafe(16)
-        sessions[key] = {**profile, "id_token": token["id_token"]}
+        sessions[key] = {
+            **profile,
+            "id_token": token["id_token"],
+            "access_token": token["access_token"],
+        }
         by_sid.setdefault(claims.get("sid", ""), set()).add(key)
         request.session["key"] = key
         return RedirectResponse("/", status_code=303)
@@ -151,6 +171,7 @@ def create_app(
             Route("/login", login),
             Route("/callback", callback),
             Route("/logout", logout),
+            Route("/api-call", api_call),
             Route("/backchannel-logout", backchannel_logout, methods=["POST"]),
             Route("/frontchannel-logout", frontchannel_logout),
         ]
@@ -170,12 +191,19 @@ def main() -> None:
         "--private-key", type=Path, help="JWK (JSON) of the key registered for private_key_jwt"
     )
     parser.add_argument("--scope", default="openid profile")
+    parser.add_argument("--api", help="a department API to call with the person's token")
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args()
     base = f"http://127.0.0.1:{args.port}"
     key = RSAKey.import_key(json.loads(args.private_key.read_text())) if args.private_key else None
     app = create_app(
-        args.qilu, args.client_id, args.client_secret, base, private_key=key, scope=args.scope
+        args.qilu,
+        args.client_id,
+        args.client_secret,
+        base,
+        private_key=key,
+        scope=args.scope,
+        api_url=args.api,
     )
     uvicorn.run(app, host="127.0.0.1", port=args.port)
 

@@ -678,6 +678,12 @@ def _base_url(settings: Settings, host: str | None, port: int | None) -> str:
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
     import uvicorn
 
+    # The app (in each worker) reads its settings from the environment: the address given on
+    # the command line is where it is reached, and so its default issuer (QILU_PUBLIC_URL).
+    if host:
+        os.environ["QILU_HOST"] = host
+    if port:
+        os.environ["QILU_PORT"] = str(port)
     uvicorn.run(
         "qilu.web:create_app",
         factory=True,

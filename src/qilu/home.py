@@ -23,13 +23,16 @@ class Part:
 # The platform's parts, as the action plan names them (DESIGN.md maps them to modules).
 PARTS = (
     Part(
-        "一号通行", "一(四)", "以身份号码和统一社会信用代码为唯一标识，一次认证、全网通行。", None
+        "一号通行",
+        "一(四)",
+        "以身份号码和统一社会信用代码为唯一标识，一次认证、全网通行。",
+        "/account",
     ),
     Part(
         "一体化大数据平台",
         "一(四)",
         "人口、法人、空间地理、电子证照四大基础库，目录、共享与授权。",
-        None,
+        "/account/data",
     ),
     Part(
         "一网通办 · 一链办理",

@@ -327,6 +327,7 @@ def test_consents_are_listed_and_withdrawn_in_my_account(
     tokens = signed_in_tokens(client, client_id, scope="openid profile offline_access")
     page = client.get("/account")
     assert f'data-consent="{client_id}"' in page.text and "济南市社保系统" in page.text
+    assert "登录部门系统" in page.text and "oidc." not in page.text  # history in words
     withdrawn = client.post(
         "/account/consents/withdraw", data={"client_id": client_id, "csrf_token": csrf(client)}
     )

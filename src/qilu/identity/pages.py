@@ -63,6 +63,15 @@ EVENT_NAMES = {
     "role.revoked": "撤销角色",
     "enterprise.representative_changed": "变更法定代表人",
     "oidc.token_revoked": "吊销访问令牌",
+    "oidc.token_issued": "登录部门系统",
+    "oidc.token_refreshed": "部门系统续期登录",
+    "oidc.consent_given": "同意部门系统授权",
+    "oidc.consent_refused": "拒绝部门系统授权",
+    "oidc.consent_withdrawn": "撤回部门系统授权",
+    "oidc.code_reused": "授权码被重复使用（已吊销）",
+    "oidc.refresh_reused": "刷新令牌被重复使用（已吊销）",
+    "oidc.backchannel_logout": "通知部门系统退出",
+    "identity.claims_released": "向部门系统提供实名信息",
 }
 
 
