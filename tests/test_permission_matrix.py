@@ -141,6 +141,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account/password"): SIGNED_IN,
     ("POST", "/account/sign-out"): SIGNED_IN,
     ("POST", "/account/consents/withdraw"): SIGNED_IN,  # only one's own (tests/identity)
+    # 扫码登录: the computer asks and waits (its own cookie), the signed-in phone confirms
+    ("GET", "/account/qr"): PUBLIC,
+    ("POST", "/account/qr"): PUBLIC,
+    ("POST", "/account/qr/status"): PUBLIC,
+    ("GET", "/account/qr/confirm/{reference}"): SIGNED_IN,
+    ("POST", "/account/qr/confirm/{reference}"): SIGNED_IN,
     ("POST", "/account/sign-out-everywhere"): SIGNED_IN,
     # enterprises: whose agents, whose hand-over is decided against the enterprise itself
     ("GET", "/account/enterprises"): SIGNED_IN,

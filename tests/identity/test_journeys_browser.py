@@ -195,3 +195,46 @@ def test_a_legal_representative_authorises_an_agent_who_acts_for_the_enterprise(
     assert agent.locator(f'[data-uscc="{uscc}"]').count() == 0
     history = agent.goto(base + "/account") and agent.locator("table.history").inner_text()
     assert "企业身份失效" in history
+
+
+def test_scan_to_sign_in_on_a_computer(
+    live_server: LiveServer, browser: object, tmp_path: Path
+) -> None:
+    """扫码登录: the computer's page waits by itself (htmx polling) and goes on once the phone
+    confirms; the phone is a second browser context signed in as the person."""
+    name, id_number = a_resident(live_server, 11)
+    with Session(make_engine(live_server.settings)) as session, session.begin():
+        register_resident(
+            session,
+            load_vault(live_server.settings),
+            name=name,
+            id_number=id_number,
+            password=PASSWORD,
+            profile="standard",
+        )
+    base = live_server.base
+    computer = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    phone = browser.new_context(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    desk = computer.new_page()
+    desk.goto(base + "/account/sign-in")
+    desk.get_by_role("button", name="手机扫码登录（电脑上使用）").click()
+    assert desk.locator("[data-qr] svg").count() == 1
+    address = desk.locator("[data-qr-address]").inner_text()
+    check_code = desk.locator("[data-check-code]").inner_text()
+    desk.screenshot(path=str(tmp_path / "qr-computer.png"), full_page=True)
+
+    hand = phone.new_page()
+    hand.goto(address)  # not signed in on the phone yet: sign in, come back
+    hand.get_by_label("公民身份号码").fill(id_number)
+    hand.get_by_label("密码").fill(PASSWORD)
+    hand.get_by_role("button", name="登录", exact=True).click()
+    hand.wait_for_url(address)
+    assert hand.locator("[data-check-code]").inner_text() == check_code
+    hand.screenshot(path=str(tmp_path / "qr-phone.png"), full_page=True)
+    hand.get_by_role("button", name="确认登录").click()
+    assert "请回到电脑继续" in hand.locator("[data-qr-done]").inner_text()
+
+    desk.wait_for_url(base + "/account", timeout=10_000)  # the poll carried it on
+    assert desk.locator('[data-fact="name"]').inner_text() == name
+    computer.close()
+    phone.close()

@@ -381,3 +381,42 @@ class OidcToken(Base):
 
     account: Mapped[Account | None] = relationship()
     acting_for: Mapped[LegalEntity | None] = relationship()
+
+
+class CrossDeviceSignIn(Base):
+    """Signing in on a computer by confirming on a phone already signed in (扫码登录). The QR
+    code carries `reference` (its hash stored); the computer waits holding `poll` (its hash
+    stored, in a cookie only it has). One use, two minutes."""
+
+    __tablename__ = "cross_device_sign_ins"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    reference_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    poll_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    check_code: Mapped[str] = mapped_column(String(4))  # shown on both screens, compared by eye
+    desktop_address: Mapped[str | None] = mapped_column(String(64))
+    desktop_agent: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))  # who confirmed
+    assurance: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    refused: Mapped[bool] = mapped_column(Boolean, default=False)
+    consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    account: Mapped[Account | None] = relationship()
+
+
+class SmsCode(Base):
+    """A one-time code sent by SMS as a second factor: only its hash kept, five minutes, five
+    tries, and sending itself limited (one a minute, five an hour)."""
+
+    __tablename__ = "sms_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -75,7 +75,7 @@ EVENT_NAMES = {
 }
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only paths on this site: an open redirect would help phishing."""
     if not target or not target.startswith("/") or target.startswith("//"):
         return "/account"
@@ -83,22 +83,30 @@ def _safe_next(target: str | None) -> str:
     return "/account" if parts.scheme or parts.netloc else target
 
 
-def _signed_in(
-    request: Request, db: DbSession, account: Account, target: str, *, pending: bool = False
+def signed_in(
+    request: Request,
+    db: DbSession,
+    account: Account,
+    target: str,
+    *,
+    pending: bool = False,
+    level: int | None = None,
 ) -> Response:
+    """Start a session (at the account's level, or `level`) and go on to `target`, with the
+    session cookie and a fresh CSRF token."""
     settings = get_settings(request)
     token, _ = sessions.start_session(
         db,
         account,
-        assurance=account.assurance,
+        assurance=level or account.assurance,
         profile=settings.security_profile,
         client_address=client_address(request),
         user_agent=request.headers.get("user-agent"),
         second_factor_pending=pending,
     )
     if pending:
-        target = f"/account/two-factor?next={quote(_safe_next(target), safe='/')}"
-    response = RedirectResponse(_safe_next(target), status_code=303)
+        target = f"/account/two-factor?next={quote(safe_next(target), safe='/')}"
+    response = RedirectResponse(safe_next(target), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -147,7 +155,7 @@ def register(
             profile=get_settings(request).security_profile,
             client_address=client_address(request),
         )
-    return _signed_in(request, db, account, "/account")
+    return signed_in(request, db, account, "/account")
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
@@ -179,10 +187,10 @@ def sign_in(
         return render(request, "identity/sign_in.html", status, form=form, error=error)
     if not result.needs_second_factor and roles.is_civil_servant(db, result.account.person_id):
         # Civil servants must use a second factor: they set it up before anything else.
-        response = _signed_in(request, db, result.account, next, pending=True)
+        response = signed_in(request, db, result.account, next, pending=True)
         response.headers["location"] = "/account/two-factor/setup"
         return response
-    return _signed_in(request, db, result.account, next, pending=result.needs_second_factor)
+    return signed_in(request, db, result.account, next, pending=result.needs_second_factor)
 
 
 @router.get("/two-factor", response_class=HTMLResponse)
@@ -212,14 +220,14 @@ def two_factor(
         form = {"next": next}
         return render(request, "identity/two_factor.html", 403, form=form, error=error)
     sessions.complete_second_factor(viewer)
-    return RedirectResponse(_safe_next(next), status_code=303)
+    return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.get("/confirm", response_class=HTMLResponse)
 def confirm_form(
     request: Request, viewer: SignedIn, next: str = "/account", level: int = 3
 ) -> HTMLResponse:
-    return _confirm_page(request, viewer, _safe_next(next), level, error=None)
+    return _confirm_page(request, viewer, safe_next(next), level, error=None)
 
 
 def _confirm_page(
@@ -255,7 +263,7 @@ def confirm(
 ) -> Response:
     """Re-authentication before a sensitive action: the password, and the second factor when the
     account has one (which also steps the session up to level 4)."""
-    target = _safe_next(next)
+    target = safe_next(next)
     account = viewer.account
     settings = get_settings(request)
     with redraw_on_refusal(
@@ -295,7 +303,7 @@ def two_factor_setup_form(
         codes=None,
         error=None,
         required=viewer.second_factor_pending,
-        next=_safe_next(next),
+        next=safe_next(next),
     )
 
 
@@ -311,7 +319,7 @@ def two_factor_setup(
     """Enrol a second factor. Inside an existing session the password is asked again: a new
     factor counts toward level 4 only once the password has been proven with it (otherwise a
     borrowed level-3 session could enrol its own factor and reach level 4)."""
-    target = _safe_next(next)
+    target = safe_next(next)
     settings = get_settings(request)
     try:
         if not viewer.second_factor_pending:
