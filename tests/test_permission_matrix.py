@@ -142,6 +142,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account/sign-out"): SIGNED_IN,
     ("POST", "/account/consents/withdraw"): SIGNED_IN,  # only one's own (tests/identity)
     # 扫码登录: the computer asks and waits (its own cookie), the signed-in phone confirms
+    ("POST", "/account/two-factor/sms"): HALF_SIGNED_IN,
     ("GET", "/account/qr"): PUBLIC,
     ("POST", "/account/qr"): PUBLIC,
     ("POST", "/account/qr/status"): PUBLIC,

@@ -82,6 +82,14 @@ class Settings(BaseSettings):
         description="Seconds between a web process's sweeps of the outbox (0: none, when "
         "`qilu outbox run` workers do it).",
     )
+    sms_gateway_url: str | None = Field(
+        default=None,
+        description="The SMS platform's HTTP endpoint (JSON phone and text); empty: messages are "
+        "written to the log (development and the demo only).",
+    )
+    sms_gateway_token: SecretStr | None = Field(
+        default=None, description="Bearer token for the SMS platform."
+    )
     demo_scale: int = Field(default=20_000, ge=100, description="Residents `qilu demo` creates.")
     demo_seed: int = 2020
 

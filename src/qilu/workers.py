@@ -10,11 +10,12 @@ import anyio
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from qilu.identity import oidc_logout
+from qilu.identity import oidc_logout, sms_codes
 from qilu.outbox.service import Handler, sweep
 from qilu.pii import Vault
 from qilu.services import archive
 from qilu.settings import Settings
+from qilu.sms import sender_for
 
 log = structlog.get_logger("qilu.workers")
 
@@ -24,6 +25,7 @@ def handlers(settings: Settings, vault: Vault) -> dict[str, Handler]:
     return {
         archive.ARCHIVE: partial(archive.run_archive, vault=vault, data_dir=settings.data_dir),
         oidc_logout.BACKCHANNEL: partial(oidc_logout.deliver, vault=vault, issuer=settings.issuer),
+        sms_codes.SEND: partial(sms_codes.deliver, vault=vault, sender=sender_for(settings)),
     }
 
 

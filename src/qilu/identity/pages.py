@@ -20,6 +20,7 @@ from qilu.identity import (
     roles,
     second_factor,
     sessions,
+    sms_codes,
 )
 from qilu.identity.access import SESSION_COOKIE, HalfSignedIn, SettingUp, SignedIn
 from qilu.identity.models import Account
@@ -196,6 +197,24 @@ def sign_in(
 @router.get("/two-factor", response_class=HTMLResponse)
 def two_factor_form(request: Request, viewer: HalfSignedIn, next: str = "/account") -> HTMLResponse:
     return render(request, "identity/two_factor.html", form={"next": next}, error=None)
+
+
+@router.post("/two-factor/sms", dependencies=Posted)
+def two_factor_sms(
+    request: Request,
+    db: DbSession,
+    viewer: HalfSignedIn,
+    next: Annotated[str, Form(max_length=512)] = "/account",
+) -> Response:
+    """Send a one-time code by SMS to the phone in the register, instead of the app's code."""
+    form = {"next": next}
+    with redraw_on_refusal(
+        db, lambda error: render(request, "identity/two_factor.html", 429, form=form, error=error)
+    ):
+        masked = sms_codes.send_code(
+            db, get_vault(request), viewer.account, client_address=client_address(request)
+        )
+    return render(request, "identity/two_factor.html", form=form, error=None, sent_to=masked)
 
 
 @router.post("/two-factor", dependencies=Posted)

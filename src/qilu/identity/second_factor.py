@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.service import record
 from qilu.digests import secret_digest
 from qilu.errors import QiluError, Refused
+from qilu.identity import sms_codes
 from qilu.identity.accounts import POLICIES, count_failure, forget_failures, refuse_if_locked
 from qilu.identity.models import Account, RecoveryCode
 from qilu.identity.passwords import Profile
@@ -82,7 +83,7 @@ def confirm_setup(
     return codes
 
 
-Method = Literal["totp", "recovery_code"]
+Method = Literal["totp", "sms", "recovery_code"]
 
 
 def verify(
@@ -145,7 +146,7 @@ def _accept(
         if step is not None and step > (account.totp_last_step or -1):
             account.totp_last_step = step
             return "totp"
-        return None
+        return "sms" if sms_codes.accept(session, account, digits, moment) else None
     recovery = session.scalars(
         select(RecoveryCode).where(
             RecoveryCode.account_id == account.id,
