@@ -82,6 +82,16 @@ class Settings(BaseSettings):
         description="Seconds between a web process's sweeps of the outbox (0: none, when "
         "`qilu outbox run` workers do it).",
     )
+    upstream_issuer: str | None = Field(
+        default=None,
+        description="An upstream OIDC provider people may sign in through (the national "
+        "platform's 统一身份认证); empty: none.",
+    )
+    upstream_client_id: str | None = Field(default=None, description="Qilu's client id there.")
+    upstream_client_secret: SecretStr | None = Field(default=None, description="Its secret.")
+    upstream_name: str = Field(
+        default="国家政务服务平台", description="The upstream's name on the sign-in page."
+    )
     sms_gateway_url: str | None = Field(
         default=None,
         description="The SMS platform's HTTP endpoint (JSON phone and text); empty: messages are "

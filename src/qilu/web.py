@@ -32,7 +32,13 @@ from qilu.data import pages as data_pages
 from qilu.data import resident_pages, sharing_pages
 from qilu.db import check_database, current_revision, make_engine, make_readers, make_sessionmaker
 from qilu.errors import InvalidRequest, QiluError, validation_problems
-from qilu.identity import admin_pages, cross_device_pages, enterprise_pages, oidc
+from qilu.identity import (
+    admin_pages,
+    cross_device_pages,
+    enterprise_pages,
+    federation_pages,
+    oidc,
+)
 from qilu.identity import api as identity_api
 from qilu.identity import pages as identity_pages
 from qilu.identity.access import PasswordExpired, SignInRequired
@@ -130,6 +136,7 @@ INSTALLS = (
     codes_pages.install,
     identity_pages.install,
     cross_device_pages.install,
+    federation_pages.install,
     enterprise_pages.install,
     admin_pages.install,
     services_admin_pages.install,

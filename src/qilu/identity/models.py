@@ -420,3 +420,17 @@ class SmsCode(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class UpstreamSignIn(Base):
+    """A sign-in sent to the upstream provider (`identity.federation`), waiting for its answer:
+    what the answer must match. Ten minutes, one use."""
+
+    __tablename__ = "upstream_sign_ins"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_path: Mapped[str] = mapped_column(String(512))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
