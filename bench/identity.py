@@ -7,6 +7,11 @@ ceiling, and password sign-ins per second against the argon2 ceiling (cores ÷ h
 Targets on the 2-core reference machine: ≥ 10,000 verifications/s, userinfo ≥ 1,500/s,
 sign-ins ≥ 80 % of the argon2 ceiling, single-sign-on flows (authorize → token → userinfo for a
 signed-in browser, chained by bench/oidc_flow.lua) ≥ 300/s, token refreshes ≥ 500/s.
+
+Issue 12 adds: silent sign-on for a system the person agreed to before (the remembered consent
+looked up on every authorize) as a share of the flows of an administrator-agreed system (target
+≥ 0.9 ×), and introspection (RFC 7662: client authentication, token look-up, audit entry) beside
+userinfo (target ≥ 0.5 × userinfo: it authenticates the caller and writes an audit entry).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
@@ -37,9 +43,10 @@ from sqlalchemy.orm import Session
 from bench.server import served
 from qilu.db import database_url, make_engine
 from qilu.demo.service import generate
+from qilu.identity import oidc_consents
 from qilu.identity.accounts import register_resident
 from qilu.identity.models import Person, StaffMember
-from qilu.identity.oidc_clients import register_client
+from qilu.identity.oidc_clients import register_client, register_service_client
 from qilu.identity.passwords import HASHER, hash_password
 from qilu.identity.roles import OPERATOR
 from qilu.identity.service import id_number_of
@@ -76,11 +83,20 @@ def id_token_verification(settings: Settings, seconds: float) -> float:
     return count / (time.perf_counter() - started)
 
 
-def wrk(url: str, seconds: int, header: str | None = None) -> float:
+def wrk(url: str, seconds: int, header: str | None = None, form: str | None = None) -> float:
     command = ["wrk", "-t2", "-c32", f"-d{seconds}s", url]
     if header:
         command[1:1] = ["-H", header]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if form is not None:  # a POST of a form body, the same each time
+            script.write(
+                'wrk.method = "POST"\n'
+                f"wrk.body = {form!r}\n"
+                'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+            )
+            script.flush()
+            command[1:1] = ["-s", script.name]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non_2xx:
         raise RuntimeError(f"{non_2xx.group(1)} failed responses from {url}")
@@ -89,8 +105,18 @@ def wrk(url: str, seconds: int, header: str | None = None) -> float:
     return float(match.group(1))
 
 
-def prepare(folder: Path, database: str) -> tuple[Settings, str, str]:
-    """A PostgreSQL store with residents, one account and one public client."""
+@dataclass(frozen=True)
+class Prepared:
+    settings: Settings
+    number: str
+    client_id: str  # administrator-agreed (first party)
+    agreed_id: str  # agreed to by the person once (remembered consent)
+    api: tuple[str, str]  # a department system's credentials (introspection)
+
+
+def prepare(folder: Path, database: str) -> Prepared:
+    """A PostgreSQL store with residents, one account, two public clients (one the
+    administrator agreed for, one the person agreed to) and a department system."""
     settings = Settings(
         data_dir=folder,
         database_url=database,
@@ -111,7 +137,7 @@ def prepare(folder: Path, database: str) -> tuple[Settings, str, str]:
             .limit(1)
         ).one()
         number = id_number_of(vault, person)
-        register_resident(
+        account = register_resident(
             session,
             vault,
             name=person.name,
@@ -127,7 +153,22 @@ def prepare(folder: Path, database: str) -> tuple[Settings, str, str]:
             first_party=True,
             actor=OPERATOR,
         )
-        return settings, number, client.client.client_id
+        agreed = register_client(
+            session, name="bench-agreed", redirect_uris=[REDIRECT], public=True, actor=OPERATOR
+        )
+        oidc_consents.remember(
+            session, account, agreed.client.client_id, "openid profile", client_address=None
+        )
+        api = register_service_client(
+            session, name="bench-api", department_code="370000-bigdata", actor=OPERATOR
+        )
+        return Prepared(
+            settings,
+            number,
+            client.client.client_id,
+            agreed.client.client_id,
+            (api.client.client_id, api.secret or ""),
+        )
 
 
 REDIRECT = "http://127.0.0.1:9/cb"
@@ -242,7 +283,8 @@ def main() -> None:
 def run(seconds: int, database: str) -> None:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="qilu-bench-") as folder:
-        settings, number, client_id = prepare(Path(folder), database)
+        prepared = prepare(Path(folder), database)
+        settings, number, client_id = prepared.settings, prepared.number, prepared.client_id
         rate = id_token_verification(settings, 3)
         print(f"ID-token verification in-process: {rate:,.0f}/s (target ≥ 10,000/s)")
         stored = hash_password(PASSWORD)
@@ -264,6 +306,14 @@ def run(seconds: int, database: str) -> None:
             info = wrk(f"{base}/oidc/userinfo", seconds, f"Authorization: Bearer {token}")
             flows = chained(base, "flow", seconds, cookie, client_id)
             refreshes = chained(base, "refresh", seconds, cookie, client_id)
+            silent = chained(base, "flow", seconds, cookie, prepared.agreed_id)
+            basic = base64.b64encode(":".join(prepared.api).encode()).decode()
+            introspections = wrk(
+                f"{base}/oidc/introspect",
+                seconds,
+                f"Authorization: Basic {basic}",
+                form=f"token={token}",
+            )
             print(f"plain endpoint (code check, no database): {plain:,.0f} requests/s")
             print(
                 f"userinfo (token look-up, claims): {info:,.0f} requests/s "
@@ -276,6 +326,15 @@ def run(seconds: int, database: str) -> None:
             print(
                 f"token refreshes (rotation, reuse check, audit entry): {refreshes:,.0f}/s "
                 f"= {refreshes / plain:.3f} × plain (target ≥ 500/s)"
+            )
+            print(
+                f"silent sign-on, consent remembered (flows as above): {silent:,.0f}/s "
+                f"= {silent / flows:.2f} × administrator-agreed flows (target ≥ 0.9 ×)"
+            )
+            print(
+                f"introspection (client auth, token look-up, audit entry): "
+                f"{introspections:,.0f} requests/s = {introspections / info:.2f} × userinfo "
+                f"= {introspections / plain:.2f} × plain (target ≥ 0.5 × userinfo)"
             )
             rate = sign_ins(base, number, seconds, threads=4)
             print(

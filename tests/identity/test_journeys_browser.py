@@ -217,7 +217,8 @@ def test_scan_to_sign_in_on_a_computer(
     phone = browser.new_context(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
     desk = computer.new_page()
     desk.goto(base + "/account/sign-in")
-    desk.get_by_role("button", name="手机扫码登录（电脑上使用）").click()
+    desk.get_by_role("link", name="在电脑上？用已登录的手机扫码登录").click()
+    desk.get_by_role("button", name="获取二维码").click()
     assert desk.locator("[data-qr] svg").count() == 1
     address = desk.locator("[data-qr-address]").inner_text()
     check_code = desk.locator("[data-check-code]").inner_text()

@@ -274,6 +274,7 @@ def consent(request: Request, db: DbSession, viewer: Viewer, captured: Captured)
     if viewer is None or viewer.second_factor_pending:
         return RedirectResponse("/account/sign-in", status_code=303)
     allowed = captured.form.get("decision") == "allow"
+    carried = _carried(captured)  # as the form sent them (a pushed request: its reference)
     try:
         captured = _pushed(db, captured, first_use=False)
         grant = server.get_consent_grant(captured, end_user=viewer)
@@ -284,8 +285,7 @@ def consent(request: Request, db: DbSession, viewer: Viewer, captured: Captured)
     except OAuth2Error as error:
         return _authorize_error(request, db, server, captured, error)
     if level is not None:  # the session changed since the consent page: start over
-        form = _carried(captured)
-        return RedirectResponse(f"{request.url.path}?{urlencode(form)}", status_code=303)
+        return RedirectResponse(f"{request.url.path}?{urlencode(carried)}", status_code=303)
     scope = grant.request.scope or ""
     if allowed:
         oidc_consents.remember(
