@@ -161,6 +161,7 @@ class Token:
     def __init__(self, row: OidcToken, *, refresh: bool = True):
         self.row = row
         self.refresh = refresh  # found by its refresh token (else by its access token)
+        self.sector: str | None = None  # its holder's, where the look-up read it
 
     def check_client(self, client: Client) -> bool:
         return self.row.client_id == client.get_client_id()
@@ -729,15 +730,23 @@ class _ServiceGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
 
 def _find_token(session: Session, token_string: str, token_type_hint: str | None) -> Token | None:
     """A token by its value, looked for first where the hint says and then everywhere: a wrong
-    or unknown hint never hides a token (RFC 7009 §2.1, RFC 7662 §2.1)."""
+    or unknown hint never hides a token (RFC 7009 §2.1, RFC 7662 §2.1). With it, in the same
+    round trip, its holder and the sector its holder's `sub` belongs to."""
     digest = secret_digest(token_string)
     columns = [OidcToken.access_token_hash, OidcToken.refresh_token_hash]
     if token_type_hint == "refresh_token":
         columns.reverse()
     for candidate in columns:
-        row = session.scalars(select(OidcToken).where(candidate == digest)).first()
-        if row is not None:
-            return Token(row, refresh=candidate is OidcToken.refresh_token_hash)
+        found = session.execute(
+            select(OidcToken, OidcClient.sector)
+            .join(OidcClient, OidcClient.client_id == OidcToken.client_id)
+            .where(candidate == digest)
+            .options(joinedload(OidcToken.account))
+        ).first()
+        if found is not None:
+            token = Token(found[0], refresh=candidate is OidcToken.refresh_token_hash)
+            token.sector = found[1]
+            return token
     return None
 
 
@@ -797,9 +806,11 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         return client.is_service and not token.refresh
 
     def introspect_token(self, token: Token) -> dict[str, Any]:
+        """The answer (§2.2). Not an audit entry per call: it releases no personal data (the
+        pairwise `sub` the holder already has, scope and times), and the API's own reads of
+        personal data are logged where they happen."""
         signer: Signer = self.server.signer
         row = token.row
-        holder = self.server.query_client(row.client_id)
         issued = int(row.issued_at.timestamp())
         answer: dict[str, Any] = {
             "active": True,
@@ -812,9 +823,9 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
             if token.refresh and row.refresh_expires_at
             else issued + row.expires_in,
         }
-        if row.account is not None and holder is not None:
+        if row.account is not None and token.sector is not None:
             answer |= {
-                "sub": pairwise_sub(signer.vault, holder.row.sector, row.account.person_id),
+                "sub": pairwise_sub(signer.vault, token.sector, row.account.person_id),
                 "aud": row.client_id,
                 "acr": str(row.acr),
                 "auth_time": int(row.auth_time.timestamp()),
@@ -823,13 +834,6 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
                 answer["sid"] = session_id(signer.vault, row.web_session_id)
         else:
             answer["sub"] = row.client_id  # a system's own token
-        record(
-            signer.session,
-            "oidc.token_introspected",
-            subject=f"client:{row.client_id}",
-            client_address=signer.client_address,
-            details={"token": row.id, "by": self.server.current_request.client.get_client_id()},
-        )
         return answer
 
     def create_introspection_payload(self, token: Token | None) -> dict[str, Any]:
