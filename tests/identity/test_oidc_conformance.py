@@ -30,17 +30,22 @@ from .test_pages import ID, csrf, register
 OTHER_ID = "370102199001011231"
 
 
-@pytest.fixture
-def public_client(session: Session, vault: Vault) -> NewClient:
+def resident_and_system(session: Session, vault: Vault, name: str, *, public: bool) -> NewClient:
+    """王芳 in the register, and a system registered with a post-logout URI that has a query."""
     make_person(session, vault, name="王芳", id_number=ID)
     return register_client(
         session,
-        name="济南市社保系统",
+        name=name,
         redirect_uris=[REDIRECT],
-        public=True,
+        public=public,
         post_logout_redirect_uris=["http://127.0.0.1:9000/bye?from=qilu"],
         actor=OPERATOR,
     )
+
+
+@pytest.fixture
+def public_client(session: Session, vault: Vault) -> NewClient:
+    return resident_and_system(session, vault, "济南市社保系统", public=True)
 
 
 def query_of(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
@@ -195,15 +200,7 @@ def test_request_objects_are_refused_not_ignored(
 
 @pytest.fixture
 def confidential(session: Session, vault: Vault) -> NewClient:
-    make_person(session, vault, name="王芳", id_number=ID)
-    return register_client(
-        session,
-        name="济南市公积金系统",
-        redirect_uris=[REDIRECT],
-        public=False,
-        post_logout_redirect_uris=["http://127.0.0.1:9000/bye?from=qilu"],
-        actor=OPERATOR,
-    )
+    return resident_and_system(session, vault, "济南市公积金系统", public=False)
 
 
 def confidential_tokens(client: TestClient, new: NewClient, **extra: str) -> dict[str, str]:
