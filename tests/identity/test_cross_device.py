@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from qilu.identity.models import CrossDeviceSignIn
@@ -114,3 +114,14 @@ def test_without_scripts_the_button_asks_and_the_page_answers(
             "/account/qr/status", data={"csrf_token": csrf(desktop), "next": "/account"}
         )
         assert page.status_code == 200 and 'data-qr-outcome="waiting"' in page.text
+
+
+def test_requests_long_over_are_cleared_away(session: Session) -> None:
+    from qilu.identity import cross_device
+
+    old = cross_device.start(
+        session, client_address=None, user_agent=None, now=datetime.now(UTC) - timedelta(days=2)
+    )
+    cross_device.start(session, client_address=None, user_agent=None)
+    rows = session.scalars(select(CrossDeviceSignIn.check_code)).all()
+    assert len(rows) == 1 and cross_device.poll(session, old.poll).outcome == "expired"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
@@ -44,6 +44,9 @@ def start(
     now: datetime | None = None,
 ) -> Started:
     moment = now or datetime.now(UTC)
+    session.execute(  # what is long over goes: a request lives two minutes
+        delete(CrossDeviceSignIn).where(CrossDeviceSignIn.expires_at < moment - timedelta(days=1))
+    )
     reference, poll = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
     check_code = f"{secrets.randbelow(100):02d}"
     session.add(

@@ -559,12 +559,14 @@ def pushed_authorization_request(request: Request, db: DbSession, captured: Capt
         body = {"error": error.error, "error_description": error.description or ""}
         return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
     reference = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    db.execute(delete(OidcPushedRequest).where(OidcPushedRequest.expires_at < now))
     db.add(
         OidcPushedRequest(
             reference_hash=secret_digest(reference),
             client_id=client.get_client_id(),
             params=params,
-            expires_at=datetime.now(UTC) + PAR_LIFETIME,
+            expires_at=now + PAR_LIFETIME,
         )
     )
     body = {"request_uri": PAR_PREFIX + reference, "expires_in": int(PAR_LIFETIME.total_seconds())}

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
@@ -61,6 +61,11 @@ def send_code(
         raise QiluError(
             "sms.too_many", "一小时内获取验证码次数过多：请稍后再试或使用验证器应用", field="code"
         )
+    session.execute(  # codes older than the hourly limit looks at serve no one
+        delete(SmsCode).where(
+            SmsCode.account_id == account.id, SmsCode.sent_at < moment - timedelta(days=1)
+        )
+    )
     code = f"{secrets.randbelow(1_000_000):06d}"
     row = SmsCode(
         account_id=account.id,
