@@ -288,3 +288,32 @@ def test_signing_in_rotates_the_csrf_token_and_account_pages_are_not_cached(
     assert page.headers["cache-control"] == "no-store"
     assert "strict-transport-security" not in page.headers  # plain HTTP here
     assert "cache-control" not in client.get("/services").headers
+
+
+def test_my_account_speaks_words_not_codes(
+    client: TestClient, resident: None, session: Session
+) -> None:
+    """Issue 13: raw codes (`services.rated`, "demo"), the raw User-Agent as a device name, and
+    UTC on one page but Beijing time on another."""
+    import re
+
+    from qilu.audit.service import record
+    from qilu.identity.events import event_name
+    from qilu.identity.models import Account
+
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+    )
+    client.headers["User-Agent"] = iphone
+    register(client)
+    account = session.query(Account).one()
+    for action in ("services.rated", "services.application_submitted", "services.case_x"):
+        record(session, action, actor_person_id=account.person_id, client_address="demo")
+    page = client.get("/account")
+    history = page.text[page.text.index('id="history-title"') :]
+    assert not re.search(r">[a-z]+\.[a-z_]+<", history)  # no action shown as its code
+    assert "评价办件（好差评）" in history and "提交办件申请" in history and "演示数据" in history
+    assert "iPhone · Safari" in page.text and "Mozilla/5.0" not in page.text
+    assert "UTC" not in page.text
+    assert event_name("nobody.knows") == "其他操作"

@@ -15,6 +15,7 @@ from qilu.errors import QiluError
 from qilu.identity import (
     accounts,
     assurance,
+    events,
     oidc_consents,
     passwords,
     roles,
@@ -41,39 +42,6 @@ from qilu.routes import (
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 Posted = [Depends(check_csrf)]
-
-EVENT_NAMES = {
-    "auth.login_ok": "登录成功",
-    "auth.password_ok": "密码验证通过",
-    "auth.login_failed": "登录失败",
-    "auth.locked": "账号临时锁定",
-    "auth.logout": "退出登录",
-    "auth.logout_everywhere": "全部设备退出",
-    "account.registered": "注册账号",
-    "account.password_changed": "修改密码",
-    "account.password_change_refused": "修改密码失败",
-    "auth.totp_enabled": "启用两步验证",
-    "auth.second_factor_ok": "两步验证通过",
-    "auth.second_factor_failed": "两步验证失败",
-    "auth.reconfirmed": "再次验证身份",
-    "agent.authorised": "授权经办人",
-    "agent.revoked": "撤销经办人",
-    "identity.switched": "切换办事身份",
-    "identity.dropped": "企业身份失效",
-    "role.granted": "授予角色",
-    "role.revoked": "撤销角色",
-    "enterprise.representative_changed": "变更法定代表人",
-    "oidc.token_revoked": "吊销访问令牌",
-    "oidc.token_issued": "登录部门系统",
-    "oidc.token_refreshed": "部门系统续期登录",
-    "oidc.consent_given": "同意部门系统授权",
-    "oidc.consent_refused": "拒绝部门系统授权",
-    "oidc.consent_withdrawn": "撤回部门系统授权",
-    "oidc.code_reused": "授权码被重复使用（已吊销）",
-    "oidc.refresh_reused": "刷新令牌被重复使用（已吊销）",
-    "oidc.backchannel_logout": "通知部门系统退出",
-    "identity.claims_released": "向部门系统提供实名信息",
-}
 
 
 def safe_next(target: str | None) -> str:
@@ -404,7 +372,9 @@ def _account_page(
         live=sessions.live_sessions(db, account, profile=profile),
         consents=oidc_consents.consents_of(db, account.id),
         history=events_of_person(db, account.person_id, limit=20),
-        event_names=EVENT_NAMES,
+        event_name=events.event_name,
+        device_name=events.device_name,
+        address=events.client_address,
         administers=roles.allows(actor, "admin.clients") or roles.allows(actor, "admin.roles"),
         is_staff=bool(actor.grants) or roles.is_civil_servant(db, account.person_id),
         message=message,
