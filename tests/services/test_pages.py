@@ -185,3 +185,41 @@ def test_an_administrator_edits_an_item_into_a_new_version(
         f"/admin/items/{code}", data={**form, "promised_days": "90", "csrf_token": csrf(client)}
     )
     assert too_long.status_code == 400 and "承诺时限不得长于法定时限" in too_long.text
+
+
+def test_signing_in_mid_task_comes_back_with_the_answers(
+    client: TestClient, province: Province
+) -> None:
+    """Issue 13: 开始办理 by a visitor not yet signed in ended at "405 不支持的请求方法" after
+    sign-in, with the answers lost; 在线办理 likewise."""
+    code = province.session.scalars(
+        select(ServiceChain.code).where(ServiceChain.name == "我要开小餐馆")
+    ).one()
+    guide = f"http://testserver/services/chains/{code}"
+    started = client.post(
+        f"/services/chains/{code}/start",
+        data={"q.area": "small", "csrf_token": csrf(client)},
+        headers={"Referer": guide},
+        follow_redirects=False,
+    )
+    assert started.status_code == 303
+    location = started.headers["location"]
+    assert location.startswith("/account/sign-in?next=")
+    signed_in(client, province)  # registering signs in; now the sign-in form with that next
+    from urllib.parse import parse_qs, urlsplit
+
+    back = parse_qs(urlsplit(location).query)["next"][0]
+    again = client.get(back)
+    assert again.status_code == 200
+    assert 'value="small" checked' in again.text  # the answer kept
+    item = province.session.scalars(select(ServiceItem.code).where(ServiceItem.is_current)).first()
+    client.post("/account/sign-out", data={"csrf_token": csrf(client)})
+    online = client.post(
+        f"/services/items/{item}/start",
+        data={"csrf_token": csrf(client)},
+        headers={"Referer": f"http://testserver/services/items/{item}"},
+        follow_redirects=False,
+    )
+    target = parse_qs(urlsplit(online.headers["location"]).query)["next"][0]
+    assert target == f"/services/items/{item}"  # the guide it was on, not the POST-only address
+    assert client.get(target).status_code == 200

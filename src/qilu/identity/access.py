@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
@@ -50,11 +51,28 @@ class PasswordExpired(QiluError):
 _WHILE_EXPIRED = frozenset({"/account", "/account/password", "/account/sign-out"})
 
 
+def came_from(request: Request) -> str:
+    """Where to come back to after signing in: the page itself for a GET; for a form sent by
+    someone not signed in, the page the form was on (its own address answers only POST, so
+    going back there would end at "405"), else the account page."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/account"
+
+
 def required_viewer(
     request: Request, viewer: Annotated[WebSession | None, Depends(optional_viewer)]
 ) -> WebSession:
+    return require_signed_in(request, viewer, back=came_from(request))
+
+
+def require_signed_in(request: Request, viewer: WebSession | None, *, back: str) -> WebSession:
+    """The viewer, signed in in full; `SignInRequired` (sign in, then go to `back`) if not."""
     if viewer is None or viewer.second_factor_pending:
-        raise SignInRequired("session.required", "请先登录", next=request.url.path)
+        raise SignInRequired("session.required", "请先登录", next=back)
     profile = get_settings(request).security_profile
     expired = passwords.is_expired(viewer.account.password_changed_at, datetime.now(UTC), profile)
     if expired and request.url.path not in _WHILE_EXPIRED:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import secrets
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from qilu.errors import NotFound, QiluError
 from qilu.filestore import file_store
-from qilu.identity.access import SignedIn
+from qilu.identity.access import SignedIn, Viewer, require_signed_in
 from qilu.identity.enterprises import acting_identity
 from qilu.routes import (
     LARGE_FONT,
@@ -87,7 +88,9 @@ def item_guide(request: Request, db: ReadSession, code: str) -> HTMLResponse:
 
 @router.get("/services/chains/{code}", response_class=HTMLResponse)
 def chain_guide(request: Request, db: ReadSession, code: str) -> HTMLResponse:
-    return _chain_page(request, db, catalog.current_chain(db, code), error=None, answers={})
+    # Answers in the address: a visitor sent to sign in first comes back to them (start_chain).
+    answers = answers_from(request.query_params)
+    return _chain_page(request, db, catalog.current_chain(db, code), error=None, answers=answers)
 
 
 def _chain_page(
@@ -120,9 +123,12 @@ def _key() -> str:
 
 @router.post("/services/chains/{code}/start", dependencies=Posted)
 def start_chain(
-    request: Request, db: DbSession, viewer: SignedIn, code: str, form: PostedForm
+    request: Request, db: DbSession, visitor: Viewer, code: str, form: PostedForm
 ) -> Response:
     answers = answers_from(form)
+    # Not signed in yet: sign in, then back to the guide with the answers given (issue 13).
+    back = f"/services/chains/{quote(code)}?" + urlencode({f"q.{k}": v for k, v in answers.items()})
+    viewer = require_signed_in(request, visitor, back=back)
     chain = catalog.current_chain(db, code)
     try:
         started = applications.start_as(
