@@ -318,3 +318,25 @@ def test_registering_a_department_system_for_the_data_apis(
     )
     assert bad.status_code == 400 and "没有编码为 nowhere 的部门" in bad.text
     assert 'aria-invalid="true" aria-describedby="department-error"' in bad.text
+
+
+def test_a_role_grant_to_an_unknown_department_says_so_by_the_field(
+    client: TestClient, session: Session, vault: Vault, departments: None
+) -> None:
+    """Issue 13: a role grant with a wrong department code answered nothing at all."""
+    sign_in_as_admin(client, session, vault)
+    make_person(session, vault, name="李强", id_number=OTHER_ID)
+    session.commit()  # a refusal rolls back its own request only (as between real requests)
+    form = {
+        "name": "李强",
+        "id_number": OTHER_ID,
+        "department_code": "370102-nowhere",
+        "role": "approver",
+        "csrf_token": csrf(client),
+    }
+    answer = client.post("/admin/roles", data=form)
+    assert answer.status_code in (400, 404)
+    field = answer.text[answer.text.index('for="department_code"') :]
+    field = field[: field.index("</div>")]
+    assert "没有编码为 370102-nowhere 的部门" in field and 'value="370102-nowhere"' in field
+    assert 'value="李强"' in answer.text

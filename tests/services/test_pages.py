@@ -185,6 +185,17 @@ def test_an_administrator_edits_an_item_into_a_new_version(
         f"/admin/items/{code}", data={**form, "promised_days": "90", "csrf_token": csrf(client)}
     )
     assert too_long.status_code == 400 and "承诺时限不得长于法定时限" in too_long.text
+    # Issue 13: English validator text ("Input should be a valid integer"), and what was typed
+    # replaced by the stored values; now Chinese, next to the field, and the typing kept.
+    typo = client.post(
+        f"/admin/items/{code}",
+        data={**form, "promised_days": "三天", "note": "改时限", "csrf_token": csrf(client)},
+    )
+    assert typo.status_code == 400 and "Input should" not in typo.text
+    field = typo.text[typo.text.index('for="promised_days"') :]
+    field = field[: field.index("</div>")]
+    assert 'value="三天"' in field and "承诺时限：须为整数" in field
+    assert 'value="改时限"' in typo.text
 
 
 def test_signing_in_mid_task_comes_back_with_the_answers(
@@ -223,3 +234,52 @@ def test_signing_in_mid_task_comes_back_with_the_answers(
     target = parse_qs(urlsplit(online.headers["location"]).query)["next"][0]
     assert target == f"/services/items/{item}"  # the guide it was on, not the POST-only address
     assert client.get(target).status_code == 200
+
+
+def test_a_refused_step_says_why_by_the_reason_and_keeps_it(
+    client: TestClient, province: Province
+) -> None:
+    """Issue 13: staff forms kept nothing of what was typed after a refusal."""
+    from qilu.identity import sessions
+    from qilu.identity.access import SESSION_COOKIE
+    from qilu.services.models import Case
+
+    from ..factories import make_account
+    from .test_cases import restaurant
+
+    representative = province.resident
+    application = restaurant(province, representative, province.enterprise(representative))
+    clerk = province.official("370102-approval", "window_clerk", "窗口甲")
+    cookie, _ = sessions.start_session(
+        province.session,
+        make_account(province.session, province.vault, clerk),
+        assurance=4,
+        profile="standard",
+        client_address="t",
+        user_agent="t",
+    )
+    province.session.commit()
+    client.cookies.set(SESSION_COOKIE, cookie)
+    case = province.session.scalars(
+        select(Case).where(Case.application_id == application.id, Case.state == "submitted")
+    ).first()
+    assert case is not None
+    page = f"/workbench/cases/{case.id}"
+    bare = client.post(
+        f"{page}/act",
+        data={"action": "not_accept", "version": str(case.version), "csrf_token": csrf(client)},
+    )
+    assert bare.status_code == 400
+    field = bare.text[bare.text.index('for="reason"') :]
+    assert "不予受理须写明理由" in field[: field.index("</div>")]
+    province.session.commit()
+    stale = client.post(
+        f"{page}/act",
+        data={
+            "action": "not_accept",
+            "version": "999",
+            "reason": "材料不全，缺平面图",
+            "csrf_token": csrf(client),
+        },
+    )
+    assert stale.status_code == 409 and ">材料不全，缺平面图</textarea>" in stale.text

@@ -266,7 +266,7 @@ def grant_role(
     ).one_or_none()
     if department is None:
         raise NotFound(
-            "department.not_found", f"没有编码为 {department_code} 的部门", field="department"
+            "department.not_found", f"没有编码为 {department_code} 的部门", field="department_code"
         )
     authorize(actor, "admin.roles", Target.of(department))
     if person_of(actor) == person_id:

@@ -37,15 +37,22 @@ def item_page(request: Request, db: DbSession, actor: CatalogAdmin, code: str) -
 
 
 def _item(
-    request: Request, db: DbSession, code: str, *, error: QiluError | None, status: int = 200
+    request: Request,
+    db: DbSession,
+    code: str,
+    *,
+    error: QiluError | None,
+    status: int = 200,
+    typed: dict[str, object] | None = None,
 ) -> HTMLResponse:
+    """The item's form: its stored elements, or after a refusal what was typed."""
     item = catalog.current_item(db, code)
     return render(
         request,
         "services/admin_item.html",
         status_code=status,
         item=item,
-        spec=item.spec,
+        spec={**item.spec, **(typed or {})},
         versions=catalog.item_versions(db, code),
         levels=LEVEL_NAMES,
         depths=DEPTH_NAMES,
@@ -84,8 +91,14 @@ def save_item(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     current = catalog.current_item(db, code).spec
-    changes = {k: v for k, v in _changes(form).items() if current.get(k) != v}
-    with redraw_on_refusal(db, lambda error: _item(request, db, code, error=error, status=400)):
+    typed = _changes(form)
+    changes = {k: v for k, v in typed.items() if current.get(k) != v}
+    with redraw_on_refusal(
+        db,
+        lambda error: _item(
+            request, db, code, error=error, status=400, typed={**typed, "note": note}
+        ),
+    ):
         catalog.change_item(db, code, changes, actor=actor, note=note)
     return RedirectResponse(f"/admin/items/{code}?saved=1", status_code=303)
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.codes.divisions import SHANDONG
-from qilu.errors import NotFound, QiluError
+from qilu.errors import NotFound, QiluError, validation_problems
 from qilu.identity import roles
 from qilu.identity.models import Department
 from qilu.services.models import ServiceChain, ServiceItem
@@ -176,20 +176,22 @@ def item_versions(session: Session, code: str) -> list[ServiceItem]:
     )
 
 
-# What an administrator may change in an item; its code, name's identity and department stay.
-EDITABLE = (
-    "name",
-    "conditions",
-    "basis",
-    "materials",
-    "legal_days",
-    "promised_days",
-    "fee",
-    "visits",
-    "depth",
-    "province_wide",
-    "keywords",
-)
+# What an administrator may change in an item, by the label its form shows; its code, the
+# identity of its name and its department stay.
+ELEMENT_LABELS = {
+    "name": "事项名称",
+    "conditions": "申请条件",
+    "basis": "设定依据",
+    "materials": "申请材料",
+    "legal_days": "法定时限",
+    "promised_days": "承诺时限",
+    "fee": "收费",
+    "visits": "到现场次数",
+    "depth": "网办深度",
+    "province_wide": "全省通办",
+    "keywords": "搜索关键词",
+}
+EDITABLE = tuple(ELEMENT_LABELS)
 
 
 def change_item(
@@ -214,9 +216,13 @@ def change_item(
         spec = ItemSpec.model_validate({**existing.spec, **changes})
     except ValidationError as error:
         first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "item"
-        reason = first["msg"].removeprefix("Value error, ")
-        raise QiluError("services.item_invalid", f"{field}：{reason}", field=field) from None
+        field = str(first["loc"][0]) if first["loc"] else "item"
+        if first["type"] == "value_error":  # the item's own checks say it in Chinese
+            reason = first["msg"].removeprefix("Value error, ")
+        else:
+            reason = validation_problems([first])[0]["reason"]
+        label = ELEMENT_LABELS.get(field, field)
+        raise QiluError("services.item_invalid", f"{label}：{reason}", field=field) from None
     if spec.model_dump(mode="json") == existing.spec:
         raise QiluError("services.item_unchanged", "没有任何修改", field="note")
     row = _add_item_version(

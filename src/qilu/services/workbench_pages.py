@@ -71,7 +71,9 @@ def _case(
     *,
     error: QiluError | None,
     status: int = 200,
+    typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    """The case page; after a refusal, with what was typed back in its field."""
     case = queues.case_for(db, case_id, actor)
     application = case.application
     plan = applications.plan_of(db, application)
@@ -100,6 +102,7 @@ def _case(
         today=beijing_today(),
         clock=clock,
         error=error,
+        typed=typed or {},
         can_post_check=case.post_check == "pending"
         and roles.allows(actor, "applications.accept", roles.Target.of(case.department)),
     )
@@ -125,6 +128,7 @@ def act(
             case_id,
             error=error,
             status=409 if error.code == "case.conflict" else 400,
+            typed={"reason": reason, "action": action},
         ),
     ):
         case = cases.act(
@@ -151,7 +155,10 @@ def post_check(
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     with redraw_on_refusal(
-        db, lambda error: _case(request, db, actor, case_id, error=error, status=400)
+        db,
+        lambda error: _case(
+            request, db, actor, case_id, error=error, status=400, typed={"check": reason}
+        ),
     ):
         cases.post_check(
             db,
