@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 
 from qilu.data.loading import find_record
@@ -371,3 +372,40 @@ def test_an_upload_must_be_what_its_extension_says(
             content=b"MZ\x90\x00 an executable renamed",
         )
     assert refused.value.code == "services.file_content"
+
+
+def test_a_rating_refused_for_its_comment_keeps_every_choice(
+    client: TestClient, province: Province, store: LocalFileStore
+) -> None:
+    """Issue 13: 好差评 lost all 25 choices when the comment was missing."""
+    from qilu.identity import sessions
+    from qilu.identity.access import SESSION_COOKIE
+
+    from ..factories import make_account
+    from ..identity.test_pages import csrf
+
+    application = finished_newborn(province, store)
+    cookie, _ = sessions.start_session(
+        province.session,
+        make_account(province.session, province.vault, province.resident),
+        assurance=3,
+        profile="standard",
+        client_address="t",
+        user_agent="t",
+    )
+    province.session.commit()
+    client.cookies.set(SESSION_COOKIE, cookie)
+    scores = {
+        "overall": "2",
+        "efficiency": "1",
+        "guidance": "3",
+        "convenience": "2",
+        "usability": "4",
+    }
+    page = client.post(
+        f"/services/applications/{application.id}/rate",
+        data={**scores, "comment": "", "csrf_token": csrf(client)},
+    )
+    assert page.status_code == 400 and "差评请写明不满意的原因" in page.text
+    for key, score in scores.items():
+        assert f'name="{key}" value="{score}" checked' in page.text

@@ -181,6 +181,7 @@ def _application(
     *,
     error: QiluError | None,
     status: int = 200,
+    typed_rating: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     vault = get_vault(request)
     plan = applications.plan_of(db, application)
@@ -211,6 +212,7 @@ def _application(
         cases=case_rows,
         issued=issued,
         rating=rating,
+        typed_rating=typed_rating or {"scores": {}, "comment": ""},
         error=error,
         problems=problems,
         exempt=exempt,
@@ -349,8 +351,12 @@ def rate(
 ) -> Response:
     application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
     scores = {k: int(v) for k in ratings.INDICATORS if (v := str(form.get(k, ""))).isdecimal()}
+    typed = {"scores": scores, "comment": str(form.get("comment", ""))}
     with redraw_on_refusal(
-        db, lambda error: _application(request, db, application, error=error, status=400)
+        db,
+        lambda error: _application(
+            request, db, application, error=error, status=400, typed_rating=typed
+        ),
     ):
         ratings.rate(
             db,
