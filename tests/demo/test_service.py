@@ -70,6 +70,38 @@ def test_demo_accounts_sign_in_and_staff_hold_their_roles(tmp_path: Path) -> Non
             client_address="t",
         )
         assert {g.role for g in roles_of(session, found.account.person_id)} == {"admin"}
+        # Issue 13: the enterprise was in 莱西市 and the newborn's 社保卡 case went to 奎文区,
+        # where nobody could take them. Now every department a journey reaches is staffed.
+        from qilu.demo.service import DEMO_COUNTY, journey_departments
+        from qilu.identity.models import LegalEntity, Person
+
+        vault = load_vault(settings)
+        resident = next(i for i in summary.identities if i.role == "居民")
+        person = (
+            session.query(Person)
+            .filter(Person.id_number_index == vault.blind_index(resident.id_number, "id_number"))
+            .one()
+        )
+        assert person.household_division_code == DEMO_COUNTY
+        uscc = next(i for i in summary.identities if i.role == "法定代表人").note[-19:-1]
+        entity = session.query(LegalEntity).filter(LegalEntity.uscc == uscc).one()
+        assert entity.division_code == DEMO_COUNTY
+        reached = journey_departments(session)
+        assert len(reached) >= 3
+        approver = next(i for i in summary.identities if i.role == "审批")
+        desk = {result.account.person_id: "window_clerk"}
+        approving = authenticate(
+            session,
+            load_vault(settings),
+            id_number=approver.id_number,
+            password=DEMO_PASSWORD,
+            profile="standard",
+            client_address="t",
+        )
+        desk[approving.account.person_id] = "approver"
+        for person_id, role in desk.items():
+            held = {(g.department_id, g.role) for g in roles_of(session, person_id)}
+            assert {(d.id, role) for d in reached} <= held
     assert prepare_demo(engine, settings).client_id == summary.client_id
 
 

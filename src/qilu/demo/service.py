@@ -36,7 +36,8 @@ from qilu.identity.roles import grant_role
 from qilu.identity.service import id_number_of, register_counts
 from qilu.pii import Vault, load_vault
 from qilu.services import offers
-from qilu.services.catalog import install_catalog
+from qilu.services.catalog import competent_departments, install_catalog
+from qilu.services.models import ServiceChain, ServiceItem
 from qilu.services.specs import shipped_catalog
 from qilu.settings import Settings
 
@@ -175,6 +176,10 @@ def prepare_demo(
 
 DEMO_PASSWORD = "Qilu-demo-2026"
 DEMO_CLIENT_NAME = "示例部门系统"
+DEMO_COUNTY = "370102"  # 历下区: where the demo's resident, enterprise and desk staff are
+# The journeys the demo is walked through; every department they reach gets the demo's window
+# clerk and approver, so each case has someone to take it.
+DEMO_JOURNEYS = ("新生儿出生", "开办餐饮店", "我要开小餐馆")
 DEMO_ROLES = {
     "数据管理": ("370000-bigdata", "data_steward"),
     # The 人口 library's provider: only its own steward decides who may use it.
@@ -215,6 +220,7 @@ def open_demo_accounts(
                 profile=settings.security_profile,
                 actor=roles.OPERATOR,
             )
+    _staff_the_journeys(session, settings, accounts, identities)
     register_client(
         session,
         name=DEMO_CLIENT_NAME,
@@ -229,20 +235,70 @@ def open_demo_accounts(
     )
 
 
+def journey_departments(session: Session) -> list[Department]:
+    """The departments the demo's journeys reach for an applicant of 历下区."""
+    items = [
+        item
+        for chain in session.scalars(
+            select(ServiceChain).where(
+                ServiceChain.name.in_(DEMO_JOURNEYS), ServiceChain.is_current
+            )
+        )
+        for item in session.scalars(
+            select(ServiceItem).where(
+                ServiceItem.code.in_([entry["item"] for entry in chain.spec["items"]]),
+                ServiceItem.is_current,
+            )
+        )
+    ]
+    chosen = competent_departments(session, items, DEMO_COUNTY) if items else {}
+    return sorted({d.id: d for d in chosen.values()}.values(), key=lambda d: d.code)
+
+
+def _staff_the_journeys(
+    session: Session,
+    settings: Settings,
+    accounts: dict[str, Account],
+    identities: list[DemoIdentity],
+) -> None:
+    """The demo's window clerk and approver take their roles in every department a journey
+    reaches, besides their own."""
+    for identity in identities:
+        if identity.role not in ("窗口受理", "审批"):
+            continue
+        role = DEMO_ROLES[identity.role][1]
+        for department in journey_departments(session):
+            if department.code == DEMO_ROLES[identity.role][0]:
+                continue
+            grant_role(
+                session,
+                person_id=accounts[identity.id_number].person_id,
+                department_code=department.code,
+                role=role,
+                profile=settings.security_profile,
+                actor=roles.OPERATOR,
+            )
+
+
 def demo_identities(session: Session, vault: Vault) -> list[DemoIdentity]:
     """One resident, one legal representative, and staff of the departments demos start from."""
     identities: list[DemoIdentity] = []
     staff_ids = select(StaffMember.person_id)
+    # The resident and the enterprise live in 历下区, where the demo's desk staff work: the
+    # journeys they start reach departments that have someone to take them (issue 13).
     resident = session.scalars(
         select(Person)
         .where(Person.id.not_in(staff_ids), Person.birth_date < date(2000, 1, 1))
-        .order_by(Person.id)
+        .order_by((Person.household_division_code != DEMO_COUNTY), Person.id)
         .limit(1)
     ).first()
     if resident is not None:
         identities.append(DemoIdentity("居民", resident.name, id_number_of(vault, resident), ""))
     entity = session.scalars(
-        select(LegalEntity).where(LegalEntity.uscc.like("91%")).order_by(LegalEntity.id).limit(1)
+        select(LegalEntity)
+        .where(LegalEntity.uscc.like("91%"))
+        .order_by((LegalEntity.division_code != DEMO_COUNTY), LegalEntity.id)
+        .limit(1)
     ).first()
     if entity is not None:
         person = entity.legal_representative
@@ -272,12 +328,10 @@ def demo_identities(session: Session, vault: Vault) -> list[DemoIdentity]:
             .limit(1)
         ).first()
         if member is not None:
+            where = f"{member.department.name} {member.title}"
+            if role in ("窗口受理", "审批"):
+                where += "（并在演示一件事所涉各部门）"
             identities.append(
-                DemoIdentity(
-                    role,
-                    member.person.name,
-                    id_number_of(vault, member.person),
-                    f"{member.department.name} {member.title}",
-                )
+                DemoIdentity(role, member.person.name, id_number_of(vault, member.person), where)
             )
     return identities
