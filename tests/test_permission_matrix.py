@@ -197,6 +197,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/services/applications/{application_id}"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/save"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/materials"): SIGNED_IN,
+    ("POST", "/services/applications/{application_id}/materials/{file_id}/remove"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/promise"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/submit"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/resubmit"): SIGNED_IN,

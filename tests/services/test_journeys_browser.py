@@ -253,3 +253,26 @@ def test_a_clerk_applies_at_the_window_for_a_walk_in(
     case = clerk.locator('[data-case="高龄津贴申领"]')
     assert case.get_attribute("data-state") == "done"
     clerk.screenshot(path=str(tmp_path / "window.png"), full_page=True)
+
+
+def test_the_application_page_fits_a_phone_in_large_font(
+    live_server: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    """Issue 13: the material cards overflowed a 390 px phone by 47 px in 大字版."""
+    base = live_server.base
+    name, id_number = a_resident(live_server, 41)
+    account(live_server, id_number, name, [])
+    context = browser.new_context(viewport=PHONE)
+    context.add_cookies([{"name": "qilu_large", "value": "1", "url": base}])
+    page = context.new_page()
+    sign_in(page, base, id_number, with_totp=False, target="/services")
+    page.get_by_label("您要办什么事？").fill("生孩子")
+    page.get_by_role("button", name="搜索").click()
+    page.locator('[data-hit="chain"]').get_by_role("link", name="新生儿出生").click()
+    page.locator('[data-question="born_in_shandong"]').get_by_label("是").check()
+    page.locator('[data-question="medical"] input[value="yes"]').check()
+    page.get_by_role("button", name="开始办理").click()
+    page.wait_for_selector("[data-material]")
+    page.screenshot(path=str(tmp_path / "application-large.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    context.close()

@@ -283,3 +283,51 @@ def test_a_refused_step_says_why_by_the_reason_and_keeps_it(
         },
     )
     assert stale.status_code == 409 and ">材料不全，缺平面图</textarea>" in stale.text
+
+
+def test_an_uploaded_file_can_be_removed_and_replaced(
+    client: TestClient, province: Province
+) -> None:
+    """Issue 13: an uploaded file could not be removed or replaced."""
+    from qilu.services.models import ApplicationMaterial
+
+    from .test_applications import PNG
+
+    signed_in(client, province)
+    code = province.session.scalars(
+        select(ServiceChain.code).where(ServiceChain.name == "新生儿出生", ServiceChain.is_current)
+    ).one()
+    started = client.post(
+        f"/services/chains/{code}/start",
+        data={"q.born_in_shandong": "yes", "q.medical": "yes", "csrf_token": csrf(client)},
+        follow_redirects=False,
+    )
+    page = started.headers["location"]
+    application_id = int(page.rsplit("/", 1)[1])
+
+    def upload(name: str) -> object:
+        return client.post(
+            f"{page}/materials",
+            data={"material": "照片", "csrf_token": csrf(client)},
+            files={"files": (name, PNG, "image/png")},
+        )
+
+    upload("wrong.png")
+    province.session.commit()
+    assert "最多上传 1 个文件" in upload("right.png").text  # one photo: remove it first
+    wrong = province.session.scalars(
+        select(ApplicationMaterial).where(ApplicationMaterial.file_name == "wrong.png")
+    ).one()
+    shown = client.get(page).text
+    assert "wrong.png" in shown and f"/materials/{wrong.id}/remove" in shown
+    removed = client.post(f"{page}/materials/{wrong.id}/remove", data={"csrf_token": csrf(client)})
+    assert removed.status_code == 200 and "wrong.png" not in removed.text
+    upload("right.png")  # replaced
+    after = client.get(page).text
+    assert "wrong.png" not in after and "right.png" in after
+    province.session.commit()
+    elsewhere = client.post(
+        f"/services/applications/{application_id + 1000}/materials/1/remove",
+        data={"csrf_token": csrf(client)},
+    )
+    assert elsewhere.status_code == 404

@@ -352,6 +352,19 @@ def add_upload(
     return row
 
 
+def remove_upload(session: Session, application: Application, file_id: int) -> str:
+    """Take back an uploaded file while the application can still change (a wrong file, a
+    better scan); returns its material's name. Only a file of this application: another id is
+    "not found", whoever's it is."""
+    row = session.get(ApplicationMaterial, file_id)
+    if row is None or row.application_id != application.id or row.source != "upload":
+        raise NotFound("services.file_not_found", "没有这个已上传的文件", field="material")
+    _planned_material(session, application, row.material)  # still a draft or in correction
+    session.delete(row)
+    session.flush()
+    return row.material
+
+
 # The first bytes each accepted file type starts with.
 SIGNATURES = {
     "pdf": b"%PDF",

@@ -283,6 +283,21 @@ def upload(
     return RedirectResponse(f"/services/applications/{application_id}#materials", status_code=303)
 
 
+@router.post(
+    "/services/applications/{application_id}/materials/{file_id}/remove", dependencies=Posted
+)
+def remove_upload(
+    request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, file_id: RowId
+) -> Response:
+    """删除 an uploaded file (to replace it, upload the right one after)."""
+    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    with redraw_on_refusal(
+        db, lambda error: _application(request, db, application, error=error, status=400)
+    ):
+        applications.remove_upload(db, application, file_id)
+    return RedirectResponse(f"/services/applications/{application_id}#materials", status_code=303)
+
+
 @router.post("/services/applications/{application_id}/promise", dependencies=Posted)
 def promise(
     request: Request,
