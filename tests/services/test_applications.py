@@ -342,3 +342,31 @@ def test_a_licence_the_applicant_holds_spares_the_material(
     )
     certificate = next(s for s in statuses if s.name == "出生医学证明")
     assert certificate.source == "licence" and certificate.licence_id is not None
+
+
+def test_an_enterprise_hands_in_no_business_licence(province: Province) -> None:
+    """Issue 13: 营业执照 had to be uploaded although the guide says 可免提交 and the
+    enterprise's registration is in the legal-entity library."""
+    from qilu.services.applications import holder_index, material_statuses, plan_of
+    from qilu.services.workdays import beijing_today
+
+    representative = province.resident
+    entity = province.enterprise(representative)
+    started = applications.start(
+        province.session,
+        province.vault,
+        applicant=representative,
+        entity=entity,
+        chain_code=chain_code(province, "开办餐饮店"),
+        answers={"area": "big", "scope": "yes", "signboard": "no"},
+    )
+    application = started.application
+    statuses = material_statuses(
+        province.session,
+        application,
+        plan_of(province.session, application),
+        holder_index(province.session, province.vault, application),
+        beijing_today(),
+    )
+    licence = next(s for s in statuses if s.name == "营业执照")
+    assert licence.source == "library" and "免提交" in licence.detail
