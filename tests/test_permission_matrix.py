@@ -143,6 +143,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account/consents/withdraw"): SIGNED_IN,  # only one's own (tests/identity)
     # 扫码登录: the computer asks and waits (its own cookie), the signed-in phone confirms
     ("POST", "/account/two-factor/sms"): HALF_SIGNED_IN,
+    # 消息中心: one's own inbox; the header's badge says "消息" to anyone
+    ("GET", "/account/messages"): SIGNED_IN,
+    ("GET", "/account/messages/badge"): PUBLIC,
+    ("POST", "/account/messages/sms"): SIGNED_IN,
     # through the upstream provider: a refusal page here (none is configured), never a 500
     ("GET", "/account/federated"): PUBLIC,
     ("GET", "/account/federated/callback"): PUBLIC,

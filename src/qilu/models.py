@@ -26,6 +26,7 @@ from qilu.identity.models import (
     StaffRole,
     WebSession,
 )
+from qilu.messages.models import Message, MessagePreference
 from qilu.outbox.models import OutboxEffect
 from qilu.services.models import (
     Application,
@@ -59,6 +60,8 @@ __all__ = [
     "EnterpriseAgent",
     "LegalEntity",
     "Licence",
+    "Message",
+    "MessagePreference",
     "Offer",
     "OidcAuthorizationCode",
     "OidcClient",

@@ -45,6 +45,7 @@ from qilu.identity.access import PasswordExpired, SignInRequired
 from qilu.identity.assurance import StepUpRequired
 from qilu.limits import BodyLimit, BodyTooLarge
 from qilu.logs import configure_logging
+from qilu.messages import pages as message_pages
 from qilu.pii import load_vault
 from qilu.routes import CSRF_COOKIE, LARGE_FONT, Redrawn, beijing, new_csrf_token, render
 from qilu.services import admin_pages as services_admin_pages
@@ -137,6 +138,7 @@ INSTALLS = (
     identity_pages.install,
     cross_device_pages.install,
     federation_pages.install,
+    message_pages.install,
     enterprise_pages.install,
     admin_pages.install,
     services_admin_pages.install,
@@ -147,7 +149,7 @@ INSTALLS = (
     workbench_pages.install,
     home.install,
 )
-DOMAINS = ("codes", "identity", "data", "services", "demo")
+DOMAINS = ("codes", "identity", "messages", "data", "services", "demo")
 
 
 def _package_path(name: str) -> Path:
@@ -162,7 +164,15 @@ def _template_folders() -> list[Path]:
 
 # Where machines call: errors are JSON there, never a page (the browser ends of OIDC,
 # authorize and logout, stay pages).
-_MACHINE_PATHS = ("/api/", "/oidc/token", "/oidc/revoke", "/oidc/userinfo", "/oidc/jwks")
+_MACHINE_PATHS = (
+    "/api/",
+    "/oidc/token",
+    "/oidc/revoke",
+    "/oidc/introspect",
+    "/oidc/par",
+    "/oidc/userinfo",
+    "/oidc/jwks",
+)
 
 
 def _wants_json(request: Request) -> bool:

@@ -11,6 +11,7 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from qilu.identity import oidc_logout, sms_codes
+from qilu.messages import service as messages
 from qilu.outbox.service import Handler, sweep
 from qilu.pii import Vault
 from qilu.services import archive
@@ -26,6 +27,7 @@ def handlers(settings: Settings, vault: Vault) -> dict[str, Handler]:
         archive.ARCHIVE: partial(archive.run_archive, vault=vault, data_dir=settings.data_dir),
         oidc_logout.BACKCHANNEL: partial(oidc_logout.deliver, vault=vault, issuer=settings.issuer),
         sms_codes.SEND: partial(sms_codes.deliver, vault=vault, sender=sender_for(settings)),
+        messages.SMS: partial(messages.deliver_sms, vault=vault, sender=sender_for(settings)),
     }
 
 

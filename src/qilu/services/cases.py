@@ -18,6 +18,7 @@ from qilu.audit.service import record
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.models import Department, LegalEntity, Person
+from qilu.messages import service as messages
 from qilu.pii import Vault
 from qilu.services import memo
 from qilu.services.catalog import competent_departments, implementation_code
@@ -370,7 +371,7 @@ def _step(
         subject=f"case:{case.number}",
         details={"from": previous, "to": spec.to_state, "reason": reason, "instant": case.instant},
     )
-    _after(session, vault, case, action, today)
+    _after(session, vault, case, action, today, reason)
 
 
 def _clock(case: Case, action: str, today: date) -> dict[str, Any]:
@@ -383,7 +384,44 @@ def _clock(case: Case, action: str, today: date) -> dict[str, Any]:
     return {}
 
 
-def _after(session: Session, vault: Vault, case: Case, action: str, today: date) -> None:
+# What the applicant is told at each step (消息中心), with the placeholders filled from the case.
+NOTICES = {
+    "accept": ("办件已受理", "您申请的“{item}”已由{department}受理，承诺 {days} 个工作日内办结。"),
+    "not_accept": ("办件不予受理", "您申请的“{item}”不予受理。理由：{reason}"),
+    "correct": (
+        "请补正材料",
+        "您申请的“{item}”需要补正：{reason}。补正期间办理时限暂停，请在申请页面补正后重新提交。",
+    ),
+    "grant": ("准予许可", "您申请的“{item}”已准予许可。"),
+    "refuse": ("不予许可", "您申请的“{item}”不予许可。理由：{reason}"),
+    "finish": ("办件已办结", "您申请的“{item}”已办结。"),
+}
+
+
+def _notify(session: Session, case: Case, action: str, reason: str) -> None:
+    """Tell the applicant, in their inbox (and by SMS if they asked), as the step commits."""
+    if action not in NOTICES:
+        return
+    title, body = NOTICES[action]
+    values = {
+        "item": case.item.name,
+        "department": case.department.name,
+        "days": case.item.spec["promised_days"],
+        "reason": reason or "未说明",
+    }
+    messages.send(
+        session,
+        case.application.applicant_person_id,
+        title=title,
+        body=body.format(**values),
+        link=f"/services/applications/{case.application_id}",
+    )
+
+
+def _after(
+    session: Session, vault: Vault, case: Case, action: str, today: date, reason: str
+) -> None:
+    _notify(session, case, action, reason)
     if action == "grant":
         _issue(session, vault, case, today)
     if action in ("finish", "not_accept"):
@@ -454,6 +492,13 @@ def _issue(session: Session, vault: Vault, case: Case, today: date) -> None:
         code = vault.decrypt(person.id_number_cipher, "id_number")
         kind, index, name = "person", person.id_number_index, person.name
     own_fields = set(case.item.spec["fields"])
+    messages.send(
+        session,
+        application.applicant_person_id,
+        title="电子证照已签发",
+        body=f"“{issues['licence']}”已签发（{case.department.name}），可在“我的电子证照”中查看和出示。",
+        link="/account/licences",
+    )
     issue_licence(
         session,
         vault,
