@@ -113,6 +113,8 @@ def test_an_admin_edit_is_a_new_version_and_the_old_one_stays(province: Province
         ("我要开饭店", "开办餐饮店"),  # filler words dropped, keyword found
         ("公积金提取", "退休提取住房公积金"),  # partial words, two terms
         ("低保", "最低生活保障申请"),
+        ("生小孩", "新生儿出生"),  # issue 13: both found nothing
+        ("养老金领取", "职工基本养老保险待遇申领"),
     ],
 )
 def test_search_finds_plain_chinese(province: Province, query: str, expected: str) -> None:
@@ -144,3 +146,12 @@ def test_every_chain_is_stored_with_item_codes(province: Province) -> None:
     codes = set(province.session.scalars(select(ServiceItem.code)))
     assert len(chains) == len(shipped_catalog().chains)
     assert all(entry["item"] in codes for c in chains for entry in c.spec["items"])
+
+
+def test_when_nothing_matches_it_asks_did_you_mean(province: Province) -> None:
+    """Issue 13: 您是不是要找 — what matches the most of the words, when nothing matches all."""
+    query = "开饭店要什么"
+    assert catalog.search(province.session, query) == []
+    suggested = [hit.name for hit in catalog.did_you_mean(province.session, query)]
+    assert "开办餐饮店" in suggested[:3]
+    assert catalog.did_you_mean(province.session, "营业执照") == []  # one word: nothing to drop

@@ -48,6 +48,8 @@ def test_the_hall_counts_come_from_the_catalog(client: TestClient, province: Pro
     assert f'data-count="chains">{chains}<' in page.text
     found = client.get("/services", params={"q": "办执照"})
     assert "企业设立登记" in found.text
+    nearly = client.get("/services", params={"q": "开饭店要什么"})
+    assert "您是不是要找" in nearly.text and "开办餐饮店" in nearly.text
 
 
 def test_an_exit_answer_shows_the_exit_page_and_makes_nothing(

@@ -354,6 +354,9 @@ def _terms(query: str, synonyms: list[list[str]]) -> list[list[str]]:
     return terms
 
 
+SUGGESTIONS = 5
+
+
 def search(session: Session, query: str, *, subject: str | None = None) -> list[Hit]:
     """Items and chains matching every term of `query` (partial words and common synonyms),
     chains first, then names that match before texts that do, shorter names first."""
@@ -369,6 +372,24 @@ def search(session: Session, query: str, *, subject: str | None = None) -> list[
     first_term = terms[0]
     hits.sort(key=lambda h: (h.kind != "chain", not any(w in h.name for w in first_term)))
     return hits[:SEARCH_LIMIT]
+
+
+def did_you_mean(session: Session, query: str, *, subject: str | None = None) -> list[Hit]:
+    """When nothing matches every term (您是不是要找): what matches the most of them, at least
+    one, best first; nothing when the query says nothing the catalog knows."""
+    terms = _terms(query, shipped_catalog().synonyms)
+    if len(terms) < 2:
+        return []
+    scored = []
+    for hit, text in overview(session).entries:
+        if subject is not None and hit.subject != subject:
+            continue
+        matched = sum(1 for term in terms if any(word in text for word in term))
+        named = sum(1 for term in terms if any(word in hit.name for word in term))
+        if matched:
+            scored.append((-matched, -named, hit.kind != "chain", len(hit.name), hit))
+    scored.sort(key=lambda entry: entry[:4])
+    return [entry[4] for entry in scored[:SUGGESTIONS]]
 
 
 def _detail(row: ServiceItem | ServiceChain) -> str:

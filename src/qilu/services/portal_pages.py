@@ -58,12 +58,14 @@ def _applicant(request: Request, db: DbSession, viewer: SignedIn) -> application
 def hall(request: Request, db: ReadSession, q: str = "", who: str = "") -> HTMLResponse:
     """办事大厅: search, browse by life event or enterprise stage; counts come from the data."""
     subject = who if who in ("person", "enterprise") else None
+    hits = catalog.search(db, q, subject=subject) if q.strip() else []
     return render(
         request,
         "services/hall.html",
         q=q,
         who=subject or "",
-        hits=catalog.search(db, q, subject=subject) if q.strip() else [],
+        hits=hits,
+        suggestions=[] if hits or not q.strip() else catalog.did_you_mean(db, q, subject=subject),
         overview=catalog.overview(db),
         subjects=SUBJECT_NAMES,
     )
