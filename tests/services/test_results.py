@@ -409,3 +409,24 @@ def test_a_rating_refused_for_its_comment_keeps_every_choice(
     assert page.status_code == 400 and "差评请写明不满意的原因" in page.text
     for key, score in scores.items():
         assert f'name="{key}" value="{score}" checked' in page.text
+
+
+def test_one_tap_is_a_whole_rating(province: Province, store: LocalFileStore) -> None:
+    """Issue 13: 好差评 in one tap — the overall rating alone is enough; a given indicator is
+    kept, a missing one is not made up."""
+    application = finished_newborn(province, store)
+    with pytest.raises(QiluError) as refused:
+        ratings.rate(
+            province.session,
+            application,
+            person_id=province.resident.id,
+            scores={"efficiency": 5},
+        )
+    assert refused.value.field == "scores.overall"
+    rating = ratings.rate(
+        province.session,
+        application,
+        person_id=province.resident.id,
+        scores={"overall": 5, "guidance": 4},
+    )
+    assert rating.overall == 5 and rating.scores == {"overall": 5, "guidance": 4}

@@ -43,16 +43,20 @@ def rate(
         raise NotFound("services.application_not_found", "申请不存在", field="application")
     if application.status != "done":
         raise QiluError("rating.not_finished", "办结后才能评价", field="application")
+    # One tap: the overall rating is all that is asked; the other indicators are optional,
+    # and kept only where given.
+    if scores.get("overall") not in SCORE_NAMES:
+        raise QiluError("rating.score", "请先给总体满意度打分（1 至 5 分）", field="scores.overall")
     for key, label in INDICATORS.items():
-        if scores.get(key) not in SCORE_NAMES:
-            raise QiluError("rating.score", f"请为“{label}”打 1 至 5 分", field=f"scores.{key}")
+        if key in scores and scores[key] not in SCORE_NAMES:
+            raise QiluError("rating.score", f"“{label}”须为 1 至 5 分", field=f"scores.{key}")
     if scores["overall"] <= BAD and not comment.strip():
         raise QiluError("rating.comment", "差评请写明不满意的原因，以便整改", field="comment")
     rating = Rating(
         application_id=application.id,
         person_id=person_id,
         overall=scores["overall"],
-        scores={k: scores[k] for k in INDICATORS},
+        scores={k: scores[k] for k in INDICATORS if k in scores},
         comment=comment.strip()[:1000],
         excluded=False,
         created_at=datetime.now(UTC),
