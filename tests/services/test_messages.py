@@ -132,3 +132,18 @@ def test_an_sms_copy_only_for_those_who_asked_and_after_commit(
     phone, text = recorder.sent[0]
     assert re.fullmatch(r"1\d{10}", phone) and text.startswith("【齐鲁】办件已受理：")
     assert province.session.scalar(select(Message.id).where(Message.title == "办件已受理"))
+
+
+def test_an_instant_decision_is_told_too(province: Province, tmp_path: object) -> None:
+    """秒批 cases move in one update, not step by step: the applicant still hears of it."""
+    from qilu.filestore import LocalFileStore
+    from qilu.services import applications
+
+    from .test_applications import newborn
+
+    application = newborn(province, LocalFileStore(tmp_path))  # type: ignore[arg-type]
+    applications.submit(
+        province.session, province.vault, application, actor_person_id=province.resident.id
+    )
+    titles = [m.title for m in service.inbox(province.session, province.resident.id)]
+    assert "秒批：已准予并办结" in titles and "电子证照已签发" in titles

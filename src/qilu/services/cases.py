@@ -257,6 +257,13 @@ def _decide_instantly(
         subject=f"case:{case.number}",
         details={"steps": [step[0] for step in steps], "reason": reason},
     )
+    messages.send(
+        session,
+        case.application.applicant_person_id,
+        title="秒批：已准予并办结",
+        body=f"您申请的“{case.item.name}”已按规则即时审批，准予并办结（{case.department.name}）。",
+        link=f"/services/applications/{case.application_id}",
+    )
     _issue(session, vault, case, today)
     _release_waiting(session, vault, case, today)
 
