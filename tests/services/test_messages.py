@@ -28,8 +28,8 @@ from .test_cases import restaurant
 
 def opened(province: Province) -> tuple[Case, int, int]:
     representative = province.resident
-    application = restaurant(province, representative, province.enterprise(representative))
     clerk = province.official("370102-approval", "window_clerk", "窗口甲")
+    application = restaurant(province, representative, province.enterprise(representative))
     case = province.session.scalars(
         select(Case).where(Case.application_id == application.id, Case.state == "submitted")
     ).first()
@@ -147,3 +147,18 @@ def test_an_instant_decision_is_told_too(province: Province, tmp_path: object) -
     )
     titles = [m.title for m in service.inbox(province.session, province.resident.id)]
     assert "秒批：已准予并办结" in titles and "电子证照已签发" in titles
+
+
+def test_a_new_case_tells_the_window_that_accepts_it(province: Province) -> None:
+    case, _, clerk = opened(province)
+    told = {m.link: m for m in service.inbox(province.session, clerk)}
+    mine = told[f"/workbench/cases/{case.id}"]
+    assert mine.title == "新办件待受理" and case.number in mine.body
+    waiting = province.session.scalars(
+        select(Case).where(
+            Case.application_id == case.application_id,
+            Case.state == "submitted",
+            Case.department_id == case.department_id,
+        )
+    ).all()
+    assert len(told) == len(waiting)  # one per case that landed at this window

@@ -144,6 +144,22 @@ def staff(session: Session, person_id: int) -> Staff:
     return Staff(person_id, tuple(roles_of(session, person_id)))
 
 
+def holders(session: Session, permission: str, department_id: int) -> list[int]:
+    """The people who hold `permission` in the department itself (for a DEPARTMENT-reach
+    permission: whose work lands there, such as the window that accepts its cases)."""
+    return list(
+        session.scalars(
+            select(StaffMember.person_id)
+            .join(StaffRole, StaffRole.staff_member_id == StaffMember.id)
+            .where(
+                StaffMember.department_id == department_id,
+                StaffRole.role.in_(PERMISSIONS[permission].roles),
+            )
+            .distinct()
+        )
+    )
+
+
 def person_of(actor: Actor) -> int | None:
     """The person an action is recorded against (none for a system or the command line)."""
     return actor.person_id if isinstance(actor, Staff) else None

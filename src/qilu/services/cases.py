@@ -129,8 +129,23 @@ def fan_out(
     for case in by_code.values():
         if case.state == "submitted":
             _try_instant(session, vault, case, today)
+        if case.state == "submitted":  # not decided by rule: a window has work
+            _tell_the_window(session, case)
     _roll_up(session, application)
     return list(by_code.values())
+
+
+def _tell_the_window(session: Session, case: Case) -> None:
+    """Staff hear of new work too: each clerk who may accept the case gets a message."""
+    window = case.receiving_department_id or case.department_id
+    for person_id in roles.holders(session, "applications.accept", window):
+        messages.send(
+            session,
+            person_id,
+            title="新办件待受理",
+            body=f"“{case.item.name}”（{case.number}）已提交，请及时受理。",
+            link=f"/workbench/cases/{case.id}",
+        )
 
 
 def check_province_wide(
