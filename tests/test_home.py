@@ -21,3 +21,12 @@ def test_home_shows_the_parts_and_live_counts(
     for part in ("一号通行", "一体化大数据平台", "一网通办", "监测预警", "全景地图", "督导评估"):
         assert part in html
     assert "16 市 · 136 县区" in html
+
+
+def test_residents_navigation_has_no_staff_or_developer_entries(client: TestClient) -> None:
+    """Issue 13: 工作台 and 开放接口 out of residents' navigation; developers find the API in the
+    footer, staff their workbench from 我的账号."""
+    html = client.get("/").text
+    navigation = html[html.index('aria-label="主导航"') : html.index("</nav>")]
+    assert "工作台" not in navigation and "开放接口" not in navigation
+    assert 'href="/api/docs"' in html[html.index("<footer") :]
