@@ -83,7 +83,7 @@ def event_name(action: str) -> str:
     return "其他操作"
 
 
-def client_address(address: str | None) -> str:
+def shown_address(address: str | None) -> str:
     """An address as people read it: an IP address, or nothing (the demo and the command line
     record what they are instead)."""
     if not address:

@@ -254,6 +254,11 @@ def arrive(
         actor_person_id=person.id,
         subject=f"account:{account.id}",
         client_address=client_address,
-        details={"upstream": upstream.issuer, "acr": asserted.acr, "level": level},
+        details={
+            "upstream": upstream.issuer,
+            "upstream_sub": asserted.subject,
+            "acr": asserted.acr,
+            "level": level,
+        },
     )
     return account, level

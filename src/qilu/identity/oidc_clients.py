@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
@@ -19,7 +19,7 @@ from qilu.digests import secret_digest
 from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
 from qilu.identity.models import Department, OidcClient, OidcToken
-from qilu.identity.oidc_provider import REAL_NAME_SCOPES
+from qilu.identity.oidc_provider import REAL_NAME_SCOPES, revoke_tokens
 
 
 @dataclass(frozen=True)
@@ -236,18 +236,13 @@ def disable_client(
         return client
     moment = now or datetime.now(UTC)
     client.disabled_at = moment
-    revoked = session.execute(
-        update(OidcToken)
-        .where(OidcToken.client_id == client_id, OidcToken.revoked_at.is_(None))
-        .values(revoked_at=moment, rotated_at=moment)
-        .returning(OidcToken.id)
-    ).all()
+    revoked = revoke_tokens(session, OidcToken.client_id == client_id, at=moment)
     record(
         session,
         "client.disabled",
         actor_person_id=roles.person_of(actor),
         subject=f"client:{client_id}",
         at=moment,
-        details={"tokens_revoked": len(revoked)},
+        details={"tokens_revoked": revoked},
     )
     return client

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.errors import NotFound
 from qilu.identity.models import Account, OidcClient, OidcConsent, OidcToken
-from qilu.identity.oidc_provider import REAL_NAME_SCOPES, SCOPE_LABELS
+from qilu.identity.oidc_provider import REAL_NAME_SCOPES, SCOPE_LABELS, revoke_tokens
 
 ADMINISTRATOR_MAY_AGREE = frozenset({"openid", "profile", "enterprise"})
 ALWAYS_ASKED = frozenset({"offline_access", *REAL_NAME_SCOPES})
@@ -103,22 +103,14 @@ def withdraw(
     if row is None:  # another person's, or none: the same answer
         raise NotFound("consent.not_found", "没有对这个系统的授权")
     session.delete(row)
-    now = datetime.now(UTC)
-    revoked = session.execute(
-        update(OidcToken)
-        .where(
-            OidcToken.account_id == account.id,
-            OidcToken.client_id == client_id,
-            or_(OidcToken.revoked_at.is_(None), OidcToken.rotated_at.is_(None)),
-        )
-        .values(revoked_at=now, rotated_at=now)
-        .returning(OidcToken.id)
-    ).all()
+    revoked = revoke_tokens(
+        session, OidcToken.account_id == account.id, OidcToken.client_id == client_id
+    )
     record(
         session,
         "oidc.consent_withdrawn",
         actor_person_id=account.person_id,
         subject=f"client:{client_id}",
         client_address=client_address,
-        details={"tokens_revoked": len(revoked)},
+        details={"tokens_revoked": revoked},
     )

@@ -23,12 +23,12 @@ from authlib.common.urls import add_params_to_uri
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.identity.models import Account, OidcClient, OidcToken, WebSession
-from qilu.identity.oidc_provider import pairwise_sub, session_id
+from qilu.identity.oidc_provider import pairwise_sub, revoke_tokens, session_id
 from qilu.identity.signing_keys import current_key, published_jwks
 from qilu.outbox.service import enqueue
 from qilu.pii import Vault
@@ -54,14 +54,7 @@ def sessions_ended(session: Session, web_session_ids: Iterable[int]) -> int:
         .where(OidcToken.web_session_id.in_(ids))
         .distinct()
     ).all()
-    session.execute(
-        update(OidcToken)
-        .where(
-            OidcToken.web_session_id.in_(ids),
-            or_(OidcToken.revoked_at.is_(None), OidcToken.rotated_at.is_(None)),
-        )
-        .values(revoked_at=now, rotated_at=now)
-    )
+    revoke_tokens(session, OidcToken.web_session_id.in_(ids), at=now)
     listening = set(
         session.scalars(
             select(OidcClient.client_id).where(

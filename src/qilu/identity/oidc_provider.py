@@ -31,7 +31,7 @@ from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from sqlalchemy import Select, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -195,6 +195,21 @@ class Signer:
     issuer: str
     client_address: str | None
     keys: SigningKeyCache
+
+
+def revoke_tokens(session: Session, *where: ColumnElement[bool], at: datetime | None = None) -> int:
+    """End every token matching `where`, access and refresh alike, in one statement; returns
+    how many were still live. The one way tokens are ended (a code or refresh token reused, a
+    family given back, a client disabled, a consent withdrawn, a session ended)."""
+    moment = at or datetime.now(UTC)
+    live = or_(OidcToken.revoked_at.is_(None), OidcToken.rotated_at.is_(None))
+    ended = session.execute(
+        update(OidcToken)
+        .where(*where, live)
+        .values(revoked_at=moment, rotated_at=moment)
+        .returning(OidcToken.id)
+    )
+    return len(ended.all())
 
 
 def pairwise_sub(vault: Vault, sector: str, person_id: int) -> str:
@@ -578,11 +593,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         if row is None:
             return None
         if row.used_at is not None:  # RFC 6749 §4.1.2: revoke what the first use issued
-            session.execute(
-                update(OidcToken)
-                .where(OidcToken.code_id == row.id)
-                .values(revoked_at=datetime.now(UTC), rotated_at=datetime.now(UTC))
-            )
+            revoke_tokens(session, OidcToken.code_id == row.id)
             record(
                 session,
                 "oidc.code_reused",
@@ -696,12 +707,7 @@ class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             return None
         if row.rotated_at is not None or row.revoked_at is not None:
             # A rotated-out refresh token came back: someone holds a copy. End the family.
-            now = datetime.now(UTC)
-            session.execute(
-                update(OidcToken)
-                .where(OidcToken.family == row.family)
-                .values(revoked_at=now, rotated_at=now)
-            )
+            revoke_tokens(session, OidcToken.family == row.family)
             record(
                 session,
                 "oidc.refresh_reused",
@@ -769,11 +775,7 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
         now = datetime.now(UTC)
         row = token.row
         if token.refresh:
-            signer.session.execute(
-                update(OidcToken)
-                .where(OidcToken.family == row.family, OidcToken.revoked_at.is_(None))
-                .values(revoked_at=now, rotated_at=now)
-            )
+            revoke_tokens(signer.session, OidcToken.family == row.family, at=now)
         elif row.revoked_at is None:
             row.revoked_at = now
         record(

@@ -374,7 +374,7 @@ def _account_page(
         history=events_of_person(db, account.person_id, limit=20),
         event_name=events.event_name,
         device_name=events.device_name,
-        address=events.client_address,
+        address=events.shown_address,
         administers=roles.allows(actor, "admin.clients") or roles.allows(actor, "admin.roles"),
         is_staff=bool(actor.grants) or roles.is_civil_servant(db, account.person_id),
         message=message,
