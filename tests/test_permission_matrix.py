@@ -206,7 +206,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/services/applications/{application_id}/submit"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/resubmit"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/rate"): SIGNED_IN,
+    ("POST", "/services/applications/{application_id}/withdraw"): SIGNED_IN,
+    ("POST", "/services/applications/{application_id}/delete"): SIGNED_IN,
     ("GET", "/account/applications"): SIGNED_IN,
+    # 办件查询 by number and the applicant's ID number, for anyone who has both
+    ("GET", "/services/progress"): PUBLIC,
+    ("POST", "/services/progress"): PUBLIC,
     ("POST", "/account/offers/{offer_id}/accept"): SIGNED_IN,
     ("POST", "/account/offers/{offer_id}/decline"): SIGNED_IN,
     ("GET", "/account/licences"): SIGNED_IN,

@@ -651,10 +651,17 @@ def answer_correction(
 
 
 def applications_of(
-    session: Session, applicant: Applicant, *, limit: int = 50
+    session: Session,
+    applicant: Applicant,
+    *,
+    statuses: tuple[str, ...] | None = None,
+    limit: int = 50,
 ) -> list[Application]:
-    """An enterprise's applications to whoever may view them for it; a person's own otherwise."""
+    """An enterprise's applications to whoever may view them for it; a person's own otherwise;
+    newest first, only those in `statuses` if given."""
     query = select(Application).order_by(Application.created_at.desc(), Application.id.desc())
+    if statuses is not None:
+        query = query.where(Application.status.in_(statuses))
     entity = applicant.entity
     if entity is not None:
         if not applicant.may("view"):

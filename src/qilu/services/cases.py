@@ -550,7 +550,7 @@ def _release_waiting(session: Session, vault: Vault, finished: Case, today: date
             continue
         needed = [siblings[i] for i in case.waits_for]
         if any(n.state in FINAL and n.decision != "granted" for n in needed):
-            _system_move(session, case, "cancelled", "前置事项未获准予，本事项终止")
+            cancel(session, case, "前置事项未获准予，本事项终止")
             _release_waiting(session, vault, case, today)
         elif all(n.state == "done" and n.decision == "granted" for n in needed):
             decision = _rule_decision(session, vault, case, today)
@@ -558,6 +558,11 @@ def _release_waiting(session: Session, vault: Vault, finished: Case, today: date
                 _decide_instantly(session, vault, case, decision.reason, today, released=True)
             else:
                 _system_move(session, case, "submitted", RELEASED)
+
+
+def cancel(session: Session, case: Case, reason: str) -> None:
+    """End a case no one will decide (its prerequisite was refused, the applicant withdrew)."""
+    _system_move(session, case, "cancelled", reason)
 
 
 def _system_move(session: Session, case: Case, to_state: str, reason: str) -> None:

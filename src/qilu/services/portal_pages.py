@@ -16,6 +16,7 @@ from qilu.errors import NotFound, QiluError
 from qilu.filestore import file_store
 from qilu.identity.access import SignedIn, Viewer, require_signed_in
 from qilu.identity.enterprises import acting_identity
+from qilu.ratelimit import RateLimits
 from qilu.routes import (
     LARGE_FONT,
     DbSession,
@@ -30,7 +31,16 @@ from qilu.routes import (
     render,
     settle_refusal,
 )
-from qilu.services import applications, archive, cases, catalog, licences, offers, ratings
+from qilu.services import (
+    applications,
+    archive,
+    cases,
+    catalog,
+    licences,
+    offers,
+    progress,
+    ratings,
+)
 from qilu.services.chains import NotEligible
 from qilu.services.models import Application, ServiceChain
 from qilu.services.specs import DEPTH_NAMES, LEVEL_NAMES, SUBJECT_NAMES, shipped_catalog
@@ -223,6 +233,9 @@ def _application(
         clock=clock,
         states=cases.STATE_NAMES,
         statuses=STATUS_NAMES,
+        timeline=progress.timeline(db, application),
+        due_label=progress.due_label,
+        may_withdraw=progress.may_withdraw(application),
         indicators=ratings.INDICATORS,
         scores=ratings.SCORE_NAMES,
         subject=application.chain or application.item,
@@ -386,13 +399,83 @@ def rate(
 
 
 @router.get("/account/applications", response_class=HTMLResponse)
-def my_applications(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
-    person_id = viewer.account.person_id
+def my_applications(
+    request: Request, db: DbSession, viewer: SignedIn, tab: str = ""
+) -> HTMLResponse:
+    """我的办件 in tabs (办理中, 待补正, 已办结, 草稿), with counts; 待补正 first when any wait."""
+    applicant = _applicant(request, db, viewer)
+    counts = progress.tab_counts(db, applicant)
+    if tab not in progress.TABS:
+        tab = "correcting" if counts["correcting"] else "doing"
     return render(
         request,
         "services/my_applications.html",
-        rows=applications.applications_of(db, _applicant(request, db, viewer)),
-        offers=offers.offers_of(db, person_id),
+        rows=progress.in_tab(db, applicant, tab),
+        tab=tab,
+        tabs=progress.TABS,
+        counts=counts,
+        offers=offers.offers_of(db, viewer.account.person_id),
+        statuses=STATUS_NAMES,
+    )
+
+
+@router.post("/services/applications/{application_id}/withdraw", dependencies=Posted)
+def withdraw(request: Request, db: DbSession, viewer: SignedIn, application_id: RowId) -> Response:
+    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    with redraw_on_refusal(
+        db, lambda error: _application(request, db, application, error=error, status=400)
+    ):
+        progress.withdraw(db, application, actor_person_id=viewer.account.person_id)
+    return RedirectResponse(f"/services/applications/{application_id}?withdrawn=1", 303)
+
+
+@router.post("/services/applications/{application_id}/delete", dependencies=Posted)
+def delete_draft(
+    request: Request, db: DbSession, viewer: SignedIn, application_id: RowId
+) -> Response:
+    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    with redraw_on_refusal(
+        db, lambda error: _application(request, db, application, error=error, status=400)
+    ):
+        progress.delete_draft(db, application, actor_person_id=viewer.account.person_id)
+    return RedirectResponse("/account/applications?tab=draft&deleted=1", status_code=303)
+
+
+@router.get("/services/progress", response_class=HTMLResponse)
+def progress_page(request: Request) -> HTMLResponse:
+    """办件查询 without signing in: the application number and the applicant's ID number."""
+    return render(request, "services/progress.html", typed={}, problems={}, found=None)
+
+
+@router.post("/services/progress", response_class=HTMLResponse, dependencies=Posted)
+def look_up(request: Request, db: DbSession, form: PostedForm) -> HTMLResponse:
+    typed = {k: str(form.get(k, ""))[:40] for k in ("number", "id_number")}
+    limits: RateLimits = request.app.state.rate_limits
+    try:
+        try:
+            found = progress.look_up(db, get_vault(request), typed["number"], typed["id_number"])
+        except NotFound:
+            # Guessing ID numbers for a known application number: one miss a second per address.
+            limits.hit(f"progress-miss:{client_address(request)}", 1)
+            raise
+    except QiluError as error:
+        return render(
+            request,
+            "services/progress.html",
+            status_code=error.status_code,
+            typed=typed,
+            problems={error.field or "number": error.message},
+            found=None,
+        )
+    return render(
+        request,
+        "services/progress.html",
+        typed={"number": typed["number"]},
+        problems={},
+        found=found,
+        timeline=progress.timeline(db, found),
+        due_label=progress.due_label,
+        states=cases.STATE_NAMES,
         statuses=STATUS_NAMES,
     )
 

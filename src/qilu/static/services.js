@@ -21,3 +21,9 @@
     timer = setTimeout(save, 1200);
   });
 })();
+
+// A form that undoes something (删除草稿, 撤回) asks first.
+document.addEventListener("submit", function (event) {
+  var question = event.target.dataset && event.target.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
