@@ -219,6 +219,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/account/licences/{number}.json"): Rule(
         {**SIGNED_IN.expected, "agent_view": DENY, "agent_apply": DENY}
     ),
+    ("GET", "/account/licences/{number}"): SIGNED_IN,
+    ("GET", "/account/licences/{number}/face.svg"): SIGNED_IN,
+    # 亮证 hands the licence out like its file: 使用电子证照 for an enterprise's
+    ("GET", "/account/licences/{number}/show"): Rule(
+        {**SIGNED_IN.expected, "agent_view": DENY, "agent_apply": DENY}
+    ),
+    ("GET", "/licences/shown/{token}"): PUBLIC,
     ("GET", "/licences/verify"): PUBLIC,
     ("POST", "/licences/verify"): PUBLIC,
     ("POST", "/settings/large-font"): PUBLIC,

@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from qilu.audit.models import AuditEvent
+from qilu.codes.idcard import parse_id_number
 from qilu.errors import QiluError
 from qilu.filestore import LocalFileStore
 from qilu.services import applications, cases
 from qilu.services.chains import NotEligible
+from qilu.services.licences import licences_of
 from qilu.services.models import Application, Case, Licence, ServiceChain
 from qilu.services.workdays import beijing_today
 
@@ -25,6 +27,10 @@ def chain_code(province: Province, name: str) -> str:
     return province.session.scalars(
         select(ServiceChain.code).where(ServiceChain.name == name, ServiceChain.is_current)
     ).one()
+
+
+def values_born(application: Application) -> str:
+    return str(application.form["child_birth_date"])
 
 
 def newborn(province: Province, store: LocalFileStore, **form: str) -> Application:
@@ -177,7 +183,13 @@ def test_newborn_chain_runs_by_instant_approval_in_dependency_order(
     licence = province.session.scalars(
         select(Licence).where(Licence.licence_type == "出生医学证明")
     ).one()
-    assert licence.holder_name == "王丽" and licence.content["child_name"] == "王小宝"
+    # The certificate is the child's (with the 预赋码 ID number), kept in the mother's wallet.
+    assert licence.holder_name == "王小宝" and licence.content["child_name"] == "王小宝"
+    child_id = parse_id_number(licence.content["child_id_number"])
+    assert child_id.sex == "M" and child_id.birth_date.isoformat() == values_born(application)
+    assert licence.holder_code_index == province.vault.blind_index(child_id.number, "id_number")
+    assert licence.keeper_code_index == province.resident.id_number_index
+    assert [h.number for h in licences_of(province.session, province.resident.id_number_index)]
     steps = cases.steps_of(province.session, hukou.id)
     assert [s.action for s in steps] == ["submit", "release", "accept", "review", "grant", "finish"]
     assert all(s.actor_person_id is None for s in steps[1:])
@@ -370,3 +382,16 @@ def test_an_enterprise_hands_in_no_business_licence(province: Province) -> None:
     )
     licence = next(s for s in statuses if s.name == "营业执照")
     assert licence.source == "library" and "免提交" in licence.detail
+
+
+def test_twins_get_two_pre_assigned_numbers(province: Province, store: LocalFileStore) -> None:
+    for name in ("王小宝", "王小贝"):
+        twin = newborn(province, store, child_name=name)
+        applications.submit(
+            province.session, province.vault, twin, actor_person_id=province.resident.id
+        )
+    numbers = province.session.scalars(
+        select(Licence.content).where(Licence.licence_type == "出生医学证明")
+    ).all()
+    ids = [parse_id_number(c["child_id_number"]) for c in numbers]
+    assert len({i.number for i in ids}) == 2 and all(i.sex == "M" for i in ids)

@@ -9,6 +9,7 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -96,16 +97,26 @@ def test_a_resident_completes_newborn_by_instant_approval_and_a_licence_verifies
     page.get_by_role("group", name="总体满意度").get_by_label("非常满意").check()
     page.get_by_role("button", name="提交评价").click()
     assert page.locator("[data-rating]").get_attribute("data-rating") == "5"
+    # 亮证: the child's certificate, kept in the parent's wallet, shown with the name ticked.
     page.goto(base + "/account/licences")
     certificate = page.locator('[data-licence="出生医学证明"]')
-    link = certificate.locator("[data-verify-link]").get_attribute("href")
-    with page.expect_download() as download:
-        certificate.get_by_role("link", name="下载证照文件").click()
-    document = json.loads(Path(download.value.path()).read_text("utf-8"))
-    anonymous = new_page(browser)  # the public page needs no sign-in
-    anonymous.goto(base + str(link))
+    certificate.get_by_role("link", name="亮证").click()
+    page.get_by_label("持证人姓名").check()
+    page.get_by_role("button", name="更新二维码").click()
+    shown = page.locator("[data-shown-link]").get_attribute("href")
+    assert page.locator(".show-code svg").count() == 1
+    anonymous = new_page(browser)  # the verifier needs no sign-in
+    anonymous.goto(base + urlsplit(str(shown)).path)
     assert anonymous.locator("[data-verdict]").get_attribute("data-verdict") == "valid"
-    anonymous.screenshot(path=str(tmp_path / "verify.png"), full_page=True)
+    assert anonymous.locator("[data-shown-field]").count() == 1
+    anonymous.screenshot(path=str(tmp_path / "shown.png"), full_page=True)
+    page.goto(base + "/account/licences")
+    certificate.get_by_role("link", name="查看照面").click()
+    assert page.locator(".licence-face img").evaluate("i => i.naturalWidth") > 0
+    with page.expect_download() as download:
+        page.get_by_role("link", name="下载签名证照文件").click()
+    document = json.loads(Path(download.value.path()).read_text("utf-8"))
+    anonymous.goto(base + "/licences/verify")
     document["document"]["holder_name"] = "冒名者"
     forged = tmp_path / "forged.json"
     forged.write_text(json.dumps(document, ensure_ascii=False), "utf-8")

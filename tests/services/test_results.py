@@ -68,7 +68,9 @@ def test_an_issued_licence_is_in_the_library_and_verifies(
     licence = certificate(province)
     entry = find_record(province.session, province.vault, "JC-ZZ-001", [licence.number])
     assert entry is not None
-    assert entry["holder_id"] == province.resident_id_number and entry["status"] == "有效"
+    # the library names the child (by the pre-assigned number), not the mother who applied
+    assert entry["holder_id"] == licence.content["child_id_number"] and entry["status"] == "有效"
+    assert entry["holder_id"] != province.resident_id_number
     today = beijing_today()
     verdict = licences.verify_number(
         province.session, licence.number, licence.signature.hex(), today

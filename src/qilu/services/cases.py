@@ -24,7 +24,12 @@ from qilu.services import memo
 from qilu.services.catalog import competent_departments, implementation_code
 from qilu.services.chains import Plan
 from qilu.services.facts import Facts
-from qilu.services.licences import entity_holder_index, issue_licence, revoke_licence
+from qilu.services.licences import (
+    entity_holder_index,
+    issue_licence,
+    newborn_id_number,
+    revoke_licence,
+)
 from qilu.services.models import Application, Case, CaseStep, Licence
 from qilu.services.rules import Decision, decide
 from qilu.services.specs import shipped_catalog
@@ -514,6 +519,17 @@ def _issue(session: Session, vault: Vault, case: Case, today: date) -> None:
         code = vault.decrypt(person.id_number_cipher, "id_number")
         kind, index, name = "person", person.id_number_index, person.name
     own_fields = set(case.item.spec["fields"])
+    form = application.form
+    keeper = None
+    if issues.get("holder") == "child":
+        # The certificate is the child's, kept in the parent's wallet until the child has one.
+        born = date.fromisoformat(form["child_birth_date"])
+        division = session.get_one(Person, application.applicant_person_id).household_division_code
+        code = newborn_id_number(session, vault, division, born, form["child_sex"])
+        keeper, kind = index, "person"
+        index, name = vault.blind_index(code, "id_number"), form["child_name"]
+        form = {**form, "child_id_number": code}
+        own_fields.add("child_id_number")
     messages.send(
         session,
         application.applicant_person_id,
@@ -535,9 +551,10 @@ def _issue(session: Session, vault: Vault, case: Case, today: date) -> None:
         content={
             "事项": case.item.name,
             "办件编号": case.number,
-            **{k: v for k, v in application.form.items() if k in own_fields},
+            **{k: v for k, v in form.items() if k in own_fields},
         },
         today=today,
+        keeper_code_index=keeper,
     )
 
 

@@ -18,14 +18,15 @@ import segno
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
+from qilu.codes.idcard import make_id_number
 from qilu.data.loading import push_rows
 from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
-from qilu.identity.models import Department
+from qilu.identity.models import Department, Person
 from qilu.pii import Vault
 from qilu.services.models import Case, DepartmentKey, Licence
 
@@ -102,6 +103,7 @@ def issue_licence(
     case_id: int,
     content: dict[str, Any],
     today: date,
+    keeper_code_index: bytes | None = None,
 ) -> Licence:
     """Issue, seal and register a licence; its entry in the 电子证照 library goes in the same
     transaction, so a licence exists everywhere or nowhere."""
@@ -119,6 +121,7 @@ def issue_licence(
         holder_kind=holder_kind,
         holder_code_index=holder_code_index,
         holder_name=holder_name,
+        keeper_code_index=keeper_code_index,
         issuer_department_id=issuer.id,
         case_id=case_id,
         content=content,
@@ -173,6 +176,28 @@ def entity_holder_index(vault: Vault, uscc: str) -> bytes:
     return vault.blind_index(uscc, "licence_holder")
 
 
+def newborn_id_number(
+    session: Session, vault: Vault, division_code: str, birth: date, sex: str
+) -> str:
+    """预赋码: the 公民身份号码 a newborn is given with the birth certificate (出生一件事), the
+    first order number of the right parity (odd for boys) no person or licence holds yet."""
+    first = 1 if sex == "男" else 2
+    for order in range(first, 1000, 2):
+        number = make_id_number(division_code, birth, order)
+        index = vault.blind_index(number, "id_number")
+        taken = session.scalar(
+            select(Licence.id).where(Licence.holder_code_index == index).limit(1)
+        ) or session.scalar(select(Person.id).where(Person.id_number_index == index))
+        if not taken:
+            return number
+    raise QiluError("licence.no_number", "当日该地区的身份号码顺序码已用完", field="holder")
+
+
+def holder_or_keeper(holder_index: bytes) -> ColumnElement[bool]:
+    """Licences a wallet shows: those it holds and those it keeps for someone (a child's)."""
+    return or_(Licence.holder_code_index == holder_index, Licence.keeper_code_index == holder_index)
+
+
 def holds_licence(session: Session, holder_index: bytes, licence_type: str, today: date) -> bool:
     return find_held(session, holder_index, licence_type, today) is not None
 
@@ -184,7 +209,7 @@ def find_held(
     held = session.scalars(
         select(Licence)
         .where(
-            Licence.holder_code_index == holder_index,
+            holder_or_keeper(holder_index),
             Licence.licence_type == licence_type,
             Licence.status == "valid",
         )
@@ -196,9 +221,7 @@ def find_held(
 def licences_of(session: Session, holder_index: bytes) -> list[Licence]:
     return list(
         session.scalars(
-            select(Licence)
-            .where(Licence.holder_code_index == holder_index)
-            .order_by(Licence.issued_at.desc())
+            select(Licence).where(holder_or_keeper(holder_index)).order_by(Licence.issued_at.desc())
         )
     )
 

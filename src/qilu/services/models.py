@@ -242,6 +242,9 @@ class Licence(Base):
     holder_kind: Mapped[str] = mapped_column(String(10))  # person | enterprise
     holder_code_index: Mapped[bytes] = mapped_column(LargeBinary(32))  # blind index of the code
     holder_name: Mapped[str] = mapped_column(String(200))
+    # Who keeps it in their wallet for a holder with no account of their own (a newborn's
+    # parent): the keeper's blind index, None when the holder keeps it.
+    keeper_code_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
     issuer_department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("service_cases.id"), index=True)
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -336,3 +339,20 @@ class Archive(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     application: Mapped[Application] = relationship()
+
+
+class LicenceShowing(Base):
+    """亮证: a QR code the holder shows, good for one minute, telling the verifier only the
+    fields the holder chose. The code carries a random token; only its SM3 digest is kept."""
+
+    __tablename__ = "service_licence_showings"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    licence_id: Mapped[int] = mapped_column(ForeignKey("service_licences.id"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    licence: Mapped[Licence] = relationship()

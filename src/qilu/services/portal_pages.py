@@ -9,8 +9,9 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from qilu.errors import NotFound, QiluError
 from qilu.filestore import file_store
@@ -40,6 +41,7 @@ from qilu.services import (
     offers,
     progress,
     ratings,
+    showing,
 )
 from qilu.services.chains import NotEligible
 from qilu.services.models import Application, ServiceChain
@@ -493,22 +495,28 @@ def decline_offer(db: DbSession, viewer: SignedIn, offer_id: RowId) -> Response:
     return RedirectResponse("/account/applications", status_code=303)
 
 
+def _wallet(request: Request, db: DbSession, viewer: SignedIn, scope: str) -> tuple[bytes, str]:
+    """Whose licences the viewer sees (their enterprise's when acting for one, with `scope`)
+    and the holder's name: the blind index licences are held (or kept) under."""
+    applicant = _applicant(request, db, viewer)
+    if scope == "view" and not applicant.may("view"):
+        scope = "licence"  # an agent who may only use licences may still see them
+    applicant.require(scope)
+    person, entity = applicant.person, applicant.entity
+    if entity:
+        return licences.entity_holder_index(get_vault(request), entity.uscc), entity.name
+    return person.id_number_index, person.name
+
+
 @router.get("/account/licences", response_class=HTMLResponse)
 def my_licences(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
-    applicant = _applicant(request, db, viewer)
-    if not (applicant.may("view") or applicant.may("licence")):
-        applicant.require("view")
-    person, entity = applicant.person, applicant.entity
-    vault = get_vault(request)
-    index = licences.entity_holder_index(vault, entity.uscc) if entity else person.id_number_index
-    held = licences.licences_of(db, index)
-    base = str(request.base_url)
+    index, holder = _wallet(request, db, viewer, "view")
     return render(
         request,
         "services/my_licences.html",
-        held=held,
-        holder=entity.name if entity else person.name,
-        codes={lic.id: licences.qr_svg(lic, base) for lic in held},
+        held=licences.licences_of(db, index),
+        holder=holder,
+        wallet=index,
         today=beijing_today(),
     )
 
@@ -516,23 +524,83 @@ def my_licences(request: Request, db: DbSession, viewer: SignedIn) -> HTMLRespon
 @router.get("/account/licences/{number}.json")
 def licence_document(request: Request, db: DbSession, viewer: SignedIn, number: str) -> Response:
     """The licence as a signed document the holder can hand to anyone who verifies it."""
-    applicant = _applicant(request, db, viewer)
-    applicant.require("licence")
-    person, entity = applicant.person, applicant.entity
-    licence = licences.get_licence(db, number)
-    index = (
-        licences.entity_holder_index(get_vault(request), entity.uscc)
-        if entity
-        else person.id_number_index
-    )
-    if licence.holder_code_index != index:
-        raise NotFound("licence.not_found", "没有该电子证照", field="number")
+    index, _ = _wallet(request, db, viewer, "licence")
+    licence = showing.owned_licence(db, number, index)
     body = {
         "document": licences.document_of(licence, licence.issuer),
         "signature": licence.signature.hex(),
     }
     return JSONResponse(
         body, headers={"Content-Disposition": f'attachment; filename="{number}.json"'}
+    )
+
+
+@router.get("/account/licences/{number}", response_class=HTMLResponse)
+def licence_page(request: Request, db: DbSession, viewer: SignedIn, number: str) -> HTMLResponse:
+    """One licence: its face (照面) to look at or print, 亮证, the signed file."""
+    index, _ = _wallet(request, db, viewer, "view")
+    licence = showing.owned_licence(db, number, index)
+    return render(
+        request,
+        "services/licence.html",
+        licence=licence,
+        kept=licence.keeper_code_index == index,
+        status=showing.status_of(licence, beijing_today()),
+        names=licences.STATUS_NAMES,
+        choosable=showing.choosable(licence),
+    )
+
+
+@router.get("/account/licences/{number}/face.svg")
+def licence_face(request: Request, db: DbSession, viewer: SignedIn, number: str) -> Response:
+    """照面: the licence's face as an image, with the QR that verifies it."""
+    index, _ = _wallet(request, db, viewer, "view")
+    licence = showing.owned_licence(db, number, index)
+    templates: Jinja2Templates = request.app.state.templates
+    face = templates.get_template("services/licence_face.svg").render(
+        licence=licence,
+        content=showing.labelled_content(licence),
+        qr=licences.qr_svg(licence, get_settings(request).issuer),
+    )
+    return Response(face, media_type="image/svg+xml", headers={"Cache-Control": "private"})
+
+
+@router.get("/account/licences/{number}/show", response_class=HTMLResponse)
+def show_licence(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    number: str,
+    f: Annotated[list[str] | None, Query(max_length=30)] = None,
+    fragment: bool = False,
+) -> HTMLResponse:
+    """亮证: a one-minute QR showing only the ticked fields; the page fetches a new one before
+    the old one expires (`fragment`: just the code, for that refresh)."""
+    index, _ = _wallet(request, db, viewer, "licence")
+    licence = showing.owned_licence(db, number, index)
+    token, shown = showing.show(db, licence, f or [])
+    url = f"{get_settings(request).issuer}{showing.SHOWN_PATH}/{token}"
+    return render(
+        request,
+        "services/licence_show_qr.html" if fragment else "services/licence_show.html",
+        licence=licence,
+        chosen=shown.fields,
+        choosable=showing.choosable(licence),
+        qr=showing.qr_for(url),
+        url=url,
+        shown=shown,
+        seconds=int(showing.LIFETIME.total_seconds()),
+    )
+
+
+@router.get(showing.SHOWN_PATH + "/{token}", response_class=HTMLResponse)
+def shown_licence(request: Request, db: DbSession, token: str) -> HTMLResponse:
+    """What a verifier sees after scanning a 亮证 code (no sign-in)."""
+    return render(
+        request,
+        "services/licence_shown.html",
+        shown=showing.verify(db, token[:64]),
+        names=showing.SHOWN_NAMES,
     )
 
 

@@ -109,6 +109,8 @@ class SpecialStep(BaseModel):
 class Issues(BaseModel):
     licence: str
     years: int = Field(default=0, ge=0, le=50)  # 0 = 长期有效
+    # whom it is about: the applicant (or their enterprise), or the child the form names
+    holder: Literal["applicant", "child"] = "applicant"
 
 
 class ItemSpec(BaseModel):
