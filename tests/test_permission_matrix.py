@@ -193,6 +193,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account/data/consents/{consent_id}/withdraw"): SIGNED_IN,
     # 办事大厅: open to read; applying and everything of one's own needs signing in
     ("GET", "/services"): PUBLIC,
+    ("GET", "/services/suggest"): PUBLIC,
     ("GET", "/services/items/{code}"): PUBLIC,
     ("GET", "/services/chains/{code}"): PUBLIC,
     ("POST", "/services/chains/{code}/start"): SIGNED_IN,

@@ -1,4 +1,6 @@
-"""The home page: what the platform is made of, and how much the registers hold."""
+"""The home page, search first: what do you need (suggestions as you type), 热门服务, shortcuts to
+one's applications and licences; in 长辈版 the ten services older residents use most as big
+tiles. Below, what the platform is made of and how much the registers hold."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from fastapi.responses import HTMLResponse
 
 from qilu.codes.divisions import SHANDONG, divisions
 from qilu.identity.service import register_counts
-from qilu.routes import DbSession, render
+from qilu.routes import LARGE_FONT, DbSession, render
+from qilu.services import catalog
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,12 @@ router = APIRouter(include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: DbSession) -> HTMLResponse:
     table = divisions()
+    care = request.cookies.get(LARGE_FONT) == "1"
     return render(
         request,
         "home.html",
+        care_tiles=catalog.named(session, catalog.CARE_SERVICES) if care else [],
+        popular=catalog.popular_now(session),
         parts=PARTS,
         counts=register_counts(session),
         cities=len(table.current("city", within=SHANDONG)),

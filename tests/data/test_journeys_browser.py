@@ -103,6 +103,7 @@ def sign_in(page: Any, base: str, id_number: str, *, with_totp: bool, target: st
     page.get_by_label("公民身份号码").fill(id_number)
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
+    page.wait_for_url(lambda url: "/account/sign-in" not in url)  # the post has landed
     if with_totp:  # staff set up TOTP on their first sign-in
         secret = page.locator("[data-totp-secret]").inner_text()
         page.get_by_label("验证码").fill(pyotp.TOTP(secret).now())

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qilu.pii import Vault
+from qilu.services import applications, catalog
 from qilu.services.models import Application, ServiceChain, ServiceItem
 
 from ..factories import make_person
@@ -333,3 +334,43 @@ def test_an_uploaded_file_can_be_removed_and_replaced(
         data={"csrf_token": csrf(client)},
     )
     assert elsewhere.status_code == 404
+
+
+def test_suggestions_as_one_types_and_did_you_mean(client: TestClient, province: Province) -> None:
+    typed = client.get("/services/suggest", params={"q": "生小孩"})
+    assert 'data-suggestion="新生儿出生"' in typed.text and "您是不是要找" not in typed.text
+    pension = client.get("/services/suggest", params={"q": "养老金领取"})
+    assert "养老保险待遇申领" in pension.text
+    nearly = client.get("/services/suggest", params={"q": "开饭店要什么"})
+    assert "您是不是要找" in nearly.text and 'data-suggestion="开办餐饮店"' in nearly.text
+    nothing = client.get("/services/suggest", params={"q": "火星移民"})
+    assert "没有找到“火星移民”" in nothing.text
+    assert client.get("/services/suggest").text.strip() == ""
+
+
+def test_the_home_is_search_first_and_care_mode_shows_big_tiles(
+    client: TestClient, province: Province
+) -> None:
+    home = client.get("/")
+    assert 'hx-get="/services/suggest"' in home.text and "热门服务" in home.text
+    assert 'data-tile="新生儿出生"' in home.text and "长辈常办" not in home.text
+    assert "平台组成" in home.text
+    client.post("/settings/large-font", data={"on": "1"})
+    care = client.get("/")
+    tiles = [n for n in catalog.CARE_SERVICES if f'data-tile="{n}"' in care.text]
+    assert tiles == list(catalog.CARE_SERVICES) and "平台组成" not in care.text
+    assert "退出长辈版" in care.text
+
+
+def test_popular_services_follow_the_applications(province: Province) -> None:
+    start = catalog.popular(province.session)
+    assert [h.name for h in start] == list(catalog.POPULAR)
+    code = province.session.scalars(
+        select(ServiceItem.code).where(ServiceItem.name == "临时救助申请", ServiceItem.is_current)
+    ).one()
+    for _ in range(2):
+        applications.start(
+            province.session, province.vault, applicant=province.resident, item_code=code
+        )
+    assert catalog.popular(province.session)[0].name == "临时救助申请"
+    assert len(catalog.popular(province.session)) == 8

@@ -5,8 +5,9 @@ over items and chains."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from qilu.codes.divisions import SHANDONG
 from qilu.errors import NotFound, QiluError, validation_problems
 from qilu.identity import roles
 from qilu.identity.models import Department
-from qilu.services.models import ServiceChain, ServiceItem
+from qilu.services.models import Application, ServiceChain, ServiceItem
 from qilu.services.specs import (
     LEVEL_NAMES,
     SUBJECT_NAMES,
@@ -313,16 +314,21 @@ class Overview:
 _overviews: dict[tuple[int, int], Overview] = {}
 
 
-def overview(session: Session) -> Overview:
-    """Read from the stored catalog; kept per process until the catalog changes (any new
-    version has a higher id, so the stamp moves; one query checks it)."""
-    stamp_row = session.execute(
+def _stamp(session: Session) -> tuple[int, int]:
+    """Which catalog is stored: the newest item and chain version ids."""
+    row = session.execute(
         select(
             select(func.max(ServiceItem.id)).scalar_subquery(),
             select(func.max(ServiceChain.id)).scalar_subquery(),
         )
     ).one()
-    stamp = (stamp_row[0] or 0, stamp_row[1] or 0)
+    return (row[0] or 0, row[1] or 0)
+
+
+def overview(session: Session) -> Overview:
+    """Read from the stored catalog; kept per process until the catalog changes (any new
+    version has a higher id, so the stamp moves; one query checks it)."""
+    stamp = _stamp(session)
     if stamp not in _overviews:
         items = session.scalars(_current(ServiceItem).order_by(func.length(ServiceItem.name))).all()
         chains = session.scalars(_current(ServiceChain).order_by(ServiceChain.code)).all()
@@ -397,3 +403,73 @@ def _detail(row: ServiceItem | ServiceChain) -> str:
         return str(row.spec["summary"])
     spec = row.spec
     return f"{spec['type']} · {LEVEL_NAMES[row.level]} · {SUBJECT_NAMES[row.subject]}"
+
+
+# 长辈版's tiles: what older residents come for most (pension, allowances, medical cover, ID).
+CARE_SERVICES = (
+    "高龄津贴申领",
+    "老年人优待证办理",
+    "城乡居民养老保险待遇申领",
+    "职工基本养老保险待遇申领",
+    "养老服务补贴申请",
+    "异地就医备案",
+    "门诊慢特病待遇认定",
+    "社会保障卡挂失补换",
+    "居民身份证换领",
+    "医保个人账户家庭共济备案",
+)
+# 热门服务 until the applications themselves say what people come for.
+POPULAR = (
+    "新生儿出生",
+    "我要开小餐馆",
+    "租房提取住房公积金",
+    "居民身份证换领",
+    "异地就医备案",
+    "无犯罪记录证明开具",
+    "机动车驾驶证换证",
+    "企业设立登记",
+)
+POPULAR_DAYS = 90
+
+
+def named(session: Session, names: tuple[str, ...] | list[str]) -> list[Hit]:
+    """The catalog's entries of these names, in that order (a name no longer offered is left
+    out)."""
+    by_name: dict[str, Hit] = {}
+    for hit, _ in overview(session).entries:
+        by_name.setdefault(hit.name, hit)
+    return [by_name[n] for n in names if n in by_name]
+
+
+def popular(session: Session, *, limit: int = 8, now: datetime | None = None) -> list[Hit]:
+    """热门服务: the chains and items most applied for in the last `POPULAR_DAYS` days, topped up
+    from `POPULAR` while there are few applications."""
+    since = (now or datetime.now(UTC)) - timedelta(days=POPULAR_DAYS)
+    name = func.coalesce(ServiceChain.name, ServiceItem.name)
+    counted = session.scalars(
+        select(name)
+        .select_from(Application)
+        .outerjoin(ServiceChain, ServiceChain.id == Application.chain_id)
+        .outerjoin(ServiceItem, ServiceItem.id == Application.item_id)
+        .where(Application.created_at >= since)
+        .group_by(name)
+        .order_by(func.count().desc(), name)
+        .limit(limit)
+    ).all()
+    names = list(dict.fromkeys([str(n) for n in counted] + list(POPULAR)))
+    return named(session, names)[:limit]
+
+
+_popular: dict[tuple[int, int], tuple[float, list[Hit]]] = {}
+POPULAR_KEPT = 600.0  # seconds: the home page counts at most once every ten minutes per process
+
+
+def popular_now(session: Session) -> list[Hit]:
+    """`popular`, counted at most once per `POPULAR_KEPT` seconds for a catalog (the home page
+    asks often)."""
+    stamp = _stamp(session)
+    kept = _popular.get(stamp)
+    if kept is None or time.monotonic() - kept[0] > POPULAR_KEPT:
+        _popular.clear()
+        kept = _popular[stamp] = (time.monotonic(), popular(session))
+    return kept[1]

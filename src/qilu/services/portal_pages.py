@@ -83,6 +83,20 @@ def hall(request: Request, db: ReadSession, q: str = "", who: str = "") -> HTMLR
     )
 
 
+@router.get("/services/suggest", response_class=HTMLResponse)
+def suggest(request: Request, db: ReadSession, q: str = "") -> HTMLResponse:
+    """Suggestions as one types in a search box (htmx swaps them in under it)."""
+    query = q.strip()[:40]
+    hits = catalog.search(db, query)[:8] if query else []
+    return render(
+        request,
+        "services/suggest.html",
+        hits=hits or (catalog.did_you_mean(db, query) if query else []),
+        exact=bool(hits),
+        q=query,
+    )
+
+
 @router.get("/services/items/{code}", response_class=HTMLResponse)
 def item_guide(request: Request, db: ReadSession, code: str) -> HTMLResponse:
     item = catalog.current_item(db, code)
