@@ -181,14 +181,15 @@ def test_an_enterprise_opens_a_restaurant_across_departments_with_one_correction
     owner.locator(f'[data-uscc="{uscc}"]').get_by_role("button", name="以此身份办事").click()
     owner.goto(base + "/services?q=我要开饭店")
     owner.locator('[data-hit="chain"]').get_by_role("link", name="开办餐饮店").click()
-    owner.locator('[data-question="area"]').get_by_label("50平方米及以上").check()
+    owner.locator('[data-question="area"]').get_by_label("经营场所面积（平方米）").fill("120")
     owner.locator('[data-question="scope"]').get_by_label("尚未包含").check()
     owner.locator('[data-question="signboard"]').get_by_label("不设置").check()
     owner.get_by_role("button", name="开始办理").click()
+    # the area was answered once, in the questionnaire: the form has it already
+    assert owner.locator('[data-field="premises_area"] input').first.input_value() == "120"
     fields = {
         "申请事由": "增加餐饮服务",
         "经营场所地址": "泉城路100号",
-        "经营场所面积（平方米）": "120",
         "经营范围": "热食类食品制售",
         "座位数/床位数": "80",
     }
@@ -224,7 +225,7 @@ def test_an_enterprise_opens_a_restaurant_across_departments_with_one_correction
     owner.reload()
     owner.wait_for_selector('[data-status="correcting"]')
     assert "平面图未标明粗加工区" in owner.locator("#correction").inner_text()
-    owner.locator("#correction").get_by_label("经营场所面积（平方米）", exact=True).fill("126")
+    owner.locator('#correction [data-field="premises_area"] input').first.fill("126")
     owner.get_by_role("button", name="提交补正").click()
     owner.wait_for_selector('[data-status="in_progress"]')
 

@@ -212,7 +212,7 @@ def test_signing_in_mid_task_comes_back_with_the_answers(
     guide = f"http://testserver/services/chains/{code}"
     started = client.post(
         f"/services/chains/{code}/start",
-        data={"q.area": "small", "csrf_token": csrf(client)},
+        data={"q.area": "36", "csrf_token": csrf(client)},
         headers={"Referer": guide},
         follow_redirects=False,
     )
@@ -225,7 +225,7 @@ def test_signing_in_mid_task_comes_back_with_the_answers(
     back = parse_qs(urlsplit(location).query)["next"][0]
     again = client.get(back)
     assert again.status_code == 200
-    assert 'value="small" checked' in again.text  # the answer kept
+    assert 'name="q.area" inputmode="decimal" value="36"' in again.text  # the answer kept
     item = province.session.scalars(select(ServiceItem.code).where(ServiceItem.is_current)).first()
     client.post("/account/sign-out", data={"csrf_token": csrf(client)})
     online = client.post(
@@ -374,3 +374,34 @@ def test_popular_services_follow_the_applications(province: Province) -> None:
         )
     assert catalog.popular(province.session)[0].name == "临时救助申请"
     assert len(catalog.popular(province.session)) == 8
+
+
+def test_the_area_is_asked_once_as_a_number(client: TestClient, province: Province) -> None:
+    """Issue 13: the area was asked twice (a band in the questionnaire, the number in the form).
+    Now the number is asked once: it picks the way and fills the form's 经营场所面积."""
+    signed_in(client, province)
+    code = province.session.scalars(
+        select(ServiceChain.code).where(ServiceChain.name == "我要开小餐馆")
+    ).one()
+    guide = client.get(f"/services/chains/{code}")
+    assert (
+        'name="q.area" inputmode="decimal"' in guide.text
+        and 'type="radio" name="q.area"' not in guide.text
+    )
+    for typed in ("abc", "-3"):
+        refused = client.post(
+            f"/services/chains/{code}/start", data={"q.area": typed, "csrf_token": csrf(client)}
+        )
+        assert refused.status_code == 400 and "请填写数字：经营场所使用面积有多大？" in refused.text
+        assert f'value="{typed}"' in refused.text
+    exit_page = client.post(
+        f"/services/chains/{code}/start", data={"q.area": "60", "csrf_token": csrf(client)}
+    )
+    assert "您暂不适用此一件事" in exit_page.text and "请先办理营业执照" in exit_page.text
+    started = client.post(
+        f"/services/chains/{code}/start", data={"q.area": "36.5", "csrf_token": csrf(client)}
+    )
+    application = province.session.scalars(select(Application)).one()
+    assert started.status_code == 200 and application.answers == {"area": "small"}
+    assert application.form["premises_area"] == "36.5" and "premises_area" in application.prefilled
+    assert 'value="36.5"' in started.text

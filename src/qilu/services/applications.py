@@ -25,7 +25,7 @@ from qilu.identity.models import LegalEntity, Person
 from qilu.pii import Vault
 from qilu.services import cases, memo
 from qilu.services.catalog import current_chain, current_item
-from qilu.services.chains import Plan, plan_chain, plan_item
+from qilu.services.chains import Plan, given_values, plan_chain, plan_item
 from qilu.services.facts import PLATFORM_DEPARTMENT
 from qilu.services.licences import entity_holder_index, find_held
 from qilu.services.models import Application, ApplicationMaterial, ServiceChain
@@ -162,6 +162,9 @@ def start(
     application.number = f"SQ{beijing_today(now):%Y%m%d}{application.id:010d}"
     reader = clerk_person_id or applicant.id
     values = prefill(session, vault, applicant, entity, plan.fields, application.number, reader)
+    if chain is not None:  # what the questionnaire asked is not asked again
+        known = {f.key for f in plan.fields}
+        values |= {k: v for k, v in given_values(chain, answers or {}).items() if k in known}
     application.form = values
     application.prefilled = sorted(values)
     return Started(application, plan)

@@ -5,6 +5,8 @@ materials with duplicates removed. A single item is a chain of one with no quest
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -64,6 +66,8 @@ def check_answers(chain: ServiceChain, answers: dict[str, str]) -> dict[str, str
             (o for o in question["options"] if answer and answer in (o.get("value"), o["label"])),
             None,
         )
+        if option is None and question.get("field") and answer:
+            option = _by_number(question, answer)
         if option is None:
             raise QiluError(
                 "services.answer_missing",
@@ -74,6 +78,36 @@ def check_answers(chain: ServiceChain, answers: dict[str, str]) -> dict[str, str
             raise NotEligible(f"answers.{question['key']}", option["exit"])
         checked[question["key"]] = option["value"]
     return checked
+
+
+def _number(answer: str) -> Decimal | None:
+    try:
+        number = Decimal(answer.strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and number >= 0 else None
+
+
+def _by_number(question: dict[str, Any], answer: str) -> dict[str, Any] | None:
+    """The option a number falls in: the one with the highest `min` not above it."""
+    number = _number(answer)
+    if number is None:
+        raise QiluError(
+            "services.answer_number",
+            f"请填写数字：{question['text']}",
+            field=f"answers.{question['key']}",
+        )
+    fitting = [o for o in question["options"] if Decimal(str(o["min"])) <= number]
+    return max(fitting, key=lambda o: float(o["min"])) if fitting else None
+
+
+def given_values(chain: ServiceChain, answers: dict[str, str]) -> dict[str, str]:
+    """Form fields the questionnaire already asked (a number answer), to fill in, not ask again."""
+    return {
+        q["field"]: answers[q["key"]].strip()
+        for q in chain.spec["questions"]
+        if q.get("field") and _number(answers.get(q["key"]) or "") is not None
+    }
 
 
 def plan_chain(

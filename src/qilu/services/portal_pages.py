@@ -140,6 +140,7 @@ def _chain_page(
         names=names,
         error=error,
         answers=answers,
+        catalog_fields=shipped_catalog().fields,
         start_key=_key(),
     )
 

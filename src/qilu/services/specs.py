@@ -154,6 +154,8 @@ class Option(BaseModel):
     label: str
     value: str | None = None
     exit: str | None = None  # an exit page: the journey ends with this explanation
+    # For a question asked as a number: the option holds from this value up (to the next one's)
+    min: float | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Option:
@@ -166,6 +168,18 @@ class Question(BaseModel):
     key: str
     text: str
     options: list[Option] = Field(min_length=2)
+    # A question asked as a number that is also a form field (经营场所面积): the number picks the
+    # option by its `min` and fills the field, so the form does not ask it again.
+    field: str | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Question:
+        bounded = [o.min is not None for o in self.options]
+        if self.field and not all(bounded):
+            raise ValueError(f"问题“{self.text}”按数值回答，每个选项须有 min")
+        if not self.field and any(bounded):
+            raise ValueError(f"问题“{self.text}”不按数值回答，选项不能有 min")
+        return self
 
     @field_validator("key")
     @classmethod

@@ -27,6 +27,7 @@ from qilu.routes import (
 )
 from qilu.services import applications, archive, cases, catalog, queues, ratings
 from qilu.services.portal_pages import answers_from
+from qilu.services.specs import shipped_catalog
 from qilu.services.workdays import beijing_today, clock
 
 router = APIRouter(prefix="/workbench", include_in_schema=False)
@@ -266,6 +267,7 @@ def _window_chain(
         id_number=id_number,
         department=department_id,
         error=error,
+        catalog_fields=shipped_catalog().fields,
     )
 
 
