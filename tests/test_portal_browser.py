@@ -61,6 +61,20 @@ SMALL_TARGETS = """() => [...document.querySelectorAll(TARGETS)].filter(e => {
     "TARGETS", repr(TARGETS)
 )
 
+# Input borders against the page behind them (WCAG 1.4.11 non-text contrast: at least 3:1).
+FAINT_BORDERS = """() => {
+  const lum = c => { const [r, g, b] = c.match(/\\d+/g).slice(0, 3).map(v => {
+    v = v / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+  return [...document.querySelectorAll('input:not([type=hidden]):not([type=checkbox])'
+    + ':not([type=radio]):not([type=file]), select, textarea')].filter(e => {
+    const style = getComputedStyle(e);
+    return e.getBoundingClientRect().width > 0
+      && ratio(style.borderTopColor, 'rgb(255, 255, 255)') < 3;
+  }).map(e => e.name + ' ' + getComputedStyle(e).borderTopColor);
+}"""
+
 
 def portal_routes() -> set[str]:
     found = set()
@@ -216,6 +230,8 @@ def test_portal_pages_fit_a_phone_and_pass_axe(
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
             found["overflow"] = width
+        if faint := page.evaluate(FAINT_BORDERS):
+            found["input_borders_under_3_to_1"] = faint[:5]
         if care:
             if small := page.evaluate(SMALL_TEXT):
                 found["text_under_18px"] = small[:5]

@@ -257,3 +257,11 @@ def test_routes_hold_no_queries() -> None:
     assert len(routes) > 8
     holding = [str(p.relative_to(package)) for p in routes if "select(" in p.read_text("utf-8")]
     assert holding == []
+
+
+def test_static_files_and_pages_go_compressed(client: TestClient) -> None:
+    script = client.get("/static/vendor/htmx/htmx.min.js", headers={"Accept-Encoding": "gzip"})
+    assert script.headers["content-encoding"] == "gzip"
+    assert int(script.headers["content-length"]) < 52182 / 2
+    plain = client.get("/static/vendor/htmx/htmx.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and len(plain.content) == 52182

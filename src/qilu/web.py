@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_errors(app)
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(RequestShell, cookie_secure=settings.cookie_secure)
+    # Pages, styles and scripts go compressed to browsers that ask (htmx: 52 KB → 16 KB).
+    app.add_middleware(GZipMiddleware, minimum_size=500)
     _install_shell_routes(app)
     for install in INSTALLS:
         install(app)
