@@ -208,6 +208,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/services/applications/{application_id}/resubmit"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/rate"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/withdraw"): SIGNED_IN,
+    ("GET", "/services/applications/{application_id}/corrections/{case_id}"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/delete"): SIGNED_IN,
     ("GET", "/account/applications"): SIGNED_IN,
     # 办件查询 by number and the applicant's ID number, for anyone who has both

@@ -17,12 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.db import make_engine
+from qilu.filestore import file_store
 from qilu.identity.models import Account, Person, StaffMember
+from qilu.identity.roles import OPERATOR, grant_role
 from qilu.identity.service import find_person, id_number_of
 from qilu.pii import load_vault
-from qilu.services import applications, catalog, showing
-from qilu.services.models import Licence, ServiceChain
+from qilu.services import applications, cases, catalog, showing
+from qilu.services.models import Case, Licence, ServiceChain
 from qilu.services.workdays import beijing_today
+from qilu.settings import Settings
 from qilu.web import INSTALLS
 
 from .browser import LiveServer, needs_browser
@@ -48,7 +51,8 @@ NOT_PAGES = {
 SMALL_TEXT = """() => [...document.querySelectorAll('body *')].filter(e => {
   const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
   const box = e.getBoundingClientRect();
-  return own && box.width > 0 && parseFloat(getComputedStyle(e).fontSize) < 18;
+  const decorative = e.closest('[aria-hidden=true]');  // a seal's imitation, not text to read
+  return own && !decorative && box.width > 0 && parseFloat(getComputedStyle(e).fontSize) < 18;
 }).map(e => e.tagName + ':' + e.textContent.trim().slice(0, 20))"""
 TARGETS = "main a, main button, main input, main select, header a, header button"
 SMALL_TARGETS = """() => [...document.querySelectorAll(TARGETS)].filter(e => {
@@ -104,6 +108,53 @@ def unregistered_adult(live_server: LiveServer) -> tuple[str, str]:
         return person.name, id_number_of(load_vault(live_server.settings), person)
 
 
+def correcting(session: Session, settings: Settings, person: Person, code: str) -> Case:
+    """A 临时救助申请 the department asked to correct (a field and a material ticked), acted on
+    by someone who is staff already (so other tests' choice of non-staff residents holds)."""
+    vault = load_vault(settings)
+    application = applications.start(session, vault, applicant=person, item_code=code).application
+    applications.save_draft(
+        session,
+        application,
+        {"reason": "火灾", "amount": "3000", "bank_account": "6222020200112233445"},
+    )
+    applications.add_upload(
+        session,
+        file_store(settings.data_dir),
+        application,
+        "困难情况说明",
+        file_name="说明.png",
+        content_type="image/png",
+        content=b"\x89PNG\r\n\x1a\n" + b"0" * 64,
+    )
+    applications.submit(session, vault, application, actor_person_id=person.id)
+    [case] = application.cases
+    staff_id = session.scalars(
+        select(StaffMember.person_id).where(StaffMember.person_id != person.id).limit(1)
+    ).one()
+    for role in ("window_clerk", "approver"):
+        grant_role(
+            session,
+            person_id=staff_id,
+            department_code=case.department.code,
+            role=role,
+            profile="standard",
+            actor=OPERATOR,
+        )
+    for action, redo in (("accept", None), ("correct", ["field:amount", "material:困难情况说明"])):
+        cases.act(
+            session,
+            vault,
+            case.id,
+            action,
+            actor_person_id=staff_id,
+            expected_version=case.version,
+            reason="金额与说明不符",
+            redo=redo,
+        )
+    return case
+
+
 def prepare(live_server: LiveServer) -> tuple[str, dict[str, str]]:
     """A resident with a finished 新生儿出生, a draft, a licence; the pages' addresses."""
     name, id_number = unregistered_adult(live_server)
@@ -139,6 +190,7 @@ def prepare(live_server: LiveServer) -> tuple[str, dict[str, str]]:
         applications.submit(session, vault, done, actor_person_id=person.id)
         item = catalog.named(session, ["临时救助申请"])[0]
         draft = applications.start(session, vault, applicant=person, item_code=item.code)
+        corrected = correcting(session, settings, person, item.code)
         licence = session.scalars(
             select(Licence).where(Licence.keeper_code_index == person.id_number_index)
         ).first()
@@ -165,6 +217,10 @@ def prepare(live_server: LiveServer) -> tuple[str, dict[str, str]]:
             "/account/data": "/account/data",
             "/services/applications/{application_id}": f"/services/applications/{done.id}",
             "draft": f"/services/applications/{draft.application.id}",
+            "correcting": f"/services/applications/{corrected.application_id}",
+            "/services/applications/{application_id}/corrections/{case_id}": (
+                f"/services/applications/{corrected.application_id}/corrections/{corrected.id}"
+            ),
             "/account/applications": "/account/applications?tab=doing",
             "/account/licences": "/account/licences",
             "/account/licences/{number}": f"/account/licences/{licence.number}",
@@ -198,6 +254,7 @@ PAGE_TEMPLATES = (
     "/account/enterprises",
     "/account/data",
     "/services/applications/{application_id}",
+    "/services/applications/{application_id}/corrections/{case_id}",
     "/account/applications",
     "/account/licences",
     "/account/licences/{number}",

@@ -120,6 +120,7 @@ def test_a_licence_waits_then_runs_and_the_clock_pauses_for_a_correction(
         actor_person_id=approver.id,
         expected_version=food.version,
         reason="平面图未标明加工区",
+        redo=["material:经营场所平面图"],
     )
     session.refresh(application)
     assert (food.state, food.paused_since, application.status) == (
@@ -458,6 +459,7 @@ def test_a_correction_answer_is_checked_like_a_submission(
             actor_person_id=who.id,
             expected_version=change.version,
             reason="变更决议缺少签字",
+            redo=["field:reason"],
         )
     with pytest.raises(QiluError) as refused:
         applications.answer_correction(

@@ -142,8 +142,11 @@ def an_entity(live_server: LiveServer) -> tuple[str, str, str, str]:
         return person.name, number, entity.uscc, entity.division_code
 
 
-def act(page: Any, base: str, item: str, action: str, reason: str = "") -> None:
-    """Find the case of `item` in the queues and take one step on it."""
+def act(
+    page: Any, base: str, item: str, action: str, reason: str = "", redo: tuple[str, ...] = ()
+) -> None:
+    """Find the case of `item` in the queues and take one step on it (a correction ticks what
+    to redo)."""
     for tab in ("accept", "review", "finish"):
         page.goto(base + f"/workbench/cases?tab={tab}")
         row = page.locator(f'[data-item="{item}"]')
@@ -152,6 +155,10 @@ def act(page: Any, base: str, item: str, action: str, reason: str = "") -> None:
             break
     if reason:
         page.get_by_label("意见 / 理由").fill(reason)
+    if redo:
+        page.locator("details.redo summary").click()
+        for label in redo:
+            page.locator("details.redo").get_by_label(label, exact=True).check()
     page.get_by_role("button", name=action, exact=True).click()
     page.wait_for_selector('[role="status"]')
 
@@ -219,12 +226,25 @@ def test_an_enterprise_opens_a_restaurant_across_departments_with_one_correction
     for step in ("开始审查", "准予", "办结"):
         act(approver, base, "企业变更登记", step)
     act(clerk, base, "食品经营许可", "受理")
-    act(approver, base, "食品经营许可", "要求补正", reason="平面图未标明粗加工区")
+    act(
+        approver,
+        base,
+        "食品经营许可",
+        "要求补正",
+        reason="平面图未标明粗加工区",
+        redo=("经营场所面积（平方米）", "材料：经营场所平面图"),
+    )
     approver.screenshot(path=str(tmp_path / "workbench-case.png"), full_page=True)
 
     owner.reload()
     owner.wait_for_selector('[data-status="correcting"]')
-    assert "平面图未标明粗加工区" in owner.locator("#correction").inner_text()
+    told = owner.locator(".correction-notice").inner_text()
+    assert "平面图未标明粗加工区" in told and "经营场所平面图" in told
+    # only what was ticked is asked again; the plan is uploaded anew before submitting
+    assert owner.locator('#correction [data-field="business_scope"]').count() == 0
+    plan = owner.locator('[data-material="经营场所平面图"]')
+    plan.locator('input[type="file"]').set_input_files(str(upload))
+    plan.get_by_role("button", name="上传", exact=True).click()
     owner.locator('#correction [data-field="premises_area"] input').first.fill("126")
     owner.get_by_role("button", name="提交补正").click()
     owner.wait_for_selector('[data-status="in_progress"]')

@@ -59,9 +59,12 @@ def test_each_step_tells_the_applicant(province: Province) -> None:
         actor_person_id=approver.id,
         expected_version=case.version,
         reason="平面图不清晰",
+        redo=[f"material:{case.item.spec['materials'][-1]}"],
     )
     newest = service.inbox(province.session, applicant)[0]
     assert newest.title == "请补正材料" and "平面图不清晰" in newest.body
+    assert case.item.spec["materials"][-1] in newest.body
+    assert f"请于 {case.correction['due_on']} 前" in newest.body
     assert service.unread_count(province.session, applicant) == 2
 
 

@@ -28,7 +28,7 @@ from qilu.services.catalog import current_chain, current_item
 from qilu.services.chains import Plan, given_values, plan_chain, plan_item
 from qilu.services.facts import PLATFORM_DEPARTMENT
 from qilu.services.licences import entity_holder_index, find_held
-from qilu.services.models import Application, ApplicationMaterial, ServiceChain
+from qilu.services.models import Application, ApplicationMaterial, Case, ServiceChain
 from qilu.services.specs import FormField, Material
 from qilu.services.workdays import beijing_today
 
@@ -620,6 +620,33 @@ def holder_index(session: Session, vault: Vault, application: Application) -> by
     return session.get_one(Person, application.applicant_person_id).id_number_index
 
 
+@dataclass(frozen=True)
+class Corrections:
+    """What the open corrections of an application ask for, from every case correcting."""
+
+    fields: set[str]
+    materials: dict[str, datetime]  # name → when it was asked for (a new file must be newer)
+    asked: list[tuple[Case, dict[str, Any]]]
+
+
+def applicant_name(session: Session, application: Application) -> str:
+    """Who applied, as documents name them: the enterprise for its applications."""
+    if application.entity_id is not None:
+        return session.get_one(LegalEntity, application.entity_id).name
+    return session.get_one(Person, application.applicant_person_id).name
+
+
+def corrections_of(application: Application) -> Corrections:
+    asked = [
+        (c, c.correction) for c in application.cases if c.state == "correcting" and c.correction
+    ]
+    return Corrections(
+        {f for _, c in asked for f in c["fields"]},
+        {m: datetime.fromisoformat(c["at"]) for _, c in asked for m in c["materials"]},
+        asked,
+    )
+
+
 def answer_correction(
     session: Session,
     vault: Vault,
@@ -637,6 +664,10 @@ def answer_correction(
     changed = {k: v.strip() for k, v in values.items() if k in known and v.strip()}
     corrected = {**application.form, **changed}
     problems = check_form(plan.fields, corrected)
+    uploads = materials_of(session, application)
+    for name, asked_at in corrections_of(application).materials.items():
+        if not any(u.material == name and u.digest and u.created_at >= asked_at for u in uploads):
+            problems.append({"field": f"materials.{name}", "reason": f"请重新上传{name}"})
     if problems:
         raise _incomplete(problems)
     application.form = corrected

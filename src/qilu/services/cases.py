@@ -298,10 +298,12 @@ def act(
     expected_version: int,
     reason: str = "",
     promise_missing: bool = False,
+    redo: list[str] | None = None,
 ) -> Case:
     """A civil servant's step on a case: allowed by their role in the case's department (or,
     to accept, the department that received it), from the state the case was in when they saw
-    it (`expected_version`)."""
+    it (`expected_version`). A correction names at once everything to redo (一次性告知):
+    `redo` holds `field:<key>` and `material:<name>` of the case's item."""
     if action not in ACTIONS:
         raise QiluError("case.action", f"未知的操作 {action}", field="action")
     case = get_case(session, case_id)
@@ -312,12 +314,42 @@ def act(
     if spec.needs_reason and not reason.strip():
         raise QiluError("case.reason", f"{spec.label}须写明理由", field="reason")
     today = beijing_today()
+    correction = _correction(case, redo or [], reason, today) if action == "correct" else None
     if promise_missing and action == "accept":
         case.flags = [*case.flags, PROMISED]
         case.post_check = "pending"
+    if correction is not None:
+        case.correction = correction
     _step(session, vault, case, action, actor_person_id=actor_person_id, reason=reason, today=today)
     _roll_up(session, case.application)
     return case
+
+
+CORRECTION_DAYS = 10  # working days the applicant has to answer a correction
+
+
+def redo_choices(case: Case) -> list[tuple[str, str]]:
+    """What a correction may ask for on this case: (`field:<key>` | `material:<name>`, label)."""
+    fields = shipped_catalog().fields
+    return [
+        *((f"field:{k}", fields[k].label if k in fields else k) for k in case.item.spec["fields"]),
+        *((f"material:{m}", m) for m in case.item.spec["materials"]),
+    ]
+
+
+def _correction(case: Case, redo: list[str], reason: str, today: date) -> dict[str, Any]:
+    choices = dict(redo_choices(case))
+    chosen = [r for r in dict.fromkeys(redo) if r in choices]
+    if not chosen:
+        raise QiluError("case.redo", "请勾选需要补正的信息或材料，一次性告知申请人", field="redo")
+    return {
+        "fields": [r.removeprefix("field:") for r in chosen if r.startswith("field:")],
+        "materials": [r.removeprefix("material:") for r in chosen if r.startswith("material:")],
+        "labels": [choices[r] for r in chosen],
+        "reason": reason,
+        "due_on": add_working_days(today, CORRECTION_DAYS).isoformat(),
+        "at": datetime.now(UTC).isoformat(),
+    }
 
 
 def _authorise(session: Session, person_id: int, case: Case, spec: Action) -> None:
@@ -417,7 +449,8 @@ NOTICES = {
     "not_accept": ("办件不予受理", "您申请的“{item}”不予受理。理由：{reason}"),
     "correct": (
         "请补正材料",
-        "您申请的“{item}”需要补正：{reason}。补正期间办理时限暂停，请在申请页面补正后重新提交。",
+        "您申请的“{item}”需要补正：{redo}（{reason}），请于 {redo_by} 前在申请页面补正后提交。"
+        "补正期间办理时限暂停。",
     ),
     "grant": ("准予许可", "您申请的“{item}”已准予许可。"),
     "refuse": ("不予许可", "您申请的“{item}”不予许可。理由：{reason}"),
@@ -435,6 +468,8 @@ def _notify(session: Session, case: Case, action: str, reason: str) -> None:
         "department": case.department.name,
         "days": case.item.spec["promised_days"],
         "reason": reason or "未说明",
+        "redo": "、".join((case.correction or {}).get("labels", [])),
+        "redo_by": (case.correction or {}).get("due_on", ""),
     }
     messages.send(
         session,

@@ -184,6 +184,8 @@ class Case(Base):
     instant: Mapped[bool] = mapped_column(Boolean, default=False)
     flags: Mapped[list[str]] = mapped_column(JSON)  # 失信黑名单, 容缺受理 …
     post_check: Mapped[str | None] = mapped_column(String(8))  # pending | passed | failed
+    # The last correction asked (一次性告知): {fields, materials, reason, due_on, at}
+    correction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -226,11 +226,7 @@ def _application(
     if error and error.field and error.field not in problems:
         problems[error.field] = error.message
     exempt = sum(1 for m in materials if m.source in ("library", "licence", "chain"))
-    corrections = {
-        c.id: steps[-1].reason
-        for c in case_rows
-        if c.state == "correcting" and (steps := cases.steps_of(db, c.id))
-    }
+    corrections = applications.corrections_of(application)
     return render(
         request,
         "services/application.html",
@@ -413,6 +409,28 @@ def rate(
             comment=str(form.get("comment", "")),
         )
     return RedirectResponse(f"/services/applications/{application_id}?rated=1", status_code=303)
+
+
+@router.get(
+    "/services/applications/{application_id}/corrections/{case_id}", response_class=HTMLResponse
+)
+def correction_notice(
+    request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, case_id: RowId
+) -> HTMLResponse:
+    """补正告知书: the one-time notice of everything to redo, printable, in the department's
+    name."""
+    application = applications.owned(db, application_id, _applicant(request, db, viewer))
+    case = next((c for c in application.cases if c.id == case_id and c.correction), None)
+    if case is None:
+        raise NotFound("services.no_correction", "该办件没有补正告知", field="case")
+    return render(
+        request,
+        "services/correction_notice.html",
+        application=application,
+        case=case,
+        correction=case.correction,
+        applicant=applications.applicant_name(db, application),
+    )
 
 
 @router.get("/account/applications", response_class=HTMLResponse)

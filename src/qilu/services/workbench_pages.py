@@ -4,7 +4,7 @@ window for a walk-in (一窗受理), and rectification tasks from bad ratings.""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -72,7 +72,7 @@ def _case(
     *,
     error: QiluError | None,
     status: int = 200,
-    typed: dict[str, str] | None = None,
+    typed: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     """The case page; after a refusal, with what was typed back in its field."""
     case = queues.case_for(db, case_id, actor)
@@ -97,6 +97,8 @@ def _case(
         ),
         applicant_id=application.applicant_person_id,
         actions=queues.actions_for(case, actor),
+        redo_choices=cases.redo_choices(case),
+        correction_days=cases.CORRECTION_DAYS,
         labels={name: spec.label for name, spec in cases.ACTIONS.items()},
         styles=ACTION_STYLES,
         states=cases.STATE_NAMES,
@@ -119,6 +121,7 @@ def act(
     version: Annotated[int, Form(ge=0, le=MAX_ID)],
     reason: Annotated[str, Form(max_length=2000)] = "",
     promise: Annotated[str, Form(max_length=8)] = "",
+    redo: Annotated[list[str] | None, Form(max_length=60)] = None,
 ) -> Response:
     with redraw_on_refusal(
         db,
@@ -129,7 +132,7 @@ def act(
             case_id,
             error=error,
             status=409 if error.code == "case.conflict" else 400,
-            typed={"reason": reason, "action": action},
+            typed={"reason": reason, "action": action, "redo": redo or []},
         ),
     ):
         case = cases.act(
@@ -141,6 +144,7 @@ def act(
             expected_version=version,
             reason=reason,
             promise_missing=promise == "yes",
+            redo=redo,
         )
     archive.archive_when_finished(db, case.application)
     return RedirectResponse(f"/workbench/cases/{case_id}?done={action}", status_code=303)
