@@ -503,6 +503,7 @@ def resume(session: Session, vault: Vault, case: Case, *, actor_person_id: int) 
         "pause_reason": None,
         "paused_days": total,
         "due_on": add_working_days(case.accepted_on or today, promised + total),
+        "clock_warned": None,  # a later limit may turn yellow again, and is told again
         "updated_at": datetime.now(UTC),
     }
     moved = session.execute(

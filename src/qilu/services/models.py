@@ -186,6 +186,7 @@ class Case(Base):
     post_check: Mapped[str | None] = mapped_column(String(8))  # pending | passed | failed
     # The last correction asked (一次性告知): {fields, materials, reason, due_on, at}
     correction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    clock_warned: Mapped[str | None] = mapped_column(String(6))  # yellow | red, told once each
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
