@@ -434,6 +434,26 @@ def test_queues_show_each_tab_and_the_steps_each_person_may_take(
     reviewing = queues.queue(province.session, [approval], "review")
     assert [c.id for c in reviewing] == [change.id] and reviewing[0].due_on is not None
     assert change.id not in [c.id for c in queues.queue(province.session, [approval], "accept")]
+    tabs = ["accept", "review", "correcting", "finish", "done", "received", "postcheck"]
+    assert queues.counts(province.session, [approval], tabs) == {
+        "accept": 2,
+        "review": 1,
+        "correcting": 0,
+        "finish": 0,
+        "done": 0,
+        "received": 0,
+        "postcheck": 0,
+    }
+    # the enterprise applies (its representative is who signed in), and a search finds it
+    entity = province.session.get_one(LegalEntity, application.entity_id)
+    assert reviewing[0].entity_name == entity.name
+    found = queues.queue(province.session, [approval], "accept", search="污水")
+    assert [c.item_name for c in found] == ["城镇污水排入排水管网许可"]
+    by_entity = queues.queue(province.session, [approval], "review", search=entity.name[:4])
+    assert [c.id for c in by_entity] == [change.id]
+    assert queues.queue(province.session, [approval], "accept", search="没有的事") == []
+    assert queues.first_tab(clerk_grants, [approval]) == "accept"
+    assert queues.first_tab(approver_grants, [approval]) == "review"
 
 
 def test_a_correction_answer_is_checked_like_a_submission(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from qilu.errors import NotFound, Refused
 from qilu.identity import roles
-from qilu.identity.models import Department, Person
+from qilu.identity.models import Department, LegalEntity, Person
 from qilu.services import cases
 from qilu.services.models import Application, ApplicationMaterial, Case, ServiceItem
 
@@ -40,6 +40,7 @@ ROW_COLUMNS = (
     Application.applicant_person_id,
     Application.channel,
     Person.name.label("applicant_name"),
+    LegalEntity.name.label("entity_name"),  # an enterprise's item: the enterprise applies
 )
 
 
@@ -48,19 +49,27 @@ def queue(
     department_ids: list[int],
     tab: str,
     *,
+    search: str = "",
     limit: int = 50,
 ) -> list[Row[Any]]:
-    """A department's cases on one tab, the most urgent first (the nearest limit)."""
-    chosen = select(Case.id)
-    if tab == "received":
-        chosen = chosen.where(
-            Case.receiving_department_id.in_(department_ids), Case.state.not_in(cases.FINAL)
-        )
-    elif tab == "postcheck":
-        chosen = chosen.where(Case.department_id.in_(department_ids), Case.post_check == "pending")
-    else:
-        chosen = chosen.where(
-            Case.department_id.in_(department_ids), Case.state.in_(QUEUES[tab][1])
+    """A department's cases on one tab, the most urgent first (the nearest limit); with
+    `search`, those whose number, item or applicant (person or enterprise) contain it."""
+    chosen = select(Case.id).where(_on_tab(department_ids, tab))
+    if search.strip():
+        like = f"%{search.strip()}%"
+        chosen = (
+            chosen.join(Application, Application.id == Case.application_id)
+            .join(ServiceItem, ServiceItem.id == Case.item_id)
+            .join(Person, Person.id == Application.applicant_person_id)
+            .outerjoin(LegalEntity, LegalEntity.id == Application.entity_id)
+            .where(
+                or_(
+                    Case.number.like(like),
+                    ServiceItem.name.like(like),
+                    Person.name.like(like),
+                    LegalEntity.name.like(like),
+                )
+            )
         )
     # The nearest limit first; cases without one (not accepted yet) after, oldest first. The
     # page's ids come first from the queue index alone (read in order, no sort of the whole
@@ -73,9 +82,40 @@ def queue(
         .join(ServiceItem, ServiceItem.id == Case.item_id)
         .join(Application, Application.id == Case.application_id)
         .join(Person, Person.id == Application.applicant_person_id)
+        .outerjoin(LegalEntity, LegalEntity.id == Application.entity_id)
         .order_by(*order)
     )
     return list(session.execute(statement).all())
+
+
+def _on_tab(department_ids: list[int], tab: str) -> ColumnElement[bool]:
+    if tab == "received":
+        return and_(
+            Case.receiving_department_id.in_(department_ids), Case.state.not_in(cases.FINAL)
+        )
+    if tab == "postcheck":
+        return and_(Case.department_id.in_(department_ids), Case.post_check == "pending")
+    return and_(Case.department_id.in_(department_ids), Case.state.in_(QUEUES[tab][1]))
+
+
+def counts(session: Session, department_ids: list[int], tabs: list[str]) -> dict[str, int]:
+    """How many cases each tab holds (the tabs show it), in one query."""
+    columns = [func.count().filter(_on_tab(department_ids, tab)).label(tab) for tab in tabs]
+    row = session.execute(
+        select(*columns).where(
+            or_(
+                Case.department_id.in_(department_ids),
+                Case.receiving_department_id.in_(department_ids),
+            )
+        )
+    ).one()
+    return {tab: int(row._mapping[tab] or 0) for tab in tabs}
+
+
+def first_tab(actor: roles.Staff, department_ids: list[int]) -> str:
+    """Where a person starts: the window's 待受理, an approver's 审查中."""
+    accepts = any(d in department_ids for d in roles.departments_for(actor, "applications.accept"))
+    return "accept" if accepts else "review"
 
 
 def actions_for(case: Case, actor: roles.Actor) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qilu.errors import QiluError
@@ -38,16 +38,24 @@ ACTION_STYLES = {"not_accept", "refuse", "correct"}  # shown as secondary, need 
 
 
 @router.get("/cases", response_class=HTMLResponse)
-def queue(request: Request, db: DbSession, actor: Desk, tab: str = "accept") -> HTMLResponse:
+def queue(
+    request: Request,
+    db: DbSession,
+    actor: Desk,
+    tab: str = "",
+    q: Annotated[str, Query(max_length=60)] = "",
+) -> HTMLResponse:
+    """The queues in tabs with their counts, the nearest limit first; a search across them."""
     tabs = {key: name for key, (name, _) in queues.QUEUES.items()}
     tabs |= {"received": "代收（全省通办）", "postcheck": "容缺后核"}
-    tab = tab if tab in tabs else "accept"
     departments = queues.desk_departments(actor)
-    rows = queues.queue(db, departments, tab)
+    tab = tab if tab in tabs else queues.first_tab(actor, departments)
     return render(
         request,
         "services/queue.html",
-        rows=rows,
+        rows=queues.queue(db, departments, tab, search=q),
+        counts=queues.counts(db, departments, list(tabs)),
+        q=q,
         tab=tab,
         tabs=tabs,
         states=cases.STATE_NAMES,
