@@ -129,6 +129,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # one login
     ("GET", "/account/register"): PUBLIC,
     ("POST", "/account/register"): PUBLIC,
+    # 忘记密码: anyone may ask; only the registered phone's code resets
+    ("GET", "/account/forgot"): PUBLIC,
+    ("POST", "/account/forgot/code"): PUBLIC,
+    ("POST", "/account/forgot"): PUBLIC,
     ("GET", "/account/sign-in"): PUBLIC,
     ("POST", "/account/sign-in"): PUBLIC,
     ("GET", "/account/two-factor"): HALF_SIGNED_IN,

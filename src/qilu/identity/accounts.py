@@ -101,7 +101,7 @@ def register_resident(
         raise RegistrationRefused(
             "registration.refused",
             "未能注册：姓名与身份号码不匹配、人口库中没有此人，或该身份已注册账号。"
-            "请核对后重试；已注册的请直接登录，忘记密码可到窗口重置",
+            "请核对后重试；已注册的请直接登录，忘记密码可在登录页找回",
             field="id_number",
         )
     account = Account(

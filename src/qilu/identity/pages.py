@@ -18,6 +18,7 @@ from qilu.identity import (
     events,
     oidc_consents,
     passwords,
+    recovery,
     roles,
     second_factor,
     sessions,
@@ -125,6 +126,68 @@ def register(
             client_address=client_address(request),
         )
     return signed_in(request, db, account, "/account")
+
+
+@router.get("/forgot", response_class=HTMLResponse)
+def forgot_form(request: Request) -> HTMLResponse:
+    return render(request, "identity/forgot.html", form={}, error=None, sent=None)
+
+
+@router.post("/forgot/code", dependencies=Posted)
+def forgot_code(
+    request: Request,
+    db: DbSession,
+    name: Annotated[str, Form(max_length=64)] = "",
+    id_number: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Step one: a code to the registered phone (the answer is the same for anyone)."""
+    form = {"name": name, "id_number": id_number}
+    with redraw_on_refusal(
+        db,
+        lambda error: render(
+            request, "identity/forgot.html", 400, form=form, error=error, sent=None
+        ),
+    ):
+        sent = recovery.send_code(
+            db,
+            get_vault(request),
+            name=name,
+            id_number=id_number,
+            client_address=client_address(request),
+        )
+    return render(request, "identity/forgot.html", form=form, error=None, sent=sent)
+
+
+@router.post("/forgot", dependencies=Posted)
+def forgot(
+    request: Request,
+    db: DbSession,
+    name: Annotated[str, Form(max_length=64)] = "",
+    id_number: Annotated[str, Form(max_length=40)] = "",
+    code: Annotated[str, Form(max_length=12)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    password_again: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    """Step two: the code and the new password; then signing in with it."""
+    form = {"name": name, "id_number": id_number, "code": code}
+    with redraw_on_refusal(
+        db,
+        lambda error: render(
+            request, "identity/forgot.html", 400, form=form, error=error, sent=recovery.SENT
+        ),
+    ):
+        recovery.reset(
+            db,
+            get_vault(request),
+            name=name,
+            id_number=id_number,
+            code=code,
+            password=password,
+            password_again=password_again,
+            profile=get_settings(request).security_profile,
+            client_address=client_address(request),
+        )
+    return RedirectResponse("/account/sign-in?reset=1", status_code=303)
 
 
 @router.get("/sign-in", response_class=HTMLResponse)

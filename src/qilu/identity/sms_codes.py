@@ -40,8 +40,10 @@ def send_code(
     *,
     client_address: str | None,
     now: datetime | None = None,
+    purpose: str = "登录",
 ) -> str:
-    """Store a new code and queue its message; returns the masked phone it goes to."""
+    """Store a new code and queue its message (saying what it is for); returns the masked
+    phone it goes to."""
     moment = now or datetime.now(UTC)
     phone = phone_of(vault, account.person)
     if phone is None:
@@ -76,7 +78,7 @@ def send_code(
     )
     session.add(row)
     session.flush()
-    text = f"【齐鲁】您的登录验证码为 {code}，5 分钟内有效。请勿告诉他人。"
+    text = f"【齐鲁】您的{purpose}验证码为 {code}，5 分钟内有效。请勿告诉他人。"
     enqueue(
         session,
         SEND,
