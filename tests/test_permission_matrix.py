@@ -215,6 +215,11 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/services/applications/{application_id}/corrections/{case_id}"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/delete"): SIGNED_IN,
     ("GET", "/account/applications"): SIGNED_IN,
+    # 预约: one's own bookings; the window sees the day's
+    ("GET", "/services/items/{code}/booking"): SIGNED_IN,
+    ("POST", "/services/items/{code}/booking"): SIGNED_IN,
+    ("GET", "/account/bookings"): SIGNED_IN,
+    ("POST", "/account/bookings/{booking_id}/cancel"): SIGNED_IN,
     # 办件查询 by number and the applicant's ID number, for anyone who has both
     ("GET", "/services/progress"): PUBLIC,
     ("POST", "/services/progress"): PUBLIC,
@@ -242,6 +247,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/workbench/cases/{case_id}/post-check"): WINDOW,
     ("GET", "/workbench/cases/{case_id}/materials/{material_id}"): DESK,
     ("GET", "/workbench/window"): WINDOW,
+    ("GET", "/workbench/bookings"): DESK,
     ("POST", "/workbench/window"): WINDOW,
     ("POST", "/workbench/window/chains/{code}"): WINDOW,
     ("GET", "/workbench/rectifications"): STAFF,

@@ -22,7 +22,7 @@ from qilu.identity.models import Account, Person, StaffMember
 from qilu.identity.roles import OPERATOR, grant_role
 from qilu.identity.service import find_person, id_number_of
 from qilu.pii import load_vault
-from qilu.services import applications, cases, catalog, showing
+from qilu.services import applications, bookings, cases, catalog, showing
 from qilu.services.models import Case, Licence, ServiceChain
 from qilu.services.workdays import beijing_today
 from qilu.settings import Settings
@@ -191,6 +191,9 @@ def prepare(live_server: LiveServer) -> tuple[str, dict[str, str]]:
         item = catalog.named(session, ["临时救助申请"])[0]
         draft = applications.start(session, vault, applicant=person, item_code=item.code)
         corrected = correcting(session, settings, person, item.code)
+        visit = catalog.named(session, ["机动车注册登记"])[0]
+        slot = bookings.slots(session, person, visit.code)[0]
+        bookings.book(session, person, visit.code, slot.day, slot.period)
         licence = session.scalars(
             select(Licence).where(Licence.keeper_code_index == person.id_number_index)
         ).first()
@@ -224,6 +227,8 @@ def prepare(live_server: LiveServer) -> tuple[str, dict[str, str]]:
             ),
             "/account/applications": "/account/applications?tab=doing",
             "/account/licences": "/account/licences",
+            "/services/items/{code}/booking": f"/services/items/{visit.code}/booking",
+            "/account/bookings": "/account/bookings",
             "/account/licences/{number}": f"/account/licences/{licence.number}",
             "/account/licences/{number}/show": f"/account/licences/{licence.number}/show",
         }
@@ -259,6 +264,8 @@ PAGE_TEMPLATES = (
     "/services/applications/{application_id}/corrections/{case_id}",
     "/account/applications",
     "/account/licences",
+    "/services/items/{code}/booking",
+    "/account/bookings",
     "/account/licences/{number}",
     "/account/licences/{number}/show",
 )

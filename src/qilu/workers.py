@@ -14,7 +14,7 @@ from qilu.identity import oidc_logout, sms_codes
 from qilu.messages import service as messages
 from qilu.outbox.service import Handler, sweep
 from qilu.pii import Vault
-from qilu.services import archive, clocks
+from qilu.services import archive, bookings, clocks
 from qilu.settings import Settings
 from qilu.sms import sender_for
 
@@ -31,12 +31,13 @@ def handlers(settings: Settings, vault: Vault) -> dict[str, Handler]:
     }
 
 
-CLOCKS_EVERY = 3600.0  # seconds between two looks at the cases' clocks
+HOURLY = 3600.0  # seconds between two runs of the hourly work
 
 
-def warn_clocks(sessions: sessionmaker[Session]) -> int:
+def hourly(sessions: sessionmaker[Session]) -> tuple[int, int]:
+    """The cases' clocks (approvers warned) and tomorrow's bookings (people reminded)."""
     with sessions.begin() as session:
-        return clocks.warn(session)
+        return clocks.warn(session), bookings.remind(session)
 
 
 def _due(next_run: float) -> bool:
@@ -45,16 +46,16 @@ def _due(next_run: float) -> bool:
 
 async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vault: Vault) -> None:
     """A web process's sweeper: every `outbox_interval` seconds, in a worker thread; and once
-    an hour, the cases' clocks."""
+    an hour, the hourly work (clocks, booking reminders)."""
     table = handlers(settings, vault)
-    next_clocks = 0.0
+    next_hourly = 0.0
     while True:
         await anyio.sleep(settings.outbox_interval)
         try:
             await anyio.to_thread.run_sync(sweep, sessions, table)
-            if _due(next_clocks):
-                await anyio.to_thread.run_sync(warn_clocks, sessions)
-                next_clocks = time.monotonic() + CLOCKS_EVERY
+            if _due(next_hourly):
+                await anyio.to_thread.run_sync(hourly, sessions)
+                next_hourly = time.monotonic() + HOURLY
         except Exception:
             # The database may be away for a moment; the next round tries again.
             log.exception("outbox.sweep_failed")
@@ -63,10 +64,10 @@ async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vau
 def run_worker(sessions: sessionmaker[Session], settings: Settings, vault: Vault) -> None:
     """`qilu outbox run`: sweep until stopped, at least once a second."""
     table = handlers(settings, vault)
-    next_clocks = 0.0
+    next_hourly = 0.0
     while True:
-        if _due(next_clocks):
-            warn_clocks(sessions)
-            next_clocks = time.monotonic() + CLOCKS_EVERY
+        if _due(next_hourly):
+            hourly(sessions)
+            next_hourly = time.monotonic() + HOURLY
         if not sweep(sessions, table):
             time.sleep(max(settings.outbox_interval, 1.0))

@@ -13,7 +13,7 @@ from qilu.messages import service as messages
 from qilu.services import cases, clocks
 from qilu.services.models import Application
 from qilu.services.workdays import add_working_days
-from qilu.workers import warn_clocks
+from qilu.workers import hourly
 
 from .conftest import Province
 from .test_cases import case_named, restaurant
@@ -83,7 +83,7 @@ def test_a_paused_case_is_silent(
 def test_the_worker_runs_the_clocks(
     province: Province, started: tuple[Application, Person, Person]
 ) -> None:
-    """`warn_clocks` (what the sweeper calls hourly) works in a session of its own: a case
+    """`hourly` (what the sweeper calls once an hour) works in a session of its own: a case
     accepted today with one promised working day is yellow at once."""
     application, clerk, approver = started
     change = case_named(application, "企业变更登记")
@@ -97,6 +97,6 @@ def test_the_worker_runs_the_clocks(
     )
     province.session.commit()
     sessions = sessionmaker(bind=province.session.get_bind())
-    assert warn_clocks(sessions) == 1
-    assert warn_clocks(sessions) == 0
+    assert hourly(sessions) == (1, 0)
+    assert hourly(sessions) == (0, 0)
     assert titles(province, approver)[0] == "办件即将超期"

@@ -359,3 +359,30 @@ class LicenceShowing(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     licence: Mapped[Licence] = relationship()
+
+
+class Booking(Base):
+    """预约: a window visit booked for an item that needs one, in a half-day slot of the
+    competent department, with the queue number the person shows at the window."""
+
+    __tablename__ = "service_bookings"
+    __table_args__ = (
+        UniqueConstraint("department_id", "day", "queue_number"),
+        CheckConstraint("period IN ('am', 'pm')", name="period"),
+        CheckConstraint("status IN ('booked', 'cancelled')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("service_items.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    day: Mapped[date] = mapped_column(Date)
+    period: Mapped[str] = mapped_column(String(2))
+    queue_number: Mapped[str] = mapped_column(String(8))  # A012 (morning), B003 (afternoon)
+    status: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    item: Mapped[ServiceItem] = relationship()
+    department: Mapped[Department] = relationship()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -35,6 +36,7 @@ from qilu.routes import (
 from qilu.services import (
     applications,
     archive,
+    bookings,
     cases,
     catalog,
     licences,
@@ -431,6 +433,70 @@ def correction_notice(
         correction=case.correction,
         applicant=applications.applicant_name(db, application),
     )
+
+
+@router.get("/services/items/{code}/booking", response_class=HTMLResponse)
+def booking_page(request: Request, db: DbSession, viewer: SignedIn, code: str) -> HTMLResponse:
+    """预约: the half days open at the person's window for an item that needs a visit."""
+    return _booking(request, db, viewer, code, error=None)
+
+
+def _booking(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    code: str,
+    *,
+    error: QiluError | None,
+    chosen: str = "",
+) -> HTMLResponse:
+    person = viewer.account.person
+    return render(
+        request,
+        "services/booking.html",
+        status_code=400 if error else 200,
+        item=catalog.current_item(db, code),
+        slots=bookings.slots(db, person, code),
+        error=error,
+        chosen=chosen,
+    )
+
+
+@router.post("/services/items/{code}/booking", dependencies=Posted)
+def book(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    code: str,
+    slot: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    day, _, period = slot.partition("/")
+    with redraw_on_refusal(
+        db, lambda error: _booking(request, db, viewer, code, error=error, chosen=slot)
+    ):
+        try:
+            when = date.fromisoformat(day)
+        except ValueError:
+            raise QiluError("booking.slot", "请选择预约的日期和时段", field="slot") from None
+        bookings.book(db, viewer.account.person, code, when, period)
+    return RedirectResponse("/account/bookings?booked=1", status_code=303)
+
+
+@router.get("/account/bookings", response_class=HTMLResponse)
+def my_bookings(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    return render(
+        request,
+        "services/my_bookings.html",
+        rows=bookings.bookings_of(db, viewer.account.person_id),
+        periods=bookings.PERIODS,
+        today=beijing_today(),
+    )
+
+
+@router.post("/account/bookings/{booking_id}/cancel", dependencies=Posted)
+def cancel_booking(db: DbSession, viewer: SignedIn, booking_id: RowId) -> Response:
+    bookings.cancel(db, booking_id, viewer.account.person_id)
+    return RedirectResponse("/account/bookings?cancelled=1", status_code=303)
 
 
 @router.get("/account/applications", response_class=HTMLResponse)

@@ -4,6 +4,7 @@ window for a walk-in (一窗受理), and rectification tasks from bad ratings.""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
@@ -25,7 +26,7 @@ from qilu.routes import (
     redraw_on_refusal,
     render,
 )
-from qilu.services import applications, archive, cases, catalog, queues, ratings
+from qilu.services import applications, archive, bookings, cases, catalog, queues, ratings
 from qilu.services.portal_pages import answers_from
 from qilu.services.specs import shipped_catalog
 from qilu.services.workdays import beijing_today, clock
@@ -64,6 +65,25 @@ def queue(
         departments=sorted(
             {g.department_name for g in actor.grants if g.department_id in departments}
         ),
+    )
+
+
+@router.get("/bookings", response_class=HTMLResponse)
+def day_bookings(
+    request: Request, db: DbSession, actor: Desk, day: Annotated[str, Query(max_length=10)] = ""
+) -> HTMLResponse:
+    """The day's bookings at the windows this person works (today by default)."""
+    try:
+        chosen = date.fromisoformat(day) if day else beijing_today()
+    except ValueError:
+        chosen = beijing_today()
+    windows = roles.departments_for(actor, "applications.accept")
+    return render(
+        request,
+        "services/day_bookings.html",
+        rows=bookings.day_list(db, windows, chosen),
+        day=chosen,
+        periods=bookings.PERIODS,
     )
 
 
