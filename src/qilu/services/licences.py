@@ -307,11 +307,13 @@ def verify_number(session: Session, number: str, seal: str, today: date) -> Verd
     return _verdict(session, found, document_of(found, found.issuer), found.signature, today)
 
 
-def qr_svg(licence: Licence, base_url: str) -> str:
-    """The licence's QR code (SVG): the public verification address with its seal."""
+def qr_svg(licence: Licence, base_url: str, size: int = 150) -> str:
+    """The licence's QR code (SVG, `size` pixels square): the public verification address
+    with its seal."""
     query = f"number={licence.number}&seal={licence.signature.hex()}"
     url = f"{base_url.rstrip('/')}{VERIFY_PATH}?{query}"
-    return segno.make(url, error="m").svg_inline(scale=3)
+    code = segno.make(url, error="m")
+    return code.svg_inline(scale=size / code.symbol_size(scale=1)[0])
 
 
 def issued_for(session: Session, cases: list[Case]) -> list[Licence]:
