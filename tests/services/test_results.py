@@ -175,6 +175,14 @@ def test_a_bad_rating_opens_a_task_per_department_due_in_15_working_days(
         callback_note="已电话回访，申请人表示理解",
     )
     assert task.status == "fixed"
+    # the rater is told, and sees what each department did
+    from qilu.messages import service as messages
+
+    told = messages.inbox(province.session, province.resident.id)[0]
+    assert told.title == "差评整改结果" and "优化制卡流程" in told.body
+    seen = {r.department_id: r for r in ratings.rectifications_of(province.session, rating)}
+    assert seen[department.id].callback_note == "已电话回访，申请人表示理解"
+    assert len(seen) == len(tasks)
     by_department = {r.key: r for r in ratings.roll_up(province.session)}
     assert by_department["370102-human_resources"].bad == 1
     assert rating.overall == 2
@@ -432,3 +440,37 @@ def test_one_tap_is_a_whole_rating(province: Province, store: LocalFileStore) ->
         scores={"overall": 5, "guidance": 4},
     )
     assert rating.overall == 5 and rating.scores == {"overall": 5, "guidance": 4}
+
+
+def test_the_rater_sees_the_rectification_on_the_application(
+    client: TestClient, province: Province, store: LocalFileStore
+) -> None:
+    from .test_showing import signed_in_as
+
+    application = finished_newborn(province, store)
+    rating = ratings.rate(
+        province.session,
+        application,
+        person_id=province.resident.id,
+        scores={"overall": 1},
+        comment="等了很久",
+    )
+    department = province.department("370102-human_resources")
+    task = next(
+        t
+        for t in ratings.rectifications_of(province.session, rating)
+        if t.department_id == department.id
+    )
+    staff = province.official("370102-human_resources", "approver", "社保科长")
+    ratings.fix(
+        province.session,
+        task.id,
+        actor_person_id=staff.id,
+        expected_version=task.version,
+        fix_note="增加制卡窗口",
+        callback_note="已回访",
+    )
+    signed_in_as(client, province, province.resident)
+    page = client.get(f"/services/applications/{application.id}")
+    assert 'data-rectification="fixed"' in page.text and "增加制卡窗口" in page.text
+    assert 'data-rectification="open"' in page.text  # the other departments' are still open

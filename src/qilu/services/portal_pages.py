@@ -240,6 +240,8 @@ def _application(
         issued=issued,
         rating=rating,
         typed_rating=typed_rating or {"scores": {}, "comment": ""},
+        rectifications=ratings.rectifications_of(db, rating) if rating else [],
+        rectification_names=ratings.RECTIFICATION_NAMES,
         error=error,
         problems=problems,
         exempt=exempt,

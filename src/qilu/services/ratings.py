@@ -15,6 +15,7 @@ from qilu.audit.service import record
 from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
 from qilu.identity.models import Department
+from qilu.messages import service as messages
 from qilu.services.models import Application, Case, Rating, Rectification, ServiceItem
 from qilu.services.workdays import add_working_days, beijing_today
 
@@ -153,6 +154,13 @@ def fix(
         subject=f"rectification:{task.id}",
         details={"department": task.department_id},
     )
+    messages.send(
+        session,
+        task.rating.person_id,
+        title="差评整改结果",
+        body=f"{task.department.name}已就您的评价整改：{task.fix_note}",
+        link=f"/services/applications/{task.rating.application_id}#rate-title",
+    )
     return task
 
 
@@ -270,3 +278,22 @@ def roll_up(session: Session, by: str = "department") -> list[RollUp]:
 def rating_of(session: Session, application: Application) -> Rating | None:
     """The applicant's rating of an application, if they gave one."""
     return session.scalar(select(Rating).where(Rating.application_id == application.id))
+
+
+RECTIFICATION_NAMES = {
+    "open": "整改中",
+    "fixed": "已整改并回访",
+    "appealed": "部门申诉中",
+    "appeal_upheld": "申诉成立，评价不计入",
+}
+
+
+def rectifications_of(session: Session, rating: Rating) -> list[Rectification]:
+    """What the departments did about a bad rating (the rater sees it on the application)."""
+    return list(
+        session.scalars(
+            select(Rectification)
+            .where(Rectification.rating_id == rating.id)
+            .order_by(Rectification.id)
+        )
+    )
