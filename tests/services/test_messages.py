@@ -165,3 +165,31 @@ def test_a_new_case_tells_the_window_that_accepts_it(province: Province) -> None
         )
     ).all()
     assert len(told) == len(waiting)  # one per case that landed at this window
+
+
+def test_a_granted_benefit_says_how_much_from_when_and_where(province: Province) -> None:
+    """Issue 13: a benefit granted says how much, from when, to which account."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from qilu.services import applications
+    from qilu.services.models import ServiceItem
+    from qilu.services.workdays import beijing_today
+
+    code = province.session.scalars(
+        select(ServiceItem.code).where(ServiceItem.name == "高龄津贴申领", ServiceItem.is_current)
+    ).one()
+    application = applications.start(
+        province.session, province.vault, applicant=province.resident, item_code=code
+    ).application
+    applications.submit(
+        province.session, province.vault, application, actor_person_id=province.resident.id
+    )
+    [case] = application.cases
+    terms = cases.benefit_terms(case)
+    month = (beijing_today().replace(day=1) + timedelta(days=32)).replace(day=1)
+    assert terms == f"按政策标准发放，自 {month:%Y年%m月} 起，发放至本人社会保障卡银行账户。"
+    application.form = {**application.form, "amount": "3000", "bank_account": "6222020200112233445"}
+    assert cases.benefit_terms(case).startswith("金额 3000 元")
+    assert "尾号 3445" in cases.benefit_terms(case)

@@ -281,7 +281,8 @@ def _decide_instantly(
         session,
         case.application.applicant_person_id,
         title="秒批：已准予并办结",
-        body=f"您申请的“{case.item.name}”已按规则即时审批，准予并办结（{case.department.name}）。",
+        body=f"您申请的“{case.item.name}”已按规则即时审批，准予并办结（{case.department.name}）。"
+        + (benefit_terms(case) if case.item.spec.get("type") == "行政给付" else ""),
         link=f"/services/applications/{case.application_id}",
     )
     _issue(session, vault, case, today)
@@ -471,13 +472,29 @@ def _notify(session: Session, case: Case, action: str, reason: str) -> None:
         "redo": "、".join((case.correction or {}).get("labels", [])),
         "redo_by": (case.correction or {}).get("due_on", ""),
     }
+    text = body.format(**values)
+    if action == "grant" and case.item.spec.get("type") == "行政给付":
+        text += benefit_terms(case)
     messages.send(
         session,
         case.application.applicant_person_id,
         title=title,
-        body=body.format(**values),
+        body=text,
         link=f"/services/applications/{case.application_id}",
     )
+
+
+def benefit_terms(case: Case) -> str:
+    """What a granted benefit pays, from the month after the decision, to which account (the
+    applicant's form)."""
+    form = case.application.form
+    amount = form.get("amount")
+    paid = f"金额 {amount} 元" if amount else "按政策标准发放"
+    today = beijing_today(case.updated_at)
+    start = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+    account = str(form.get("bank_account") or "")
+    to = f"发放至尾号 {account[-4:]} 的银行账户" if account else "发放至本人社会保障卡银行账户"
+    return f"{paid}，自 {start:%Y年%m月} 起，{to}。"
 
 
 def _after(

@@ -252,6 +252,7 @@ def _application(
         statuses=STATUS_NAMES,
         timeline=progress.timeline(db, application),
         due_label=progress.due_label,
+        benefit_terms=cases.benefit_terms,
         may_withdraw=progress.may_withdraw(application),
         indicators=ratings.INDICATORS,
         scores=ratings.SCORE_NAMES,
