@@ -213,6 +213,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/services/applications/{application_id}/rate"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/withdraw"): SIGNED_IN,
     ("GET", "/services/applications/{application_id}/corrections/{case_id}"): SIGNED_IN,
+    ("GET", "/services/applications/{application_id}/cases/{case_id}/{kind}"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/delete"): SIGNED_IN,
     ("GET", "/account/applications"): SIGNED_IN,
     # 预约: one's own bookings; the window sees the day's

@@ -225,6 +225,9 @@ def prepare(live_server: LiveServer) -> tuple[str, dict[str, str]]:
             "/services/applications/{application_id}/corrections/{case_id}": (
                 f"/services/applications/{corrected.application_id}/corrections/{corrected.id}"
             ),
+            "/services/applications/{application_id}/cases/{case_id}/{kind}": (
+                f"/services/applications/{corrected.application_id}/cases/{corrected.id}/receipt"
+            ),
             "/account/applications": "/account/applications?tab=doing",
             "/account/licences": "/account/licences",
             "/services/items/{code}/booking": f"/services/items/{visit.code}/booking",
@@ -262,6 +265,7 @@ PAGE_TEMPLATES = (
     "/account/data",
     "/services/applications/{application_id}",
     "/services/applications/{application_id}/corrections/{case_id}",
+    "/services/applications/{application_id}/cases/{case_id}/{kind}",
     "/account/applications",
     "/account/licences",
     "/services/items/{code}/booking",

@@ -181,3 +181,31 @@ def test_the_approver_ticks_on_the_case_page_and_a_refusal_keeps_the_ticks(
     )
     assert refused.status_code == 400 and "须写明理由" in refused.text
     assert 'value="field:amount" checked' in refused.text
+
+
+def test_the_receipt_and_the_refusal_are_documents(
+    client: TestClient, province: Province, store: LocalFileStore
+) -> None:
+    application, case, approver = relief(province, store)
+    signed_in_as(client, province, province.resident)
+    receipt = client.get(f"/services/applications/{application.id}/cases/{case.id}/receipt")
+    assert receipt.status_code == 200 and "受理回执" in receipt.text
+    assert str(case.accepted_on) in receipt.text and "困难情况说明" in receipt.text
+    none_yet = client.get(f"/services/applications/{application.id}/cases/{case.id}/decision")
+    assert none_yet.status_code == 404
+    for action in ("review", "refuse"):
+        cases.act(
+            province.session,
+            province.vault,
+            case.id,
+            action,
+            actor_person_id=approver.id,
+            expected_version=case.version,
+            reason="家庭收入超过救助标准",
+        )
+    province.session.commit()
+    decision = client.get(f"/services/applications/{application.id}/cases/{case.id}/decision")
+    assert decision.status_code == 200 and "不予行政许可决定书" in decision.text
+    assert "家庭收入超过救助标准" in decision.text and "行政复议" in decision.text
+    odd = client.get(f"/services/applications/{application.id}/cases/{case.id}/anything")
+    assert odd.status_code == 404

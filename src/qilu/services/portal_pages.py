@@ -502,6 +502,44 @@ def cancel_booking(db: DbSession, viewer: SignedIn, booking_id: RowId) -> Respon
     return RedirectResponse("/account/bookings?cancelled=1", status_code=303)
 
 
+@router.get(
+    "/services/applications/{application_id}/cases/{case_id}/{kind}",
+    response_class=HTMLResponse,
+)
+def case_document(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    application_id: RowId,
+    case_id: RowId,
+    kind: str,
+) -> HTMLResponse:
+    """受理回执 for an accepted case; 不予受理 / 不予许可 决定书 for a refused one: printable, in
+    the department's name, with the right to appeal."""
+    application = applications.owned(db, application_id, _applicant(request, db, viewer))
+    case = next((c for c in application.cases if c.id == case_id), None)
+    exists = case is not None and (
+        (kind == "receipt" and case.accepted_on is not None)
+        or (kind == "decision" and case.decision in ("refused", "not_accepted"))
+    )
+    if case is None or not exists:
+        raise NotFound("services.no_document", "该办件没有此文书", field="kind")
+    return render(
+        request,
+        "services/case_document.html",
+        kind=kind,
+        application=application,
+        case=case,
+        applicant=applications.applicant_name(db, application),
+        received=[
+            m
+            for m in applications.materials_of(db, application)
+            if m.material in case.item.spec["materials"]
+        ],
+        due_label=progress.due_label,
+    )
+
+
 @router.get("/account/applications", response_class=HTMLResponse)
 def my_applications(
     request: Request, db: DbSession, viewer: SignedIn, tab: str = ""
