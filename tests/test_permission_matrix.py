@@ -216,6 +216,11 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/services/applications/{application_id}/cases/{case_id}/{kind}"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/delete"): SIGNED_IN,
     ("GET", "/account/applications"): SIGNED_IN,
+    # 亲友代办: one's own authorisations; applying for another only under a live one
+    ("GET", "/account/family"): SIGNED_IN,
+    ("POST", "/account/family"): SIGNED_IN,
+    ("POST", "/account/family/{grant_id}/revoke"): SIGNED_IN,
+    ("POST", "/account/family/{grant_id}/start"): SIGNED_IN,
     # 预约: one's own bookings; the window sees the day's
     ("GET", "/services/items/{code}/booking"): SIGNED_IN,
     ("POST", "/services/items/{code}/booking"): SIGNED_IN,

@@ -232,6 +232,7 @@ def prepare(live_server: LiveServer) -> tuple[str, dict[str, str]]:
             "/account/licences": "/account/licences",
             "/services/items/{code}/booking": f"/services/items/{visit.code}/booking",
             "/account/bookings": "/account/bookings",
+            "/account/family": "/account/family",
             "/account/licences/{number}": f"/account/licences/{licence.number}",
             "/account/licences/{number}/show": f"/account/licences/{licence.number}/show",
         }
@@ -270,6 +271,7 @@ PAGE_TEMPLATES = (
     "/account/licences",
     "/services/items/{code}/booking",
     "/account/bookings",
+    "/account/family",
     "/account/licences/{number}",
     "/account/licences/{number}/show",
 )

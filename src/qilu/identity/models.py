@@ -214,6 +214,28 @@ class EnterpriseAgent(Base):
         return self.revoked_at is None and self.valid_until > now
 
 
+class FamilyProxy(Base):
+    """亲友代办: a resident's authorisation of a family member to apply for them (the elderly
+    relying on a child, say), for a time, revocable by either; like an enterprise's agent."""
+
+    __tablename__ = "family_proxies"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    principal_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    proxy_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(8))
+    valid_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+
+    principal: Mapped[Person] = relationship(foreign_keys=[principal_person_id])
+    proxy: Mapped[Person] = relationship(foreign_keys=[proxy_person_id])
+
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.valid_until > now
+
+
 class StaffRole(Base):
     """A role a civil servant holds in their department (窗口受理, 审批, 数据管理, …)."""
 

@@ -20,6 +20,7 @@ from qilu.data.loading import find_record
 from qilu.data.reading import read_for_applicant
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.filestore import FileStore
+from qilu.identity import family
 from qilu.identity.enterprises import SCOPES, Identity
 from qilu.identity.models import LegalEntity, Person
 from qilu.pii import Vault
@@ -271,6 +272,13 @@ def owned(
     else:
         person_id = applicant.person.id
         allowed = person_id in (application.applicant_person_id, application.clerk_person_id)
+        if (
+            allowed
+            and application.channel == "family"
+            and person_id != application.applicant_person_id
+        ):
+            # a family member reaches it only while the resident's authorisation lives
+            allowed = family.live(session, application.applicant_person_id, person_id) is not None
     if not allowed:
         raise NotFound("services.application_not_found", "申请不存在", field="application")
     return application
@@ -682,6 +690,22 @@ def answer_correction(
         if case.state == "correcting":
             cases.resume(session, vault, case, actor_person_id=actor_person_id)
     return application
+
+
+def made_for(session: Session, principal_id: int, proxy_id: int) -> list[Application]:
+    """What a family member applied for a resident (亲友代办), newest first."""
+    return list(
+        session.scalars(
+            select(Application)
+            .where(
+                Application.applicant_person_id == principal_id,
+                Application.clerk_person_id == proxy_id,
+                Application.channel == "family",
+            )
+            .order_by(Application.id.desc())
+            .limit(20)
+        )
+    )
 
 
 def applications_of(

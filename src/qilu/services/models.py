@@ -93,7 +93,7 @@ class Application(Base):
     __tablename__ = "service_applications"
     __table_args__ = (
         CheckConstraint(f"status IN {APPLICATION_STATES}", name="status"),
-        CheckConstraint("channel IN ('online', 'window')", name="channel"),
+        CheckConstraint("channel IN ('online', 'window', 'family')", name="channel"),
         CheckConstraint("(chain_id IS NULL) <> (item_id IS NULL)", name="chain_or_item"),
         UniqueConstraint("applicant_person_id", "submission_key"),
         Index("ix_service_applications_applicant", "applicant_person_id", "created_at"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from qilu.errors import NotFound, QiluError
 from qilu.filestore import file_store
+from qilu.identity import family
 from qilu.identity.access import SignedIn, Viewer, require_signed_in
 from qilu.identity.enterprises import acting_identity
 from qilu.ratelimit import RateLimits
@@ -538,6 +539,87 @@ def case_document(
         ],
         due_label=progress.due_label,
     )
+
+
+@router.get("/account/family", response_class=HTMLResponse)
+def family_page(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    """亲友代办: whom I have authorised, who has authorised me, and applying for them."""
+    return _family(request, db, viewer, error=None, form={})
+
+
+def _family(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    *,
+    error: QiluError | None,
+    form: dict[str, str],
+) -> HTMLResponse:
+    me = viewer.account.person_id
+    for_me = family.granted_to(db, me)
+    return render(
+        request,
+        "services/family.html",
+        status_code=400 if error else 200,
+        given=family.granted_by(db, me),
+        for_me=[(g, applications.made_for(db, g.principal_person_id, me)) for g in for_me],
+        tiles=catalog.named(db, catalog.CARE_SERVICES),
+        relations=family.RELATIONS,
+        now=datetime.now(UTC),
+        error=error,
+        form=form,
+    )
+
+
+@router.post("/account/family", dependencies=Posted)
+def grant_family(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    name: Annotated[str, Form(max_length=64)] = "",
+    id_number: Annotated[str, Form(max_length=40)] = "",
+    relation: Annotated[str, Form(max_length=8)] = "",
+    days: Annotated[str, Form(max_length=4)] = "",
+) -> Response:
+    form = {"name": name, "id_number": id_number, "relation": relation, "days": days}
+    with redraw_on_refusal(db, lambda error: _family(request, db, viewer, error=error, form=form)):
+        family.grant(
+            db,
+            get_vault(request),
+            viewer.account.person,
+            name=name,
+            id_number=id_number,
+            relation=relation,
+            days=int(days) if days.isdecimal() else 0,
+        )
+    return RedirectResponse("/account/family?granted=1", status_code=303)
+
+
+@router.post("/account/family/{grant_id}/revoke", dependencies=Posted)
+def revoke_family(db: DbSession, viewer: SignedIn, grant_id: RowId) -> Response:
+    family.revoke(db, grant_id, viewer.account.person_id)
+    return RedirectResponse("/account/family?revoked=1", status_code=303)
+
+
+@router.post("/account/family/{grant_id}/start", dependencies=Posted)
+def start_for_family(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    grant_id: RowId,
+    item: Annotated[str, Form(max_length=16)],
+) -> Response:
+    """Apply for the resident who authorised me: the application is theirs, made by me."""
+    authorised = family.usable(db, grant_id, viewer.account.person_id)
+    started = applications.start(
+        db,
+        get_vault(request),
+        applicant=authorised.principal,
+        item_code=item,
+        channel="family",
+        clerk_person_id=viewer.account.person_id,
+    )
+    return RedirectResponse(f"/services/applications/{started.application.id}", status_code=303)
 
 
 @router.get("/account/applications", response_class=HTMLResponse)
