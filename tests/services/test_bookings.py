@@ -108,3 +108,16 @@ def test_the_booking_pages(client: TestClient, province: Province) -> None:
     client.post(f"/account/bookings/{booking.id}/cancel", data={"csrf_token": csrf(client)})
     province.session.refresh(booking)
     assert booking.status == "cancelled"
+
+
+def test_the_window_sees_the_days_bookings(client: TestClient, province: Province) -> None:
+    code = code_of(province, "机动车注册登记")
+    day = add_working_days(beijing_today(), 1)
+    booked = bookings.book(province.session, province.resident, code, day, "am")
+    clerk = province.official(booked.department.code, "window_clerk", "车管窗口")
+    signed_in_as(client, province, clerk)
+    page = client.get("/workbench/bookings", params={"day": day.isoformat()})
+    assert page.status_code == 200 and 'data-booking="A001"' in page.text
+    assert province.resident.name in page.text
+    today = client.get("/workbench/bookings", params={"day": "not-a-day"})
+    assert today.status_code == 200 and "当天没有预约" in today.text  # falls back to today
