@@ -86,7 +86,8 @@ def test_the_family_member_applies_for_the_resident_while_authorised(
     application = province.session.scalars(select(Application)).one()
     assert (application.applicant_person_id, application.clerk_person_id) == (mother.id, son.id)
     assert application.channel == "family"
-    assert client.get(started.headers["location"]).status_code == 200
+    opened = client.get(started.headers["location"])
+    assert opened.status_code == 200 and f"这是{mother.name}的申请" in opened.text
     assert applications.made_for(province.session, mother.id, son.id) == [application]
     family.revoke(province.session, given.id, mother.id)
     province.session.commit()

@@ -254,6 +254,10 @@ def _application(
         timeline=progress.timeline(db, application),
         due_label=progress.due_label,
         benefit_terms=cases.benefit_terms,
+        # 亲友代办: whose application this is, said to whoever made it for them
+        made_for=applications.applicant_name(db, application)
+        if application.channel == "family"
+        else None,
         may_withdraw=progress.may_withdraw(application),
         indicators=ratings.INDICATORS,
         scores=ratings.SCORE_NAMES,
