@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
@@ -708,6 +708,17 @@ def made_for(session: Session, principal_id: int, proxy_id: int) -> list[Applica
     )
 
 
+def _visible_to(applicant: Applicant) -> ColumnElement[bool] | None:
+    """Which applications `applicant` sees in their lists: an enterprise's to whoever may view
+    them for it, a person's own otherwise; None when they may see none."""
+    entity = applicant.entity
+    if entity is not None:
+        return Application.entity_id == entity.id if applicant.may("view") else None
+    return and_(
+        Application.applicant_person_id == applicant.person.id, Application.entity_id.is_(None)
+    )
+
+
 def applications_of(
     session: Session,
     applicant: Applicant,
@@ -715,19 +726,24 @@ def applications_of(
     statuses: tuple[str, ...] | None = None,
     limit: int = 50,
 ) -> list[Application]:
-    """An enterprise's applications to whoever may view them for it; a person's own otherwise;
-    newest first, only those in `statuses` if given."""
-    query = select(Application).order_by(Application.created_at.desc(), Application.id.desc())
+    """The applicant's applications (`_visible_to`), newest first, only those in `statuses` if
+    given."""
+    visible = _visible_to(applicant)
+    if visible is None:
+        return []
+    query = select(Application).where(visible)
     if statuses is not None:
         query = query.where(Application.status.in_(statuses))
-    entity = applicant.entity
-    if entity is not None:
-        if not applicant.may("view"):
-            return []
-        query = query.where(Application.entity_id == entity.id)
-    else:
-        query = query.where(
-            Application.applicant_person_id == applicant.person.id,
-            Application.entity_id.is_(None),
-        )
+    query = query.order_by(Application.created_at.desc(), Application.id.desc())
     return list(session.scalars(query.limit(limit)))
+
+
+def status_counts(session: Session, applicant: Applicant) -> dict[str, int]:
+    """How many of the applicant's applications are in each status (one grouped count)."""
+    visible = _visible_to(applicant)
+    if visible is None:
+        return {}
+    rows = session.execute(
+        select(Application.status, func.count()).where(visible).group_by(Application.status)
+    )
+    return {status: int(n) for status, n in rows}

@@ -5,7 +5,6 @@ department has accepted yet, deleting a draft. Each undo is audited."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +16,7 @@ from qilu.errors import NotFound, QiluError
 from qilu.identity.models import Person
 from qilu.pii import Vault
 from qilu.services import cases
-from qilu.services.applications import Applicant, applications_of
+from qilu.services.applications import Applicant, applications_of, status_counts
 from qilu.services.models import Application, ApplicationMaterial, Case, CaseStep, Licence
 
 # What each step is called on the timeline (CaseStep.action → label).
@@ -88,8 +87,8 @@ def timeline(session: Session, application: Application) -> list[Event]:
 
 
 def tab_counts(session: Session, applicant: Applicant) -> dict[str, int]:
-    by_status = Counter(a.status for a in applications_of(session, applicant, limit=500))
-    return {key: sum(by_status[s] for s in statuses) for key, (_, statuses) in TABS.items()}
+    by_status = status_counts(session, applicant)
+    return {key: sum(by_status.get(s, 0) for s in statuses) for key, (_, statuses) in TABS.items()}
 
 
 def in_tab(session: Session, applicant: Applicant, tab: str) -> list[Application]:
