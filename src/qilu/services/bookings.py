@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from qilu.audit.service import record
 from qilu.errors import NotFound, QiluError
-from qilu.identity.models import Person
+from qilu.identity.models import Department, Person
 from qilu.messages import service as messages
 from qilu.services.catalog import competent_department, current_item
 from qilu.services.models import Booking, ServiceItem
@@ -44,11 +44,19 @@ def _item(session: Session, code: str) -> ServiceItem:
     return item
 
 
+def _window(session: Session, person: Person, code: str) -> tuple[ServiceItem, Department]:
+    """The item (if it needs a visit) and the window that handles it for the person."""
+    item = _item(session, code)
+    return item, competent_department(session, item, person.household_division_code)
+
+
 def slots(session: Session, person: Person, code: str, today: date | None = None) -> list[Slot]:
     """The next working days' half days at the person's competent window, with places left."""
-    item = _item(session, code)
-    department = competent_department(session, item, person.household_division_code)
-    today = today or beijing_today()
+    _, department = _window(session, person, code)
+    return _slots(session, department, today or beijing_today())
+
+
+def _slots(session: Session, department: Department, today: date) -> list[Slot]:
     days = [add_working_days(today, n) for n in range(1, DAYS + 1)]
     taken = dict(
         ((d, p), n)
@@ -73,24 +81,24 @@ def book(
     session: Session, person: Person, code: str, day: date, period: str, today: date | None = None
 ) -> Booking:
     """A place in the slot, with the next queue number of that half day."""
-    offered = {(s.day, s.period): s for s in slots(session, person, code, today)}
+    today = today or beijing_today()
+    item, department = _window(session, person, code)
+    offered = {(s.day, s.period): s for s in _slots(session, department, today)}
     slot = offered.get((day, period))
     if slot is None:
         raise QiluError("booking.slot", "请选择可预约的日期和时段", field="slot")
     if slot.left <= 0:
         raise QiluError("booking.full", "该时段已约满，请选择其他时段", field="slot")
-    item = _item(session, code)
     held = session.scalar(
         select(Booking.id).where(
             Booking.person_id == person.id,
             Booking.item_id == item.id,
             Booking.status == "booked",
-            Booking.day >= (today or beijing_today()),
+            Booking.day >= today,
         )
     )
     if held is not None:
         raise QiluError("booking.held", "您已预约该事项：如需改期，请先取消原预约", field="slot")
-    department = competent_department(session, item, person.household_division_code)
     prefix = PERIODS[period][1]
     count = session.scalar(
         select(func.count()).where(
