@@ -31,13 +31,18 @@ def warn(session: Session, today: date | None = None) -> int:
         Case.due_on <= add_working_days(today, YELLOW_DAYS),
     )
     warned = 0
+    approvers: dict[int, list[int]] = {}  # per department, looked up once a run
     for case in session.scalars(due_soon.options(joinedload(Case.item))):
         colour = clock(case.due_on, today)
         if colour not in NOTICES or case.clock_warned == colour:
             continue
         title, body = NOTICES[colour]
         text = body.format(item=case.item.name, number=case.number, due=case.due_on)
-        for person_id in roles.holders(session, "applications.decide", case.department_id):
+        if case.department_id not in approvers:
+            approvers[case.department_id] = roles.holders(
+                session, "applications.decide", case.department_id
+            )
+        for person_id in approvers[case.department_id]:
             messages.send(
                 session, person_id, title=title, body=text, link=f"/workbench/cases/{case.id}"
             )
