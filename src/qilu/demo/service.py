@@ -180,6 +180,7 @@ DEMO_COUNTY = "370102"  # 历下区: where the demo's resident, enterprise and d
 # The journeys the demo is walked through; every department they reach gets the demo's window
 # clerk and approver, so each case has someone to take it.
 DEMO_JOURNEYS = ("新生儿出生", "开办餐饮店", "我要开小餐馆")
+DEMO_ITEMS = ("临时救助申请",)  # single items the demo's queues hold (demo/applications.py)
 DEMO_ROLES = {
     "数据管理": ("370000-bigdata", "data_steward"),
     # The 人口 library's provider: only its own steward decides who may use it.
@@ -236,20 +237,25 @@ def open_demo_accounts(
 
 
 def journey_departments(session: Session) -> list[Department]:
-    """The departments the demo's journeys reach for an applicant of 历下区."""
+    """The departments the demo's journeys and queued items reach for an applicant of 历下区."""
     items = [
-        item
-        for chain in session.scalars(
-            select(ServiceChain).where(
-                ServiceChain.name.in_(DEMO_JOURNEYS), ServiceChain.is_current
+        *session.scalars(
+            select(ServiceItem).where(ServiceItem.name.in_(DEMO_ITEMS), ServiceItem.is_current)
+        ),
+        *(
+            item
+            for chain in session.scalars(
+                select(ServiceChain).where(
+                    ServiceChain.name.in_(DEMO_JOURNEYS), ServiceChain.is_current
+                )
             )
-        )
-        for item in session.scalars(
-            select(ServiceItem).where(
-                ServiceItem.code.in_([entry["item"] for entry in chain.spec["items"]]),
-                ServiceItem.is_current,
+            for item in session.scalars(
+                select(ServiceItem).where(
+                    ServiceItem.code.in_([entry["item"] for entry in chain.spec["items"]]),
+                    ServiceItem.is_current,
+                )
             )
-        )
+        ),
     ]
     chosen = competent_departments(session, items, DEMO_COUNTY) if items else {}
     return sorted({d.id: d for d in chosen.values()}.values(), key=lambda d: d.code)
