@@ -4,7 +4,10 @@ flag, and a case received in one city for another (全省通办)."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from qilu.errors import QiluError, Refused
@@ -15,6 +18,7 @@ from qilu.services.models import Application, Case, Licence, ServiceChain, Servi
 from qilu.services.workdays import add_working_days, beijing_today
 
 from .conftest import Province
+from .test_showing import signed_in_as
 
 RESTAURANT_FORM = {
     "business_premises": "山东省济南市历下区泉城路100号",
@@ -452,6 +456,17 @@ def test_queues_show_each_tab_and_the_steps_each_person_may_take(
     by_entity = queues.queue(province.session, [approval], "review", search=entity.name[:4])
     assert [c.id for c in by_entity] == [change.id]
     assert queues.queue(province.session, [approval], "accept", search="没有的事") == []
+    # the time-limit filter: close to the limit, then past it
+    due = change.due_on
+    assert due is not None
+
+    def on(day: date, filtered: str) -> list[int]:
+        rows = queues.queue(province.session, [approval], "review", due=filtered, today=day)
+        return [c.id for c in rows]
+
+    assert on(due - timedelta(days=30), "soon") == [] and on(due, "soon") == [change.id]
+    assert on(due, "late") == [] and on(due + timedelta(days=1), "late") == [change.id]
+    assert on(due + timedelta(days=1), "soon") == []
     assert queues.first_tab(clerk_grants, [approval]) == "accept"
     assert queues.first_tab(approver_grants, [approval]) == "review"
 
@@ -520,3 +535,33 @@ def test_nobody_takes_a_step_on_their_own_application(
             expected_version=change.version,
         )
     assert own.value.code == "role.own_request" and change.state == "submitted"
+
+
+def test_the_queue_filters_by_one_of_the_viewers_own_departments(
+    client: TestClient, province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    _, clerk, _ = opened
+    roles.grant_role(
+        province.session,
+        person_id=clerk.id,
+        department_code="370102-emergency",
+        role="window_clerk",
+        profile="standard",
+        actor=roles.OPERATOR,
+    )
+    province.session.commit()
+    signed_in_as(client, province, clerk)
+    fire = "公众聚集场所投入使用营业前消防安全检查"
+    both = client.get("/workbench/cases?tab=accept")
+    assert fire in both.text and "城镇污水排入排水管网许可" in both.text
+    assert 'id="department"' in both.text
+    emergency = province.department("370102-emergency").id
+    only = client.get(f"/workbench/cases?tab=accept&department={emergency}")
+    assert fire in only.text and "城镇污水排入排水管网许可" not in only.text
+    assert f'<option value="{emergency}" selected>' in only.text
+    # A department the clerk does not work in filters nothing in: the queue stays theirs.
+    elsewhere = province.department("370000-bigdata").id
+    ignored = client.get(f"/workbench/cases?tab=accept&department={elsewhere}")
+    assert fire in ignored.text and "城镇污水排入排水管网许可" in ignored.text
+    late = client.get("/workbench/cases?tab=accept&due=late")
+    assert late.status_code == 200 and fire not in late.text  # nothing accepted, no limit yet

@@ -3,6 +3,7 @@ steps a civil servant may take on a case."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, func, or_, select
@@ -13,6 +14,7 @@ from qilu.identity import roles
 from qilu.identity.models import Department, LegalEntity, Person
 from qilu.services import cases
 from qilu.services.models import Application, ApplicationMaterial, Case, ServiceItem
+from qilu.services.workdays import YELLOW_DAYS, add_working_days, beijing_today
 
 # The workbench queues: which cases each tab shows, by state (or the post-check queue).
 QUEUES = {
@@ -44,17 +46,29 @@ ROW_COLUMNS = (
 )
 
 
+# The time-limit filter: past the limit (red), or within YELLOW_DAYS working days (yellow).
+DUE_FILTERS = {"late": "已超期", "soon": "即将到期"}
+
+
 def queue(
     session: Session,
     department_ids: list[int],
     tab: str,
     *,
     search: str = "",
+    due: str = "",
+    today: date | None = None,
     limit: int = 50,
 ) -> list[Row[Any]]:
     """A department's cases on one tab, the most urgent first (the nearest limit); with
-    `search`, those whose number, item or applicant (person or enterprise) contain it."""
+    `search`, those whose number, item or applicant (person or enterprise) contain it; with
+    `due`, only those past their limit (`late`) or close to it (`soon`)."""
     chosen = select(Case.id).where(_on_tab(department_ids, tab))
+    day = today or beijing_today()
+    if due == "late":
+        chosen = chosen.where(Case.due_on < day)
+    elif due == "soon":
+        chosen = chosen.where(Case.due_on.between(day, add_working_days(day, YELLOW_DAYS)))
     if search.strip():
         like = f"%{search.strip()}%"
         chosen = (

@@ -45,18 +45,30 @@ def queue(
     actor: Desk,
     tab: str = "",
     q: Annotated[str, Query(max_length=60)] = "",
+    due: Annotated[str, Query(max_length=8)] = "",
+    department: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
-    """The queues in tabs with their counts, the nearest limit first; a search across them."""
+    """The queues in tabs with their counts, the nearest limit first; a search across them,
+    filtered by time limit and by department (one of the viewer's own: a department they do
+    not work in is not a filter, it is ignored)."""
     tabs = {key: name for key, (name, _) in queues.QUEUES.items()}
     tabs |= {"received": "代收（全省通办）", "postcheck": "容缺后核"}
-    departments = queues.desk_departments(actor)
-    tab = tab if tab in tabs else queues.first_tab(actor, departments)
+    mine = queues.desk_departments(actor)
+    departments = [d for d in mine if str(d) == department] or mine
+    tab = tab if tab in tabs else queues.first_tab(actor, mine)
     return render(
         request,
         "services/queue.html",
-        rows=queues.queue(db, departments, tab, search=q),
+        rows=queues.queue(db, departments, tab, search=q, due=due),
         counts=queues.counts(db, departments, list(tabs)),
         q=q,
+        due=due if due in queues.DUE_FILTERS else "",
+        due_filters=queues.DUE_FILTERS,
+        department=department if len(departments) == 1 and len(mine) > 1 else "",
+        choices=sorted(
+            {(g.department_id, g.department_name) for g in actor.grants if g.department_id in mine},
+            key=lambda pair: pair[1],
+        ),
         tab=tab,
         tabs=tabs,
         states=cases.STATE_NAMES,
