@@ -212,8 +212,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/services/applications/{application_id}/resubmit"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/rate"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/withdraw"): SIGNED_IN,
-    ("GET", "/services/applications/{application_id}/corrections/{case_id}"): SIGNED_IN,
-    ("GET", "/services/applications/{application_id}/cases/{case_id}/{kind}"): SIGNED_IN,
+    # documents issued on one's own application's cases; anyone checks one by its QR
+    ("GET", "/services/applications/{application_id}/documents/{number}"): SIGNED_IN,
+    ("GET", "/services/applications/{application_id}/documents/{number}.pdf"): SIGNED_IN,
+    ("GET", "/documents/verify"): PUBLIC,
     ("POST", "/services/applications/{application_id}/delete"): SIGNED_IN,
     ("GET", "/account/applications"): SIGNED_IN,
     # 亲友代办: one's own authorisations; applying for another only under a live one
@@ -221,6 +223,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account/family"): SIGNED_IN,
     ("POST", "/account/family/{grant_id}/revoke"): SIGNED_IN,
     ("POST", "/account/family/{grant_id}/start"): SIGNED_IN,
+    ("GET", "/account/family/{grant_id}/chains/{code}"): SIGNED_IN,
     # 预约: one's own bookings; the window sees the day's
     ("GET", "/services/items/{code}/booking"): SIGNED_IN,
     ("POST", "/services/items/{code}/booking"): SIGNED_IN,
@@ -234,6 +237,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/account/licences"): SIGNED_IN,
     # a licence is handed out for an enterprise only with 使用电子证照
     ("GET", "/account/licences/{number}.json"): Rule(
+        {**SIGNED_IN.expected, "agent_view": DENY, "agent_apply": DENY}
+    ),
+    ("GET", "/account/licences/{number}.pdf"): Rule(
         {**SIGNED_IN.expected, "agent_view": DENY, "agent_apply": DENY}
     ),
     ("GET", "/account/licences/{number}"): SIGNED_IN,
@@ -252,6 +258,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/workbench/cases/{case_id}/act"): DESK,
     ("POST", "/workbench/cases/{case_id}/post-check"): WINDOW,
     ("GET", "/workbench/cases/{case_id}/materials/{material_id}"): DESK,
+    ("GET", "/workbench/cases/{case_id}/documents/{number}.pdf"): DESK,
     ("GET", "/workbench/window"): WINDOW,
     ("GET", "/workbench/bookings"): DESK,
     ("POST", "/workbench/window"): WINDOW,

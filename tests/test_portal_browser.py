@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from qilu.db import make_engine
 from qilu.filestore import file_store
+from qilu.identity import family
 from qilu.identity.models import Account, Person, StaffMember
 from qilu.identity.roles import OPERATOR, grant_role
 from qilu.identity.service import find_person, id_number_of
 from qilu.pii import load_vault
-from qilu.services import applications, bookings, cases, catalog, showing
+from qilu.services import applications, bookings, cases, catalog, documents, showing
 from qilu.services.models import Case, Licence, ServiceChain
 from qilu.services.workdays import beijing_today
 from qilu.settings import Settings
@@ -34,11 +35,13 @@ from .services.test_journeys_browser import PHONE, account
 
 pytestmark = needs_browser
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-PORTAL = ("/account", "/services", "/licences", "/codes")
+PORTAL = ("/account", "/services", "/licences", "/documents", "/codes")
 NOT_PAGES = {
     "/account/messages/badge": "an htmx fragment of the header",
     "/services/suggest": "an htmx fragment under the search box (its list is on the home page)",
     "/account/licences/{number}.json": "a file download",
+    "/account/licences/{number}.pdf": "a file download (tests/services/test_documents.py)",
+    "/services/applications/{application_id}/documents/{number}.pdf": "a file download",
     "/account/licences/{number}/face.svg": "an image, shown on the licence page",
     "/account/federated": "a redirect to the upstream identity provider",
     "/account/federated/callback": "the upstream's redirect back",
@@ -199,6 +202,12 @@ def prepare(live_server: LiveServer) -> tuple[str, dict[str, str]]:
         ).first()
         assert licence is not None
         token, _ = showing.show(session, licence, ["holder_name"])
+        notice = documents.of_cases(session, [corrected.id])[corrected.id][-1]
+        parent = session.scalars(select(Person).where(Person.id != person.id).limit(1)).one()
+        proxy = family.grant(
+            session, vault, parent, name=name, id_number=id_number, relation="子女", days=30
+        )
+        retire = catalog.named(session, ["退休"])[0]
         pages = {
             "/": "/",
             "/codes": "/codes",
@@ -222,17 +231,18 @@ def prepare(live_server: LiveServer) -> tuple[str, dict[str, str]]:
             "/services/applications/{application_id}": f"/services/applications/{done.id}",
             "draft": f"/services/applications/{draft.application.id}",
             "correcting": f"/services/applications/{corrected.application_id}",
-            "/services/applications/{application_id}/corrections/{case_id}": (
-                f"/services/applications/{corrected.application_id}/corrections/{corrected.id}"
+            "/services/applications/{application_id}/documents/{number}": (
+                f"/services/applications/{corrected.application_id}/documents/{notice.number}"
             ),
-            "/services/applications/{application_id}/cases/{case_id}/{kind}": (
-                f"/services/applications/{corrected.application_id}/cases/{corrected.id}/receipt"
-            ),
+            "/documents/verify": documents.verify_url(notice, ""),
             "/account/applications": "/account/applications?tab=doing",
             "/account/licences": "/account/licences",
             "/services/items/{code}/booking": f"/services/items/{visit.code}/booking",
             "/account/bookings": "/account/bookings",
             "/account/family": "/account/family",
+            "/account/family/{grant_id}/chains/{code}": (
+                f"/account/family/{proxy.id}/chains/{retire.code}"
+            ),
             "/account/licences/{number}": f"/account/licences/{licence.number}",
             "/account/licences/{number}/show": f"/account/licences/{licence.number}/show",
         }
@@ -265,13 +275,14 @@ PAGE_TEMPLATES = (
     "/account/enterprises",
     "/account/data",
     "/services/applications/{application_id}",
-    "/services/applications/{application_id}/corrections/{case_id}",
-    "/services/applications/{application_id}/cases/{case_id}/{kind}",
+    "/services/applications/{application_id}/documents/{number}",
+    "/documents/verify",
     "/account/applications",
     "/account/licences",
     "/services/items/{code}/booking",
     "/account/bookings",
     "/account/family",
+    "/account/family/{grant_id}/chains/{code}",
     "/account/licences/{number}",
     "/account/licences/{number}/show",
 )

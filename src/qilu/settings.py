@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     sms_gateway_token: SecretStr | None = Field(
         default=None, description="Bearer token for the SMS platform."
     )
+    cjk_font: Path = Field(
+        default=Path("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc"),
+        description="A Chinese OpenType font (.ttc/.otf/.ttf) the PDF documents are written in "
+        "(Debian: fonts-noto-cjk).",
+    )
     demo_scale: int = Field(default=20_000, ge=100, description="Residents `qilu demo` creates.")
     demo_seed: int = 2020
 

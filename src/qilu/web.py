@@ -50,7 +50,7 @@ from qilu.messages import pages as message_pages
 from qilu.pii import load_vault
 from qilu.routes import CSRF_COOKIE, LARGE_FONT, Redrawn, beijing, new_csrf_token, render
 from qilu.services import admin_pages as services_admin_pages
-from qilu.services import portal_pages, workbench_pages
+from qilu.services import document_pages, portal_pages, workbench_pages
 from qilu.settings import Settings
 from qilu.workers import sweep_forever
 
@@ -149,6 +149,7 @@ INSTALLS = (
     sharing_pages.install,
     resident_pages.install,
     portal_pages.install,
+    document_pages.install,
     workbench_pages.install,
     home.install,
 )

@@ -10,11 +10,12 @@ import anyio
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from qilu.filestore import file_store
 from qilu.identity import oidc_logout, sms_codes
 from qilu.messages import service as messages
 from qilu.outbox.service import Handler, sweep
 from qilu.pii import Vault
-from qilu.services import archive, bookings, clocks
+from qilu.services import archive, bookings, clocks, documents
 from qilu.settings import Settings
 from qilu.sms import sender_for
 
@@ -25,6 +26,12 @@ def handlers(settings: Settings, vault: Vault) -> dict[str, Handler]:
     """What runs each kind of effect."""
     return {
         archive.ARCHIVE: partial(archive.run_archive, vault=vault, data_dir=settings.data_dir),
+        documents.PDF: partial(
+            documents.write_pdf,
+            font=settings.cjk_font,
+            base_url=settings.issuer,
+            store=file_store(settings.data_dir),
+        ),
         oidc_logout.BACKCHANNEL: partial(oidc_logout.deliver, vault=vault, issuer=settings.issuer),
         sms_codes.SEND: partial(sms_codes.deliver, vault=vault, sender=sender_for(settings)),
         messages.SMS: partial(messages.deliver_sms, vault=vault, sender=sender_for(settings)),

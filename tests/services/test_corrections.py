@@ -4,6 +4,7 @@ the 补正告知书."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,11 @@ def store(tmp_path: Path) -> LocalFileStore:
     return LocalFileStore(tmp_path / "files")
 
 
-def relief(province: Province, store: LocalFileStore) -> tuple[Application, Case, Person]:
-    """A submitted 临时救助申请, accepted at its department, and that department's approver."""
+def relief(
+    province: Province, store: LocalFileStore, *, accepted: bool = True
+) -> tuple[Application, Case, Person]:
+    """A submitted 临时救助申请, accepted at its department (unless not `accepted`), and that
+    department's approver."""
     code = province.session.scalars(
         select(ServiceItem.code).where(ServiceItem.name == "临时救助申请", ServiceItem.is_current)
     ).one()
@@ -57,6 +61,8 @@ def relief(province: Province, store: LocalFileStore) -> tuple[Application, Case
     department = case.department.code
     clerk = province.official(department, "window_clerk", "民政窗口")
     approver = province.official(department, "approver", "民政审批")
+    if not accepted:
+        return application, case, clerk
     cases.act(
         province.session,
         province.vault,
@@ -152,12 +158,12 @@ def test_the_applicant_sees_only_the_ticked_items_and_the_notice(
         data={"f.amount": "2500", "csrf_token": csrf(client)},
     )
     assert refused.status_code == 400 and "请重新上传困难情况说明" in refused.text
-    notice = client.get(f"/services/applications/{application.id}/corrections/{case.id}")
+    link = r'href="(/services/applications/\d+/documents/[^"]+)">查看补正告知书'
+    [notice_link] = re.findall(link, page.text)
+    notice = client.get(notice_link)
     assert notice.status_code == 200 and "补正材料告知书" in notice.text
     assert "申请金额（元）" in notice.text and case.department.name in notice.text
     assert province.resident.name in notice.text
-    other = client.get(f"/services/applications/{application.id}/corrections/{case.id + 999}")
-    assert other.status_code == 404
 
 
 def test_the_approver_ticks_on_the_case_page_and_a_refusal_keeps_the_ticks(
@@ -181,31 +187,3 @@ def test_the_approver_ticks_on_the_case_page_and_a_refusal_keeps_the_ticks(
     )
     assert refused.status_code == 400 and "须写明理由" in refused.text
     assert 'value="field:amount" checked' in refused.text
-
-
-def test_the_receipt_and_the_refusal_are_documents(
-    client: TestClient, province: Province, store: LocalFileStore
-) -> None:
-    application, case, approver = relief(province, store)
-    signed_in_as(client, province, province.resident)
-    receipt = client.get(f"/services/applications/{application.id}/cases/{case.id}/receipt")
-    assert receipt.status_code == 200 and "受理回执" in receipt.text
-    assert str(case.accepted_on) in receipt.text and "困难情况说明" in receipt.text
-    none_yet = client.get(f"/services/applications/{application.id}/cases/{case.id}/decision")
-    assert none_yet.status_code == 404
-    for action in ("review", "refuse"):
-        cases.act(
-            province.session,
-            province.vault,
-            case.id,
-            action,
-            actor_person_id=approver.id,
-            expected_version=case.version,
-            reason="家庭收入超过救助标准",
-        )
-    province.session.commit()
-    decision = client.get(f"/services/applications/{application.id}/cases/{case.id}/decision")
-    assert decision.status_code == 200 and "不予行政许可决定书" in decision.text
-    assert "家庭收入超过救助标准" in decision.text and "行政复议" in decision.text
-    odd = client.get(f"/services/applications/{application.id}/cases/{case.id}/anything")
-    assert odd.status_code == 404

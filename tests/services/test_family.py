@@ -109,3 +109,39 @@ def test_a_refused_grant_keeps_what_was_typed(client: TestClient, province: Prov
     )  # fmt: skip
     assert refused.status_code == 400 and "姓名与公民身份号码不匹配" in refused.text
     assert 'value="王小军"' in refused.text and "<option selected>子女</option>" in refused.text
+
+
+def test_the_family_member_answers_a_chain_for_the_resident(
+    client: TestClient, province: Province
+) -> None:
+    son = child(province)
+    mother = province.resident
+    given = family.grant(
+        province.session, province.vault, mother, name="王小军", id_number=CHILD_ID,
+        relation="子女", days=366,
+    )  # fmt: skip
+    signed_in_as(client, province, son)
+    retire = catalog.named(province.session, ["退休"])[0].code
+    page = client.get("/account/family")
+    link = f"/account/family/{given.id}/chains/{retire}"
+    assert link in page.text
+    guide = client.get(link)
+    assert guide.status_code == 200 and f"您正在代{mother.name}" in guide.text
+    assert f'action="/account/family/{given.id}/start"' in guide.text
+    unanswered = client.post(
+        f"/account/family/{given.id}/start", data={"chain": retire, "csrf_token": csrf(client)}
+    )
+    assert unanswered.status_code == 400 and f"您正在代{mother.name}" in unanswered.text
+    started = client.post(
+        f"/account/family/{given.id}/start",
+        data={"chain": retire, "q.employee": "resident", "csrf_token": csrf(client)},
+        follow_redirects=False,
+    )
+    assert started.status_code == 303
+    application = province.session.scalars(select(Application)).one()
+    assert application.chain is not None and application.chain.name == "退休"
+    assert (application.applicant_person_id, application.clerk_person_id) == (mother.id, son.id)
+    assert application.channel == "family"
+    stranger = make_person(province.session, province.vault, name="路人")
+    signed_in_as(client, province, stranger)
+    assert client.get(link).status_code == 404  # someone else's authorisation opens nothing

@@ -341,7 +341,7 @@ def test_a_finished_application_is_archived_after_commit_from_the_outbox(
             session, payload, vault=province.vault, data_dir=tmp_path, store=store
         )
     }
-    assert sweep(sessions, table) == 1
+    assert sweep(sessions, table) >= 1  # the package (and the documents' PDFs, if a font is here)
     assert archive.pending(province.session) == []
     [package] = province.session.scalars(select(Archive)).all()
     assert archive.verify(tmp_path, package) == []

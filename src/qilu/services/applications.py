@@ -637,13 +637,6 @@ class Corrections:
     asked: list[tuple[Case, dict[str, Any]]]
 
 
-def applicant_name(session: Session, application: Application) -> str:
-    """Who applied, as documents name them: the enterprise for its applications."""
-    if application.entity_id is not None:
-        return session.get_one(LegalEntity, application.entity_id).name
-    return session.get_one(Person, application.applicant_person_id).name
-
-
 def corrections_of(application: Application) -> Corrections:
     asked = [
         (c, c.correction) for c in application.cases if c.state == "correcting" and c.correction

@@ -29,6 +29,7 @@ from qilu.outbox.service import enqueue
 from qilu.pii import Vault
 from qilu.services.applications import safe_file_name
 from qilu.services.cases import STATE_NAMES, steps_of
+from qilu.services.documents import of_cases
 from qilu.services.models import Application, ApplicationMaterial, Archive, Licence
 
 FOLDER = "archive"
@@ -199,7 +200,34 @@ def _contents(
             entry["文件"] = name
         listed.append(entry)
     _json(root / "materials.json", listed)
-    return 6 + sum(1 for m in materials if m.digest)
+    return 7 + sum(1 for m in materials if m.digest) + _documents(session, store, application, root)
+
+
+def _documents(session: Session, store: FileStore, application: Application, root: Path) -> int:
+    """The documents issued on the cases, sealed, with their PDFs as written; returns how many
+    PDF files it wrote."""
+    issued = [d for ds in of_cases(session, [c.id for c in application.cases]).values() for d in ds]
+    folder = root / "documents"
+    folder.mkdir()
+    written = 0
+    for document in issued:
+        if document.pdf_digest is not None:
+            (folder / f"{document.number}.pdf").write_bytes(store.get(document.pdf_digest))
+            written += 1
+    _json(
+        root / "documents.json",
+        [
+            {
+                "文书编号": d.number,
+                "种类": d.content["title"],
+                "内容": d.content,
+                "签名": d.signature.hex(),
+                "PDF": f"{d.number}.pdf" if d.pdf_digest else None,
+            }
+            for d in issued
+        ],
+    )
+    return written
 
 
 def _tag_digest(root: Path) -> str:

@@ -20,7 +20,7 @@ from qilu.identity import roles
 from qilu.identity.models import Department, LegalEntity, Person
 from qilu.messages import service as messages
 from qilu.pii import Vault
-from qilu.services import memo
+from qilu.services import documents, memo
 from qilu.services.catalog import competent_departments, implementation_code
 from qilu.services.chains import Plan
 from qilu.services.facts import Facts
@@ -500,6 +500,7 @@ def benefit_terms(case: Case) -> str:
 def _after(
     session: Session, vault: Vault, case: Case, action: str, today: date, reason: str
 ) -> None:
+    documents.issue(session, vault, case, action, reason)
     _notify(session, case, action, reason)
     if action == "grant":
         _issue(session, vault, case, today)

@@ -418,6 +418,8 @@ CARE_SERVICES = (
     "居民身份证换领",
     "医保个人账户家庭共济备案",
 )
+# 一件事 a family member most often does for an elderly or disabled relative (亲友代办).
+FAMILY_CHAINS = ("退休", "老年人福利补贴", "异地就医", "残疾人服务")
 # 热门服务 until the applications themselves say what people come for.
 POPULAR = (
     "新生儿出生",

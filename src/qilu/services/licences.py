@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import segno
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from qilu import pdf
 from qilu.audit.service import record
 from qilu.codes.idcard import make_id_number
 from qilu.data.loading import push_rows
@@ -35,7 +37,7 @@ KEY_COLUMN = "department_key"
 VERIFY_PATH = "/licences/verify"
 
 
-def _department_key(
+def department_key(
     session: Session, vault: Vault, department: Department
 ) -> tuple[DepartmentKey, Ed25519PrivateKey]:
     """The department's live sealing key (made on its first licence)."""
@@ -85,7 +87,7 @@ def document_of(licence: Licence, issuer: Department) -> dict[str, Any]:
     }
 
 
-def _canonical(document: dict[str, Any]) -> bytes:
+def canonical(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -107,7 +109,7 @@ def issue_licence(
 ) -> Licence:
     """Issue, seal and register a licence; its entry in the 电子证照 library goes in the same
     transaction, so a licence exists everywhere or nowhere."""
-    key, private = _department_key(session, vault, issuer)
+    key, private = department_key(session, vault, issuer)
     valid_until = None
     if years:
         try:
@@ -133,7 +135,7 @@ def issue_licence(
         status="valid",
         issued_at=datetime.now(UTC),
     )
-    licence.signature = private.sign(_canonical(document_of(licence, issuer)))
+    licence.signature = private.sign(canonical(document_of(licence, issuer)))
     session.add(licence)
     session.flush()
     _register(session, vault, licence, holder_code, issuer)
@@ -285,7 +287,7 @@ def _verdict(
     key = session.get_one(DepartmentKey, found.key_id)
     public = Ed25519PublicKey.from_public_bytes(key.public_key)
     try:
-        public.verify(signature, _canonical(document))
+        public.verify(signature, canonical(document))
     except InvalidSignature:
         return Verdict("forged", None, "签名与签发机构的印章密钥不符，内容可能被篡改")
     if found.status == "revoked":
@@ -307,12 +309,16 @@ def verify_number(session: Session, number: str, seal: str, today: date) -> Verd
     return _verdict(session, found, document_of(found, found.issuer), found.signature, today)
 
 
+def verify_url(licence: Licence, base_url: str) -> str:
+    """The public check its QR leads to: the number and the seal."""
+    query = f"number={licence.number}&seal={licence.signature.hex()}"
+    return f"{base_url.rstrip('/')}{VERIFY_PATH}?{query}"
+
+
 def qr_svg(licence: Licence, base_url: str, size: int = 150) -> str:
     """The licence's QR code (SVG, `size` pixels square): the public verification address
     with its seal."""
-    query = f"number={licence.number}&seal={licence.signature.hex()}"
-    url = f"{base_url.rstrip('/')}{VERIFY_PATH}?{query}"
-    code = segno.make(url, error="m")
+    code = segno.make(verify_url(licence, base_url), error="m")
     return code.svg_inline(scale=size / code.symbol_size(scale=1)[0])
 
 
@@ -321,3 +327,32 @@ def issued_for(session: Session, cases: list[Case]) -> list[Licence]:
     if not cases:
         return []
     return list(session.scalars(select(Licence).where(Licence.case_id.in_([c.id for c in cases]))))
+
+
+def pdf_of(
+    licence: Licence, fields: list[tuple[str, str]], font: Path, base_url: str, today: date
+) -> bytes:
+    """The licence's face as a PDF with the QR that verifies it (`fields`: label, value)."""
+    validity = f"有效期 {licence.valid_from} 至 {licence.valid_until or '长期'}"
+    return pdf.licence(
+        font=font,
+        title=licence.licence_type,
+        number=licence.number,
+        holder=licence.holder_name,
+        fields=fields,
+        validity=f"{validity} · 可信等级 {licence.trust_grade}",
+        issuer=licence.issuer.name,
+        seal_hex=licence.signature.hex(),
+        verify_url=verify_url(licence, base_url),
+        created=licence.issued_at,
+        void=_void(licence, today),
+    )
+
+
+def _void(licence: Licence, today: date) -> str | None:
+    """What a printed face must say across it when it no longer holds."""
+    if licence.status == "revoked":
+        return "已注销"
+    if licence.valid_until is not None and licence.valid_until < today:
+        return "已过期"
+    return None

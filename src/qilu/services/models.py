@@ -386,3 +386,28 @@ class Booking(Base):
 
     item: Mapped[ServiceItem] = relationship()
     department: Mapped[Department] = relationship()
+
+
+DOCUMENT_KINDS = ("receipt", "not_accepted", "refused", "correction")
+
+
+class CaseDocument(Base):
+    """A document a department issues on a case (受理回执, 不予受理 / 不予许可决定书, 补正告知书):
+    its wording fixed when the step is taken and sealed with the department's key, as licences
+    are; the page, the PDF and the public check all read this one record."""
+
+    __tablename__ = "service_case_documents"
+    __table_args__ = (CheckConstraint(f"kind IN {DOCUMENT_KINDS}", name="kind"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(60), unique=True)  # 文书编号
+    kind: Mapped[str] = mapped_column(String(12))
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_cases.id"), index=True)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)  # title, addressee, paragraphs …
+    key_id: Mapped[int] = mapped_column(ForeignKey("service_department_keys.id"))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The PDF as written once after commit (the outbox), in the file store; None until then.
+    pdf_digest: Mapped[str | None] = mapped_column(String(64))
+
+    case: Mapped[Case] = relationship()

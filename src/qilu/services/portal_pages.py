@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -19,6 +20,7 @@ from qilu.filestore import file_store
 from qilu.identity import family
 from qilu.identity.access import SignedIn, Viewer, require_signed_in
 from qilu.identity.enterprises import acting_identity
+from qilu.identity.models import FamilyProxy
 from qilu.ratelimit import RateLimits
 from qilu.routes import (
     LARGE_FONT,
@@ -40,6 +42,7 @@ from qilu.services import (
     bookings,
     cases,
     catalog,
+    documents,
     licences,
     offers,
     progress,
@@ -63,7 +66,7 @@ STATUS_NAMES = {
 }
 
 
-def _applicant(request: Request, db: DbSession, viewer: SignedIn) -> applications.Applicant:
+def acting_applicant(request: Request, db: DbSession, viewer: SignedIn) -> applications.Applicant:
     """The viewer, and the enterprise they act for if that still holds at this request."""
     identity = acting_identity(db, viewer, client_address=client_address(request))
     return applications.Applicant(viewer.account.person, identity)
@@ -132,12 +135,16 @@ def _chain_page(
     error: QiluError | None,
     answers: dict[str, str],
     status: int = 200,
+    for_grant: FamilyProxy | None = None,
 ) -> HTMLResponse:
+    """A chain's guide and questionnaire; under `for_grant`, answered for the family member
+    who authorised the viewer (亲友代办)."""
     names = catalog.item_names(db, [e["item"] for e in chain.spec["items"]])
     return render(
         request,
         "services/chain.html",
         status_code=status,
+        for_grant=for_grant,
         chain=chain,
         spec=chain.spec,
         names=names,
@@ -166,7 +173,7 @@ def start_chain(
         started = applications.start_as(
             db,
             get_vault(request),
-            _applicant(request, db, viewer),
+            acting_applicant(request, db, viewer),
             chain_code=code,
             answers=answers,
             submission_key=str(form.get("start_key") or "") or None,
@@ -191,7 +198,7 @@ def start_item(
     started = applications.start_as(
         db,
         get_vault(request),
-        _applicant(request, db, viewer),
+        acting_applicant(request, db, viewer),
         item_code=code,
         submission_key=start_key or None,
     )
@@ -202,7 +209,7 @@ def start_item(
 def application_page(
     request: Request, db: DbSession, viewer: SignedIn, application_id: RowId
 ) -> HTMLResponse:
-    application = applications.owned(db, application_id, _applicant(request, db, viewer))
+    application = applications.owned(db, application_id, acting_applicant(request, db, viewer))
     return _application(request, db, application, error=None)
 
 
@@ -239,6 +246,7 @@ def _application(
         materials=materials,
         cases=case_rows,
         issued=issued,
+        issued_documents=documents.of_cases(db, [c.id for c in case_rows]),
         rating=rating,
         typed_rating=typed_rating or {"scores": {}, "comment": ""},
         rectifications=ratings.rectifications_of(db, rating) if rating else [],
@@ -255,7 +263,7 @@ def _application(
         due_label=progress.due_label,
         benefit_terms=cases.benefit_terms,
         # 亲友代办: whose application this is, said to whoever made it for them
-        made_for=applications.applicant_name(db, application)
+        made_for=documents.applicant_name(db, application)
         if application.channel == "family"
         else None,
         may_withdraw=progress.may_withdraw(application),
@@ -281,7 +289,9 @@ def save(
     request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, form: PostedForm
 ) -> Response:
     """Explicit save (the button) and autosave (the page's script, which wants JSON back)."""
-    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    application = applications.owned(
+        db, application_id, acting_applicant(request, db, viewer), "apply"
+    )
     values, wrong = _form_values(form)
     applications.save_draft(db, application, values, wrong)
     if request.headers.get("x-autosave"):
@@ -298,7 +308,9 @@ def upload(
     material: Annotated[str, Form()],
     files: Annotated[list[UploadFile], Form()],
 ) -> Response:
-    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    application = applications.owned(
+        db, application_id, acting_applicant(request, db, viewer), "apply"
+    )
     settings = get_settings(request)
     store = file_store(settings.data_dir)
     with redraw_on_refusal(
@@ -328,7 +340,9 @@ def remove_upload(
     request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, file_id: RowId
 ) -> Response:
     """删除 an uploaded file (to replace it, upload the right one after)."""
-    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    application = applications.owned(
+        db, application_id, acting_applicant(request, db, viewer), "apply"
+    )
     with redraw_on_refusal(
         db, lambda error: _application(request, db, application, error=error, status=400)
     ):
@@ -344,7 +358,9 @@ def promise(
     application_id: RowId,
     material: Annotated[str, Form(max_length=100)],
 ) -> Response:
-    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    application = applications.owned(
+        db, application_id, acting_applicant(request, db, viewer), "apply"
+    )
     applications.promise(db, application, material)
     return RedirectResponse(f"/services/applications/{application_id}#materials", status_code=303)
 
@@ -353,7 +369,9 @@ def promise(
 def submit(
     request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, form: PostedForm
 ) -> Response:
-    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    application = applications.owned(
+        db, application_id, acting_applicant(request, db, viewer), "apply"
+    )
     values, wrong = _form_values(form)
     vault = get_vault(request)
     try:
@@ -370,7 +388,7 @@ def submit(
         # Keep what was typed: the draft is saved even when the submission is refused.
         db.rollback()
         application = applications.owned(
-            db, application_id, _applicant(request, db, viewer), "apply"
+            db, application_id, acting_applicant(request, db, viewer), "apply"
         )
         if application.status == "draft":
             applications.save_draft(db, application, values, wrong)
@@ -385,7 +403,9 @@ def resubmit(
     request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, form: PostedForm
 ) -> Response:
     """The applicant's answer to a correction (补正): changed facts, then the clock runs again."""
-    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    application = applications.owned(
+        db, application_id, acting_applicant(request, db, viewer), "apply"
+    )
     values, _ = _form_values(form)
     with redraw_on_refusal(
         db, lambda error: _application(request, db, application, error=error, status=400)
@@ -402,7 +422,9 @@ def resubmit(
 def rate(
     request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, form: PostedForm
 ) -> Response:
-    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    application = applications.owned(
+        db, application_id, acting_applicant(request, db, viewer), "apply"
+    )
     scores = {k: int(v) for k in ratings.INDICATORS if (v := str(form.get(k, ""))).isdecimal()}
     typed = {"scores": scores, "comment": str(form.get("comment", ""))}
     with redraw_on_refusal(
@@ -419,28 +441,6 @@ def rate(
             comment=str(form.get("comment", "")),
         )
     return RedirectResponse(f"/services/applications/{application_id}?rated=1", status_code=303)
-
-
-@router.get(
-    "/services/applications/{application_id}/corrections/{case_id}", response_class=HTMLResponse
-)
-def correction_notice(
-    request: Request, db: DbSession, viewer: SignedIn, application_id: RowId, case_id: RowId
-) -> HTMLResponse:
-    """补正告知书: the one-time notice of everything to redo, printable, in the department's
-    name."""
-    application = applications.owned(db, application_id, _applicant(request, db, viewer))
-    case = next((c for c in application.cases if c.id == case_id and c.correction), None)
-    if case is None:
-        raise NotFound("services.no_correction", "该办件没有补正告知", field="case")
-    return render(
-        request,
-        "services/correction_notice.html",
-        application=application,
-        case=case,
-        correction=case.correction,
-        applicant=applications.applicant_name(db, application),
-    )
 
 
 @router.get("/services/items/{code}/booking", response_class=HTMLResponse)
@@ -507,44 +507,6 @@ def cancel_booking(db: DbSession, viewer: SignedIn, booking_id: RowId) -> Respon
     return RedirectResponse("/account/bookings?cancelled=1", status_code=303)
 
 
-@router.get(
-    "/services/applications/{application_id}/cases/{case_id}/{kind}",
-    response_class=HTMLResponse,
-)
-def case_document(
-    request: Request,
-    db: DbSession,
-    viewer: SignedIn,
-    application_id: RowId,
-    case_id: RowId,
-    kind: str,
-) -> HTMLResponse:
-    """受理回执 for an accepted case; 不予受理 / 不予许可 决定书 for a refused one: printable, in
-    the department's name, with the right to appeal."""
-    application = applications.owned(db, application_id, _applicant(request, db, viewer))
-    case = next((c for c in application.cases if c.id == case_id), None)
-    exists = case is not None and (
-        (kind == "receipt" and case.accepted_on is not None)
-        or (kind == "decision" and case.decision in ("refused", "not_accepted"))
-    )
-    if case is None or not exists:
-        raise NotFound("services.no_document", "该办件没有此文书", field="kind")
-    return render(
-        request,
-        "services/case_document.html",
-        kind=kind,
-        application=application,
-        case=case,
-        applicant=applications.applicant_name(db, application),
-        received=[
-            m
-            for m in applications.materials_of(db, application)
-            if m.material in case.item.spec["materials"]
-        ],
-        due_label=progress.due_label,
-    )
-
-
 @router.get("/account/family", response_class=HTMLResponse)
 def family_page(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
     """亲友代办: whom I have authorised, who has authorised me, and applying for them."""
@@ -568,6 +530,7 @@ def _family(
         given=family.granted_by(db, me),
         for_me=[(g, applications.made_for(db, g.principal_person_id, me)) for g in for_me],
         tiles=catalog.named(db, catalog.CARE_SERVICES),
+        chains=catalog.named(db, catalog.FAMILY_CHAINS),
         relations=family.RELATIONS,
         now=datetime.now(UTC),
         error=error,
@@ -605,24 +568,50 @@ def revoke_family(db: DbSession, viewer: SignedIn, grant_id: RowId) -> Response:
     return RedirectResponse("/account/family?revoked=1", status_code=303)
 
 
+@router.get("/account/family/{grant_id}/chains/{code}", response_class=HTMLResponse)
+def family_chain(
+    request: Request, db: DbSession, viewer: SignedIn, grant_id: RowId, code: str
+) -> HTMLResponse:
+    """A 一件事's questionnaire, answered for the resident who authorised me."""
+    authorised = family.usable(db, grant_id, viewer.account.person_id)
+    chain = catalog.current_chain(db, code)
+    return _chain_page(request, db, chain, error=None, answers={}, for_grant=authorised)
+
+
 @router.post("/account/family/{grant_id}/start", dependencies=Posted)
 def start_for_family(
-    request: Request,
-    db: DbSession,
-    viewer: SignedIn,
-    grant_id: RowId,
-    item: Annotated[str, Form(max_length=16)],
+    request: Request, db: DbSession, viewer: SignedIn, grant_id: RowId, form: PostedForm
 ) -> Response:
-    """Apply for the resident who authorised me: the application is theirs, made by me."""
+    """Apply for the resident who authorised me, an item or a 一件事: the application is
+    theirs, made by me; the authorisation is checked again here, not taken from the page."""
     authorised = family.usable(db, grant_id, viewer.account.person_id)
-    started = applications.start(
+    chain_code = str(form.get("chain") or "")[:16] or None
+    answers = answers_from(form)
+    start = partial(
+        applications.start,
         db,
         get_vault(request),
         applicant=authorised.principal,
-        item_code=item,
         channel="family",
         clerk_person_id=viewer.account.person_id,
+        submission_key=str(form.get("start_key") or "")[:40] or None,
     )
+    if chain_code is None:
+        started = start(item_code=str(form.get("item") or "")[:16])
+    else:
+        chain = catalog.current_chain(db, chain_code)
+        try:
+            started = start(chain_code=chain_code, answers=answers)
+        except NotEligible as exit_page:
+            settle_refusal(db, exit_page)
+            return render(
+                request, "services/exit.html", chain=chain, explanation=exit_page.explanation
+            )
+        except QiluError as error:
+            settle_refusal(db, error)
+            return _chain_page(
+                request, db, chain, error=error, answers=answers, status=400, for_grant=authorised
+            )
     return RedirectResponse(f"/services/applications/{started.application.id}", status_code=303)
 
 
@@ -631,7 +620,7 @@ def my_applications(
     request: Request, db: DbSession, viewer: SignedIn, tab: str = ""
 ) -> HTMLResponse:
     """我的办件 in tabs (办理中, 待补正, 已办结, 草稿), with counts; 待补正 first when any wait."""
-    applicant = _applicant(request, db, viewer)
+    applicant = acting_applicant(request, db, viewer)
     counts = progress.tab_counts(db, applicant)
     if tab not in progress.TABS:
         tab = "correcting" if counts["correcting"] else "doing"
@@ -649,7 +638,9 @@ def my_applications(
 
 @router.post("/services/applications/{application_id}/withdraw", dependencies=Posted)
 def withdraw(request: Request, db: DbSession, viewer: SignedIn, application_id: RowId) -> Response:
-    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    application = applications.owned(
+        db, application_id, acting_applicant(request, db, viewer), "apply"
+    )
     with redraw_on_refusal(
         db, lambda error: _application(request, db, application, error=error, status=400)
     ):
@@ -661,7 +652,9 @@ def withdraw(request: Request, db: DbSession, viewer: SignedIn, application_id: 
 def delete_draft(
     request: Request, db: DbSession, viewer: SignedIn, application_id: RowId
 ) -> Response:
-    application = applications.owned(db, application_id, _applicant(request, db, viewer), "apply")
+    application = applications.owned(
+        db, application_id, acting_applicant(request, db, viewer), "apply"
+    )
     with redraw_on_refusal(
         db, lambda error: _application(request, db, application, error=error, status=400)
     ):
@@ -724,7 +717,7 @@ def decline_offer(db: DbSession, viewer: SignedIn, offer_id: RowId) -> Response:
 def _wallet(request: Request, db: DbSession, viewer: SignedIn, scope: str) -> tuple[bytes, str]:
     """Whose licences the viewer sees (their enterprise's when acting for one, with `scope`)
     and the holder's name: the blind index licences are held (or kept) under."""
-    applicant = _applicant(request, db, viewer)
+    applicant = acting_applicant(request, db, viewer)
     if scope == "view" and not applicant.may("view"):
         scope = "licence"  # an agent who may only use licences may still see them
     applicant.require(scope)
@@ -758,6 +751,20 @@ def licence_document(request: Request, db: DbSession, viewer: SignedIn, number: 
     }
     return JSONResponse(
         body, headers={"Content-Disposition": f'attachment; filename="{number}.json"'}
+    )
+
+
+@router.get("/account/licences/{number}.pdf")
+def licence_pdf(request: Request, db: DbSession, viewer: SignedIn, number: str) -> Response:
+    """The licence's face as a PDF to print or send, with the QR that verifies it: handed
+    out like the signed file (an enterprise's only with 使用电子证照)."""
+    index, _ = _wallet(request, db, viewer, "licence")
+    licence = showing.owned_licence(db, number, index)
+    settings = get_settings(request)
+    fields = [(label, value) for _, label, value in showing.labelled_content(licence)]
+    body = licences.pdf_of(licence, fields, settings.cjk_font, settings.issuer, beijing_today())
+    return Response(
+        body, media_type="application/pdf", headers=documents.pdf_response_headers(number)
     )
 
 

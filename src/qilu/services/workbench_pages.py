@@ -26,7 +26,17 @@ from qilu.routes import (
     redraw_on_refusal,
     render,
 )
-from qilu.services import applications, archive, bookings, cases, catalog, queues, ratings
+from qilu.services import (
+    applications,
+    archive,
+    bookings,
+    cases,
+    catalog,
+    documents,
+    queues,
+    ratings,
+)
+from qilu.services.document_pages import pdf_response
 from qilu.services.portal_pages import answers_from
 from qilu.services.specs import shipped_catalog
 from qilu.services.workdays import beijing_today, clock
@@ -138,6 +148,7 @@ def _case(
         applicant_id=application.applicant_person_id,
         actions=queues.actions_for(case, actor),
         redo_choices=cases.redo_choices(case),
+        issued=documents.of_cases(db, [case.id])[case.id],
         correction_days=cases.CORRECTION_DAYS,
         labels={name: spec.label for name, spec in cases.ACTIONS.items()},
         styles=ACTION_STYLES,
@@ -227,6 +238,15 @@ def material_file(
         media_type=material.content_type or "application/octet-stream",
         headers={"Content-Disposition": "attachment"},
     )
+
+
+@router.get("/cases/{case_id}/documents/{number}.pdf")
+def document_pdf(
+    request: Request, db: DbSession, actor: Desk, case_id: RowId, number: str
+) -> Response:
+    """A document issued on the case, to print for someone at the window."""
+    case = queues.case_for(db, case_id, actor)
+    return pdf_response(request, documents.on_case(db, case, number))
 
 
 @router.get("/window", response_class=HTMLResponse)
