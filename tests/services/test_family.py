@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from qilu.errors import NotFound, QiluError
 from qilu.identity import family
-from qilu.identity.models import Person
+from qilu.identity.models import FamilyProxy, Person
 from qilu.messages import service as messages
 from qilu.services import applications, catalog
 from qilu.services.models import Application
@@ -62,15 +62,21 @@ def test_a_grant_is_checked_and_told(province: Province) -> None:
         family.usable(province.session, given.id, son.id)
 
 
-def test_the_family_member_applies_for_the_resident_while_authorised(
-    client: TestClient, province: Province
-) -> None:
+def son_for_a_year(province: Province) -> tuple[Person, Person, FamilyProxy]:
+    """The resident's son, authorised by her for a year."""
     son = child(province)
     mother = province.resident
     given = family.grant(
         province.session, province.vault, mother, name="王小军", id_number=CHILD_ID,
         relation="子女", days=366,
     )  # fmt: skip
+    return son, mother, given
+
+
+def test_the_family_member_applies_for_the_resident_while_authorised(
+    client: TestClient, province: Province
+) -> None:
+    son, mother, given = son_for_a_year(province)
     signed_in_as(client, province, son)
     page = client.get("/account/family")
     assert (
@@ -114,12 +120,7 @@ def test_a_refused_grant_keeps_what_was_typed(client: TestClient, province: Prov
 def test_the_family_member_answers_a_chain_for_the_resident(
     client: TestClient, province: Province
 ) -> None:
-    son = child(province)
-    mother = province.resident
-    given = family.grant(
-        province.session, province.vault, mother, name="王小军", id_number=CHILD_ID,
-        relation="子女", days=366,
-    )  # fmt: skip
+    son, mother, given = son_for_a_year(province)
     signed_in_as(client, province, son)
     retire = catalog.named(province.session, ["退休"])[0].code
     page = client.get("/account/family")

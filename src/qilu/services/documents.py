@@ -10,6 +10,7 @@ exactly that.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -240,10 +241,10 @@ class Verdict:
 def verify(session: Session, number: str, seal: str) -> Verdict:
     """Did the department issue exactly this document? (number and seal from its QR)"""
     found = session.scalars(select(CaseDocument).where(CaseDocument.number == number)).one_or_none()
-    if found is None:
-        return Verdict(False, None, "签发记录中没有该文书编号")
-    if seal != found.signature.hex():
-        return Verdict(False, None, "二维码中的签名与签发记录不符")
+    # An unknown number and a wrong seal get one answer: the check is no oracle on which
+    # application numbers exist.
+    if found is None or not secrets.compare_digest(seal, found.signature.hex()):
+        return Verdict(False, None, "签发记录中没有与二维码相符的文书")
     key = session.get_one(DepartmentKey, found.key_id)
     try:
         Ed25519PublicKey.from_public_bytes(key.public_key).verify(
