@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,14 @@ def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this run, dropped afterwards."""
     if not TEST_POSTGRES:
         pytest.skip("QILU_TEST_DATABASE_URL is not set")
+    with fresh_postgres() as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """A new, empty PostgreSQL database (its URL), dropped on leaving."""
+    assert TEST_POSTGRES
     server = database_url(TEST_POSTGRES)
     name = f"qilu_test_{os.getpid()}_{secrets.token_hex(3)}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
@@ -58,6 +67,17 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a store of this test's own, not even migrated: an SQLite file in a new data
+    folder, or a new PostgreSQL database (dropped afterwards)."""
+    if request.param == "postgresql":
+        with fresh_postgres() as url:
+            yield make_settings(tmp_path / "data", url)
+    else:
+        yield make_settings(tmp_path / "data")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from qilu.codes.idcard import make_id_number
 from qilu.codes.uscc import make_uscc
-from qilu.db import head_revision
+from qilu.data import sharing
+from qilu.db import head_revision, make_engine
+from qilu.identity import roles
+from qilu.identity.service import find_person
+from qilu.pii import load_vault
+from qilu.services import applications, archive
+from qilu.services.models import ServiceItem
+from qilu.settings import Settings
+from qilu.web import create_app
 
 from .servers import free_port, wait_until_healthy
 
@@ -418,3 +430,133 @@ def test_outbox_sweep_runs_what_is_due(tmp_path: Path) -> None:
     assert run("db", "upgrade", env=env).returncode == 0
     result = run("outbox", "sweep", env=env)
     assert result.returncode == 0 and result.stdout.strip() == "已执行 0 项"
+
+
+def test_a_fresh_store_goes_live_from_a_provinces_files(empty_store: Settings) -> None:
+    """Issue 14, as the README's "Going live" walks it: nothing synthetic. The organisation
+    tree, the population and legal-entity registers and the staff come from files shaped like
+    a province's exports; a resident registers, a department system signs in and reads, an
+    application runs to its archive, and the audit chain holds. On SQLite and PostgreSQL."""
+    from .services.test_cli import store_env
+
+    env, folder = store_env(empty_store), empty_store.data_dir.parent
+    assert run("db", "upgrade", env=env).returncode == 0
+    province = {
+        "bigdata": "山东省大数据局",
+        "public_security": "山东省公安厅",
+        "market_regulation": "山东省市场监督管理局",
+        "health": "山东省卫生健康委员会",
+        "human_resources": "山东省人力资源和社会保障厅",
+        "natural_resources": "山东省自然资源厅",
+        "development_reform": "山东省发展和改革委员会",
+    }
+    providers = [(f"370000-{k}", name, k, "省级", "370000", "") for k, name in province.items()]
+    providers += [
+        ("370100-approval", "济南市行政审批服务局", "approval", "市级", "370100", ""),
+        ("370102-approval", "历下区审批服务局", "approval", "县级", "370102", "370100-approval"),
+        ("370102-civil_affairs", "历下区民政局", "civil_affairs", "县级", "370102", ""),
+    ]  # fmt: skip
+    lines = ["机构编码,机构名称,机构类别,层级,行政区划,上级机构编码,统一社会信用代码"]
+    for n, (code, name, kind, level, division, parent) in enumerate(providers):
+        uscc = make_uscc("1", "1", division, f"MB2{n:05d}")
+        lines.append(f"{code},{name},{kind},{level},{division},{parent},{uscc}")
+    departments = folder / "机构.csv"
+    departments.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    loaded = run("org", "load", str(departments), env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "新增 10" in loaded.stdout
+    assert run("data", "catalog", "install", env=env).returncode == 0
+    assert run("services", "install", env=env).returncode == 0
+
+    clerk = make_id_number("370102", date(1985, 6, 1), 31)
+    resident = make_id_number("370102", date(1990, 3, 7), 51)
+    asker = make_id_number("370102", date(1988, 9, 9), 71)
+    keeper = make_id_number("370102", date(1979, 1, 2), 91)
+    elder = make_id_number("370102", date(1941, 2, 3), 17)
+    people = folder / "人口.csv"
+    people.write_text(
+        "公民身份号码,姓名,性别,出生日期,户籍地行政区划,住址,联系电话\n"
+        f"{clerk},周明,1,1985-06-01,370102,,\n"
+        f"{resident},吴兰,1,1990-03-07,370102,,\n"
+        f"{asker},郑涛,1,1988-09-09,370102,,\n"
+        f"{keeper},冯霞,1,1979-01-02,370102,,\n"
+        f"{elder},赵奶奶,2,1941-02-03,370102,历下区泉城路 1 号,13600001111\n",
+        encoding="utf-8",
+    )
+    assert "新增 5" in run("data", "load", "JC-RK-001", str(people), env=env).stdout
+    uscc = make_uscc("9", "1", "370102", "MA3C5W2B")
+    entities = folder / "法人.csv"
+    entities.write_text(
+        "统一社会信用代码,名称,行业门类,住所行政区划,登记状态,成立日期,法定代表人公民身份号码\n"
+        f"{uscc},济南吴兰餐饮有限公司,H,370102,存续,2021-04-01,{resident}\n",
+        encoding="utf-8",
+    )
+    assert "新增 1" in run("data", "load", "JC-FR-001", str(entities), env=env).stdout
+    staff = folder / "人员.csv"
+    staff.write_text(
+        "公民身份号码,姓名,机构编码,职务,角色\n"
+        f"{clerk},周明,370102-approval,科员,窗口受理\n"
+        f"{asker},郑涛,370102-approval,科员,数据管理\n"
+        f"{keeper},冯霞,370000-public_security,科员,数据管理\n",
+        encoding="utf-8",
+    )
+    staffed = run("org", "load", str(staff), env=env)
+    assert staffed.returncode == 0 and "人员：共 3 行，新增 3" in staffed.stdout
+    added = run(
+        "users", "add", "--id-number", resident, "--name", "吴兰",
+        stdin="Going-Live-2026\n", env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    system = run(
+        "clients", "add-service", "审批局业务系统", "--department", "370102-approval", env=env
+    )
+    assert system.returncode == 0, system.stderr
+    credentials = json.loads(system.stdout)
+
+    engine = make_engine(empty_store)
+    vault = load_vault(empty_store)
+    with Session(engine) as session, session.begin():  # the stewards, in the workbench
+        ask, keep = (
+            roles.staff(session, find_person(session, vault, n).id) for n in (asker, keeper)
+        )
+        grant = sharing.request_access(
+            session, "JC-RK-001", consumer="370102-approval", fields=["id_number", "name"],
+            purpose="高龄津贴核验", legal_basis="《山东省老年人权益保障条例》",
+            valid_until=datetime.now(UTC) + timedelta(days=30), actor=ask,
+        )  # fmt: skip
+        sharing.decide(session, grant.id, approve=True, reason="同意", actor=keep)
+        elderly = find_person(session, vault, elder)
+        item = session.scalars(
+            select(ServiceItem).where(ServiceItem.name == "高龄津贴申领", ServiceItem.is_current)
+        ).one()
+        started = applications.start(session, vault, applicant=elderly, item_code=item.code)
+        done = applications.submit(session, vault, started.application, actor_person_id=elderly.id)
+        assert done.status == "done"  # 秒批 against the 人口 library just loaded
+        archive.archive_when_finished(session, done)  # as the portal's submit does
+    engine.dispose()
+    with TestClient(create_app(empty_store)) as web:  # the department system signs in and reads
+        token = web.post(
+            "/oidc/token",
+            data={"grant_type": "client_credentials"},
+            auth=(credentials["client_id"], credentials["client_secret"]),
+        ).json()["access_token"]
+        read = web.post(
+            "/api/v1/data/JC-RK-001/lookup",
+            json={"key": elder},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert read.status_code == 200, read.text
+        record = read.json()["records"][0]
+        assert record["data"]["name"] == "赵**" and "name" in record["masked"]  # masked
+    assert run("outbox", "sweep", env=env).returncode == 0
+    archived = run("archive", "verify", env=env)
+    assert archived.returncode == 0 and "共 1 个归档包，1 个完好" in archived.stdout, (
+        archived.stdout
+    )
+    bad = folder / "坏人员.csv"
+    bad.write_text(f"公民身份号码,姓名,机构编码\n{clerk},周明,370199-nowhere\n", encoding="utf-8")
+    refused = run("org", "load", str(bad), env=env)
+    assert refused.returncode == 1 and "拒绝 1" in refused.stdout
+    assert "370199-nowhere" in (folder / "坏人员.csv.errors.csv").read_text("utf-8")
+    verified = run("audit", "verify", env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

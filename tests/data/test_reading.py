@@ -21,9 +21,10 @@ from qilu.errors import NotFound, QiluError
 from qilu.identity.models import Department, Person
 from qilu.identity.oidc_provider import ServiceCaller
 from qilu.identity.roles import OPERATOR
+from qilu.identity.service import find_person
 from qilu.pii import Vault
 
-from ..factories import make_person, make_service_client
+from ..factories import make_service_client
 
 NOW = datetime.now(UTC)
 WANG, LI, ZHAO = "11010519491231002X", "370102199003073516", "370102198001010015"
@@ -202,7 +203,7 @@ def test_sensitive_records_need_the_persons_live_consent(
 ) -> None:
     health_grant(session)
     me = caller(session)
-    wang = make_person(session, vault, name="王芳", id_number=WANG)
+    wang = find_person(session, vault, WANG)
     with pytest.raises(QiluError) as refused:
         reading.lookup(session, vault, me, "ZT-YL-001", WANG)
     assert refused.value.code == "sharing.consent_missing"
@@ -222,7 +223,7 @@ def test_a_consent_is_for_one_department_and_expires(
     session: Session, vault: Vault, catalog: None
 ) -> None:
     health_grant(session)
-    wang = make_person(session, vault, name="王芳", id_number=WANG)
+    wang = find_person(session, vault, WANG)
     give(session, wang, days=1)
     other = caller(session, "370103-approval")
     sharing.request_access(
@@ -255,7 +256,7 @@ def entries_grant_id(session: Session, department: str) -> int:
 def test_consent_is_refused_for_bad_input_and_for_resources_without_sensitive_data(
     session: Session, vault: Vault, catalog: None
 ) -> None:
-    wang = make_person(session, vault, name="王芳", id_number=WANG)
+    wang = find_person(session, vault, WANG)
     base: dict[str, Any] = {
         "resource_code": "ZT-YL-001",
         "consumer_code": CONSUMER,
@@ -274,7 +275,7 @@ def test_consent_is_refused_for_bad_input_and_for_resources_without_sensitive_da
         assert refused.value.code == code
     assert consent.consents_of(session, wang) == []
     given = consent.give(session, wang, **base)
-    other = make_person(session, vault, name="李强", id_number=LI)
+    other = find_person(session, vault, LI)
     with pytest.raises(NotFound):
         consent.withdraw(session, other, given.id)  # not theirs
     consent.withdraw(session, wang, given.id)
@@ -313,7 +314,7 @@ def test_a_listing_of_sensitive_records_leaves_out_those_without_consent(
     session: Session, vault: Vault, catalog: None
 ) -> None:
     health_grant(session, may_list=True)
-    give(session, make_person(session, vault, name="王芳", id_number=WANG))
+    give(session, find_person(session, vault, WANG))
     answer = reading.listing(session, vault, caller(session), "ZT-YL-001", {})
     assert [r.data["chronic_conditions"] for r in answer.records] == ["高血压"]
     assert answer.withheld == 1
@@ -409,10 +410,10 @@ def test_a_read_of_data_without_personal_fields_is_logged_and_a_long_field_list_
 ) -> None:
     """Found: reads of resources without personal fields left no audit entry; 50,000 repeated
     field names wrote an 800 KB entry."""
-    grant(session, "JC-FR-001", fields=["uscc", "name"], clear_fields=[], may_list=True)
+    grant(session, "JC-KJ-001", fields=["code", "name"], clear_fields=[], may_list=True)
     before = len(entries(session, "data.read"))
     answer = reading.listing(
-        session, vault, caller(session), "JC-FR-001", {}, fields=["name"] * 50_000
+        session, vault, caller(session), "JC-KJ-001", {}, fields=["name"] * 50_000
     )
     logged = entries(session, "data.read")[before:]
     assert len(logged) == 1 and logged[0].details["fields"] == ["name"]

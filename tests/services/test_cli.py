@@ -22,14 +22,17 @@ from qilu.pii import load_vault
 from qilu.services import applications, archive
 from qilu.services.catalog import install_catalog
 from qilu.services.models import ServiceItem
+from qilu.settings import Settings
 
 from ..conftest import make_settings
 from ..factories import make_person
 from ..test_cli import run
 
 
-def test_archive_verify_passes_intact_packages_and_catches_a_changed_one(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+def archived_store(settings: Settings) -> Path:
+    """Migrate the store and fill it with one finished, archived application (高龄津贴 of a
+    resident known to the population library); returns the package's folder."""
+    tmp_path = settings.data_dir
     engine = make_engine(settings)
     upgrade(engine)
     vault = load_vault(settings)
@@ -64,11 +67,25 @@ def test_archive_verify_passes_intact_packages_and_catches_a_changed_one(tmp_pat
         )
         path = tmp_path / package.path
     engine.dispose()
+    return path
+
+
+def store_env(settings: Settings) -> dict[str, str]:
+    """The environment a `qilu` command needs to reach this store under its keys."""
     env = {
-        "QILU_DATA_DIR": str(tmp_path),
+        "QILU_DATA_DIR": str(settings.data_dir),
         "QILU_PII_KEY": settings.pii_key.get_secret_value(),  # type: ignore[union-attr]
         "QILU_INDEX_KEY": settings.index_key.get_secret_value(),  # type: ignore[union-attr]
     }
+    if settings.database_url:
+        env["QILU_DATABASE_URL"] = settings.database_url
+    return env
+
+
+def test_archive_verify_passes_intact_packages_and_catches_a_changed_one(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    path = archived_store(settings)
+    env = store_env(settings)
     intact = run("archive", "verify", env=env)
     assert intact.returncode == 0, intact.stderr
     assert "共 1 个归档包，1 个完好" in intact.stdout

@@ -112,7 +112,8 @@ def test_a_resident_completes_newborn_by_instant_approval_and_a_licence_verifies
     anonymous.screenshot(path=str(tmp_path / "shown.png"), full_page=True)
     page.goto(base + "/account/licences")
     certificate.get_by_role("link", name="查看照面").click()
-    assert page.locator(".licence-face img").evaluate("i => i.naturalWidth") > 0
+    face_width = "i => i.decode().then(() => i.naturalWidth, () => 0)"  # once it has loaded
+    assert page.locator(".licence-face img").evaluate(face_width) > 0
     with page.expect_download() as download:
         page.get_by_role("link", name="下载签名证照文件").click()
     document = json.loads(Path(download.value.path()).read_text("utf-8"))

@@ -372,10 +372,20 @@ def standard_catalog() -> list[ResourceSpec]:
 
 
 def install_standard_catalog(session: Session) -> list[DataResource]:
-    """Register the standard resources not registered yet (running it twice changes nothing)."""
-    known = set(session.scalars(select(DataResource.code)))
-    return [
-        register_resource(session, spec, actor=roles.OPERATOR)
-        for spec in standard_catalog()
-        if spec.code not in known
-    ]
+    """Register the standard resources not registered yet, and give those registered earlier
+    the fields a newer Qilu ships (a new schema version, when it breaks nothing); running it
+    twice changes nothing. Returns the resources registered now."""
+    known = {r.code: r for r in session.scalars(select(DataResource))}
+    added = []
+    for spec in standard_catalog():
+        resource = known.get(spec.code)
+        if resource is None:
+            added.append(register_resource(session, spec, actor=roles.OPERATOR))
+            continue
+        current = schema_of(session, resource)
+        shipped = [*current, *(f for f in spec.fields if f.name not in {c.name for c in current})]
+        if len(shipped) > len(current) and not breaking_changes(current, shipped):
+            change_schema(
+                session, spec.code, shipped, note="随齐鲁标准目录更新新增字段", actor=roles.OPERATOR
+            )
+    return added

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
+from qilu.data import registers
 from qilu.data.catalog import FieldSpec, fields_of, get_resource
 from qilu.data.files import Row
 from qilu.data.models import DataLoad, DataRecord, DataResource, RecordChange
@@ -137,6 +138,7 @@ class _Pending:
     content: dict[str, Any]
     sealed: bytes | None
     digest: bytes
+    values: dict[str, Any] | None = None  # in clear, kept for a register's library only
 
 
 # A checked row: its number, what to store (None if rejected), its problems and its warnings.
@@ -154,6 +156,7 @@ class Preparer:
     sealed_fields: frozenset[str]
     blind_key: bool
     column: str
+    keep_values: bool
 
     @classmethod
     def of(cls, layout: Layout, vault: Vault) -> Preparer:
@@ -164,6 +167,7 @@ class Preparer:
             layout.sealed_fields,
             layout.blind_key,
             layout.column,
+            registers.feeds_register(layout.resource.code),
         )
 
     def chunk(self, rows: list[Row]) -> list[Prepared]:
@@ -186,7 +190,8 @@ class Preparer:
         )
         sealed = self.vault.encrypt(sealed_part, self.column) if personal else None
         digest = sm3(open_part.encode(), b"\x00", sealed_part.encode())
-        return number, _Pending(number, key, content, sealed, digest), [], checked.warnings
+        kept = values if self.keep_values else None
+        return number, _Pending(number, key, content, sealed, digest, kept), [], checked.warnings
 
 
 def _prepared_chunks(
@@ -273,7 +278,14 @@ def load_rows(
                 _duplicate(problems, counts, number, layout.key_fields[0], reason)
             else:
                 batch[pending.key] = pending
-        _write(session, layout, load, batch, counts, problems, by, moment)
+        duplicates = _write(session, layout, load, batch, counts, problems, by, moment)
+        warnings += registers.apply(
+            session,
+            vault,
+            code,
+            [(p.row, p.values) for k, p in batch.items() if p.values and k not in duplicates],
+            load.id,
+        )
         if counts["inserted"] >= analysed * 2 + BATCH:
             analysed = _refresh_statistics(session, counts["inserted"])
         if progress is not None:
@@ -367,9 +379,11 @@ def _write(
     problems: list[dict[str, Any]],
     by: int | None,
     moment: datetime,
-) -> None:
+) -> set[str]:
+    """Upsert the batch; returns the keys refused as repeats of an earlier batch's row."""
+    repeated: set[str] = set()
     if not batch:
-        return
+        return repeated
     table = DataRecord.__table__
     existing = {
         row.record_key: row
@@ -407,6 +421,7 @@ def _write(
         elif found.updated_load_id == load.id:  # an earlier batch of this file had the key
             reason = "主键与本文件前面的某行重复"
             _duplicate(problems, counts, pending.row, layout.key_fields[0], reason)
+            repeated.add(key)
             continue
         elif found.digest == pending.digest:
             counts["unchanged"] += 1
@@ -452,6 +467,7 @@ def _write(
         session.execute(insert(RecordChange), changes)
     counts["inserted"] += len(inserts)
     counts["updated"] += len(updates)
+    return repeated
 
 
 def _among(session: Session, keys: list[str]) -> ColumnElement[bool]:

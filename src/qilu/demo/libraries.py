@@ -61,7 +61,7 @@ def fill_libraries(
     sources: dict[str, Callable[[], Iterator[dict[str, Any]]]] = {
         "JC-KJ-001": _divisions,
         "JC-RK-001": lambda: _population(session, vault),
-        "JC-FR-001": lambda: _entities(session),
+        "JC-FR-001": lambda: _entities(session, vault),
         "ZT-SB-001": lambda: _insurance(session, vault, seed, today),
         "ZT-XY-001": lambda: _credit(session, vault, seed, today),
         "ZT-YL-001": lambda: _health(session, vault, seed, today),
@@ -119,18 +119,22 @@ def _population(session: Session, vault: Vault) -> Iterator[dict[str, Any]]:
         }
 
 
-def _entities(session: Session) -> Iterator[dict[str, Any]]:
+def _entities(session: Session, vault: Vault) -> Iterator[dict[str, Any]]:
     entities = session.scalars(
         select(LegalEntity).order_by(LegalEntity.id).execution_options(yield_per=2_000)
     )
     for entity in entities:
+        representative = entity.legal_representative
         yield {
             "uscc": entity.uscc,
             "name": entity.name,
             "industry": entity.industry_code,
             "division": entity.division_code,
             "address": entity.address,
-            "legal_representative": entity.legal_representative.name,
+            "legal_representative": representative.name,
+            "legal_representative_id_number": vault.decrypt(
+                representative.id_number_cipher, "id_number"
+            ),
             "registered_capital": entity.registered_capital,
             "established_on": entity.established_on,
             "status": STATUS[entity.status],

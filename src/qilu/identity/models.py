@@ -32,7 +32,10 @@ class Person(Base):
     """A resident in the population register (人口库); identifiers encrypted (`qilu.pii`)."""
 
     __tablename__ = "persons"
-    __table_args__ = (CheckConstraint("sex IN ('M', 'F')", name="sex"),)
+    __table_args__ = (
+        CheckConstraint("sex IN ('M', 'F')", name="sex"),
+        CheckConstraint("status IN ('active', 'deceased', 'emigrated')", name="status"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     id_number_cipher: Mapped[bytes] = mapped_column(LargeBinary)
@@ -48,6 +51,10 @@ class Person(Base):
     ethnicity_code: Mapped[str] = mapped_column(String(2), default="01")  # GB 3304
     phone_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
     phone_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    # As the population register says: active, deceased (死亡) or emigrated (迁出 the province);
+    # only an active resident registers, signs in or is named for an enterprise or a family.
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    status_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
 

@@ -46,13 +46,16 @@ def find_person(session: Session, vault: Vault, id_number: str) -> Person:
 
 
 def matching_person(session: Session, vault: Vault, name: str, id_number: str) -> Person | None:
-    """The resident with this ID number if the name matches too (spaces ignored), else None:
-    one answer for both misses, so the register cannot be probed through a form."""
+    """The resident with this ID number if the name matches too (spaces ignored) and the
+    register has them active, else None: one answer for every miss, so the register cannot be
+    probed through a form."""
     number = validate_id_number(id_number)
     person = session.scalars(
         select(Person).where(Person.id_number_index == vault.blind_index(number, "id_number"))
     ).one_or_none()
     if person is None or "".join(person.name.split()) != "".join(name.split()):
+        return None
+    if person.status != "active":  # died or left the province: no new account, grant or role
         return None
     return person
 
