@@ -552,6 +552,33 @@ def org_load(ctx: CliContext, file: str) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
+@pass_context
+def backup(ctx: CliContext, destination: Path) -> None:
+    """Back the store up into DESTINATION (a new folder): the database (pg_dump, or SQLite's
+    online backup), the data folder's files, and a check of the personal-data keys, with a
+    manifest of SM3 digests. Runs while Qilu serves."""
+    from qilu.operations.backup import make_backup
+
+    click.echo(make_backup(ctx.settings, ctx.engine, destination).describe())
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@pass_context
+def restore(ctx: CliContext, source: Path) -> None:
+    """Restore the backup in SOURCE into an empty database and an empty data folder, under the
+    keys it was made with; then run `qilu audit verify` and `qilu archive verify`."""
+    from qilu.operations.backup import restore_backup
+
+    manifest = restore_backup(ctx.settings, ctx.engine, source)
+    click.echo(
+        f"已恢复 {manifest['made_at']} 的备份（数据库版本 {manifest['revision']}）；"
+        "请运行 qilu db upgrade、qilu audit verify 和 qilu archive verify"
+    )
+
+
 @cli.group()
 def audit() -> None:
     """The SM3-chained audit log."""
