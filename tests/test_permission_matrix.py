@@ -96,11 +96,15 @@ ADMIN = holders("admin.enter", "county_admin", "province_admin")
 CLIENTS = holders("admin.clients", "county_admin", "province_admin")
 ROLES = holders("admin.roles", "county_admin", "province_admin")
 CATALOG = holders("services.catalog", "province_admin")  # the province's one catalog
+SYSTEM_VIEW = holders("admin.system", "province_admin")  # the platform as a whole
+# Prometheus' bearer token (QILU_METRICS_TOKEN), never a person's session; none is set here.
+METRICS = Rule(_everyone(DENY))
 
 MATRIX: dict[tuple[str, str], Rule] = {
     # shell
     ("GET", "/"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/metrics"): METRICS,
     ("GET", "/api/docs"): PUBLIC,
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/codes"): PUBLIC,
@@ -180,6 +184,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/admin/items"): CATALOG,
     ("GET", "/admin/items/{code}"): CATALOG,
     ("POST", "/admin/items/{code}"): CATALOG,
+    ("GET", "/admin/system"): SYSTEM_VIEW,
     # data platform in the workbench
     ("GET", "/workbench/data"): STAFF,
     ("GET", "/workbench/data/{code}"): STAFF,

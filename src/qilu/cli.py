@@ -590,10 +590,15 @@ def audit_verify(ctx: CliContext) -> None:
     """Walk every chain and report the first broken link; exit 1 if there is one."""
     from sqlalchemy.orm import Session
 
-    from qilu.audit.service import verify
+    from qilu.audit.service import record, verify
 
     with Session(ctx.engine) as session:
         result = verify(session)
+    with Session(ctx.engine) as session, session.begin():  # for 系统运行 to show
+        link = result.broken
+        where = None if link is None else f"链 {link.chain} 第 {link.seq} 条"
+        details = {"entries": result.entries, "intact": link is None, "broken": where}
+        record(session, "system.audit_verified", details=details)
     if result.broken is None:
         click.echo(f"审计链完整：共 {result.entries:,} 条记录，逐条校验通过")
         return

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
         description="A Chinese OpenType font (.ttc/.otf/.ttf) the PDF documents are written in "
         "(Debian: fonts-noto-cjk).",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus sends to /metrics; empty: /metrics is closed.",
+    )
     demo_scale: int = Field(default=20_000, ge=100, description="Residents `qilu demo` creates.")
     demo_seed: int = 2020
 

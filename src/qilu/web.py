@@ -47,6 +47,8 @@ from qilu.identity.assurance import StepUpRequired
 from qilu.limits import BodyLimit, BodyTooLarge
 from qilu.logs import configure_logging
 from qilu.messages import pages as message_pages
+from qilu.operations import metrics
+from qilu.operations import pages as operations_pages
 from qilu.pii import load_vault
 from qilu.routes import CSRF_COOKIE, LARGE_FONT, Redrawn, beijing, new_csrf_token, render
 from qilu.services import admin_pages as services_admin_pages
@@ -145,6 +147,7 @@ INSTALLS = (
     enterprise_pages.install,
     admin_pages.install,
     services_admin_pages.install,
+    operations_pages.install,
     data_pages.install,
     sharing_pages.install,
     resident_pages.install,
@@ -153,7 +156,7 @@ INSTALLS = (
     workbench_pages.install,
     home.install,
 )
-DOMAINS = ("codes", "identity", "messages", "data", "services", "demo")
+DOMAINS = ("codes", "identity", "messages", "data", "services", "operations", "demo")
 
 
 def _package_path(name: str) -> Path:
@@ -176,6 +179,7 @@ _MACHINE_PATHS = (
     "/oidc/par",
     "/oidc/userinfo",
     "/oidc/jwks",
+    "/metrics",
 )
 
 
@@ -304,12 +308,15 @@ class RequestShell:
         try:
             await self.app(scope, receive, labelled)
         finally:
+            duration = time.perf_counter() - started
+            route = scope.get("route")
+            metrics.observe(getattr(route, "path", None), scope["method"], status, duration)
             log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(duration * 1000, 2),
                 request_id=request_id,
             )
 

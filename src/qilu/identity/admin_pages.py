@@ -42,7 +42,7 @@ def index(
 ) -> HTMLResponse:
     sections = {
         permission: roles.allows(actor, permission)
-        for permission in ("admin.clients", "admin.roles", "services.catalog")
+        for permission in ("admin.clients", "admin.roles", "services.catalog", "admin.system")
     }
     return render(request, "identity/admin_index.html", sections=sections, grants=actor.grants)
 

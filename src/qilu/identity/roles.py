@@ -68,6 +68,7 @@ PERMISSIONS: dict[str, Permission] = {
     "admin.enter": _p(_DIV, "admin", "system_admin", "security_admin"),
     "admin.clients": _p(_DIV, "admin", "system_admin"),
     "admin.roles": _p(_DIV, "admin", "security_admin"),
+    "admin.system": _p(_DIV, "admin", "system_admin"),
     "audit.read": _p(_DIV, "admin", "audit_admin"),
     "services.catalog": _p(_DIV, "admin", "system_admin"),
     "ratings.appeals": _p(_DIV, "admin"),

@@ -1,0 +1,110 @@
+"""系统运行 and /metrics (issue 14): what the operations team sees, and who may see it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from qilu.audit.service import record
+from qilu.outbox.models import OutboxEffect
+from qilu.outbox.service import enqueue
+from qilu.pii import Vault
+
+from ..identity.test_admin import sign_in_as_admin
+
+
+def test_metrics_are_closed_until_a_token_is_set_and_then_answer_only_to_it(
+    app: FastAPI, client: TestClient
+) -> None:
+    closed = client.get("/metrics")
+    assert closed.status_code == 403 and closed.json()["error"]["code"] == "metrics.disabled"
+    app.state.settings = app.state.settings.model_copy(
+        update={"metrics_token": SecretStr("scrape-me")}
+    )
+    missing = client.get("/metrics")
+    assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer scrape-you"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "metrics.token"
+
+
+def scrape(app: FastAPI, client: TestClient) -> str:
+    app.state.settings = app.state.settings.model_copy(update={"metrics_token": SecretStr("t")})
+    answer = client.get("/metrics", headers={"Authorization": "Bearer t"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    return answer.text
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one series in an exposition (0 if it is not there)."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{key}="{value}"' in line for key, value in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_requests_are_counted_by_route_template_not_by_the_path_typed(
+    app: FastAPI, client: TestClient
+) -> None:
+    before = scrape(app, client)
+    route = "/services/applications/{application_id}"
+    client.get("/healthz")
+    client.get("/services/applications/123456")
+    client.get("/services/applications/654321")
+    for n in range(3):
+        client.get(f"/no/such/page/{n}")
+    after = scrape(app, client)
+    healthz = {"route": "/healthz", "method": "GET", "status": "200"}
+    assert sample(after, "qilu_http_requests_total", **healthz) == (
+        sample(before, "qilu_http_requests_total", **healthz) + 1
+    )
+    templated = sample(after, "qilu_http_requests_total", route=route)
+    assert templated - sample(before, "qilu_http_requests_total", route=route) == 2
+    assert "123456" not in after and "/no/such/page" not in after
+    unmatched = {"route": "(unmatched)", "status": "404"}
+    assert (
+        sample(after, "qilu_http_requests_total", **unmatched)
+        - sample(before, "qilu_http_requests_total", **unmatched)
+        == 3
+    )
+    assert sample(after, "qilu_http_request_duration_seconds_count", route="/healthz") >= 1
+
+
+def test_outbox_lag_and_depth_are_scraped_from_the_store(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    enqueue(session, "services.archive", "lag-test", {"application_id": 0})
+    session.execute(
+        update(OutboxEffect)
+        .where(OutboxEffect.key == "services.archive:lag-test")
+        .values(next_attempt_at=datetime.now(UTC) - timedelta(minutes=10))
+    )
+    text = scrape(app, client)
+    assert sample(text, "qilu_outbox_pending") >= 1
+    assert sample(text, "qilu_outbox_lag_seconds") >= 600
+    assert re.search(r'^qilu_cases_open\{state="correcting"\} \d', text, re.MULTILINE)
+
+
+def test_the_province_administrator_sees_the_system_page(
+    client: TestClient, session: Session, vault: Vault, departments: None
+) -> None:
+    sign_in_as_admin(client, session, vault)
+    assert 'href="/admin/system"' in client.get("/admin").text
+    fresh = client.get("/admin/system")
+    assert fresh.status_code == 200
+    assert 'data-database-state="ok"' in fresh.text and 'data-schema-current="true"' in fresh.text
+    assert "尚无备份" in fresh.text and 'data-audit-verified="none"' in fresh.text
+    record(session, "system.backup_made", subject="/backups/2026-12-06", details={"bytes": 1})
+    record(session, "system.audit_verified", details={"entries": 42, "intact": True})
+    enqueue(session, "services.archive", "page-test", {"application_id": 0})
+    page = client.get("/admin/system").text
+    assert "/backups/2026-12-06" in page and 'data-audit-verified="intact"' in page
+    pending = re.search(r"data-outbox-pending>(\d+)<", page)
+    assert pending and int(pending.group(1)) >= 1
