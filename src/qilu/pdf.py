@@ -179,7 +179,7 @@ def _footer(pdf: FPDF, y: float, seal_hex: str, how: str) -> None:
     pdf.multi_cell(
         pdf.w - 50,
         4,
-        f"{how}电子签名（Ed25519）：{seal_hex[:32]}…",
+        f"{how}电子签名：{seal_hex[:32]}…",
         new_x=XPos.LMARGIN,
         new_y=YPos.NEXT,
         wrapmode=WrapMode.CHAR,

@@ -2,7 +2,7 @@
 不予行政许可决定书 when it refuses, 补正材料告知书 when it asks for a correction (一次性告知).
 
 Each is written when the step is taken, in the same transaction, and sealed with the
-department's key as its licences are (Ed25519 over the canonical JSON of what it says), so
+department's key as its licences are (SM2 over the canonical JSON of what it says), so
 the page, the PDF and anyone checking the QR on paper all read one fixed wording. The QR holds
 the document's number and seal; `/documents/verify` answers whether the department issued
 exactly that.
@@ -16,12 +16,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from qilu import pdf
+from qilu import pdf, seals
 from qilu.audit.service import record
 from qilu.errors import NotFound
 from qilu.filestore import FileStore
@@ -246,11 +244,8 @@ def verify(session: Session, number: str, seal: str) -> Verdict:
     if found is None or not secrets.compare_digest(seal, found.signature.hex()):
         return Verdict(False, None, "签发记录中没有与二维码相符的文书")
     key = session.get_one(DepartmentKey, found.key_id)
-    try:
-        Ed25519PublicKey.from_public_bytes(key.public_key).verify(
-            found.signature, canonical(_sealed(found.number, found.kind, found.content))
-        )
-    except InvalidSignature:
+    sealed = canonical(_sealed(found.number, found.kind, found.content))
+    if not seals.verify(key.algorithm, key.public_key, found.signature, sealed):
         return Verdict(False, None, "签名与签发机构的印章密钥不符，记录可能被篡改")
     return Verdict(True, found, "签名有效，该文书由签发机构出具，内容如下")
 

@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import segno
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from qilu import pdf
+from qilu import pdf, seals
 from qilu.audit.service import record
 from qilu.codes.idcard import make_id_number
 from qilu.data.loading import push_rows
@@ -30,6 +27,7 @@ from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
 from qilu.identity.models import Department, Person
 from qilu.pii import Vault
+from qilu.seals import SealKey
 from qilu.services.models import Case, DepartmentKey, Licence
 
 LIBRARY = "JC-ZZ-001"
@@ -39,36 +37,33 @@ VERIFY_PATH = "/licences/verify"
 
 def department_key(
     session: Session, vault: Vault, department: Department
-) -> tuple[DepartmentKey, Ed25519PrivateKey]:
-    """The department's live sealing key (made on its first licence)."""
+) -> tuple[DepartmentKey, SealKey]:
+    """The department's live sealing key: SM2, made on its first seal. A department still on
+    an Ed25519 key from before SM2 gets a new SM2 key, and the old one is retired: what it
+    sealed keeps verifying under it, and it seals nothing more."""
     row = session.scalars(
         select(DepartmentKey)
         .where(DepartmentKey.department_id == department.id, DepartmentKey.retired_at.is_(None))
         .order_by(DepartmentKey.id.desc())
         .limit(1)
     ).first()
-    if row is None:
-        private = Ed25519PrivateKey.generate()
-        pem = private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        row = DepartmentKey(
-            department_id=department.id,
-            public_key=private.public_key().public_bytes(
-                serialization.Encoding.Raw, serialization.PublicFormat.Raw
-            ),
-            private_key_cipher=vault.encrypt(pem, KEY_COLUMN),
-            created_at=datetime.now(UTC),
-        )
-        session.add(row)
-        session.flush()
-        return row, private
-    opened = vault.decrypt(row.private_key_cipher, KEY_COLUMN).encode()
-    loaded = serialization.load_pem_private_key(opened, password=None)
-    assert isinstance(loaded, Ed25519PrivateKey)
-    return row, loaded
+    now = datetime.now(UTC)
+    if row is not None and row.algorithm == seals.SM2:
+        opened = vault.decrypt(row.private_key_cipher, KEY_COLUMN)
+        return row, seals.opened_private(row.algorithm, row.public_key, opened)
+    if row is not None:
+        row.retired_at = now
+    key = seals.new_key()
+    row = DepartmentKey(
+        department_id=department.id,
+        algorithm=key.algorithm,
+        public_key=key.public_key,
+        private_key_cipher=vault.encrypt(seals.stored_private(key), KEY_COLUMN),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row, key
 
 
 def document_of(licence: Licence, issuer: Department) -> dict[str, Any]:
@@ -285,10 +280,7 @@ def _verdict(
 ) -> Verdict:
     """The verdict on a document presented as the issued licence `found`."""
     key = session.get_one(DepartmentKey, found.key_id)
-    public = Ed25519PublicKey.from_public_bytes(key.public_key)
-    try:
-        public.verify(signature, canonical(document))
-    except InvalidSignature:
+    if not seals.verify(key.algorithm, key.public_key, signature, canonical(document)):
         return Verdict("forged", None, "签名与签发机构的印章密钥不符，内容可能被篡改")
     if found.status == "revoked":
         return Verdict(

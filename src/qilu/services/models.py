@@ -219,9 +219,12 @@ class DepartmentKey(Base):
     """A department's key for sealing the e-licences it issues (SM4-encrypted private key)."""
 
     __tablename__ = "service_department_keys"
+    __table_args__ = (CheckConstraint("algorithm IN ('sm2', 'ed25519')", name="algorithm"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    # sm2; ed25519 for earlier seals (the default names what the previous release writes)
+    algorithm: Mapped[str] = mapped_column(String(10), server_default="ed25519")
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     private_key_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
