@@ -156,3 +156,7 @@ def departments(connection: Connection) -> None:
     rows = organisations.department_rows()
     columns = ["id", "code", "kind", "name", "level", "division_code", "parent_id", "uscc"]
     write_rows(connection, "departments", columns, [astuple(d) for d in rows])
+    if connection.dialect.name == "postgresql":  # as the seed does: new departments come next
+        connection.exec_driver_sql(
+            "SELECT setval(pg_get_serial_sequence('departments', 'id'), MAX(id)) FROM departments"
+        )

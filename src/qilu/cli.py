@@ -518,8 +518,9 @@ def org() -> None:
 @pass_context
 def org_load(ctx: CliContext, file: str) -> None:
     """Load FILE (CSV or XLSX): departments (机构编码, 机构名称, 机构类别, 层级, 行政区划,
-    上级机构编码, 统一社会信用代码) or staff (公民身份号码, 姓名, 机构编码, 职务, 角色), told by the
-    columns. Rejected rows are listed in FILE.errors.csv; exit 1 if any (the others load)."""
+    上级机构编码, 统一社会信用代码[, 撤并至机构编码]) or staff (公民身份号码, 姓名, 机构编码,
+    职务, 角色), told by the columns. Rejected rows are listed in FILE.errors.csv; exit 1 if any
+    (the others load)."""
     from pathlib import Path
 
     from sqlalchemy.orm import Session

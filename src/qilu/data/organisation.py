@@ -4,8 +4,10 @@ row reported with its field and reason, the good ones applied in one transaction
 
 Two shapes of file, told apart by their columns:
 
-- departments (机构编码, 机构名称, 机构类别, 层级, 行政区划, 上级机构编码, 统一社会信用代码),
-  upserted by code; a parent may come earlier or later in the same file, or be known already;
+- departments (机构编码, 机构名称, 机构类别, 层级, 行政区划, 上级机构编码, 统一社会信用代码,
+  and optionally 撤并至机构编码), upserted by code; a parent may come earlier or later in the
+  same file, or be known already. A department merged into another (撤并) hands it its open
+  cases and its items (new applications go to the successor); its staff's roles end;
 - staff (公民身份号码, 姓名, 机构编码, 职务, 角色), each a resident of the population register
   (the name must match) made staff of the department with the listed roles (窗口受理、审批 …,
   separated by 、 or ;).
@@ -18,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
@@ -27,7 +29,7 @@ from qilu.data.files import Row, file_format, read_rows
 from qilu.data.validation import check_row
 from qilu.errors import QiluError
 from qilu.identity import roles
-from qilu.identity.models import Department, StaffMember
+from qilu.identity.models import Department, StaffMember, StaffRole
 from qilu.identity.passwords import Profile
 from qilu.identity.service import matching_person
 from qilu.pii import Vault
@@ -45,6 +47,7 @@ DEPARTMENT_FIELDS = [
     _f("division", "行政区划", "division", required=True),
     _f("parent", "上级机构编码", max_length=32),
     _f("uscc", "统一社会信用代码", "uscc", required=True),
+    _f("merged_into", "撤并至机构编码", max_length=32),
 ]
 STAFF_FIELDS = [
     _f("id_number", "公民身份号码", "id_number", required=True),
@@ -115,6 +118,7 @@ def load_departments(session: Session, rows: Iterable[Row], *, source: str) -> O
     # USCC and (division, kind) are each one department's: held by another code, refused.
     usccs = {d.uscc: d.code for d in known.values()}
     places = {(d.division_code, d.kind): d.code for d in known.values()}
+    merging = {v["code"] for _, v in checked if v.get("merged_into")}
     for number, values in checked:
         parent = values.get("parent")
         code = values["code"]
@@ -128,6 +132,8 @@ def load_departments(session: Session, rows: Iterable[Row], *, source: str) -> O
         elif places.setdefault((values["division"], values["kind"]), code) != code:
             holder = places[(values["division"], values["kind"])]
             result.refuse(number, "kind", f"该行政区划已有同类机构 {holder}")
+        elif reason := _merge_problem(values, codes, merging, known):
+            result.refuse(number, "merged_into", reason)
     refused = {p["row"] for p in result.problems}
     good = [(n, v) for n, v in checked if n not in refused]
     for _, values in good:
@@ -161,8 +167,62 @@ def load_departments(session: Session, rows: Iterable[Row], *, source: str) -> O
             department.parent_id = parent
     result.unchanged = len(good) - result.added - result.changed
     session.flush()
+    for _, values in good:
+        department = known[values["code"]]
+        if values.get("merged_into") and department.merged_into_id is None:
+            _merge(session, department, known[values["merged_into"]], source)
     _audit_load(session, result, source)
     return result
+
+
+def _merge_problem(
+    values: dict[str, Any], codes: set[str], merging: set[str], known: dict[str, Department]
+) -> str | None:
+    """Why this row's 撤并至 cannot be applied, if it cannot."""
+    target = values.get("merged_into")
+    current = known.get(values["code"])
+    if not target:
+        if current is not None and current.merged_into_id is not None:
+            return "该机构已撤并，不能恢复：请新设机构"
+        return None
+    if target == values["code"]:
+        return "不能撤并至本机构"
+    if target not in codes:
+        return f"撤并至的机构 {target} 既不在文件中也未登记"
+    if target in merging or (target in known and known[target].merged_into_id is not None):
+        return f"机构 {target} 本身已撤并：请直接撤并至承接它的机构"
+    already = current.merged_into_id if current is not None else None
+    if already is not None and (target not in known or known[target].id != already):
+        return "该机构已撤并至另一机构"
+    return None
+
+
+def _merge(session: Session, old: Department, new: Department, source: str) -> None:
+    """撤并: `new` takes over `old`'s open cases and items; roles held in `old` end."""
+    # The services build on the organisation, not the reverse: imported where a merge needs them.
+    from qilu.services import cases
+    from qilu.services.workdays import beijing_today
+
+    old.merged_into_id, old.merged_on = new.id, beijing_today()
+    moved = cases.transfer_open(session, old, new, "机构撤并")
+    ended = session.execute(
+        delete(StaffRole).where(
+            StaffRole.staff_member_id.in_(
+                select(StaffMember.id).where(StaffMember.department_id == old.id)
+            )
+        )
+    )
+    record(
+        session,
+        "org.department_merged",
+        subject=f"department:{old.code}",
+        details={
+            "into": new.code,
+            "cases": [c.number for c in moved],
+            "roles_ended": ended.rowcount,  # type: ignore[attr-defined]
+            "source": source,
+        },
+    )
 
 
 def load_staff(

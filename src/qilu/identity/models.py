@@ -99,8 +99,11 @@ class Department(Base):
     # The same kind of department one level up, which guides this one's work (业务指导).
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    # 撤并: the department that took this one over (its open cases, its items), and since when.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    merged_on: Mapped[date | None] = mapped_column(Date)
 
-    parent: Mapped[Department | None] = relationship(remote_side=[id])
+    parent: Mapped[Department | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
 
 
 class StaffMember(Base):

@@ -667,6 +667,54 @@ def _system_move(session: Session, case: Case, to_state: str, reason: str) -> No
     )
 
 
+def transfer_open(session: Session, old: Department, new: Department, reason: str) -> list[Case]:
+    """Every unfinished case of `old` moves to `new` (a merge, 撤并): same number and clock,
+    the new department's implementation code, unclaimed, a dated step on its timeline, and
+    the applicant told. Finished cases stay where they were decided."""
+    moving = list(
+        session.scalars(
+            select(Case)
+            .where(Case.department_id == old.id, Case.state.not_in(FINAL))
+            .order_by(Case.id)
+        )
+    )
+    now = datetime.now(UTC)
+    for case in moving:
+        case.department_id = new.id
+        case.implementation_code = implementation_code(case.item, new)
+        case.claimed_by_person_id = None
+        case.version += 1
+        case.updated_at = now
+        session.add(
+            CaseStep(
+                case_id=case.id,
+                seq=case.version,
+                action="transfer",
+                from_state=case.state,
+                to_state=case.state,
+                actor_person_id=None,
+                reason=f"{reason}：由{old.name}移交{new.name}",
+                at=now,
+            )
+        )
+        record(
+            session,
+            "services.case_transferred",
+            subject=f"case:{case.number}",
+            details={"from": old.code, "to": new.code, "reason": reason},
+        )
+        messages.send(
+            session,
+            case.application.applicant_person_id,
+            title="办件改由新机构办理",
+            body=f"因{reason}，您的办件 {case.number}（{case.item.name}）改由{new.name}继续办理，"
+            "办理进度和时限不变。",
+            link=f"/services/applications/{case.application_id}",
+        )
+    session.flush()
+    return moving
+
+
 def _cases_of(session: Session, application_id: int) -> list[Case]:
     return list(
         session.scalars(select(Case).where(Case.application_id == application_id).order_by(Case.id))

@@ -264,7 +264,17 @@ def competent_departments(
             Department.division_code.in_({county, city, SHANDONG}),
         )
     ).all()
-    by_place = {(d.kind, d.division_code): d for d in found}
+    merged = {d.merged_into_id for d in found if d.merged_into_id is not None}
+    successors = (
+        {d.id: d for d in session.scalars(select(Department).where(Department.id.in_(merged)))}
+        if merged
+        else {}
+    )
+    # A merged department's work is its successor's (撤并): new cases go there too.
+    by_place = {
+        (d.kind, d.division_code): successors[d.merged_into_id] if d.merged_into_id else d
+        for d in found
+    }
     chosen: dict[int, Department] = {}
     for item in items:
         department = next(
