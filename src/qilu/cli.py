@@ -403,6 +403,50 @@ def keys_rotate(ctx: CliContext, compromised: bool) -> None:
         )
 
 
+@keys.command("rotate-pii")
+@click.option(
+    "--new-key",
+    is_flag=True,
+    help="Embedded store: make a new SM4 key first. With keys in the environment, set the new "
+    "QILU_PII_KEY, QILU_PII_KEY_ID and QILU_PII_EARLIER_KEYS on every process instead.",
+)
+@click.option(
+    "--forget-earlier",
+    is_flag=True,
+    help="Embedded store: drop the earlier keys once nothing is left under them.",
+)
+@pass_context
+def keys_rotate_pii(ctx: CliContext, new_key: bool, forget_earlier: bool) -> None:
+    """Re-encrypt personal data still under an earlier SM4 key with the current one, in
+    batches, while Qilu serves; run it again to resume."""
+    from qilu import pii
+    from qilu.operations import pii_rotation
+
+    embedded = ctx.settings.pii_key is None
+    if (new_key or forget_earlier) and not embedded:
+        raise click.ClickException(
+            "密钥由环境变量设置：请在每个进程上设置新的 QILU_PII_KEY、QILU_PII_KEY_ID，"
+            "并把旧密钥放入 QILU_PII_EARLIER_KEYS，再运行本命令"
+        )
+    if new_key:
+        click.echo(f"已生成新的个人信息密钥（编号 {pii.new_embedded_key(ctx.settings.data_dir)}）")
+    vault = pii.load_vault(ctx.settings)
+    with _progress() as progress:
+        rewritten = pii_rotation.rotate(ctx.engine, vault, progress=progress)
+    left = pii_rotation.remaining(ctx.engine, vault)
+    click.echo(
+        f"已用密钥 {vault.key_id} 重新加密 {sum(rewritten.values()):,} 项密文，"
+        f"仍用旧密钥的还有 {left:,} 项"
+    )
+    if left:
+        sys.exit(1)
+    if forget_earlier:
+        pii.forget_earlier_keys(ctx.settings.data_dir)
+        click.echo("旧密钥已删除")
+    elif not embedded:
+        click.echo("可以从各进程的 QILU_PII_EARLIER_KEYS 中移除旧密钥了")
+
+
 @cli.group()
 def data() -> None:
     """The data platform: the resource catalog and its libraries."""
@@ -607,6 +651,25 @@ def audit_verify(ctx: CliContext) -> None:
     click.echo(f"审计链断裂（链 {broken.chain}，第 {broken.seq} 条）：{broken.reason}")
     click.echo(f"此前 {result.entries:,} 条记录校验通过")
     sys.exit(1)
+
+
+@audit.command("archive")
+@pass_context
+def audit_archive(ctx: CliContext) -> None:
+    """Write the audit entries older than QILU_AUDIT_ARCHIVE_DAYS (at least 183) that no
+    earlier archive holds to a JSON Lines file in the data folder's audit-archive, for
+    write-once storage; its SM3 digest is recorded. Entries are never deleted."""
+    from sqlalchemy.orm import Session
+
+    from qilu.operations.retention import archive_audit
+
+    days = ctx.settings.audit_archive_days
+    with Session(ctx.engine) as session, session.begin():
+        archived = archive_audit(session, ctx.settings.data_dir, days=days)
+    if archived.path is None:
+        click.echo(f"没有早于 {days} 天且尚未归档的审计记录")
+    else:
+        click.echo(f"已将 {archived.entries:,} 条审计记录写入 {archived.path}")
 
 
 @cli.group()

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
@@ -27,25 +29,48 @@ _TAG_BYTES = 16
 
 
 class Vault:
-    """Encrypts, decrypts and indexes personal identifiers with one key pair.
+    """Encrypts, decrypts and indexes personal identifiers.
 
-    The first byte of every ciphertext is the format version and the second the key id, so keys
-    can be rotated later without rewriting the column's layout.
+    The first byte of every ciphertext is the format version and the second the key id. New
+    ciphertexts use the current key; `earlier` keys (by id) still decrypt what they encrypted,
+    so reads work throughout a rotation (`qilu keys rotate-pii` rewrites the rest).
     """
 
-    def __init__(self, sm4_key: bytes, index_key: bytes, key_id: int = 0):
-        if len(sm4_key) != 16:
-            raise ValueError("the SM4 key is 16 bytes")
+    def __init__(
+        self,
+        sm4_key: bytes,
+        index_key: bytes,
+        key_id: int = 0,
+        earlier: Mapping[int, bytes] | None = None,
+    ):
+        if len(sm4_key) != 16 or any(len(k) != 16 for k in (earlier or {}).values()):
+            raise ValueError("an SM4 key is 16 bytes")
         if len(index_key) < 32:
             raise ValueError("the index key is at least 32 bytes")
-        self._keys = (sm4_key, index_key, key_id)
-        self._algorithm = algorithms.SM4(sm4_key)
+        if not 0 <= key_id <= 255 or key_id in (earlier or {}):
+            raise ValueError("the key id is a byte, and not one of an earlier key")
+        self._keys = (sm4_key, index_key, key_id, dict(earlier or {}))
+        self._ciphers = {
+            key_id: algorithms.SM4(sm4_key),
+            **{i: algorithms.SM4(k) for i, k in (earlier or {}).items()},
+        }
+        self._algorithm = self._ciphers[key_id]
         self._index = hmac.HMAC(index_key, hashes.SM3())
         self._header = bytes((FORMAT_VERSION, key_id))
 
-    def __reduce__(self) -> tuple[type[Vault], tuple[bytes, bytes, int]]:
+    def __reduce__(
+        self,
+    ) -> tuple[type[Vault], tuple[bytes, bytes, int, dict[int, bytes]]]:
         # Worker processes that generate data rebuild the vault from its keys.
         return (Vault, self._keys)
+
+    @property
+    def key_id(self) -> int:
+        return self._header[1]
+
+    def is_current(self, blob: bytes) -> bool:
+        """Whether `blob` is encrypted under the current key (else a rotation rewrites it)."""
+        return blob[:2] == self._header
 
     def encrypt(self, value: str, column: str) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
@@ -55,10 +80,11 @@ class Vault:
         return self._header + nonce + body + encryptor.tag
 
     def decrypt(self, blob: bytes, column: str) -> str:
-        if blob[:2] != self._header:
+        cipher = self._ciphers.get(blob[1]) if blob[:1] == self._header[:1] else None
+        if cipher is None:
             raise QiluError("pii.key_unknown", f"{column} 的密文版本或密钥编号未知，无法解密")
         nonce, body, tag = blob[2:14], blob[14:-_TAG_BYTES], blob[-_TAG_BYTES:]
-        decryptor = Cipher(self._algorithm, modes.GCM(nonce, tag)).decryptor()
+        decryptor = Cipher(cipher, modes.GCM(nonce, tag)).decryptor()
         decryptor.authenticate_additional_data(column.encode())
         try:
             return (decryptor.update(body) + decryptor.finalize()).decode()
@@ -80,11 +106,15 @@ def mask_phone(phone: str) -> str:
 
 
 def load_vault(settings: Settings) -> Vault:
-    """The vault from QILU_PII_KEY / QILU_INDEX_KEY, or the embedded store's own key file."""
+    """The vault from QILU_PII_KEY / QILU_INDEX_KEY (with QILU_PII_KEY_ID and, during a
+    rotation, QILU_PII_EARLIER_KEYS), or the embedded store's own key file."""
     if settings.pii_key is not None and settings.index_key is not None:
+        earlier = settings.pii_earlier_keys
         return Vault(
             _hex_key(settings.pii_key.get_secret_value(), "QILU_PII_KEY", 16),
             _hex_key(settings.index_key.get_secret_value(), "QILU_INDEX_KEY", 32),
+            settings.pii_key_id,
+            _earlier_keys(earlier.get_secret_value() if earlier else ""),
         )
     if not settings.is_embedded:
         raise ConfigurationError(
@@ -95,7 +125,57 @@ def load_vault(settings: Settings) -> Vault:
             field="QILU_PII_KEY",
         )
     keys = _embedded_keys(settings.data_dir / KEY_FILE)
-    return Vault(bytes.fromhex(keys["pii_key"]), bytes.fromhex(keys["index_key"]))
+    return Vault(
+        bytes.fromhex(keys["pii_key"]),
+        bytes.fromhex(keys["index_key"]),
+        int(keys.get("key_id", 0)),
+        {int(i): bytes.fromhex(k) for i, k in keys.get("earlier", {}).items()},
+    )
+
+
+def new_embedded_key(data_dir: Path) -> int:
+    """Give the embedded store a new SM4 key (its id one more); the old one stays, to decrypt
+    what it encrypted until `qilu keys rotate-pii` has rewritten it. Returns the new id."""
+    path = data_dir / KEY_FILE
+    keys = _embedded_keys(path)
+    current = int(keys.get("key_id", 0))
+    earlier = {**keys.get("earlier", {}), str(current): keys["pii_key"]}
+    new_id = max(int(i) for i in earlier) + 1
+    if new_id > 255:
+        raise QiluError("keys.exhausted", "密钥编号已用尽（0–255）", field="key_id")
+    updated = {**keys, "pii_key": secrets.token_hex(16), "key_id": new_id, "earlier": earlier}
+    work = path.with_name(f".{path.name}.new")
+    descriptor = os.open(work, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(updated, handle)
+    os.replace(work, path)
+    return new_id
+
+
+def forget_earlier_keys(data_dir: Path) -> None:
+    """After a finished rotation: the embedded store keeps only its current key."""
+    path = data_dir / KEY_FILE
+    keys = {k: v for k, v in _embedded_keys(path).items() if k != "earlier"}
+    work = path.with_name(f".{path.name}.new")
+    descriptor = os.open(work, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(keys, handle)
+    os.replace(work, path)
+
+
+def _earlier_keys(text: str) -> dict[int, bytes]:
+    """QILU_PII_EARLIER_KEYS: `ID:HEX` pairs separated by commas."""
+    keys = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        number, _, key = part.partition(":")
+        if not number.isdigit() or not 0 <= int(number) <= 255:
+            raise ConfigurationError(
+                "keys.invalid",
+                "QILU_PII_EARLIER_KEYS 须为“编号:32 位十六进制”，以逗号分隔，编号 0–255",
+                field="QILU_PII_EARLIER_KEYS",
+            )
+        keys[int(number)] = _hex_key(key, "QILU_PII_EARLIER_KEYS", 16)
+    return keys
 
 
 def _hex_key(text: str, name: str, size: int) -> bytes:
@@ -110,10 +190,10 @@ def _hex_key(text: str, name: str, size: int) -> bytes:
     return key
 
 
-def _embedded_keys(path: Path) -> dict[str, str]:
+def _embedded_keys(path: Path) -> dict[str, Any]:
     """Read the demo store's keys, creating them (owner-only) on first use."""
     if path.exists():
-        loaded: dict[str, str] = json.loads(path.read_text())
+        loaded: dict[str, Any] = json.loads(path.read_text())
         return loaded
     keys = {"pii_key": secrets.token_hex(16), "index_key": secrets.token_hex(32)}
     path.parent.mkdir(parents=True, exist_ok=True)

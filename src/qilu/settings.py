@@ -34,6 +34,18 @@ class Settings(BaseSettings):
     pii_key: SecretStr | None = Field(
         default=None, description="SM4 key for personal identifiers, 32 hex characters."
     )
+    pii_key_id: int = Field(
+        default=0,
+        ge=0,
+        le=255,
+        description="The id of QILU_PII_KEY, written into every ciphertext.",
+    )
+    pii_earlier_keys: SecretStr | None = Field(
+        default=None,
+        description="During a key rotation: the SM4 keys before QILU_PII_KEY, as ID:HEX pairs "
+        "separated by commas, so what they encrypted still reads until `qilu keys rotate-pii` "
+        "has rewritten it.",
+    )
     index_key: SecretStr | None = Field(
         default=None, description="HMAC-SM3 key for blind indexes, 64 hex characters."
     )
@@ -108,6 +120,20 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token Prometheus sends to /metrics; empty: /metrics is closed.",
+    )
+    draft_days: int = Field(
+        default=90, ge=1, description="A draft application untouched this many days is deleted."
+    )
+    load_report_days: int = Field(
+        default=180,
+        ge=1,
+        description="Days a data load's rejected rows and warnings are kept (its counts stay).",
+    )
+    audit_archive_days: int = Field(
+        default=183,
+        ge=183,
+        description="Audit entries older than this are written to the off-line archive by "
+        "`qilu audit archive` (never deleted; 等保 level 3 keeps at least six months).",
     )
     demo_scale: int = Field(default=20_000, ge=100, description="Residents `qilu demo` creates.")
     demo_seed: int = 2020

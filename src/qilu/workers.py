@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from qilu.filestore import file_store
 from qilu.identity import oidc_logout, sms_codes
 from qilu.messages import service as messages
+from qilu.operations import retention
 from qilu.outbox.service import Handler, sweep
 from qilu.pii import Vault
 from qilu.services import archive, bookings, clocks, documents
@@ -41,10 +42,18 @@ def handlers(settings: Settings, vault: Vault) -> dict[str, Handler]:
 HOURLY = 3600.0  # seconds between two runs of the hourly work
 
 
-def hourly(sessions: sessionmaker[Session]) -> tuple[int, int]:
-    """The cases' clocks (approvers warned) and tomorrow's bookings (people reminded)."""
+def hourly(sessions: sessionmaker[Session], settings: Settings) -> tuple[int, int]:
+    """The cases' clocks (approvers warned) and tomorrow's bookings (people reminded); and
+    what has outlived its keeping (stale drafts, old load reports), a batch an hour."""
     with sessions.begin() as session:
-        return clocks.warn(session), bookings.remind(session)
+        warned, reminded = clocks.warn(session), bookings.remind(session)
+    with sessions.begin() as session:
+        retention.expire(
+            session,
+            draft_days=settings.draft_days,
+            load_report_days=settings.load_report_days,
+        )
+    return warned, reminded
 
 
 def _due(next_run: float) -> bool:
@@ -61,7 +70,7 @@ async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vau
         try:
             await anyio.to_thread.run_sync(sweep, sessions, table)
             if _due(next_hourly):
-                await anyio.to_thread.run_sync(hourly, sessions)
+                await anyio.to_thread.run_sync(hourly, sessions, settings)
                 next_hourly = time.monotonic() + HOURLY
         except Exception:
             # The database may be away for a moment; the next round tries again.
@@ -74,7 +83,7 @@ def run_worker(sessions: sessionmaker[Session], settings: Settings, vault: Vault
     next_hourly = 0.0
     while True:
         if _due(next_hourly):
-            hourly(sessions)
+            hourly(sessions, settings)
             next_hourly = time.monotonic() + HOURLY
         if not sweep(sessions, table):
             time.sleep(max(settings.outbox_interval, 1.0))

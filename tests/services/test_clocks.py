@@ -13,6 +13,7 @@ from qilu.messages import service as messages
 from qilu.services import cases, clocks
 from qilu.services.models import Application
 from qilu.services.workdays import add_working_days
+from qilu.settings import Settings
 from qilu.workers import hourly
 
 from .conftest import Province
@@ -81,7 +82,7 @@ def test_a_paused_case_is_silent(
 
 
 def test_the_worker_runs_the_clocks(
-    province: Province, started: tuple[Application, Person, Person]
+    province: Province, started: tuple[Application, Person, Person], settings: Settings
 ) -> None:
     """`hourly` (what the sweeper calls once an hour) works in a session of its own: a case
     accepted today with one promised working day is yellow at once."""
@@ -97,6 +98,6 @@ def test_the_worker_runs_the_clocks(
     )
     province.session.commit()
     sessions = sessionmaker(bind=province.session.get_bind())
-    assert hourly(sessions) == (1, 0)
-    assert hourly(sessions) == (0, 0)
+    assert hourly(sessions, settings) == (1, 0)
+    assert hourly(sessions, settings) == (0, 0)
     assert titles(province, approver)[0] == "办件即将超期"
