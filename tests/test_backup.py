@@ -54,6 +54,8 @@ def test_backup_drop_restore_verify(store: Settings, tmp_path: Path) -> None:
     assert "keys.json" not in manifest["parts"]  # production keys stay in the secrets store
     again = run("backup", str(target), env=env)
     assert again.returncode == 1 and "已存在" in again.stderr
+    inside = run("backup", str(store.data_dir / "backups" / "1"), env=env)
+    assert inside.returncode == 1 and "数据目录" in inside.stderr
 
     drop(store)
     restored = run("restore", str(target), env=env)

@@ -65,6 +65,12 @@ def make_backup(settings: Settings, engine: Engine, destination: Path) -> Backup
     and renamed into place at the end, so a failed backup leaves no folder that looks whole."""
     if destination.exists():
         raise QiluError("backup.exists", f"{destination} 已存在：请指定新的备份目录", field="path")
+    if destination.resolve().is_relative_to(settings.data_dir.resolve()):
+        raise QiluError(
+            "backup.inside_data_dir",
+            f"备份目录不能在数据目录 {settings.data_dir} 之内（否则会备份备份本身）",
+            field="path",
+        )
     vault = load_vault(settings)
     work = destination.with_name(f".{destination.name}.partial")
     shutil.rmtree(work, ignore_errors=True)
