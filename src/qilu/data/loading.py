@@ -139,6 +139,7 @@ class _Pending:
     sealed: bytes | None
     digest: bytes
     values: dict[str, Any] | None = None  # in clear, kept for a register's library only
+    register_row: dict[str, Any] | None = None  # what the register needs, made in the worker
 
 
 # A checked row: its number, what to store (None if rejected), its problems and its warnings.
@@ -156,7 +157,7 @@ class Preparer:
     sealed_fields: frozenset[str]
     blind_key: bool
     column: str
-    keep_values: bool
+    register: str | None  # the resource's code when it feeds an identity register
 
     @classmethod
     def of(cls, layout: Layout, vault: Vault) -> Preparer:
@@ -167,7 +168,7 @@ class Preparer:
             layout.sealed_fields,
             layout.blind_key,
             layout.column,
-            registers.feeds_register(layout.resource.code),
+            layout.resource.code if registers.feeds_register(layout.resource.code) else None,
         )
 
     def chunk(self, rows: list[Row]) -> list[Prepared]:
@@ -190,8 +191,11 @@ class Preparer:
         )
         sealed = self.vault.encrypt(sealed_part, self.column) if personal else None
         digest = sm3(open_part.encode(), b"\x00", sealed_part.encode())
-        kept = values if self.keep_values else None
-        return number, _Pending(number, key, content, sealed, digest, kept), [], checked.warnings
+        if self.register is None:
+            return number, _Pending(number, key, content, sealed, digest), [], checked.warnings
+        made = registers.prepare(self.vault, self.register, values)
+        pending = _Pending(number, key, content, sealed, digest, values, made)
+        return number, pending, [], checked.warnings
 
 
 def _prepared_chunks(
@@ -283,7 +287,11 @@ def load_rows(
             session,
             vault,
             code,
-            [(p.row, p.values) for k, p in batch.items() if p.values and k not in duplicates],
+            [
+                (p.row, p.values, p.register_row)
+                for k, p in batch.items()
+                if p.values and k not in duplicates
+            ],
             load.id,
         )
         if counts["inserted"] >= analysed * 2 + BATCH:

@@ -23,27 +23,37 @@ ENTITIES = "JC-FR-001"
 PERSON_STATUS = {None: "active", "正常": "active", "死亡": "deceased", "迁出": "emigrated"}
 ENTITY_STATUS = {"存续": "active", "注销": "deregistered", "吊销": "revoked"}
 
-# A batch: each row's number in the file and its checked values.
-Batch = list[tuple[int, dict[str, Any]]]
+# A batch: each row's number in the file, its checked values, and what `prepare` made of it.
+Batch = list[tuple[int, dict[str, Any], dict[str, Any] | None]]
+
+
+def person_entry(values: dict[str, Any]) -> register.PersonEntry:
+    """A checked 人口 row as the register reads it."""
+    return register.PersonEntry(
+        id_number=str(values["id_number"]),
+        name=str(values["name"]),
+        sex="M" if values["sex"] == "1" else "F",
+        birth_date=_day(values["birth_date"]),
+        household_division=str(values["household_division"]),
+        address=str(values.get("address") or ""),
+        ethnicity=str(values.get("ethnicity") or "01"),
+        phone=str(values["phone"]) if values.get("phone") else None,
+        status=PERSON_STATUS[values.get("status")],
+        status_on=_day(values["status_date"]) if values.get("status_date") else None,
+    )
+
+
+def prepare(vault: Vault, code: str, values: dict[str, Any]) -> dict[str, Any] | None:
+    """What a load's worker process can make ahead for the register (a 人口 row's ciphertexts
+    and indexes), so the transaction only writes."""
+    return register.person_row(vault, person_entry(values)) if code == POPULATION else None
 
 
 def _persons(session: Session, vault: Vault, batch: Batch, load_id: int) -> register.Applied:
-    entries = [
-        register.PersonEntry(
-            id_number=str(v["id_number"]),
-            name=str(v["name"]),
-            sex="M" if v["sex"] == "1" else "F",
-            birth_date=_day(v["birth_date"]),
-            household_division=str(v["household_division"]),
-            address=str(v.get("address") or ""),
-            ethnicity=str(v.get("ethnicity") or "01"),
-            phone=str(v["phone"]) if v.get("phone") else None,
-            status=PERSON_STATUS[v.get("status")],
-            status_on=_day(v["status_date"]) if v.get("status_date") else None,
-        )
-        for _, v in batch
-    ]
-    return register.apply_persons(session, vault, entries, load_id=load_id)
+    entries = [person_entry(v) for _, v, _ in batch]
+    made = [p for _, _, p in batch if p is not None]
+    rows = made if len(made) == len(batch) else None
+    return register.apply_persons(session, vault, entries, load_id=load_id, rows=rows)
 
 
 def _entities(session: Session, vault: Vault, batch: Batch, load_id: int) -> register.Applied:
@@ -64,7 +74,7 @@ def _entities(session: Session, vault: Vault, batch: Batch, load_id: int) -> reg
                 else None
             ),
         )
-        for row, v in batch
+        for row, v, _ in batch
     ]
     return register.apply_entities(session, vault, entries, load_id=load_id)
 

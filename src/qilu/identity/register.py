@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
+from qilu.db import Base, copy_rows
 from qilu.identity import oidc_logout
 from qilu.identity.models import (
     Account,
@@ -80,25 +82,31 @@ class Applied:
 
 
 def apply_persons(
-    session: Session, vault: Vault, entries: list[PersonEntry], *, load_id: int
+    session: Session,
+    vault: Vault,
+    entries: list[PersonEntry],
+    *,
+    load_id: int,
+    rows: list[dict[str, Any]] | None = None,
 ) -> Applied:
     """Add the residents the register lacks and bring the others up to date; a resident who
-    died is closed."""
+    died is closed. `rows` are the entries' `person_row`s when a load's worker processes have
+    made them already (their encryption is most of the work)."""
     applied = Applied()
-    by_index = {vault.blind_index(e.id_number, "id_number"): e for e in entries}
+    prepared = rows if rows is not None else [person_row(vault, e) for e in entries]
+    pairs = zip(entries, prepared, strict=True)
+    by_index = {row["id_number_index"]: (entry, row) for entry, row in pairs}
     known = {
         p.id_number_index: p
         for p in session.scalars(select(Person).where(Person.id_number_index.in_(by_index)))
     }
-    new = [
-        _person_row(vault, index, entry) for index, entry in by_index.items() if index not in known
-    ]
+    new = [row for index, (_, row) in by_index.items() if index not in known]
     if new:
-        session.execute(insert(Person), new)
+        _insert_persons(session, new)
         applied.added = len(new)
     for index, person in known.items():
-        entry = by_index[index]
-        wanted = _person_row(vault, index, entry)
+        entry, row = by_index[index]
+        wanted = dict(row)
         wanted.pop("id_number_cipher")  # the same number; only its ciphertext would differ
         if entry.phone and person.phone_index == wanted["phone_index"]:
             wanted.pop("phone_cipher")
@@ -121,10 +129,22 @@ def apply_persons(
     return applied
 
 
-def _person_row(vault: Vault, index: bytes, entry: PersonEntry) -> dict[str, object]:
+def _insert_persons(session: Session, rows: list[dict[str, Any]]) -> None:
+    """New residents in bulk: binary COPY on PostgreSQL, one executemany on SQLite (the ORM's
+    per-row bookkeeping doubled a 人口 load's time)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        columns = list(rows[0])
+        copy_rows(connection, "persons", columns, ([row[c] for c in columns] for row in rows))
+    else:
+        connection.execute(insert(Base.metadata.tables["persons"]), rows)
+
+
+def person_row(vault: Vault, entry: PersonEntry) -> dict[str, Any]:
+    """The register's row for an entry, encrypted and indexed (pure: runs in a load's workers)."""
     return {
         "id_number_cipher": vault.encrypt(entry.id_number, "id_number"),
-        "id_number_index": index,
+        "id_number_index": vault.blind_index(entry.id_number, "id_number"),
         "name": entry.name,
         "sex": entry.sex,
         "birth_date": entry.birth_date,
