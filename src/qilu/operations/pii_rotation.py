@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, Table, func, literal, select, update
+from sqlalchemy import ColumnElement, Engine, Table, bindparam, func, literal, select, update
 from sqlalchemy.orm import Session
 
 import qilu.models  # noqa: F401  (registers every table in Base.metadata)
@@ -70,10 +70,16 @@ def rotate(
             with Session(engine) as session, session.begin():
                 rows = _batch(session, sealed, vault, after)
                 table = _table(sealed.table)
-                for row_id, blob, associated in rows:
-                    fresh = vault.encrypt(vault.decrypt(blob, associated), associated)
-                    session.execute(
-                        update(table).where(table.c.id == row_id).values({sealed.column: fresh})
+                fresh = [
+                    {"row_id": row_id, "fresh": vault.encrypt(vault.decrypt(blob, aad), aad)}
+                    for row_id, blob, aad in rows
+                ]
+                if fresh:  # one executemany per batch
+                    session.connection().execute(
+                        update(table)
+                        .where(table.c.id == bindparam("row_id"))
+                        .values({sealed.column: bindparam("fresh")}),
+                        fresh,
                     )
             if not rows:
                 break
