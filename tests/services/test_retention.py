@@ -74,6 +74,10 @@ def test_old_audit_entries_are_archived_once_and_stay(province: Province, tmp_pa
     lines = [json.loads(line) for line in archived.path.read_text("utf-8").splitlines()]
     subjects = {line["subject"] for line in lines}
     assert {"old:0", "old:1", "old:2"} <= subjects and "new" not in subjects
+    for line in lines:  # the file checks on its own: each entry hashes to its recorded hash
+        fields = {k: v for k, v in line.items() if k not in ("previous_hash", "hash")}
+        payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        assert sm3(bytes.fromhex(line["previous_hash"]), payload.encode()).hex() == line["hash"]
     entry = session.scalars(
         select(AuditEvent).where(AuditEvent.action == "system.audit_archived")
     ).one()

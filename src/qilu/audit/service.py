@@ -125,7 +125,15 @@ def _forget_chain(session: Session, transaction: SessionTransaction) -> None:
 
 
 def entry_hash(event: AuditEvent) -> bytes:
-    fields = {
+    payload = json.dumps(
+        hashed_fields(event), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return sm3(event.previous_hash, payload.encode())
+
+
+def hashed_fields(event: AuditEvent) -> dict[str, Any]:
+    """What an entry's hash covers (with the previous entry's hash)."""
+    return {
         "chain": event.chain,
         "seq": event.seq,
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
@@ -136,8 +144,6 @@ def entry_hash(event: AuditEvent) -> bytes:
         "client_address": event.client_address,
         "details": event.details,
     }
-    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return sm3(event.previous_hash, payload.encode())
 
 
 @dataclass(frozen=True)

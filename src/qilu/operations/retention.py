@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
-from qilu.audit.service import record
+from qilu.audit.service import hashed_fields, record
 from qilu.data.models import DataLoad
 from qilu.digests import sm3
 from qilu.services.models import Application, ApplicationMaterial
@@ -151,16 +151,10 @@ def _archived_up_to(session: Session) -> dict[int, int]:
 
 
 def _line(event: AuditEvent) -> dict[str, object]:
+    """An archived entry: what its hash covers, and the hashes that chain it (so the file can
+    be checked on its own with `qilu.audit.service.entry_hash`)."""
     return {
-        "chain": event.chain,
-        "seq": event.seq,
-        "occurred_at": event.occurred_at.isoformat(),
-        "action": event.action,
-        "actor_person_id": event.actor_person_id,
-        "actor_entity_uscc": event.actor_entity_uscc,
-        "subject": event.subject,
-        "client_address": event.client_address,
-        "details": event.details,
+        **hashed_fields(event),
         "previous_hash": event.previous_hash.hex(),
         "hash": event.hash.hex(),
     }
