@@ -53,7 +53,14 @@ def _persons(session: Session, vault: Vault, batch: Batch, load_id: int) -> regi
     entries = [person_entry(v) for _, v, _ in batch]
     made = [p for _, _, p in batch if p is not None]
     rows = made if len(made) == len(batch) else None
-    return register.apply_persons(session, vault, entries, load_id=load_id, rows=rows)
+    applied = register.apply_persons(session, vault, entries, load_id=load_id, rows=rows)
+    if applied.moved:
+        # The services build on the registers, not the reverse: imported where a move needs them.
+        from qilu.services import cases
+
+        for person_id, old, new in applied.moved:
+            cases.follow_move(session, person_id, old, new)
+    return applied
 
 
 def _entities(session: Session, vault: Vault, batch: Batch, load_id: int) -> register.Applied:

@@ -79,6 +79,8 @@ class Applied:
     added: int = 0
     changed: int = 0
     warnings: list[tuple[int, str, str]] = field(default_factory=list)
+    # Residents whose household moved: (person id, from division, to division).
+    moved: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def apply_persons(
@@ -113,7 +115,7 @@ def apply_persons(
         changed = [k for k, v in wanted.items() if getattr(person, k) != v]
         if not changed:
             continue
-        was = person.status
+        was, home = person.status, person.household_division_code
         for name in changed:
             setattr(person, name, wanted[name])
         applied.changed += 1
@@ -126,6 +128,8 @@ def apply_persons(
         )
         if person.status == "deceased" and was != "deceased":
             _close_person(session, person, load_id)
+        elif person.household_division_code != home:
+            applied.moved.append((person.id, home, person.household_division_code))
     return applied
 
 

@@ -678,41 +678,84 @@ def transfer_open(session: Session, old: Department, new: Department, reason: st
             .order_by(Case.id)
         )
     )
-    now = datetime.now(UTC)
     for case in moving:
-        case.department_id = new.id
-        case.implementation_code = implementation_code(case.item, new)
-        case.claimed_by_person_id = None
-        case.version += 1
-        case.updated_at = now
-        session.add(
-            CaseStep(
-                case_id=case.id,
-                seq=case.version,
-                action="transfer",
-                from_state=case.state,
-                to_state=case.state,
-                actor_person_id=None,
-                reason=f"{reason}：由{old.name}移交{new.name}",
-                at=now,
-            )
-        )
-        record(
-            session,
-            "services.case_transferred",
-            subject=f"case:{case.number}",
-            details={"from": old.code, "to": new.code, "reason": reason},
-        )
-        messages.send(
-            session,
-            case.application.applicant_person_id,
-            title="办件改由新机构办理",
-            body=f"因{reason}，您的办件 {case.number}（{case.item.name}）改由{new.name}继续办理，"
-            "办理进度和时限不变。",
-            link=f"/services/applications/{case.application_id}",
-        )
+        _transfer(session, case, old, new, reason)
     session.flush()
     return moving
+
+
+# Not yet taken in by a window: a case the applicant's new county may still receive.
+NOT_ACCEPTED = ("waiting", "submitted")
+
+
+def follow_move(session: Session, person_id: int, old_division: str, new_division: str) -> int:
+    """The resident's household moved to another county (the population register says so):
+    their applications handled where they lived, whose cases no window has accepted yet, go to
+    the new county's competent departments. Cases already accepted are finished where they
+    were accepted (受理地负责到底). Returns how many cases moved."""
+    moved = 0
+    applications = session.scalars(
+        select(Application).where(
+            Application.applicant_person_id == person_id,
+            Application.entity_id.is_(None),
+            Application.division_code == old_division,
+            Application.status.in_(("submitted", "in_progress")),
+        )
+    ).all()
+    for application in applications:
+        waiting = [c for c in _cases_of(session, application.id) if c.state in NOT_ACCEPTED]
+        if not waiting:
+            continue
+        try:
+            chosen = competent_departments(session, [c.item for c in waiting], new_division)
+        except NotFound:  # the new county has no such office: the case stays where it is
+            continue
+        for case in waiting:
+            target = chosen[case.item.id]
+            if target.id != case.department_id:
+                _transfer(session, case, case.department, target, "户籍迁移")
+                moved += 1
+        if all(c.state in NOT_ACCEPTED for c in _cases_of(session, application.id)):
+            application.division_code = new_division  # handled where the applicant now lives
+    session.flush()
+    return moved
+
+
+def _transfer(session: Session, case: Case, old: Department, new: Department, reason: str) -> None:
+    """One case to another department: a step on its timeline, audited, the applicant told."""
+    now = datetime.now(UTC)
+    case.department_id = new.id
+    session.expire(case, ["department"])  # read again as the new department
+    case.implementation_code = implementation_code(case.item, new)
+    case.claimed_by_person_id = None
+    case.version += 1
+    case.updated_at = now
+    session.add(
+        CaseStep(
+            case_id=case.id,
+            seq=case.version,
+            action="transfer",
+            from_state=case.state,
+            to_state=case.state,
+            actor_person_id=None,
+            reason=f"{reason}：由{old.name}移交{new.name}",
+            at=now,
+        )
+    )
+    record(
+        session,
+        "services.case_transferred",
+        subject=f"case:{case.number}",
+        details={"from": old.code, "to": new.code, "reason": reason},
+    )
+    messages.send(
+        session,
+        case.application.applicant_person_id,
+        title="办件改由新机构办理",
+        body=f"因{reason}，您的办件 {case.number}（{case.item.name}）改由{new.name}继续办理，"
+        "办理进度和时限不变。",
+        link=f"/services/applications/{case.application_id}",
+    )
 
 
 def _cases_of(session: Session, application_id: int) -> list[Case]:

@@ -31,7 +31,7 @@ STEP_NAMES = {
     "finish": "办结",
     "release": "前置事项办结，开始办理",
     "cancel": "已终止",
-    "transfer": "因机构调整移交",
+    "transfer": "移交办理",
 }
 # 我的办件's tabs: key → (label, the application statuses it shows).
 TABS: dict[str, tuple[str, tuple[str, ...]]] = {

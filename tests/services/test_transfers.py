@@ -1,23 +1,27 @@
-"""撤并 (issue 14): a department merged into another, as the 编制 system's file says, hands
-over its open cases (with a step on their timeline and the applicant told) and its items;
-the roles held in it end; what was decided stays where it was decided."""
+"""Cases follow the registers (issue 14). 撤并: a department merged into another, as the 编制
+system's file says, hands over its open cases (with a step on their timeline and the applicant
+told) and its items; the roles held in it end. 户籍迁移: a resident's cases no window has
+accepted go to their new county. What was decided stays where it was decided."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from sqlalchemy import select
 
 from qilu.audit.models import AuditEvent
 from qilu.codes.uscc import make_uscc
 from qilu.data import organisation
+from qilu.filestore import LocalFileStore
 from qilu.identity.models import Department
 from qilu.identity.roles import roles_of
 from qilu.messages import service as messages
-from qilu.services import progress
+from qilu.services import applications, progress
 from qilu.services.models import Case, CaseStep
 
 from .conftest import Province
+from .test_applications import newborn
 from .test_cases import case_named, restaurant
 
 HEADER = "机构编码,机构名称,机构类别,层级,行政区划,上级机构编码,统一社会信用代码,撤并至机构编码\n"
@@ -105,3 +109,39 @@ def test_impossible_merges_are_refused_with_their_reason(province: Province) -> 
     assert chained.rejected == 2 and all("本身已撤并" in p["reason"] for p in chained.problems)
     assert province.session.scalars(select(Case).where(Case.department_id.is_(None))).all() == []
     assert approval.merged_into_id is None and emergency.merged_into_id is None
+
+
+def test_a_move_to_another_county_takes_the_unaccepted_cases_along(
+    province: Province, tmp_path: Path
+) -> None:
+    """户籍迁移 as the 人口 library says it: the newborn's 社保卡 case, not yet accepted, goes to
+    the new county's office; what was decided (the instant cases) stays where it was."""
+    session = province.session
+    application = newborn(province, LocalFileStore(tmp_path / "files"))
+    applications.submit(session, province.vault, application, actor_person_id=province.resident.id)
+    card = case_named(application, "社会保障卡申领")
+    decided = [c for c in application.cases if c.state == "done"]
+    assert card.state == "submitted" and card.department.code == "370102-human_resources"
+    assert decided  # 出生登记 and others were decided at once
+    moved = {
+        "id_number": province.resident_id_number,
+        "name": "王丽",
+        "sex": "2",
+        "birth_date": "1992-05-17",
+        "household_division": "370103",
+        "address": "山东省济南市市中区经七路1号",
+        "phone": "13900001111",
+    }
+    province.library("JC-RK-001", [moved])
+    session.refresh(card)
+    assert card.department.code == "370103-human_resources" and card.state == "submitted"
+    assert all(session.get_one(Case, c.id).department_id == c.department_id for c in decided)
+    step = session.scalars(
+        select(CaseStep).where(CaseStep.case_id == card.id, CaseStep.action == "transfer")
+    ).one()
+    assert step.reason.startswith("户籍迁移")
+    assert province.resident.household_division_code == "370103"
+    transferred = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "services.case_transferred")
+    ).all()
+    assert [e.subject for e in transferred] == [f"case:{card.number}"]
