@@ -113,3 +113,37 @@ def test_a_file_that_is_neither_shape_is_refused_by_name() -> None:
     with pytest.raises(QiluError) as jsonl:
         read("{}", "org.jsonl")
     assert jsonl.value.code == "org.file_format"
+
+
+def test_a_person_the_file_places_elsewhere_leaves_their_old_posts(
+    session: Session, vault: Vault, departments: None
+) -> None:
+    install_standard_catalog(session)
+    person = {
+        "id_number": LI,
+        "name": "李强",
+        "sex": "1",
+        "birth_date": "1990-03-07",
+        "household_division": "370102",
+    }
+    load_rows(session, vault, "JC-RK-001", [(1, person)], source="t", actor=OPERATOR)
+    header = "公民身份号码,姓名,机构编码,职务,角色\n"
+
+    def staff(text: str) -> None:
+        result = organisation.load_staff(
+            session, vault, read(header + text)[1], source="人员.csv", profile="standard"
+        )
+        assert result.rejected == 0, result.problems
+
+    staff(f"{LI},李强,370102-approval,科员,窗口受理、审批\n")
+    li = find_person(session, vault, LI)
+    staff(f"{LI},李强,370102-approval,科员,窗口受理\n{LI},李强,370102-civil_affairs,科员,审批\n")
+    held = {(g.department_name, g.role) for g in roles_of(session, li.id)}
+    assert ("历下区行政审批服务局", "approver") in held  # 兼职: both posts listed, both kept
+    assert len(held) == 3
+    staff(f"{LI},李强,370102-civil_affairs,科长,审批\n")  # moved: only the new post listed
+    assert {(g.department_name, g.role) for g in roles_of(session, li.id)} == {
+        ("历下区民政局", "approver")
+    }
+    moved = session.scalars(select(AuditEvent).where(AuditEvent.action == "org.staff_moved")).one()
+    assert moved.details["left"] == "370102-approval" and moved.details["roles_ended"] == 2

@@ -228,9 +228,13 @@ def _merge(session: Session, old: Department, new: Department, source: str) -> N
 def load_staff(
     session: Session, vault: Vault, rows: Iterable[Row], *, source: str, profile: Profile
 ) -> OrgLoad:
-    """Make each listed resident staff of their department with the listed roles."""
+    """Make each listed resident staff of their department with the listed roles. A person
+    the file lists works where it says: their roles in other departments end, unless the file
+    lists those posts too (兼职). Roles granted on the platform in a department the person still
+    works in stay."""
     result = OrgLoad("staff")
     departments = {d.code: d for d in session.scalars(select(Department))}
+    posts: dict[int, set[int]] = {}  # person → the departments this file lists them in
     for number, raw in rows:
         result.total += 1
         values = _checked(result, STAFF_FIELDS, number, raw)
@@ -256,6 +260,7 @@ def load_staff(
             )
         ).one_or_none()
         title = values.get("title") or "工作人员"
+        posts.setdefault(person.id, set()).add(department.id)
         if member is None:
             session.add(StaffMember(person_id=person.id, department_id=department.id, title=title))
             result.added += 1
@@ -275,8 +280,31 @@ def load_staff(
                 actor=roles.OPERATOR,
                 title=title,
             )
+    for person_id, kept in posts.items():
+        _end_other_posts(session, person_id, kept, source)
     _audit_load(session, result, source)
     return result
+
+
+def _end_other_posts(session: Session, person_id: int, kept: set[int], source: str) -> None:
+    """The person moved: the roles they held in departments the file no longer lists end."""
+    for member in session.scalars(
+        select(StaffMember).where(
+            StaffMember.person_id == person_id, StaffMember.department_id.not_in(kept)
+        )
+    ):
+        ended = session.execute(delete(StaffRole).where(StaffRole.staff_member_id == member.id))
+        if ended.rowcount:  # type: ignore[attr-defined]
+            record(
+                session,
+                "org.staff_moved",
+                subject=f"person:{person_id}",
+                details={
+                    "left": member.department.code,
+                    "roles_ended": ended.rowcount,  # type: ignore[attr-defined]
+                    "source": source,
+                },
+            )
 
 
 def _checked(

@@ -669,7 +669,7 @@ def _system_move(session: Session, case: Case, to_state: str, reason: str) -> No
 
 def transfer_open(session: Session, old: Department, new: Department, reason: str) -> list[Case]:
     """Every unfinished case of `old` moves to `new` (a merge, 撤并): same number and clock,
-    the new department's implementation code, unclaimed, a dated step on its timeline, and
+    the new department's implementation code, a dated step on its timeline, and
     the applicant told. Finished cases stay where they were decided."""
     moving = list(
         session.scalars(
@@ -727,7 +727,6 @@ def _transfer(session: Session, case: Case, old: Department, new: Department, re
     case.department_id = new.id
     session.expire(case, ["department"])  # read again as the new department
     case.implementation_code = implementation_code(case.item, new)
-    case.claimed_by_person_id = None
     case.version += 1
     case.updated_at = now
     session.add(
