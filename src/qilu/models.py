@@ -27,7 +27,7 @@ from qilu.identity.models import (
     WebSession,
 )
 from qilu.messages.models import Message, MessagePreference
-from qilu.outbox.models import OutboxEffect
+from qilu.outbox.models import OutboxEffect, SweeperBeat
 from qilu.services.models import (
     Application,
     ApplicationMaterial,
@@ -81,5 +81,6 @@ __all__ = [
     "SigningKey",
     "StaffMember",
     "StaffRole",
+    "SweeperBeat",
     "WebSession",
 ]

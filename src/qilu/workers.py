@@ -14,7 +14,7 @@ from qilu.filestore import file_store
 from qilu.identity import oidc_logout, sms_codes
 from qilu.messages import service as messages
 from qilu.operations import retention
-from qilu.outbox.service import Handler, sweep
+from qilu.outbox.service import BEAT_EVERY, Handler, beat, sweep, sweeper_name
 from qilu.pii import Vault
 from qilu.services import archive, bookings, clocks, documents
 from qilu.settings import Settings
@@ -64,11 +64,15 @@ async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vau
     """A web process's sweeper: every `outbox_interval` seconds, in a worker thread; and once
     an hour, the hourly work (clocks, booking reminders)."""
     table = handlers(settings, vault)
-    next_hourly = 0.0
+    next_hourly = next_beat = 0.0
+    name, done = sweeper_name(), 0
     while True:
         await anyio.sleep(settings.outbox_interval)
         try:
-            await anyio.to_thread.run_sync(sweep, sessions, table)
+            done += await anyio.to_thread.run_sync(sweep, sessions, table)
+            if _due(next_beat):
+                await anyio.to_thread.run_sync(beat, sessions, name, "web", done)
+                next_beat, done = time.monotonic() + BEAT_EVERY, 0
             if _due(next_hourly):
                 await anyio.to_thread.run_sync(hourly, sessions, settings)
                 next_hourly = time.monotonic() + HOURLY
@@ -80,10 +84,16 @@ async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vau
 def run_worker(sessions: sessionmaker[Session], settings: Settings, vault: Vault) -> None:
     """`qilu outbox run`: sweep until stopped, at least once a second."""
     table = handlers(settings, vault)
-    next_hourly = 0.0
+    next_hourly = next_beat = 0.0
+    name, done = sweeper_name(), 0
     while True:
         if _due(next_hourly):
             hourly(sessions, settings)
             next_hourly = time.monotonic() + HOURLY
-        if not sweep(sessions, table):
+        ran = sweep(sessions, table)
+        done += ran
+        if _due(next_beat):
+            beat(sessions, name, "worker", done)
+            next_beat, done = time.monotonic() + BEAT_EVERY, 0
+        if not ran:
             time.sleep(max(settings.outbox_interval, 1.0))

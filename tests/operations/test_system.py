@@ -9,11 +9,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from qilu.audit.service import record
-from qilu.outbox.models import OutboxEffect
-from qilu.outbox.service import enqueue
+from qilu.operations.system import sweepers
+from qilu.outbox.models import OutboxEffect, SweeperBeat
+from qilu.outbox.service import beat, enqueue
 from qilu.pii import Vault
 
 from ..identity.test_admin import sign_in_as_admin
@@ -101,10 +102,31 @@ def test_the_province_administrator_sees_the_system_page(
     assert fresh.status_code == 200
     assert 'data-database-state="ok"' in fresh.text and 'data-schema-current="true"' in fresh.text
     assert "尚无备份" in fresh.text and 'data-audit-verified="none"' in fresh.text
+    assert "一天内没有任何进程执行外发" in fresh.text  # no sweeper has beaten in this store
     record(session, "system.backup_made", subject="/backups/2026-12-06", details={"bytes": 1})
     record(session, "system.audit_verified", details={"entries": 42, "intact": True})
     enqueue(session, "services.archive", "page-test", {"application_id": 0})
+    beat(sessionmaker(bind=session.get_bind()), "host-c:9", "worker", 1)
     page = client.get("/admin/system").text
+    assert 'data-sweeper="alive"' in page and "host-c:9" in page
     assert "/backups/2026-12-06" in page and 'data-audit-verified="intact"' in page
     pending = re.search(r"data-outbox-pending>(\d+)<", page)
     assert pending and int(pending.group(1)) >= 1
+
+
+def test_sweepers_beat_and_a_silent_one_shows_as_lost(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    sessions = sessionmaker(bind=session.get_bind())  # the test's connection, its transaction
+    beat(sessions, "host-a:1", "worker", 3)
+    beat(sessions, "host-a:1", "worker", 2)
+    beat(sessions, "host-b:7", "web", 0)
+    session.execute(
+        update(SweeperBeat)
+        .where(SweeperBeat.name == "host-b:7")
+        .values(beat_at=datetime.now(UTC) - timedelta(minutes=5))
+    )
+    found = {s.name: s for s in sweepers(session)}
+    assert found["host-a:1"].alive and found["host-a:1"].done == 5
+    assert not found["host-b:7"].alive
+    assert sample(scrape(app, client), "qilu_outbox_sweepers_alive") >= 1

@@ -24,7 +24,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
-from qilu.operations.system import case_queues, outbox_figures
+from qilu.operations.system import case_queues, outbox_figures, sweepers
 
 REQUESTS = Counter(
     "qilu_http_requests",
@@ -68,6 +68,11 @@ class StoreCollector(Collector):
             "qilu_outbox_lag_seconds",
             "How long the oldest due effect has waited for a sweeper.",
             outbox.lag_seconds,
+        )
+        yield GaugeMetricFamily(
+            "qilu_outbox_sweepers_alive",
+            "Processes that finished an outbox sweep within the last minute.",
+            sum(1 for s in sweepers(self.session) if s.alive),
         )
         cases = GaugeMetricFamily(
             "qilu_cases_open", "Cases waiting in a queue, by state.", labels=["state"]

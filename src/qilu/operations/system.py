@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditChainHead, AuditEvent
 from qilu.db import check_database, current_revision, head_revision
-from qilu.outbox.models import OutboxEffect
+from qilu.outbox.models import OutboxEffect, SweeperBeat
+from qilu.outbox.service import ALIVE_WITHIN
 from qilu.services.cases import STATE_NAMES
 from qilu.services.models import Case
 
@@ -32,6 +33,17 @@ class Outbox:
     lag_seconds: float  # how long the oldest due effect has waited (0: none waits)
     last_error: str | None
     last_done_at: datetime | None  # when a sweeper last finished an effect
+
+
+@dataclass(frozen=True)
+class Sweeper:
+    """A process sweeping the outbox, as its last heartbeat says."""
+
+    name: str
+    kind: str  # web | worker
+    beat_at: datetime
+    done: int
+    alive: bool
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class SystemStatus:
     revision: str | None
     head: str | None
     outbox: Outbox
+    sweepers: list[Sweeper]
     queues: list[tuple[str, str, int]]  # (state, its name, cases in it)
     audit_entries: int
     last_verification: Recorded | None
@@ -97,6 +110,22 @@ def outbox_figures(session: Session, now: datetime | None = None) -> Outbox:
     return Outbox(pending, overdue or 0, retrying, max(lag, 0.0), last_error, _utc(last_done))
 
 
+def sweepers(session: Session, now: datetime | None = None) -> list[Sweeper]:
+    """The sweepers heard from in the last day, the most recent first."""
+    now = now or datetime.now(UTC)
+    found = session.scalars(
+        select(SweeperBeat)
+        .where(SweeperBeat.beat_at >= now - timedelta(days=1))
+        .order_by(SweeperBeat.beat_at.desc())
+    )
+    listed = []
+    for found_beat in found:
+        at = _utc(found_beat.beat_at) or now
+        alive = now - at <= ALIVE_WITHIN
+        listed.append(Sweeper(found_beat.name, found_beat.kind, at, found_beat.done, alive))
+    return listed
+
+
 def case_queues(session: Session) -> list[tuple[str, str, int]]:
     grouped = session.execute(
         select(Case.state, func.count()).where(Case.state.in_(OPEN_STATES)).group_by(Case.state)
@@ -126,6 +155,7 @@ def system_status(session: Session, engine: Engine, data_dir: Path) -> SystemSta
         revision=current_revision(engine),
         head=head_revision(),
         outbox=outbox_figures(session),
+        sweepers=sweepers(session),
         queues=case_queues(session),
         audit_entries=session.scalar(select(func.sum(AuditChainHead.seq))) or 0,  # no scan
         last_verification=last_recorded(session, "system.audit_verified"),

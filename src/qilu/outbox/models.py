@@ -25,3 +25,16 @@ class OutboxEffect(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SweeperBeat(Base):
+    """A process that sweeps the outbox (a web process or a `qilu outbox run` worker), and when
+    it last finished a sweep: 系统运行 shows which are alive."""
+
+    __tablename__ = "outbox_sweepers"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)  # host:pid
+    kind: Mapped[str] = mapped_column(String(10))  # web | worker
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    done: Mapped[int] = mapped_column(Integer, default=0)  # effects run since it started

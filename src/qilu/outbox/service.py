@@ -11,6 +11,8 @@ imports no domain (the lower module offers the hook, DESIGN.md)."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +22,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from qilu.outbox.models import OutboxEffect
+from qilu.outbox.models import OutboxEffect, SweeperBeat
 
 log = structlog.get_logger("qilu.outbox")
 # A handler does its work in the sweep's transaction; one that must wait on another system
@@ -134,3 +136,28 @@ def _failed(effect: OutboxEffect, error: Exception) -> None:
         attempts=effect.attempts,
         exc_info=error,
     )
+
+
+BEAT_EVERY = 15.0  # seconds between a sweeper's heartbeats
+ALIVE_WITHIN = timedelta(minutes=1)  # a sweeper silent longer than this is shown as lost
+
+
+def sweeper_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:120]
+
+
+def beat(sessions: sessionmaker[Session], name: str, kind: str, done: int) -> None:
+    """Record that sweeper `name` finished a sweep now, having run `done` more effects."""
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        table = SweeperBeat.__table__
+        statement = dialect.insert(table).values(
+            name=name, kind=kind, started_at=now, beat_at=now, done=done
+        )
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.name],
+                set_={"beat_at": now, "done": table.c.done + done},
+            )
+        )
