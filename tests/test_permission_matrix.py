@@ -113,6 +113,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # OIDC: protocol endpoints; each answers by its spec (tested in tests/identity/test_oidc*)
     ("GET", "/.well-known/openid-configuration"): PUBLIC,
     ("GET", "/oidc/jwks"): PUBLIC,
+    ("GET", "/oidc/jwks/sm2"): PUBLIC,
     ("GET", "/oidc/authorize"): PUBLIC,  # an unknown client is told so, signed in or not
     ("POST", "/oidc/authorize"): PUBLIC,  # an answer with no request pending is refused as such
     ("POST", "/oidc/token"): PUBLIC,  # client authentication is the protocol's own

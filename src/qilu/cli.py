@@ -290,6 +290,9 @@ def clients() -> None:
     help="A real-name scope it may ask people for (they still agree themselves).",
 )
 @click.option("--jwt-access-tokens", is_flag=True, help="RFC 9068 JWT access tokens.")
+@click.option(
+    "--sm2-id-tokens", is_flag=True, help="国密: sign its ID tokens with SM2 (/oidc/jwks/sm2)."
+)
 @click.option("--backchannel-logout-uri", help="Where Qilu POSTs logout tokens.")
 @click.option("--frontchannel-logout-uri", help="Loaded in a hidden frame at sign-out.")
 @pass_context
@@ -304,6 +307,7 @@ def clients_add(
     jwks_file: Path | None,
     allowed_scopes: tuple[str, ...],
     jwt_access_tokens: bool,
+    sm2_id_tokens: bool,
     backchannel_logout_uri: str | None,
     frontchannel_logout_uri: str | None,
 ) -> None:
@@ -319,6 +323,7 @@ def clients_add(
         jwks=parse_jwks(jwks_file.read_text(encoding="utf-8")) if jwks_file else None,
         allowed_scopes=allowed_scopes,
         jwt_access_tokens=jwt_access_tokens,
+        sm2_id_tokens=sm2_id_tokens,
         backchannel_logout_uri=backchannel_logout_uri,
         frontchannel_logout_uri=frontchannel_logout_uri,
     )

@@ -90,6 +90,7 @@ def register_client(
     jwks: Annotated[str, Form(max_length=20_000)] = "",
     allowed_scopes: Annotated[list[str] | None, Form(max_length=3)] = None,
     jwt_access_tokens: Annotated[bool, Form()] = False,
+    sm2_id_tokens: Annotated[bool, Form()] = False,
     backchannel_logout_uri: Annotated[str, Form(max_length=500)] = "",
     frontchannel_logout_uri: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
@@ -102,6 +103,7 @@ def register_client(
         "jwks": jwks,
         "allowed_scopes": allowed_scopes or [],
         "jwt_access_tokens": jwt_access_tokens,
+        "sm2_id_tokens": sm2_id_tokens,
         "backchannel_logout_uri": backchannel_logout_uri,
         "frontchannel_logout_uri": frontchannel_logout_uri,
     }
@@ -115,6 +117,7 @@ def register_client(
             jwks=oidc_clients.parse_jwks(jwks) if kind == "private_key_jwt" else None,
             allowed_scopes=tuple(allowed_scopes or ()),
             jwt_access_tokens=jwt_access_tokens,
+            sm2_id_tokens=sm2_id_tokens,
             backchannel_logout_uri=backchannel_logout_uri.strip() or None,
             frontchannel_logout_uri=frontchannel_logout_uri.strip() or None,
         )

@@ -305,6 +305,9 @@ class OidcClient(Base):
     # Real-name scopes (id_number, phone) an administrator allowed this system to ask for.
     allowed_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     access_token_format: Mapped[str] = mapped_column(String(8), default="opaque")  # or "jwt"
+    # RS256, or SM2 for systems that must verify 国密 signatures (the default names what the
+    # previous release registers)
+    id_token_alg: Mapped[str] = mapped_column(String(8), default="RS256", server_default="RS256")
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
     frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -37,7 +37,14 @@ from qilu.identity.oidc_provider import (
     real_name_claims,
     user_claims,
 )
-from qilu.identity.signing_keys import JWKS_MAX_AGE, SigningKeyCache, ensure_key, published_jwks
+from qilu.identity.signing_keys import (
+    JWKS_MAX_AGE,
+    SM2,
+    SigningKeyCache,
+    ensure_key,
+    published_jwks,
+    sm2_key,
+)
 from qilu.routes import (
     CSRF_FIELD,
     DbSession,
@@ -129,7 +136,8 @@ def discovery(request: Request) -> JSONResponse:
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": ["RS256", SM2],
+            "sm2_jwks_uri": f"{base}/oidc/jwks/sm2",  # Qilu's own: SM2 keys, apart
             "scopes_supported": [*SCOPES, *REAL_NAME_SCOPES, *SERVICE_SCOPES],
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
@@ -169,6 +177,15 @@ def jwks(db: DbSession, request: Request) -> JSONResponse:
     ensure_key(db, get_vault(request))  # never empty, even before anyone signed in
     return JSONResponse(
         published_jwks(db), headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
+    )
+
+
+@router.get("/oidc/jwks/sm2", summary="SM2 验签公钥（国密，供选择 SM2 ID 令牌的接入系统）")
+def jwks_sm2(db: DbSession, request: Request) -> JSONResponse:
+    sm2_key(db, get_vault(request))  # never empty
+    return JSONResponse(
+        published_jwks(db, algorithm=SM2),
+        headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"},
     )
 
 

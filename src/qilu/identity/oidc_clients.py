@@ -35,6 +35,7 @@ class Integration:
     jwks: dict[str, Any] | None = None  # private_key_jwt: its public keys, no secret kept
     allowed_scopes: tuple[str, ...] = ()  # real-name scopes it may ask people for
     jwt_access_tokens: bool = False  # RFC 9068 access tokens its API checks offline
+    sm2_id_tokens: bool = False  # 国密: its ID tokens signed with SM2 (keys at /oidc/jwks/sm2)
     backchannel_logout_uri: str | None = None
     frontchannel_logout_uri: str | None = None
 
@@ -132,6 +133,7 @@ def register_client(
         jwks=jwks,
         allowed_scopes=list(integration.allowed_scopes),
         access_token_format="jwt" if integration.jwt_access_tokens else "opaque",
+        id_token_alg="SM2" if integration.sm2_id_tokens else "RS256",
         backchannel_logout_uri=integration.backchannel_logout_uri or None,
         frontchannel_logout_uri=integration.frontchannel_logout_uri or None,
         created_at=datetime.now(UTC),

@@ -51,7 +51,14 @@ from qilu.identity.models import (
     WebSession,
 )
 from qilu.identity.service import id_number_of, phone_of
-from qilu.identity.signing_keys import ID_TOKEN_LIFETIME, SigningKeyCache
+from qilu.identity.signing_keys import (
+    ID_TOKEN_LIFETIME,
+    SM2,
+    SigningKeyCache,
+    sign_sm2_jwt,
+    sm2_key,
+    sm3_half_hash,
+)
 from qilu.pii import Vault
 
 # What a system signing people in may ask for; any other scope is ignored (OIDC Core §3.1.2.1).
@@ -652,6 +659,22 @@ class _OpenId(OpenIDCode):  # type: ignore[misc]
 
     def get_encode_header(self, client: Client) -> dict[str, str]:
         return {"alg": "RS256", "kid": self._signing_key()[0]}
+
+    def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
+        """RS256 through Authlib; for a client registered for SM2 (国密), the same claims signed
+        with the platform's SM2 key, at_hash over SM3."""
+        if request.client.row.id_token_alg != SM2:
+            encoded: str = super().encode_id_token(token, request)
+            return encoded
+        claims = self.get_compatible_claims(request)
+        if request.authorization_code:
+            claims.update(self.get_authorization_code_claims(request.authorization_code))
+        if token.get("access_token"):
+            claims["at_hash"] = sm3_half_hash(token["access_token"])
+        claims.update(self.generate_user_info(request.user, token["scope"]))
+        signer = self.provider.signer
+        kid, key = sm2_key(signer.session, signer.vault)
+        return sign_sm2_jwt(kid, key, dict(claims))
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
         now = int(time.time())

@@ -1,5 +1,6 @@
 """Keys for signing ID tokens, logout tokens and JWT access tokens (RS256 through joserfc), their
-rotation, and the published JWKS.
+rotation, and the published JWKS; and the SM2 key for the ID tokens of the department systems
+registered to want SM2 (国密), published apart (`/oidc/jwks/sm2`).
 
 A relying party caches the JWKS for up to `JWKS_MAX_AGE`, so a key must be in its cache before
 anything it signs arrives: `rotate` publishes a new key at once and lets it sign only
@@ -10,6 +11,8 @@ key is made when the platform first starts (`ensure_key`), so the JWKS is never 
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -19,11 +22,18 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from qilu import seals
 from qilu.audit.service import record
+from qilu.digests import sm3
 from qilu.identity.models import SigningKey
 from qilu.pii import Vault
+from qilu.seals import SealKey
 
 ALGORITHM = "RS256"
+# No JOSE registration exists for SM2: Qilu names it "SM2" (r‖s over SM3 with the default ID of
+# GB/T 35276) and publishes its keys as kty EC, crv SM2, only in their own JWKS, so relying
+# parties reading the standard JWKS never meet a curve they do not know.
+SM2 = "SM2"
 ID_TOKEN_LIFETIME = timedelta(hours=1)  # the longest-lived token a key signs
 JWKS_MAX_AGE = 300  # seconds relying parties may cache the JWKS (its Cache-Control)
 PUBLISH_AHEAD = timedelta(seconds=2 * JWKS_MAX_AGE)  # published this long before it signs
@@ -64,6 +74,7 @@ def current_key(session: Session, vault: Vault, now: datetime | None = None) -> 
     row = session.scalars(
         select(SigningKey)
         .where(
+            SigningKey.algorithm == ALGORITHM,
             SigningKey.activates_at <= moment,
             or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > moment),
         )
@@ -119,7 +130,7 @@ def rotate(
     else:
         session.execute(
             update(SigningKey)
-            .where(SigningKey.retired_at.is_(None))
+            .where(SigningKey.algorithm == ALGORITHM, SigningKey.retired_at.is_(None))
             .values(retired_at=starts, unpublish_at=unpublish)
         )
     row = _new_key(session, vault, moment, starts)
@@ -128,12 +139,77 @@ def rotate(
     return row
 
 
-def published_jwks(session: Session, now: datetime | None = None) -> dict[str, Any]:
-    """The JWKS relying parties verify with: keys about to sign, signing, and recently retired."""
+def published_jwks(
+    session: Session, now: datetime | None = None, *, algorithm: str = ALGORITHM
+) -> dict[str, Any]:
+    """The JWKS relying parties verify with: keys about to sign, signing, and recently retired
+    (of one algorithm: the standard set holds RS256 only)."""
     moment = now or datetime.now(UTC)
     rows = session.scalars(
         select(SigningKey)
-        .where(or_(SigningKey.unpublish_at.is_(None), SigningKey.unpublish_at > moment))
+        .where(
+            SigningKey.algorithm == algorithm,
+            or_(SigningKey.unpublish_at.is_(None), SigningKey.unpublish_at > moment),
+        )
         .order_by(SigningKey.activates_at.desc(), SigningKey.id.desc())
     )
     return {"keys": [row.public_jwk for row in rows]}
+
+
+def sm2_key(session: Session, vault: Vault, now: datetime | None = None) -> tuple[str, SealKey]:
+    """The kid and SM2 key ID tokens for SM2 clients are signed with (made on first use)."""
+    moment = now or datetime.now(UTC)
+    row = session.scalars(
+        select(SigningKey)
+        .where(
+            SigningKey.algorithm == SM2,
+            SigningKey.activates_at <= moment,
+            or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > moment),
+        )
+        .order_by(SigningKey.activates_at.desc(), SigningKey.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        key = seals.new_key()
+        x, y = key.public_key[1:33], key.public_key[33:]
+        kid = _b64(sm3(key.public_key))[:43]
+        public = {"kty": "EC", "crv": "SM2", "x": _b64(x), "y": _b64(y)}
+        row = SigningKey(
+            kid=kid,
+            algorithm=SM2,
+            private_key_cipher=vault.encrypt(seals.stored_private(key), "signing_key"),
+            public_jwk={**public, "kid": kid, "alg": SM2, "use": "sig"},
+            created_at=moment,
+            activates_at=moment,
+        )
+        session.add(row)
+        session.flush()
+        record(session, "keys.created", subject=f"key:{kid}", at=moment, details={"alg": SM2})
+        return kid, key
+    opened = vault.decrypt(row.private_key_cipher, "signing_key")
+    x, y = (_unb64(row.public_jwk[c]) for c in ("x", "y"))
+    return row.kid, seals.opened_private(seals.SM2, b"\x04" + x + y, opened)
+
+
+def sign_sm2_jwt(kid: str, key: SealKey, claims: dict[str, Any]) -> str:
+    """A compact JWS: header and claims base64url-encoded, r‖s over their ASCII (RFC 7515 §5.1
+    with SM2 for the signature)."""
+    header = {"alg": SM2, "kid": kid, "typ": "JWT"}
+    signing_input = ".".join(
+        _b64(json.dumps(part, ensure_ascii=False, separators=(",", ":")).encode())
+        for part in (header, claims)
+    )
+    return f"{signing_input}.{_b64(key.sign(signing_input.encode()))}"
+
+
+def sm3_half_hash(value: str) -> str:
+    """at_hash / c_hash for an SM2-signed ID token (OIDC Core §3.1.3.6 with SM3)."""
+    return _b64(sm3(value.encode())[:16])
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
