@@ -123,6 +123,13 @@ def _ensure_signing_key(ctx: CliContext) -> None:
 @click.option("--entities", type=click.IntRange(min=0), help="Legal entities (default scale/7).")
 @click.option("--workers", type=click.IntRange(min=1), help="Generator processes.")
 @click.option("--reset", is_flag=True, help="Delete earlier synthetic data first.")
+@click.option(
+    "--files",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the province as the files its systems export (机构, 人口, 法人, 人员 CSV) into "
+    "this folder instead of storing it; load them as the README's going-live walk does.",
+)
 @pass_context
 def seed(
     ctx: CliContext,
@@ -131,9 +138,21 @@ def seed(
     entities: int | None,
     workers: int | None,
     reset: bool,
+    folder: Path | None,
 ) -> None:
     """Generate a synthetic Shandong: residents, entities, departments, staff."""
     from qilu.demo.service import generate
+
+    if folder is not None:
+        from qilu.demo.files import write_files
+        from qilu.demo.seed import SeedPlan
+
+        written = write_files(folder, SeedPlan.for_scale(scale, seed, entities))
+        click.echo(
+            f"已写入 {folder}：机构 {written.departments:,}，居民 {written.residents:,}，"
+            f"法人 {written.entities:,}，人员 {written.staff:,}"
+        )
+        return
 
     with _progress() as progress:
         report = generate(

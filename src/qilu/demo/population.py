@@ -150,7 +150,7 @@ def collector_paused() -> Iterator[None]:
 class _Batch:
     """The random stream and the per-(division, year) slot counters of one batch."""
 
-    def __init__(self, seed: int, number: int, vault: Vault):
+    def __init__(self, seed: int, number: int, vault: Vault | None):
         self.seed, self.number, self.vault = seed, number, vault
         self.rng = random.Random(mix(seed, number, _SALT_BATCH))
         self.used: dict[tuple[str, int], int] = {}
@@ -158,7 +158,27 @@ class _Batch:
 
     def resident(self, index: int) -> tuple[tuple[object, ...], str]:
         """The row of resident `index`, and its plain ID number."""
-        m, ref, rng, vault = self.model, self.ref, self.rng, self.vault
+        plain, vault = self.plain(index), self.vault
+        assert vault is not None, "rows to store are made with the store's vault"
+        row = (
+            index + 1,
+            vault.encrypt(plain.id_number, "id_number"),
+            vault.blind_index(plain.id_number, "id_number"),
+            plain.name,
+            plain.sex,
+            plain.birth_date,
+            plain.id_number[:6],
+            plain.household,
+            plain.address,
+            plain.ethnicity,
+            vault.encrypt(plain.phone, "phone") if plain.phone else None,
+            vault.blind_index(plain.phone, "phone") if plain.phone else None,
+        )
+        return row, plain.id_number
+
+    def plain(self, index: int) -> Resident:
+        """Resident `index` in clear (residents of a batch are drawn in order)."""
+        m, ref, rng = self.model, self.ref, self.rng
         household, birth_division, year = who(self.seed, index)
         key = (birth_division, year)
         while self.used.get(key, 0) >= SLOTS:  # a crowded year in this batch: the year before
@@ -178,21 +198,31 @@ class _Batch:
         if key[1] <= ref.reference_year - 12:
             prefix = ref.phone_prefixes[((bits >> 18) & 0xFF) % len(ref.phone_prefixes)]
             phone = f"{prefix}{(bits >> 26) % 100_000_000:08d}"
-        row = (
-            index + 1,
-            vault.encrypt(id_number, "id_number"),
-            vault.blind_index(id_number, "id_number"),
-            name,
-            "M" if is_male else "F",
-            birth,
-            birth_division,
-            household,
-            _address(rng, m.county_names[household], ref),
-            m.ethnicities.pick(rng.random()),
-            vault.encrypt(phone, "phone") if phone else None,
-            vault.blind_index(phone, "phone") if phone else None,
-        )
-        return row, id_number
+        address = _address(rng, m.county_names[household], ref)
+        ethnicity = m.ethnicities.pick(rng.random())
+        sex = "M" if is_male else "F"
+        return Resident(id_number, name, sex, birth, household, address, ethnicity, phone)
+
+
+class Resident(NamedTuple):
+    id_number: str
+    name: str
+    sex: str  # M | F
+    birth_date: date
+    household: str
+    address: str
+    ethnicity: str
+    phone: str | None
+
+
+def plain_residents(seed: int, start: int, stop: int) -> list[Resident]:
+    """Residents start..stop-1 in clear (start on a batch boundary), as `resident_rows` makes
+    them: the synthetic 人口 file's rows."""
+    if start % BATCH:
+        raise ValueError("batches start on a multiple of BATCH")
+    batch = _Batch(seed, start // BATCH, None)
+    with collector_paused():
+        return [batch.plain(index) for index in range(start, stop)]
 
 
 @cache
