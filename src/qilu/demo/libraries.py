@@ -55,8 +55,10 @@ def fill_libraries(
     today: date,
     workers: int = 1,
     progress: Callable[[str, int], None] | None = None,
+    loaded_already: frozenset[str] = frozenset(),
 ) -> dict[str, int]:
-    """Load every library but 电子证照; returns the rows loaded per resource code."""
+    """Load every library but 电子证照 (and those `loaded_already`, from the seed's files);
+    returns the rows loaded per resource code."""
     install_standard_catalog(session)
     sources: dict[str, Callable[[], Iterator[dict[str, Any]]]] = {
         "JC-KJ-001": _divisions,
@@ -70,6 +72,8 @@ def fill_libraries(
     }
     loaded: dict[str, int] = {}
     for code in LIBRARIES:
+        if code in loaded_already:
+            continue
         rows = sources[code]
         load = load_rows(
             session, vault, code, enumerate(rows(), start=1), source=SOURCE, actor=roles.OPERATOR,

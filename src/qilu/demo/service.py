@@ -12,6 +12,7 @@ from qilu.data.catalog import install_standard_catalog
 from qilu.data.models import DataRecord
 from qilu.db import upgrade
 from qilu.demo.applications import sample_applications
+from qilu.demo.files import load_files, write_files
 from qilu.demo.libraries import LIBRARIES, fill_libraries
 from qilu.demo.seed import (
     Progress,
@@ -71,11 +72,12 @@ def _fill(
     seed: int,
     workers: int | None,
     progress: Progress | None,
+    loaded_already: frozenset[str] = frozenset(),
 ) -> int:
     """Fill the data libraries and install the service catalog in the seeding transaction;
     the rows loaded."""
     if progress is not None:
-        progress.start("数据资源", len(LIBRARIES))
+        progress.start("数据资源", len(LIBRARIES) - len(loaded_already))
     session = Session(bind=connection)
     loaded = fill_libraries(
         session,
@@ -84,6 +86,7 @@ def _fill(
         today=date.today(),
         workers=workers or 1,
         progress=(lambda _code, _rows: progress.advance("数据资源", 1)) if progress else None,
+        loaded_already=loaded_already,
     )
     install_catalog(session)  # the service catalog, so applications can be made at once
     session.flush()
@@ -132,6 +135,10 @@ class DemoSummary:
         return "\n".join(lines)
 
 
+SEED_FILES = "seed-files"  # in the data folder: the files the demo province was loaded from
+FROM_FILES = frozenset({"JC-RK-001", "JC-FR-001"})  # libraries those files fill
+
+
 def prepare_demo(
     engine: Engine,
     settings: Settings,
@@ -144,10 +151,17 @@ def prepare_demo(
     upgrade(engine)
     with engine.begin() as connection:
         reused = existing_run(connection) is not None
-        if not reused:
+        if not reused:  # the province as files, loaded as production loads a real one
             plan = SeedPlan.for_scale(scale or settings.demo_scale, settings.demo_seed)
-            seed_shandong(connection, vault, plan, progress=progress)
-            _fill(connection, vault, plan.seed, None, progress)
+            folder = settings.data_dir / SEED_FILES
+            write_files(folder, plan)
+            with Session(bind=connection) as session:
+                if progress is not None:
+                    progress.start("机构、人口、法人、人员文件", 1)
+                load_files(session, vault, folder, plan, profile=settings.security_profile)
+                if progress is not None:
+                    progress.advance("机构、人口、法人、人员文件", 1)
+            _fill(connection, vault, plan.seed, None, progress, FROM_FILES)
     with Session(engine) as session, session.begin():
         identities = demo_identities(session, vault)
         if not reused:
