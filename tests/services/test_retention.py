@@ -15,6 +15,7 @@ from qilu.data.loading import load_rows
 from qilu.data.models import DataLoad
 from qilu.digests import sm3
 from qilu.identity.roles import OPERATOR
+from qilu.messages import service as messages
 from qilu.operations import retention
 from qilu.services import applications
 from qilu.services.models import Application, ServiceItem
@@ -47,8 +48,21 @@ def test_stale_drafts_and_old_load_reports_expire_and_say_so(province: Province)
     session.execute(
         update(DataLoad).where(DataLoad.id == load.id).values(finished_at=now - timedelta(181))
     )
+    soon = applications.start(
+        session,
+        vault,
+        applicant=province.resident,
+        item_code=item_code(province, "内地居民结婚登记"),
+    )
+    session.execute(
+        update(Application)
+        .where(Application.id == soon.application.id)
+        .values(saved_at=now - timedelta(days=85))
+    )
     expired = retention.expire(session, draft_days=90, load_report_days=180, now=now)
-    assert expired == retention.Expired(drafts=1, load_reports=1)
+    assert expired == retention.Expired(drafts=1, load_reports=1, warned=1)
+    [told] = [m for m in messages.inbox(session, province.resident.id) if m.title == "草稿即将删除"]
+    assert "结婚登记" in told.body and told.link == f"/services/applications/{soon.application.id}"
     numbers = set(session.scalars(select(Application.number)))
     assert stale.application.number not in numbers and fresh.application.number in numbers
     session.refresh(load)
@@ -60,7 +74,14 @@ def test_stale_drafts_and_old_load_reports_expire_and_say_so(province: Province)
     assert actions["services.drafts_expired"]["applications"] == [stale.application.number]
     assert actions["data.load_reports_expired"]["loads"] == [load.id]
     again = retention.expire(session, draft_days=90, load_report_days=180, now=now)
-    assert again == retention.Expired(drafts=0, load_reports=0)
+    assert again == retention.Expired(drafts=0, load_reports=0, warned=0)  # told once
+    session.execute(  # told long ago, saved since, then untouched again: told again
+        update(Application)
+        .where(Application.id == soon.application.id)
+        .values(expiry_warned_at=now - timedelta(days=100), saved_at=now - timedelta(days=84))
+    )
+    later = retention.expire(session, draft_days=90, load_report_days=180, now=now)
+    assert later.warned == 1
 
 
 def test_old_audit_entries_are_archived_once_and_stay(province: Province, tmp_path: Path) -> None:

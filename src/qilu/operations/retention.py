@@ -24,23 +24,31 @@ from qilu.audit.models import AuditEvent
 from qilu.audit.service import hashed_fields, record
 from qilu.data.models import DataLoad
 from qilu.digests import sm3
+from qilu.messages import service as messages
 from qilu.services.models import Application, ApplicationMaterial
+from qilu.services.workdays import beijing_today
 
 BATCH = 1_000
 ARCHIVE_FOLDER = "audit-archive"
+
+
+WARN_AHEAD = 7  # days before a draft expires that its applicant is told
 
 
 @dataclass(frozen=True)
 class Expired:
     drafts: int
     load_reports: int
+    warned: int = 0
 
 
 def expire(
     session: Session, *, draft_days: int, load_report_days: int, now: datetime | None = None
 ) -> Expired:
-    """One pass of expiry (a batch of each kind), audited; the hourly work calls it."""
+    """One pass of expiry (a batch of each kind), audited; the hourly work calls it. A draft's
+    applicant is told `WARN_AHEAD` days before it goes (once per save)."""
     now = now or datetime.now(UTC)
+    warned = _warn_drafts(session, draft_days, now)
     untouched = now - timedelta(days=draft_days)
     drafts = list(
         session.scalars(
@@ -84,7 +92,40 @@ def expire(
             "data.load_reports_expired",
             details={"days": load_report_days, "loads": reports},
         )
-    return Expired(len(drafts), len(reports))
+    return Expired(len(drafts), len(reports), warned)
+
+
+def _warn_drafts(session: Session, draft_days: int, now: datetime) -> int:
+    """Tell the applicants of drafts that expire within `WARN_AHEAD` days, once per save."""
+    soon = now - timedelta(days=max(draft_days - WARN_AHEAD, 0))
+    drafts = session.scalars(
+        select(Application)
+        .where(
+            Application.status == "draft",
+            Application.saved_at < soon,
+            Application.saved_at >= now - timedelta(days=draft_days),  # not gone this hour
+            or_(
+                Application.expiry_warned_at.is_(None),
+                Application.expiry_warned_at < Application.saved_at,
+            ),
+        )
+        .order_by(Application.id)
+        .limit(BATCH)
+    ).all()
+    for draft in drafts:
+        goes = draft.saved_at + timedelta(days=draft_days)
+        what = draft.item.name if draft.item else draft.chain.name if draft.chain else "申请"
+        messages.send(
+            session,
+            draft.applicant_person_id,
+            title="草稿即将删除",
+            body=f"您的“{what}”草稿已较长时间未修改，将于 {beijing_today(goes):%Y年%m月%d日} "
+            "删除；如需继续办理，请在此之前修改或提交。",
+            link=f"/services/applications/{draft.id}",
+        )
+        draft.expiry_warned_at = now
+    session.flush()
+    return len(drafts)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,8 @@ class Application(Base):
     saved_at: Mapped[datetime] = mapped_column(UtcDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A draft's applicant was told it will expire (again after a later save: see retention).
+    expiry_warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     chain: Mapped[ServiceChain | None] = relationship()
