@@ -87,3 +87,28 @@ def test_malformed_key_is_named(tmp_path: Path) -> None:
 
 def test_mask_phone() -> None:
     assert mask_phone("13800138000") == "138****8000"
+
+
+def test_the_subject_key_lets_the_index_key_change_without_new_subs() -> None:
+    """What relying parties keep (pairwise sub, sid) comes from the subject key; unset, it is
+    the index key, so existing subs stay as they were."""
+    from qilu.identity.oidc_provider import pairwise_sub, session_id
+
+    sm4, old_index, new_index = os.urandom(16), os.urandom(32), os.urandom(32)
+    before = Vault(sm4, old_index)
+    assert before.subject("x", "oidc_sub") == before.blind_index("x", "oidc_sub")
+    moved = Vault(sm4, new_index, subject_key=old_index)
+    assert pairwise_sub(moved, "社保", 7) == pairwise_sub(before, "社保", 7)
+    assert session_id(moved, 3) == session_id(before, 3)
+    assert moved.blind_index("x", "id_number") != before.blind_index("x", "id_number")
+    assert pickle.loads(pickle.dumps(moved)).subject("y", "oidc_sub") == moved.subject(
+        "y", "oidc_sub"
+    )
+    settings = Settings(
+        data_dir=Path("unused"),
+        database_url="postgresql://qilu@127.0.0.1/qilu",
+        pii_key=sm4.hex(),
+        index_key=new_index.hex(),
+        subject_key=old_index.hex(),
+    )
+    assert pairwise_sub(load_vault(settings), "社保", 7) == pairwise_sub(before, "社保", 7)

@@ -42,6 +42,7 @@ class Vault:
         index_key: bytes,
         key_id: int = 0,
         earlier: Mapping[int, bytes] | None = None,
+        subject_key: bytes | None = None,
     ):
         if len(sm4_key) != 16 or any(len(k) != 16 for k in (earlier or {}).values()):
             raise ValueError("an SM4 key is 16 bytes")
@@ -49,18 +50,23 @@ class Vault:
             raise ValueError("the index key is at least 32 bytes")
         if not 0 <= key_id <= 255 or key_id in (earlier or {}):
             raise ValueError("the key id is a byte, and not one of an earlier key")
-        self._keys = (sm4_key, index_key, key_id, dict(earlier or {}))
+        if subject_key is not None and len(subject_key) < 32:
+            raise ValueError("the subject key is at least 32 bytes")
+        self._keys = (sm4_key, index_key, key_id, dict(earlier or {}), subject_key)
         self._ciphers = {
             key_id: algorithms.SM4(sm4_key),
             **{i: algorithms.SM4(k) for i, k in (earlier or {}).items()},
         }
         self._algorithm = self._ciphers[key_id]
         self._index = hmac.HMAC(index_key, hashes.SM3())
+        # What relying parties keep (pairwise `sub`, `sid`) derives from its own key, so the
+        # index key can change without severing their accounts; unset, the index key serves.
+        self._subject = hmac.HMAC(subject_key or index_key, hashes.SM3())
         self._header = bytes((FORMAT_VERSION, key_id))
 
     def __reduce__(
         self,
-    ) -> tuple[type[Vault], tuple[bytes, bytes, int, dict[int, bytes]]]:
+    ) -> tuple[type[Vault], tuple[bytes, bytes, int, dict[int, bytes], bytes | None]]:
         # Worker processes that generate data rebuild the vault from its keys.
         return (Vault, self._keys)
 
@@ -93,6 +99,12 @@ class Vault:
                 "pii.tampered", f"{column} 的密文校验失败：数据被篡改或密钥不符"
             ) from error
 
+    def subject(self, value: str, column: str) -> bytes:
+        """HMAC-SM3 under the subject key: identifiers handed to other systems to keep."""
+        mac = self._subject.copy()
+        mac.update(f"{column}\x00{value}".encode())
+        return mac.finalize()
+
     def blind_index(self, value: str, column: str) -> bytes:
         """HMAC-SM3 of column and normalised value: equal values, equal index; nothing else."""
         mac = self._index.copy()
@@ -109,12 +121,13 @@ def load_vault(settings: Settings) -> Vault:
     """The vault from QILU_PII_KEY / QILU_INDEX_KEY (with QILU_PII_KEY_ID and, during a
     rotation, QILU_PII_EARLIER_KEYS), or the embedded store's own key file."""
     if settings.pii_key is not None and settings.index_key is not None:
-        earlier = settings.pii_earlier_keys
+        earlier, subject = settings.pii_earlier_keys, settings.subject_key
         return Vault(
             _hex_key(settings.pii_key.get_secret_value(), "QILU_PII_KEY", 16),
             _hex_key(settings.index_key.get_secret_value(), "QILU_INDEX_KEY", 32),
             settings.pii_key_id,
             _earlier_keys(earlier.get_secret_value() if earlier else ""),
+            _hex_key(subject.get_secret_value(), "QILU_SUBJECT_KEY", 32) if subject else None,
         )
     if not settings.is_embedded:
         raise ConfigurationError(

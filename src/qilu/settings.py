@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     index_key: SecretStr | None = Field(
         default=None, description="HMAC-SM3 key for blind indexes, 64 hex characters."
     )
+    subject_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SM3 key the pairwise OIDC sub and sid derive from, 64 hex characters; "
+        "empty: QILU_INDEX_KEY. Set it to the index key's value before that key ever changes.",
+    )
     cookie_secure: bool = Field(
         default=False, description="Send cookies over HTTPS only (set it behind a TLS proxy)."
     )

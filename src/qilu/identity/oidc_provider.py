@@ -221,13 +221,13 @@ def revoke_tokens(session: Session, *where: ColumnElement[bool], at: datetime | 
 
 def pairwise_sub(vault: Vault, sector: str, person_id: int) -> str:
     """Stable per sector, unlinkable across sectors, never the ID number (OIDC Core §8.1)."""
-    return vault.blind_index(f"{sector}:{person_id}", "oidc_sub").hex()[:40]
+    return vault.subject(f"{sector}:{person_id}", "oidc_sub").hex()[:40]
 
 
 def session_id(vault: Vault, web_session_id: int) -> str:
     """The `sid` claim: names a browser session to the systems it signed in to, without its
     row id or cookie (OIDC Front-Channel Logout 1.0 §3, Back-Channel Logout 1.0 §2.1)."""
-    return vault.blind_index(f"session:{web_session_id}", "oidc_sid").hex()[:32]
+    return vault.subject(f"session:{web_session_id}", "oidc_sid").hex()[:32]
 
 
 CLAIMS_RELEASED = "identity.claims_released"
