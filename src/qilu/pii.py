@@ -74,10 +74,6 @@ class Vault:
     def key_id(self) -> int:
         return self._header[1]
 
-    def is_current(self, blob: bytes) -> bool:
-        """Whether `blob` is encrypted under the current key (else a rotation rewrites it)."""
-        return blob[:2] == self._header
-
     def encrypt(self, value: str, column: str) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
         encryptor = Cipher(self._algorithm, modes.GCM(nonce)).encryptor()

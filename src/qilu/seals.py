@@ -17,36 +17,39 @@ import os
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from gmalglib.sm2 import SM2 as Sm2
 
 SM2 = "sm2"
 ED25519 = "ed25519"  # earlier seals: verified, never made
 SIGNER_ID = b"1234567812345678"  # GB/T 35276-2017 §10, the default 用户身份标识
-NAMES = {SM2: "SM2", ED25519: "Ed25519"}
 
 
 @dataclass(frozen=True)
 class SealKey:
-    """A department's private sealing key, opened for this transaction only."""
+    """An SM2 private sealing key, opened for this transaction only."""
 
-    algorithm: str
-    public_key: bytes  # SM2: 04‖X‖Y (65 bytes); Ed25519: raw (32 bytes)
-    private_key: bytes  # SM2: d (32 bytes); Ed25519: raw (32 bytes)
+    public_key: bytes  # 04‖X‖Y (65 bytes)
+    private_key: bytes  # d (32 bytes)
 
     def sign(self, message: bytes) -> bytes:
-        if self.algorithm == SM2:
-            signer = Sm2(self.private_key, self.public_key, SIGNER_ID, rnd_fn=os.urandom)
-            signature: bytes = signer.sign(message)
-            return signature
-        return Ed25519PrivateKey.from_private_bytes(self.private_key).sign(message)
+        signer = Sm2(self.private_key, self.public_key, SIGNER_ID, rnd_fn=os.urandom)
+        signature: bytes = signer.sign(message)
+        return signature
+
+    def stored(self) -> str:
+        """The private key as text, for the vault to encrypt (`opened` reads it back)."""
+        return self.private_key.hex()
+
+    @classmethod
+    def opened(cls, public_key: bytes, stored: str) -> SealKey:
+        return cls(public_key, bytes.fromhex(stored))
 
 
 def new_key() -> SealKey:
     """A new SM2 key pair."""
     private, public = Sm2(rnd_fn=os.urandom).generate_keypair()
-    return SealKey(SM2, public, private)
+    return SealKey(public, private)
 
 
 def verify(algorithm: str, public_key: bytes, signature: bytes, message: bytes) -> bool:
@@ -61,20 +64,3 @@ def verify(algorithm: str, public_key: bytes, signature: bytes, message: bytes) 
     except (InvalidSignature, ValueError):
         return False
     return True
-
-
-def stored_private(key: SealKey) -> str:
-    """The private key as text, for the vault to encrypt."""
-    return key.private_key.hex()
-
-
-def opened_private(algorithm: str, public_key: bytes, text: str) -> SealKey:
-    """A stored private key, as `stored_private` wrote it (or a PEM from Qilu's Ed25519 days)."""
-    if algorithm == SM2:
-        return SealKey(SM2, public_key, bytes.fromhex(text))
-    loaded = serialization.load_pem_private_key(text.encode(), password=None)
-    assert isinstance(loaded, Ed25519PrivateKey)
-    raw = loaded.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    return SealKey(ED25519, public_key, raw)

@@ -108,7 +108,8 @@ def test_an_ed25519_licence_keeps_verifying_after_its_department_moves_to_sm2(
     assert licences.verify_number(session, licence.number, seal, today).status == "valid"
 
     row, key = licences.department_key(session, vault, licence.issuer)  # the next seal
-    assert key.algorithm == seals.SM2 and row.id != legacy.id
+    assert row.algorithm == seals.SM2 and row.id != legacy.id
+    assert seals.verify(seals.SM2, row.public_key, key.sign(b"next"), b"next")
     assert legacy.retired_at is not None  # it seals nothing more
     live = session.scalars(
         select(DepartmentKey).where(

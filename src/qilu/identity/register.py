@@ -24,20 +24,16 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.db import Base, copy_rows
-from qilu.identity import oidc_logout
 from qilu.identity.models import (
     Account,
     EnterpriseAgent,
     FamilyProxy,
     LegalEntity,
     Person,
-    WebSession,
 )
+from qilu.identity.sessions import revoke_all
 from qilu.messages import service as messages
 from qilu.pii import Vault
-
-PERSON_STATUSES = ("active", "deceased", "emigrated")
-ENTITY_STATUSES = ("active", "deregistered", "revoked")
 
 
 @dataclass(frozen=True)
@@ -171,14 +167,7 @@ def _close_person(session: Session, person: Person, load_id: int) -> None:
     sessions = 0
     if account is not None:
         account.status = "disabled"
-        ended = session.scalars(
-            update(WebSession)
-            .where(WebSession.account_id == account.id, WebSession.revoked_at.is_(None))
-            .values(revoked_at=now)
-            .returning(WebSession.id)
-        ).all()
-        oidc_logout.sessions_ended(session, list(ended))
-        sessions = len(ended)
+        sessions = revoke_all(session, account.id)
     family = session.scalars(
         update(FamilyProxy)
         .where(

@@ -120,16 +120,22 @@ def end_session(session: Session, web_session: WebSession, *, client_address: st
     )
 
 
-def end_all_sessions(session: Session, account: Account, *, client_address: str | None) -> int:
-    """Sign out everywhere: revoke every live session of the account."""
+def revoke_all(session: Session, account_id: int) -> int:
+    """Revoke every live session of the account, telling the systems they signed in to
+    (back-channel logout); returns how many ended."""
     ended = session.scalars(
         update(WebSession)
-        .where(WebSession.account_id == account.id, WebSession.revoked_at.is_(None))
+        .where(WebSession.account_id == account_id, WebSession.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
         .returning(WebSession.id)
     ).all()
-    revoked = len(ended)
     oidc_logout.sessions_ended(session, ended)
+    return len(ended)
+
+
+def end_all_sessions(session: Session, account: Account, *, client_address: str | None) -> int:
+    """Sign out everywhere: revoke every live session of the account."""
+    revoked = revoke_all(session, account.id)
     record(
         session,
         "auth.logout_everywhere",

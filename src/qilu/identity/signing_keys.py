@@ -177,7 +177,7 @@ def sm2_key(session: Session, vault: Vault, now: datetime | None = None) -> tupl
         row = SigningKey(
             kid=kid,
             algorithm=SM2,
-            private_key_cipher=vault.encrypt(seals.stored_private(key), "signing_key"),
+            private_key_cipher=vault.encrypt(key.stored(), "signing_key"),
             public_jwk={**public, "kid": kid, "alg": SM2, "use": "sig"},
             created_at=moment,
             activates_at=moment,
@@ -188,7 +188,7 @@ def sm2_key(session: Session, vault: Vault, now: datetime | None = None) -> tupl
         return kid, key
     opened = vault.decrypt(row.private_key_cipher, "signing_key")
     x, y = (_unb64(row.public_jwk[c]) for c in ("x", "y"))
-    return row.kid, seals.opened_private(seals.SM2, b"\x04" + x + y, opened)
+    return row.kid, SealKey.opened(b"\x04" + x + y, opened)
 
 
 def sign_sm2_jwt(kid: str, key: SealKey, claims: dict[str, Any]) -> str:

@@ -50,15 +50,15 @@ def department_key(
     now = datetime.now(UTC)
     if row is not None and row.algorithm == seals.SM2:
         opened = vault.decrypt(row.private_key_cipher, KEY_COLUMN)
-        return row, seals.opened_private(row.algorithm, row.public_key, opened)
+        return row, SealKey.opened(row.public_key, opened)
     if row is not None:
         row.retired_at = now
     key = seals.new_key()
     row = DepartmentKey(
         department_id=department.id,
-        algorithm=key.algorithm,
+        algorithm=seals.SM2,
         public_key=key.public_key,
-        private_key_cipher=vault.encrypt(seals.stored_private(key), KEY_COLUMN),
+        private_key_cipher=vault.encrypt(key.stored(), KEY_COLUMN),
         created_at=now,
     )
     session.add(row)
