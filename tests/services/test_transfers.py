@@ -93,6 +93,13 @@ def test_a_merged_department_hands_over_its_open_cases_and_its_items(province: P
     assert (
         undone.problems[0]["field"] == "merged_into" and "不能恢复" in undone.problems[0]["reason"]
     )
+    staff = "公民身份号码,姓名,机构编码,职务,角色\n"
+    staff += f"{province.resident_id_number},王丽,370102-approval,科员,\n"
+    posted = organisation.load_staff(
+        session, province.vault, organisation.read(io.BytesIO(staff.encode()), "人员.csv")[1],
+        source="人员.csv", profile="standard",
+    )  # fmt: skip
+    assert posted.rejected == 1 and "已撤并" in posted.problems[0]["reason"]
 
 
 def test_impossible_merges_are_refused_with_their_reason(province: Province) -> None:
