@@ -93,3 +93,17 @@ def test_keys_from_the_environment_are_not_replaced_by_the_command(empty_store: 
     assert refused.returncode == 1 and "QILU_PII_EARLIER_KEYS" in refused.stderr
     nothing = run("keys", "rotate-pii", env=store_env(empty_store))  # nothing is stale
     assert nothing.returncode == 0 and "重新加密 0 项" in nothing.stdout
+
+
+def test_every_encrypted_column_is_rotated() -> None:
+    """A new SM4 column left out of the rotation would keep its old key forever."""
+    import qilu.models  # noqa: F401  (every table)
+    from qilu.db import Base
+
+    encrypted = {
+        f"{table.name}.{column.name}"
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if column.name.endswith(("_cipher", "sealed"))
+    }
+    assert encrypted == {c.label for c in pii_rotation.COLUMNS}
