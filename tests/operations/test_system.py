@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from qilu.audit.service import record
+from qilu.operations import retention
 from qilu.operations.system import sweepers
 from qilu.outbox.models import OutboxEffect, SweeperBeat
 from qilu.outbox.service import beat, enqueue
@@ -129,4 +130,8 @@ def test_sweepers_beat_and_a_silent_one_shows_as_lost(
     found = {s.name: s for s in sweepers(session)}
     assert found["host-a:1"].alive and found["host-a:1"].done == 5
     assert not found["host-b:7"].alive
+    later = datetime.now(UTC) + timedelta(days=7, minutes=-1)  # host-b a week silent, not a
+    retention.expire(session, draft_days=90, load_report_days=180, now=later)
+    names = set(session.scalars(select(SweeperBeat.name)))
+    assert "host-b:7" not in names and "host-a:1" in names
     assert sample(scrape(app, client), "qilu_outbox_sweepers_alive") >= 1

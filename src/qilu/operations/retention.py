@@ -25,6 +25,7 @@ from qilu.audit.service import hashed_fields, record
 from qilu.data.models import DataLoad
 from qilu.digests import sm3
 from qilu.messages import service as messages
+from qilu.outbox.models import SweeperBeat
 from qilu.services.models import Application, ApplicationMaterial
 from qilu.services.workdays import beijing_today
 
@@ -92,6 +93,8 @@ def expire(
             "data.load_reports_expired",
             details={"days": load_report_days, "loads": reports},
         )
+    # A sweeper that stopped (a process restarted) is shown for a day, then forgotten.
+    session.execute(delete(SweeperBeat).where(SweeperBeat.beat_at < now - timedelta(days=7)))
     return Expired(len(drafts), len(reports), warned)
 
 
