@@ -71,9 +71,8 @@ def test_bad_department_rows_are_refused_one_by_one_with_their_reason(session: S
     assert report.startswith("行号,字段,原因\n") and "5,parent," in report
 
 
-def test_staff_are_residents_of_the_register_with_their_roles(
-    session: Session, vault: Vault, departments: None
-) -> None:
+def li_in_the_register(session: Session, vault: Vault) -> None:
+    """李强 in the 人口 library, and so in the register."""
     install_standard_catalog(session)
     person = {
         "id_number": LI,
@@ -83,6 +82,12 @@ def test_staff_are_residents_of_the_register_with_their_roles(
         "household_division": "370102",
     }
     load_rows(session, vault, "JC-RK-001", [(1, person)], source="t", actor=OPERATOR)
+
+
+def test_staff_are_residents_of_the_register_with_their_roles(
+    session: Session, vault: Vault, departments: None
+) -> None:
+    li_in_the_register(session, vault)
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -118,15 +123,7 @@ def test_a_file_that_is_neither_shape_is_refused_by_name() -> None:
 def test_a_person_the_file_places_elsewhere_leaves_their_old_posts(
     session: Session, vault: Vault, departments: None
 ) -> None:
-    install_standard_catalog(session)
-    person = {
-        "id_number": LI,
-        "name": "李强",
-        "sex": "1",
-        "birth_date": "1990-03-07",
-        "household_division": "370102",
-    }
-    load_rows(session, vault, "JC-RK-001", [(1, person)], source="t", actor=OPERATOR)
+    li_in_the_register(session, vault)
     header = "公民身份号码,姓名,机构编码,职务,角色\n"
 
     def staff(text: str) -> None:

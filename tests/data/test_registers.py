@@ -73,6 +73,20 @@ def people(session: Session, vault: Vault, departments: None) -> None:
     )
 
 
+def an_agent(
+    session: Session, entity: LegalEntity, agent: Person, *, granted_by: Person
+) -> EnterpriseAgent:
+    """A 30-day view grant for `agent` to act for the enterprise."""
+    now = datetime.now(UTC)
+    grant = EnterpriseAgent(
+        entity_id=entity.id, agent_person_id=agent.id, scopes=["view"],
+        valid_until=now + timedelta(days=30), granted_by_person_id=granted_by.id, granted_at=now,
+    )  # fmt: skip
+    session.add(grant)
+    session.flush()
+    return grant
+
+
 def test_a_load_into_the_population_library_is_what_makes_a_resident_known(
     session: Session, vault: Vault, departments: None
 ) -> None:
@@ -137,13 +151,7 @@ def test_a_death_closes_the_account_and_ends_every_authorisation(
     )  # fmt: skip
     session.add(entity)
     session.flush()
-    now = datetime.now(UTC)
-    agent = EnterpriseAgent(
-        entity_id=entity.id, agent_person_id=wang.id, scopes=["view"],
-        valid_until=now + timedelta(days=30), granted_by_person_id=li.id, granted_at=now,
-    )  # fmt: skip
-    session.add(agent)
-    session.flush()
+    agent = an_agent(session, entity, wang, granted_by=li)
 
     load(
         session,
@@ -191,13 +199,7 @@ def test_the_legal_entity_library_makes_enterprises_known_by_their_representativ
     assert entity.legal_representative_id == li.id and entity.status == "active"
     assert session.scalar(select(func.count()).select_from(LegalEntity)) == 1
 
-    now = datetime.now(UTC)
-    agent = EnterpriseAgent(
-        entity_id=entity.id, agent_person_id=zhao.id, scopes=["view"],
-        valid_until=now + timedelta(days=30), granted_by_person_id=li.id, granted_at=now,
-    )  # fmt: skip
-    session.add(agent)
-    session.flush()
+    agent = an_agent(session, entity, zhao, granted_by=li)
     load(
         session,
         vault,
