@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -59,3 +60,21 @@ def test_the_seeds_files_load_through_the_going_live_commands(
     assert direct.returncode == 0, direct.stderr
     from_files, stored = census(empty_store), census(seeded)
     assert from_files == stored and len(stored["people"]) == 300  # type: ignore[arg-type]
+
+
+def test_a_file_the_loaders_refuse_says_which_row_and_why(session: Session, tmp_path: Path) -> None:
+    from qilu.demo.files import STAFF, load_files, write_files
+    from qilu.demo.seed import SeedPlan
+    from qilu.errors import QiluError
+
+    plan = SeedPlan.for_scale(300, 5)
+    write_files(tmp_path, plan)
+    staff = tmp_path / STAFF
+    lines = staff.read_text("utf-8-sig").splitlines()
+    lines[1] = lines[1].replace(lines[1].split(",")[2], "370199-nowhere", 1)
+    staff.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    vault = load_vault(make_settings(tmp_path / "d"))
+    with pytest.raises(QiluError) as refused:
+        load_files(session, vault, tmp_path, plan, profile="standard")
+    assert "人员.csv 第 2 行 department" in refused.value.message
+    assert "370199-nowhere" in refused.value.message

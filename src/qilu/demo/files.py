@@ -126,9 +126,23 @@ def load_files(
     with (folder / STAFF).open("rb") as stream:
         _, rows = organisation.read(stream, STAFF)
         staff = organisation.load_staff(session, vault, rows, source=STAFF, profile=profile)
-    refused = departments.rejected + staff.rejected + sum(x.rejected for x in loads.values())
-    if refused:  # the generator and the loaders disagree: a bug, not bad data
-        raise QiluError("seed.files_refused", f"合成文件有 {refused} 行未能加载")
+    problems = [
+        (name, p)
+        for name, found in (
+            (DEPARTMENTS, departments.problems),
+            (PEOPLE, loads[POPULATION].problems),
+            (ENTITIES, loads[ENTITY_LIBRARY].problems),
+            (STAFF, staff.problems),
+        )
+        for p in found
+    ]
+    if problems:  # the generator and the loaders disagree: a bug, not bad data
+        name, first = problems[0]
+        raise QiluError(
+            "seed.files_refused",
+            f"合成文件有 {len(problems)} 处未能加载，首个：{name} 第 {first['row']} 行 "
+            f"{first['field']}：{first['reason']}",
+        )
     report = SeedReport(plan.residents, plan.entities, departments.added, staff.added)
     session.add(
         SeedRun(
