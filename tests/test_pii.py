@@ -112,3 +112,44 @@ def test_the_subject_key_lets_the_index_key_change_without_new_subs() -> None:
         subject_key=old_index.hex(),
     )
     assert pairwise_sub(load_vault(settings), "社保", 7) == pairwise_sub(before, "社保", 7)
+
+
+def test_during_an_index_key_rotation_a_look_up_asks_for_every_keys_index() -> None:
+    sm4, old_index, new_index = os.urandom(16), os.urandom(32), os.urandom(32)
+    before = Vault(sm4, old_index)
+    rotating = Vault(sm4, new_index, subject_key=old_index, earlier_index=(old_index,))
+    assert not before.index_rotating and rotating.index_rotating
+    value = "370102199003073516"
+    assert before.blind_indexes(value, "id_number") == (before.blind_index(value, "id_number"),)
+    assert rotating.blind_indexes(value, "id_number") == (
+        rotating.blind_index(value, "id_number"),  # the current key's first: what is written
+        before.blind_index(value, "id_number"),
+    )
+    # The audit subject of a person (their data-use record) is the same before and after.
+    assert rotating.subject(value, "id_number") == before.blind_index(value, "id_number")
+    copy = pickle.loads(pickle.dumps(rotating))
+    assert copy.blind_indexes(value, "id_number") == rotating.blind_indexes(value, "id_number")
+    with pytest.raises(ValueError):  # without the subject key, every sub would change
+        Vault(sm4, new_index, earlier_index=(old_index,))
+
+
+def test_earlier_index_keys_from_the_environment_need_the_subject_key() -> None:
+    old_index, new_index = os.urandom(32), os.urandom(32)
+    keys = {
+        "data_dir": Path("unused"),
+        "database_url": "postgresql://qilu@127.0.0.1/qilu",
+        "pii_key": os.urandom(16).hex(),
+        "index_key": new_index.hex(),
+        "index_earlier_keys": old_index.hex(),
+    }
+    with pytest.raises(ConfigurationError) as caught:
+        load_vault(Settings(**keys))
+    assert caught.value.code == "keys.subject_missing"
+    assert caught.value.field == "QILU_SUBJECT_KEY"
+    vault = load_vault(Settings(**keys, subject_key=old_index.hex()))
+    assert vault.blind_indexes("x", "phone")[1] == Vault(os.urandom(16), old_index).blind_index(
+        "x", "phone"
+    )
+    with pytest.raises(ConfigurationError) as malformed:
+        load_vault(Settings(**{**keys, "index_earlier_keys": "abc"}, subject_key=old_index.hex()))
+    assert malformed.value.field == "QILU_INDEX_EARLIER_KEYS"

@@ -435,40 +435,64 @@ def keys_rotate(ctx: CliContext, compromised: bool) -> None:
     "QILU_PII_KEY, QILU_PII_KEY_ID and QILU_PII_EARLIER_KEYS on every process instead.",
 )
 @click.option(
+    "--new-index-key",
+    is_flag=True,
+    help="Embedded store: make a new HMAC-SM3 index key first. With keys in the environment, "
+    "set the new QILU_INDEX_KEY, the old one in QILU_INDEX_EARLIER_KEYS and QILU_SUBJECT_KEY "
+    "on every process instead.",
+)
+@click.option(
     "--forget-earlier",
     is_flag=True,
     help="Embedded store: drop the earlier keys once nothing is left under them.",
 )
 @pass_context
-def keys_rotate_pii(ctx: CliContext, new_key: bool, forget_earlier: bool) -> None:
-    """Re-encrypt personal data still under an earlier SM4 key with the current one, in
-    batches, while Qilu serves; run it again to resume."""
+def keys_rotate_pii(
+    ctx: CliContext, new_key: bool, new_index_key: bool, forget_earlier: bool
+) -> None:
+    """Re-encrypt personal data still under an earlier SM4 key with the current one and, if
+    the index key changed, rebuild every blind index under the new one, in batches, while
+    Qilu serves; run it again to resume."""
     from qilu import pii
-    from qilu.operations import pii_rotation
+    from qilu.operations import index_rotation, pii_rotation
 
     embedded = ctx.settings.pii_key is None
-    if (new_key or forget_earlier) and not embedded:
+    if (new_key or new_index_key or forget_earlier) and not embedded:
         raise click.ClickException(
             "密钥由环境变量设置：请在每个进程上设置新的 QILU_PII_KEY、QILU_PII_KEY_ID，"
-            "并把旧密钥放入 QILU_PII_EARLIER_KEYS，再运行本命令"
+            "并把旧密钥放入 QILU_PII_EARLIER_KEYS（索引密钥：新的 QILU_INDEX_KEY，旧的放入 "
+            "QILU_INDEX_EARLIER_KEYS），再运行本命令"
         )
     if new_key:
         click.echo(f"已生成新的个人信息密钥（编号 {pii.new_embedded_key(ctx.settings.data_dir)}）")
+    if new_index_key:
+        pii.new_embedded_index_key(ctx.settings.data_dir)
+        click.echo("已生成新的索引密钥；旧索引密钥继续用作用户标识（sub）密钥")
     vault = pii.load_vault(ctx.settings)
     with _progress() as progress:
         rewritten = pii_rotation.rotate(ctx.engine, vault, progress=progress)
+        rebuilt = (
+            index_rotation.rebuild(ctx.engine, vault, progress=progress)
+            if vault.index_rotating
+            else None
+        )
     left = pii_rotation.remaining(ctx.engine, vault)
     click.echo(
         f"已用密钥 {vault.key_id} 重新加密 {sum(rewritten.values()):,} 项密文，"
         f"仍用旧密钥的还有 {left:,} 项"
     )
+    if rebuilt is not None:
+        click.echo(f"已用新索引密钥重建 {sum(rebuilt.values()):,} 项索引，旧索引已全部重建")
     if left:
         sys.exit(1)
     if forget_earlier:
         pii.forget_earlier_keys(ctx.settings.data_dir)
         click.echo("旧密钥已删除")
     elif not embedded:
-        click.echo("可以从各进程的 QILU_PII_EARLIER_KEYS 中移除旧密钥了")
+        click.echo(
+            "可以从各进程的 QILU_PII_EARLIER_KEYS 中移除旧密钥了"
+            + ("，并移除 QILU_INDEX_EARLIER_KEYS" if rebuilt is not None else "")
+        )
 
 
 @cli.group()

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     index_key: SecretStr | None = Field(
         default=None, description="HMAC-SM3 key for blind indexes, 64 hex characters."
     )
+    index_earlier_keys: SecretStr | None = Field(
+        default=None,
+        description="During an index-key rotation: the HMAC-SM3 keys before QILU_INDEX_KEY, hex, "
+        "separated by commas, so look-ups find what they indexed until `qilu keys rotate-pii` "
+        "has rebuilt it. Needs QILU_SUBJECT_KEY.",
+    )
     subject_key: SecretStr | None = Field(
         default=None,
         description="HMAC-SM3 key the pairwise OIDC sub and sid derive from, 64 hex characters; "

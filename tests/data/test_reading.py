@@ -21,7 +21,7 @@ from qilu.errors import NotFound, QiluError
 from qilu.identity.models import Department, Person
 from qilu.identity.oidc_provider import ServiceCaller
 from qilu.identity.roles import OPERATOR
-from qilu.identity.service import find_person
+from qilu.identity.service import audit_subject, find_person, person_subject
 from qilu.pii import Vault
 
 from ..factories import make_service_client
@@ -78,10 +78,6 @@ def entries(session: Session, action: str) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
-def person_subject(vault: Vault, number: str) -> str:
-    return consent.subject_of(vault.blind_index(number, "id_number"))
-
-
 def test_a_lookup_answers_granted_fields_masks_personal_ones_and_logs_the_read(
     session: Session, vault: Vault, catalog: None
 ) -> None:
@@ -99,7 +95,7 @@ def test_a_lookup_answers_granted_fields_masks_personal_ones_and_logs_the_read(
     assert record.masked == ["id_number", "birth_date", "phone"]
     assert "sex" not in record.data  # not granted
     (read,) = entries(session, "data.read")
-    assert read.subject == person_subject(vault, WANG)
+    assert read.subject == audit_subject(vault, WANG)
     assert read.details["department"] == CONSUMER and read.details["client"] == me.client_id
     assert read.details["grant"] == given.id and read.details["purpose"] == given.purpose
     assert read.details["fields"] == given.fields and WANG not in str(read.details)
@@ -119,7 +115,7 @@ def test_a_lookup_of_chosen_fields_may_not_reach_beyond_the_grant(
     assert refused.value.details["fields"] == ["name", "sex"]
     (logged,) = entries(session, "data.read_refused")
     assert logged.details["reason"] == "sharing.field_not_granted"
-    assert logged.subject == person_subject(vault, LI)
+    assert logged.subject == audit_subject(vault, LI)
 
 
 @pytest.mark.parametrize(
@@ -142,7 +138,7 @@ def test_a_department_without_a_live_grant_is_refused_with_the_reason(
         reading.lookup(session, vault, caller(session), "JC-RK-001", WANG, now=later)
     assert refused.value.code == code and refused.value.status_code == 403
     (logged,) = entries(session, "data.read_refused")
-    assert logged.details["reason"] == code and logged.subject == person_subject(vault, WANG)
+    assert logged.details["reason"] == code and logged.subject == audit_subject(vault, WANG)
     assert not entries(session, "data.read")
 
 
@@ -186,9 +182,10 @@ def health_grant(session: Session, **changes: Any) -> Any:
     )
 
 
-def give(session: Session, person: Person, days: int = 30) -> Any:
+def give(session: Session, vault: Vault, person: Person, days: int = 30) -> Any:
     return consent.give(
         session,
+        vault,
         person,
         resource_code="ZT-YL-001",
         consumer_code=CONSUMER,
@@ -207,14 +204,14 @@ def test_sensitive_records_need_the_persons_live_consent(
     with pytest.raises(QiluError) as refused:
         reading.lookup(session, vault, me, "ZT-YL-001", WANG)
     assert refused.value.code == "sharing.consent_missing"
-    given = give(session, wang)
+    given = give(session, vault, wang)
     answer = reading.lookup(session, vault, me, "ZT-YL-001", WANG)
     assert answer.records[0].data["chronic_conditions"] == "高血压"
-    consent.withdraw(session, wang, given.id)
+    consent.withdraw(session, vault, wang, given.id)
     with pytest.raises(QiluError) as again:
         reading.lookup(session, vault, me, "ZT-YL-001", WANG)
     assert again.value.code == "sharing.consent_missing"
-    uses = reading.uses_of(session, wang.id_number_index)
+    uses = reading.uses_of(session, person_subject(vault, wang))
     assert [u.action for u in uses] == ["data.read_refused", "data.read", "data.read_refused"]
     assert uses[1].details["purpose"] == "家庭医生签约服务核对慢病信息"
 
@@ -224,7 +221,7 @@ def test_a_consent_is_for_one_department_and_expires(
 ) -> None:
     health_grant(session)
     wang = find_person(session, vault, WANG)
-    give(session, wang, days=1)
+    give(session, vault, wang, days=1)
     other = caller(session, "370103-approval")
     sharing.request_access(
         session, "ZT-YL-001", consumer="370103-approval", fields=["id_number", "allergies"],
@@ -271,16 +268,16 @@ def test_consent_is_refused_for_bad_input_and_for_resources_without_sensitive_da
     ]
     for changes, code in cases:
         with pytest.raises(QiluError) as refused:
-            consent.give(session, wang, **{**base, **changes})
+            consent.give(session, vault, wang, **{**base, **changes})
         assert refused.value.code == code
     assert consent.consents_of(session, wang) == []
-    given = consent.give(session, wang, **base)
+    given = consent.give(session, vault, wang, **base)
     other = find_person(session, vault, LI)
     with pytest.raises(NotFound):
-        consent.withdraw(session, other, given.id)  # not theirs
-    consent.withdraw(session, wang, given.id)
+        consent.withdraw(session, vault, other, given.id)  # not theirs
+    consent.withdraw(session, vault, wang, given.id)
     with pytest.raises(QiluError) as twice:
-        consent.withdraw(session, wang, given.id)
+        consent.withdraw(session, vault, wang, given.id)
     assert twice.value.code == "consent.ended"
     actions = [e.action for e in entries(session, "consent.given")]
     assert actions == ["consent.given"] and entries(session, "consent.withdrawn")
@@ -314,12 +311,12 @@ def test_a_listing_of_sensitive_records_leaves_out_those_without_consent(
     session: Session, vault: Vault, catalog: None
 ) -> None:
     health_grant(session, may_list=True)
-    give(session, find_person(session, vault, WANG))
+    give(session, vault, find_person(session, vault, WANG))
     answer = reading.listing(session, vault, caller(session), "ZT-YL-001", {})
     assert [r.data["chronic_conditions"] for r in answer.records] == ["高血压"]
     assert answer.withheld == 1
     (refused,) = entries(session, "data.read_refused")
-    assert refused.subject == person_subject(vault, LI)
+    assert refused.subject == audit_subject(vault, LI)
 
 
 @pytest.mark.parametrize(

@@ -43,13 +43,14 @@ def scrape(app: FastAPI, client: TestClient) -> str:
 
 
 def sample(text: str, name: str, **labels: str) -> float:
-    """The value of one series in an exposition (0 if it is not there)."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{key}="{value}"' in line for key, value in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    """The sum of the series of an exposition that carry these labels (0 if none does): one
+    route answered with several statuses is several series."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if (line.startswith(name + "{") or line.startswith(name + " "))
+        and all(f'{key}="{value}"' in line for key, value in labels.items())
+    )
 
 
 def test_requests_are_counted_by_route_template_not_by_the_path_typed(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from qilu.codes.idcard import make_id_number
 from qilu.data.catalog import install_standard_catalog
 from qilu.data.loading import load_rows
+from qilu.filestore import LocalFileStore
 from qilu.identity.models import Department, LegalEntity, Person
 from qilu.identity.roles import OPERATOR, grant_role
 from qilu.pii import Vault
@@ -66,6 +68,11 @@ class Province:
             ],
         )
         return entity
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalFileStore:
+    return LocalFileStore(tmp_path / "files")
 
 
 @pytest.fixture

@@ -189,7 +189,7 @@ def test_newborn_chain_runs_by_instant_approval_in_dependency_order(
     assert child_id.sex == "M" and child_id.birth_date.isoformat() == values_born(application)
     assert licence.holder_code_index == province.vault.blind_index(child_id.number, "id_number")
     assert licence.keeper_code_index == province.resident.id_number_index
-    assert [h.number for h in licences_of(province.session, province.resident.id_number_index)]
+    assert [h.number for h in licences_of(province.session, (province.resident.id_number_index,))]
     steps = cases.steps_of(province.session, hukou.id)
     assert [s.action for s in steps] == ["submit", "release", "accept", "review", "grant", "finish"]
     assert all(s.actor_person_id is None for s in steps[1:])
@@ -349,7 +349,7 @@ def test_a_licence_the_applicant_holds_spares_the_material(
         province.session,
         started.application,
         started.plan,
-        province.resident.id_number_index,
+        (province.resident.id_number_index,),
         beijing_today(),
     )
     certificate = next(s for s in statuses if s.name == "出生医学证明")
@@ -359,7 +359,7 @@ def test_a_licence_the_applicant_holds_spares_the_material(
 def test_an_enterprise_hands_in_no_business_licence(province: Province) -> None:
     """Issue 13: 营业执照 had to be uploaded although the guide says 可免提交 and the
     enterprise's registration is in the legal-entity library."""
-    from qilu.services.applications import holder_index, material_statuses, plan_of
+    from qilu.services.applications import material_statuses, plan_of, wallet_of
     from qilu.services.workdays import beijing_today
 
     representative = province.resident
@@ -377,7 +377,7 @@ def test_an_enterprise_hands_in_no_business_licence(province: Province) -> None:
         province.session,
         application,
         plan_of(province.session, application),
-        holder_index(province.session, province.vault, application),
+        wallet_of(province.session, province.vault, application),
         beijing_today(),
     )
     licence = next(s for s in statuses if s.name == "营业执照")

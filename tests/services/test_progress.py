@@ -19,11 +19,6 @@ from .test_applications import newborn
 from .test_cases import restaurant
 
 
-@pytest.fixture
-def store(tmp_path) -> LocalFileStore:  # type: ignore[no-untyped-def]
-    return LocalFileStore(tmp_path / "files")
-
-
 def submitted_newborn(province: Province, store: LocalFileStore) -> Application:
     application = newborn(province, store)
     applications.submit(

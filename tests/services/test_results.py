@@ -24,11 +24,6 @@ from .conftest import Province
 from .test_applications import PNG, newborn
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> LocalFileStore:
-    return LocalFileStore(tmp_path / "files")
-
-
 def finished_newborn(province: Province, store: LocalFileStore) -> Application:
     application = newborn(province, store)
     applications.submit(

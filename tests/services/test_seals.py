@@ -5,9 +5,7 @@ while their department moves to SM2."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gmssl_pyx import sm2_verify
@@ -60,11 +58,6 @@ def test_a_qilu_seal_verifies_in_gmssl() -> None:
     assert len(signature) == 64 and key.public_key[0] == 4
     assert sm2_verify(key.public_key[1:], message, der(signature), seals.SIGNER_ID)
     assert not sm2_verify(key.public_key[1:], message + b".", der(signature), seals.SIGNER_ID)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalFileStore:
-    return LocalFileStore(tmp_path / "files")
 
 
 def test_licences_are_sealed_with_sm2(province: Province, store: LocalFileStore) -> None:

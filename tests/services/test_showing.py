@@ -77,11 +77,11 @@ def test_only_the_holder_or_keeper_reaches_a_licence(
 ) -> None:
     finished_newborn(province, store)
     licence = certificate(province)
-    mother = province.resident.id_number_index
+    mother = (province.resident.id_number_index,)
     assert showing.owned_licence(province.session, licence.number, mother).id == licence.id
     stranger = make_person(province.session, province.vault, name="路人")
     with pytest.raises(NotFound):
-        showing.owned_licence(province.session, licence.number, stranger.id_number_index)
+        showing.owned_licence(province.session, licence.number, (stranger.id_number_index,))
 
 
 def signed_in_as(client: TestClient, province: Province, person: Person) -> None:

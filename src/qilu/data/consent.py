@@ -17,6 +17,8 @@ from qilu.data.catalog import FieldSpec, schema_of
 from qilu.data.models import Consent, DataResource, ShareGrant
 from qilu.errors import NotFound, QiluError
 from qilu.identity.models import Department, Person
+from qilu.identity.service import person_subject
+from qilu.pii import Vault
 
 LONGEST_CONSENT = timedelta(days=366)
 
@@ -25,12 +27,6 @@ def needs_consent(fields: list[FieldSpec], names: list[str]) -> bool:
     """Whether reading `names` of a resource with these fields touches sensitive personal data."""
     wanted = set(names)
     return any(f.sensitivity == "sensitive_personal" and f.name in wanted for f in fields)
-
-
-def subject_of(person_id_index: bytes) -> str:
-    """The audit subject naming a person by their ID number's blind index: how a person's
-    data-use record finds the reads about them without the number being stored."""
-    return f"person:{person_id_index.hex()}"
 
 
 @dataclass(frozen=True)
@@ -65,6 +61,7 @@ def options_for(session: Session, person: Person, now: datetime | None = None) -
 
 def give(
     session: Session,
+    vault: Vault,
     person: Person,
     *,
     resource_code: str,
@@ -107,12 +104,12 @@ def give(
     )
     session.add(consent)
     session.flush()
-    _audit(session, "consent.given", consent, person, moment)
+    _audit(session, vault, "consent.given", consent, person, moment)
     return consent
 
 
 def withdraw(
-    session: Session, person: Person, consent_id: int, now: datetime | None = None
+    session: Session, vault: Vault, person: Person, consent_id: int, now: datetime | None = None
 ) -> Consent:
     """The person ends a consent: from now on the department's reads are refused."""
     moment = now or datetime.now(UTC)
@@ -122,7 +119,7 @@ def withdraw(
     if not consent.is_live(moment):
         raise QiluError("consent.ended", "这项授权已撤销或已到期", field="consent")
     consent.revoked_at = moment
-    _audit(session, "consent.withdrawn", consent, person, moment)
+    _audit(session, vault, "consent.withdrawn", consent, person, moment)
     return consent
 
 
@@ -137,13 +134,18 @@ def consents_of(session: Session, person: Person) -> list[Consent]:
 
 
 def live_consent(
-    session: Session, subject_index: bytes, resource_id: int, consumer_id: int, now: datetime
+    session: Session,
+    subject_indexes: tuple[bytes, ...],
+    resource_id: int,
+    consumer_id: int,
+    now: datetime,
 ) -> int | None:
-    """The id of a live consent of the person with this ID-number index, if any."""
+    """The id of a live consent of the person with this ID number's index (under any key an
+    index-key rotation holds), if any."""
     return session.scalars(
         select(Consent.id)
         .where(
-            Consent.subject_index == subject_index,
+            Consent.subject_index.in_(subject_indexes),
             Consent.resource_id == resource_id,
             Consent.consumer_id == consumer_id,
             Consent.revoked_at.is_(None),
@@ -164,13 +166,18 @@ def _live(
 
 
 def _audit(
-    session: Session, action: str, consent: Consent, person: Person, moment: datetime
+    session: Session,
+    vault: Vault,
+    action: str,
+    consent: Consent,
+    person: Person,
+    moment: datetime,
 ) -> None:
     record(
         session,
         action,
         actor_person_id=person.id,
-        subject=subject_of(person.id_number_index),
+        subject=person_subject(vault, person),
         at=moment,
         details={
             "consent": consent.id,

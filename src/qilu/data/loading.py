@@ -131,6 +131,17 @@ def record_key_of(vault: Vault, column: str, blind: bool, key_values: list[str])
     return vault.blind_index(key, column).hex() if blind or len(key) > 64 else key
 
 
+def earlier_record_keys(
+    vault: Vault, column: str, blind: bool, key_values: list[str]
+) -> tuple[str, ...]:
+    """The keys a record made before an index-key rotation may still be stored under (none
+    unless a rotation runs and the key is a blind index)."""
+    key = "|".join(key_values)
+    if not vault.index_rotating or not (blind or len(key) > 64):
+        return ()
+    return tuple(index.hex() for index in vault.blind_indexes(key, column)[1:])
+
+
 @dataclass
 class _Pending:
     row: int
@@ -140,6 +151,7 @@ class _Pending:
     digest: bytes
     values: dict[str, Any] | None = None  # in clear, kept for a register's library only
     register_row: dict[str, Any] | None = None  # what the register needs, made in the worker
+    earlier: tuple[str, ...] = ()  # its keys under earlier index keys, during a rotation
 
 
 # A checked row: its number, what to store (None if rejected), its problems and its warnings.
@@ -183,6 +195,7 @@ class Preparer:
         values = checked.values
         key_values = [str(values[name]) for name in self.key_fields]
         key = record_key_of(self.vault, self.column, self.blind_key, key_values)
+        earlier = earlier_record_keys(self.vault, self.column, self.blind_key, key_values)
         content = {k: v for k, v in values.items() if k not in self.sealed_fields}
         personal = {k: v for k, v in values.items() if k in self.sealed_fields}
         open_part = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -192,9 +205,10 @@ class Preparer:
         sealed = self.vault.encrypt(sealed_part, self.column) if personal else None
         digest = sm3(open_part.encode(), b"\x00", sealed_part.encode())
         if self.register is None:
-            return number, _Pending(number, key, content, sealed, digest), [], checked.warnings
+            pending = _Pending(number, key, content, sealed, digest, earlier=earlier)
+            return number, pending, [], checked.warnings
         made = registers.prepare(self.vault, self.register, values)
-        pending = _Pending(number, key, content, sealed, digest, values, made)
+        pending = _Pending(number, key, content, sealed, digest, values, made, earlier)
         return number, pending, [], checked.warnings
 
 
@@ -404,14 +418,20 @@ def _write(
                 table.c.content,
                 table.c.sealed,
                 table.c.updated_load_id,
-            ).where(table.c.resource_id == layout.resource.id, _among(session, list(batch)))
+            ).where(
+                table.c.resource_id == layout.resource.id,
+                _among(session, [*batch, *(k for p in batch.values() for k in p.earlier)]),
+            )
         )
     }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     for key, pending in batch.items():
-        found = existing.get(key)
+        # A record stored under an earlier index key stays under it (the rotation re-keys it).
+        found = existing.get(key) or next(
+            (existing[k] for k in pending.earlier if k in existing), None
+        )
         if found is None:
             inserts.append(
                 {
@@ -500,12 +520,15 @@ def find_record(
 ) -> dict[str, Any] | None:
     """The record of resource `code` with this key (each key field's value), opened."""
     layout = Layout.of(session, get_resource(session, code))
+    keys = (
+        layout.record_key(vault, key_values),
+        *earlier_record_keys(vault, layout.column, layout.blind_key, key_values),
+    )
     found = session.scalars(
         select(DataRecord).where(
-            DataRecord.resource_id == layout.resource.id,
-            DataRecord.record_key == layout.record_key(vault, key_values),
+            DataRecord.resource_id == layout.resource.id, DataRecord.record_key.in_(keys)
         )
-    ).one_or_none()
+    ).first()
     return None if found is None else values_of(vault, layout, found)
 
 

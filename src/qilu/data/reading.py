@@ -23,8 +23,15 @@ from qilu.audit.models import AuditEvent
 from qilu.audit.service import record
 from qilu.codes.divisions import code_prefix, covers
 from qilu.data.catalog import schema_of
-from qilu.data.consent import live_consent, needs_consent, subject_of
-from qilu.data.loading import Shape, Version, find_record, record_key_of, shape_of_version
+from qilu.data.consent import live_consent, needs_consent
+from qilu.data.loading import (
+    Shape,
+    Version,
+    earlier_record_keys,
+    find_record,
+    record_key_of,
+    shape_of_version,
+)
 from qilu.data.masking import mask
 from qilu.data.models import DataRecord, DataResource, ShareGrant
 from qilu.data.quality import Quality, quality_of
@@ -33,6 +40,7 @@ from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import oidc_provider
 from qilu.identity.models import Department
 from qilu.identity.oidc_provider import ServiceCaller
+from qilu.identity.service import audit_subject
 from qilu.pii import Vault
 
 PAGE = 20
@@ -235,6 +243,11 @@ def _begin(
         if key is not None:
             key_values, record_key = _keyed(vault, code, shape, key)
             found = connection.execute(_RECORD, {"resource": first.id, "key": record_key}).first()
+    if found is None and key is not None:  # during an index-key rotation, maybe not yet re-keyed
+        for earlier in earlier_record_keys(vault, f"data:{code}", shape.blind_key, key_values):
+            found = connection.execute(_RECORD, {"resource": first.id, "key": earlier}).first()
+            if found is not None:
+                break
     read = _Read(
         session,
         vault,
@@ -303,7 +316,7 @@ def lookup(
     read, shape = begun.read, begun.read.shape
     subject = None
     if [f.name for f in shape.key_fields] == [shape.subject]:  # the key is an ID number
-        subject = subject_of(vault.blind_index(begun.key_values[0], "id_number"))
+        subject = audit_subject(vault, begun.key_values[0])
     grant = _authorise(read, begun.grants, fields, subject)
     assert begun.record_key is not None
     if begun.found is None:
@@ -426,14 +439,16 @@ def _answer(read: _Read, wanted: list[str], row: Any, record_key: str) -> Record
     values = dict(row.content)
     if row.sealed is not None:  # the personal part: what is answered, and who it is about
         values |= json.loads(read.vault.decrypt(row.sealed, f"data:{read.resource.code}"))
-    index = None
-    if shape.subject is not None and values.get(shape.subject) is not None:
-        index = read.vault.blind_index(str(values[shape.subject]), "id_number")
-    subject = subject_of(index) if index is not None else None
+    number = values.get(shape.subject) if shape.subject is not None else None
+    subject = audit_subject(read.vault, str(number)) if number is not None else None
     if needs_consent(shape.fields, wanted) and (
-        index is None
+        number is None
         or live_consent(
-            read.session, index, read.resource.id, read.caller.department_id, read.moment
+            read.session,
+            read.vault.blind_indexes(str(number), "id_number"),
+            read.resource.id,
+            read.caller.department_id,
+            read.moment,
         )
         is None
     ):
@@ -466,7 +481,7 @@ def _key_values(shape: Shape, key: str) -> list[str]:
     return [str(checked.values[f.name]) for f in shape.key_fields]
 
 
-def uses_of(session: Session, id_number_index: bytes, *, limit: int = 50) -> list[AuditEvent]:
+def uses_of(session: Session, subject: str, *, limit: int = 50) -> list[AuditEvent]:
     """A person's data-use record (数据使用记录): the newest reads of their data, the
     refusals, and the real-name claims released to systems they signed in to, from the audit
     log."""
@@ -474,7 +489,7 @@ def uses_of(session: Session, id_number_index: bytes, *, limit: int = 50) -> lis
         session.scalars(
             select(AuditEvent)
             .where(
-                AuditEvent.subject == subject_of(id_number_index),
+                AuditEvent.subject == subject,
                 AuditEvent.action.in_((READ, REFUSED, CLAIMS_RELEASED)),
             )
             .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
@@ -493,8 +508,9 @@ class DataUseRecord:
     department_names: dict[str, str]
 
 
-def data_use_record(session: Session, id_number_index: bytes) -> DataUseRecord:
-    uses = uses_of(session, id_number_index)
+def data_use_record(session: Session, subject: str) -> DataUseRecord:
+    """The data-use record of the person an audit subject (`audit_subject`) names."""
+    uses = uses_of(session, subject)
     codes = {str(u.details.get("resource")) for u in uses}
     resources = {
         r.code: r for r in session.scalars(select(DataResource).where(DataResource.code.in_(codes)))
@@ -516,7 +532,7 @@ def read_for_applicant(
     code: str,
     key_values: list[str],
     *,
-    subject_index: bytes,
+    subject: str,
     department_code: str,
     purpose: str,
     reader_person_id: int,
@@ -531,7 +547,7 @@ def read_for_applicant(
             session,
             READ,
             actor_person_id=reader_person_id,
-            subject=subject_of(subject_index),
+            subject=subject,
             details={
                 "resource": code,
                 "department": department_code,

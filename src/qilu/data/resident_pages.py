@@ -14,11 +14,13 @@ from qilu.errors import QiluError
 from qilu.identity.access import Confirmed, SignedIn
 from qilu.identity.models import Person
 from qilu.identity.oidc_provider import CLAIM_LABELS
+from qilu.identity.service import person_subject
 from qilu.routes import (
     DbSession,
     RowId,
     check_csrf,
     end_of_day,
+    get_vault,
     redraw_on_refusal,
     render,
 )
@@ -47,7 +49,7 @@ def _page(
     error: QiluError | None,
     status: int = 200,
 ) -> HTMLResponse:
-    record = reading.data_use_record(db, person.id_number_index)
+    record = reading.data_use_record(db, person_subject(get_vault(request), person))
     return render(
         request,
         "data/my_data.html",
@@ -84,15 +86,17 @@ def give_consent(
             message="请选择授权期限（年-月-日）",
         )
         consent.give(
-            db, person, resource_code=resource, consumer_code=consumer, purpose=purpose,
-            valid_until=until,
+            db, get_vault(request), person, resource_code=resource, consumer_code=consumer,
+            purpose=purpose, valid_until=until,
         )  # fmt: skip
     return RedirectResponse("/account/data?given=1", status_code=303)
 
 
 @router.post("/consents/{consent_id}/withdraw", dependencies=Posted)
-def withdraw_consent(db: DbSession, viewer: SignedIn, consent_id: RowId) -> Response:
-    consent.withdraw(db, viewer.account.person, consent_id)
+def withdraw_consent(
+    request: Request, db: DbSession, viewer: SignedIn, consent_id: RowId
+) -> Response:
+    consent.withdraw(db, get_vault(request), viewer.account.person, consent_id)
     return RedirectResponse("/account/data?withdrawn=1", status_code=303)
 
 

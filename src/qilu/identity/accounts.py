@@ -20,7 +20,7 @@ from qilu.codes.idcard import validate_id_number
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import passwords, sessions
 from qilu.identity.models import Account, Person, SignInFailure
-from qilu.identity.service import matching_person, phone_of
+from qilu.identity.service import has_number, matching_person, phone_of
 from qilu.pii import Vault
 
 
@@ -126,9 +126,7 @@ def register_resident(
 
 def _account_by_number(session: Session, vault: Vault, number: str) -> Account | None:
     return session.scalars(
-        select(Account)
-        .join(Person)
-        .where(Person.id_number_index == vault.blind_index(number, "id_number"))
+        select(Account).join(Person).where(has_number(vault, number))
     ).one_or_none()
 
 

@@ -37,7 +37,7 @@ from qilu.digests import secret_digest
 from qilu.errors import QiluError
 from qilu.identity import assurance
 from qilu.identity.models import Account, Person, UpstreamSignIn
-from qilu.identity.service import matching_person
+from qilu.identity.service import has_number, matching_person
 from qilu.pii import Vault
 from qilu.settings import Settings
 
@@ -221,8 +221,7 @@ def arrive(
 ) -> tuple[Account, int]:
     """The person in the register the upstream vouched for, their account (opened if they have
     none) and the level to sign them in at."""
-    index = vault.blind_index(asserted.id_number, "id_number")
-    person = session.scalars(select(Person).where(Person.id_number_index == index)).first()
+    person = session.scalars(select(Person).where(has_number(vault, asserted.id_number))).first()
     if person is not None and asserted.name:
         person = matching_person(session, vault, asserted.name, asserted.id_number)
     if person is None:

@@ -50,7 +50,7 @@ from qilu.identity.models import (
     Person,
     WebSession,
 )
-from qilu.identity.service import id_number_of, phone_of
+from qilu.identity.service import id_number_of, person_subject, phone_of
 from qilu.identity.signing_keys import (
     ID_TOKEN_LIFETIME,
     SM2,
@@ -258,7 +258,7 @@ def real_name_claims(
             session,
             CLAIMS_RELEASED,
             actor_person_id=person.id,
-            subject=f"person:{person.id_number_index.hex()}",
+            subject=person_subject(vault, person),
             client_address=client_address,
             details={
                 "client": client.client_id,

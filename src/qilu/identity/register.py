@@ -95,8 +95,10 @@ def apply_persons(
     pairs = zip(entries, prepared, strict=True)
     by_index = {row["id_number_index"]: (entry, row) for entry, row in pairs}
     known = {
-        p.id_number_index: p
-        for p in session.scalars(select(Person).where(Person.id_number_index.in_(by_index)))
+        current: person
+        for current, person in _people_indexed(
+            session, vault, {i: e.id_number for i, (e, _) in by_index.items()}
+        )
     }
     new = [row for index, (_, row) in by_index.items() if index not in known]
     if new:
@@ -105,9 +107,13 @@ def apply_persons(
     for index, person in known.items():
         entry, row = by_index[index]
         wanted = dict(row)
-        wanted.pop("id_number_cipher")  # the same number; only its ciphertext would differ
-        if entry.phone and person.phone_index == wanted["phone_index"]:
+        # The same number: only its ciphertext, or during an index-key rotation its index,
+        # would differ (the rotation re-indexes a person together with their licences).
+        wanted.pop("id_number_cipher")
+        wanted.pop("id_number_index")
+        if entry.phone and person.phone_index in vault.blind_indexes(entry.phone, "phone"):
             wanted.pop("phone_cipher")
+            wanted.pop("phone_index")
         changed = [k for k, v in wanted.items() if getattr(person, k) != v]
         if not changed:
             continue
@@ -127,6 +133,23 @@ def apply_persons(
         elif person.household_division_code != home:
             applied.moved.append((person.id, home, person.household_division_code))
     return applied
+
+
+def _people_indexed(
+    session: Session, vault: Vault, numbers: dict[bytes, str]
+) -> list[tuple[bytes, Person]]:
+    """The residents already in the register among `numbers` (current index → ID number),
+    each with the current index of their number, whichever key theirs was stored under."""
+    if not vault.index_rotating:
+        found = session.scalars(select(Person).where(Person.id_number_index.in_(numbers)))
+        return [(p.id_number_index, p) for p in found]
+    current_of = {
+        index: current
+        for current, number in numbers.items()
+        for index in vault.blind_indexes(number, "id_number")
+    }
+    found = session.scalars(select(Person).where(Person.id_number_index.in_(current_of)))
+    return [(current_of[p.id_number_index], p) for p in found]
 
 
 def _insert_persons(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -217,12 +240,8 @@ def apply_entities(
     numbers = {e.representative_id_number for e in entries if e.representative_id_number}
     indexes = {n: vault.blind_index(n, "id_number") for n in numbers}
     people = {
-        index: person_id
-        for index, person_id in session.execute(
-            select(Person.id_number_index, Person.id).where(
-                Person.id_number_index.in_(list(indexes.values()))
-            )
-        )
+        index: person.id
+        for index, person in _people_indexed(session, vault, {i: n for n, i in indexes.items()})
     }
     known = {
         e.uscc: e

@@ -196,7 +196,7 @@ def _key_check(vault: Vault) -> dict[str, str]:
 
 
 def _keys_match(vault: Vault, check: dict[str, str]) -> bool:
-    if vault.blind_index(_KEY_CHECK, "backup").hex() != check["index"]:
+    if check["index"] not in {i.hex() for i in vault.blind_indexes(_KEY_CHECK, "backup")}:
         return False
     try:
         return vault.decrypt(bytes.fromhex(check["sealed"]), "backup") == _KEY_CHECK

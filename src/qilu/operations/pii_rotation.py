@@ -5,7 +5,7 @@ Online: each batch is its own short transaction over rows taken in primary-key o
 vault decrypts under every key it holds, so reads and writes go on throughout (a row written
 meanwhile is already under the new key). Resumable: a ciphertext names its key in its second
 byte, so a second run skips what the first finished; stopping anywhere loses nothing. Blind
-indexes (HMAC-SM3) are not rotated here: see the issue 14 note.
+indexes (HMAC-SM3) are rebuilt by `qilu.operations.index_rotation`.
 """
 
 from __future__ import annotations

@@ -23,12 +23,13 @@ from qilu.filestore import FileStore
 from qilu.identity import family
 from qilu.identity.enterprises import SCOPES, Identity
 from qilu.identity.models import LegalEntity, Person
+from qilu.identity.service import audit_subject
 from qilu.pii import Vault
 from qilu.services import cases, memo
 from qilu.services.catalog import current_chain, current_item
 from qilu.services.chains import Plan, given_values, plan_chain, plan_item
 from qilu.services.facts import PLATFORM_DEPARTMENT
-from qilu.services.licences import entity_holder_index, find_held
+from qilu.services.licences import Wallet, entity_wallet, find_held, person_wallet
 from qilu.services.models import Application, ApplicationMaterial, Case, ServiceChain
 from qilu.services.specs import FormField, Material
 from qilu.services.workdays import beijing_today
@@ -196,7 +197,7 @@ def prefill(
                     vault,
                     PERSON_LIBRARY,
                     [id_number],
-                    subject_index=person.id_number_index,
+                    subject=audit_subject(vault, id_number),
                     department_code=PLATFORM_DEPARTMENT,
                     purpose=f"申请 {number} 表单预填",
                     reader_person_id=reader_person_id,
@@ -419,7 +420,7 @@ def promise_missing(session: Session, vault: Vault, application: Application) ->
     """承诺后补 for every material still missing (one click at the window or in the portal);
     returns their names."""
     plan = plan_of(session, application)
-    holder = holder_index(session, vault, application)
+    holder = wallet_of(session, vault, application)
     statuses = material_statuses(session, application, plan, holder, beijing_today())
     missing = [s.name for s in statuses if s.source == "missing"]
     if missing:
@@ -459,7 +460,7 @@ class MaterialStatus:
 
 
 def material_statuses(
-    session: Session, application: Application, plan: Plan, holder_index: bytes, today: date
+    session: Session, application: Application, plan: Plan, wallet: Wallet, today: date
 ) -> list[MaterialStatus]:
     """Where each material of the application comes from now: uploaded, an e-licence the
     applicant holds, library data, the result of an earlier item of this chain, promised, or
@@ -475,7 +476,7 @@ def material_statuses(
         spec = planned.material
         files = [r for r in rows if r.material == spec.name and r.source == "upload"]
         kind, _, target = spec.source.partition(":")
-        held = find_held(session, holder_index, target, today) if kind == "licence" else None
+        held = find_held(session, wallet, target, today) if kind == "licence" else None
         if files:
             source, detail = "upload", f"已上传 {len(files)} 个文件"
         elif kind == "library":
@@ -568,7 +569,7 @@ def submit(
     plan = plan_of(session, application)
     problems = check_form(plan.fields, application.form)
     today = beijing_today()
-    holder = holder_index(session, vault, application)
+    holder = wallet_of(session, vault, application)
     statuses = material_statuses(session, application, plan, holder, today)
     for status in statuses:
         if status.source == "missing" or (status.source == "licence" and not consent_to_licences):
@@ -619,13 +620,13 @@ def submit(
     return application
 
 
-def holder_index(session: Session, vault: Vault, application: Application) -> bytes:
-    """Whose licences an application uses and receives: the enterprise's if one applies,
-    else the person's."""
+def wallet_of(session: Session, vault: Vault, application: Application) -> Wallet:
+    """Whose licences an application uses: the enterprise's if one applies, else the
+    person's."""
     if application.entity_id is not None:
         entity = session.get_one(LegalEntity, application.entity_id)
-        return entity_holder_index(vault, entity.uscc)
-    return session.get_one(Person, application.applicant_person_id).id_number_index
+        return entity_wallet(vault, entity.uscc)
+    return person_wallet(vault, session.get_one(Person, application.applicant_person_id))
 
 
 @dataclass(frozen=True)

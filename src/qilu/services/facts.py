@@ -14,8 +14,9 @@ from qilu.data.loading import find_record
 from qilu.data.reading import read_for_applicant
 from qilu.errors import NotFound
 from qilu.identity.models import LegalEntity, Person
+from qilu.identity.service import audit_subject
 from qilu.pii import Vault
-from qilu.services.licences import holds_licence
+from qilu.services.licences import holds_licence, person_wallet
 from qilu.services.models import Application
 
 # The department running the 一网通办 platform, which reads on the applicant's behalf.
@@ -68,7 +69,10 @@ class Facts:
             return self._entity(rest)
         if rest.startswith("holds."):
             return holds_licence(
-                self.session, self.person.id_number_index, rest.removeprefix("holds."), self.today
+                self.session,
+                person_wallet(self.vault, self.person),
+                rest.removeprefix("holds."),
+                self.today,
             )
         if rest == "age":
             born = self.person.birth_date
@@ -118,7 +122,7 @@ class Facts:
                 self.vault,
                 INSURANCE,
                 [self._id_number()],
-                subject_index=self.person.id_number_index,
+                subject=audit_subject(self.vault, self._id_number()),
                 department_code=PLATFORM_DEPARTMENT,
                 purpose=f"办件 {self.application.number} 资格核验",
                 reader_person_id=self.application.clerk_person_id

@@ -168,9 +168,28 @@ def _register(
     )
 
 
+# The blind indexes a holder's licences may be under: one, or during an index-key rotation
+# (until `qilu keys rotate-pii` has rebuilt them) one per key.
+Wallet = tuple[bytes, ...]
+
+
 def entity_holder_index(vault: Vault, uscc: str) -> bytes:
-    """How an enterprise's licences are found (a person's: their ID number's blind index)."""
+    """How an enterprise's licences are issued (a person's: their ID number's blind index)."""
     return vault.blind_index(uscc, "licence_holder")
+
+
+def entity_wallet(vault: Vault, uscc: str) -> Wallet:
+    return vault.blind_indexes(uscc, "licence_holder")
+
+
+def person_wallet(vault: Vault, person: Person) -> Wallet:
+    """A person's licences are under their register index; during a rotation also under any
+    key's index of their number (a newborn's certificate issued before they were registered)."""
+    if not vault.index_rotating:
+        return (person.id_number_index,)
+    number = vault.decrypt(person.id_number_cipher, "id_number")
+    others = vault.blind_indexes(number, "id_number")
+    return (person.id_number_index, *(i for i in others if i != person.id_number_index))
 
 
 def newborn_id_number(
@@ -181,32 +200,30 @@ def newborn_id_number(
     first = 1 if sex == "男" else 2
     for order in range(first, 1000, 2):
         number = make_id_number(division_code, birth, order)
-        index = vault.blind_index(number, "id_number")
+        indexes = vault.blind_indexes(number, "id_number")
         taken = session.scalar(
-            select(Licence.id).where(Licence.holder_code_index == index).limit(1)
-        ) or session.scalar(select(Person.id).where(Person.id_number_index == index))
+            select(Licence.id).where(Licence.holder_code_index.in_(indexes)).limit(1)
+        ) or session.scalar(select(Person.id).where(Person.id_number_index.in_(indexes)))
         if not taken:
             return number
     raise QiluError("licence.no_number", "当日该地区的身份号码顺序码已用完", field="holder")
 
 
-def holder_or_keeper(holder_index: bytes) -> ColumnElement[bool]:
+def holder_or_keeper(wallet: Wallet) -> ColumnElement[bool]:
     """Licences a wallet shows: those it holds and those it keeps for someone (a child's)."""
-    return or_(Licence.holder_code_index == holder_index, Licence.keeper_code_index == holder_index)
+    return or_(Licence.holder_code_index.in_(wallet), Licence.keeper_code_index.in_(wallet))
 
 
-def holds_licence(session: Session, holder_index: bytes, licence_type: str, today: date) -> bool:
-    return find_held(session, holder_index, licence_type, today) is not None
+def holds_licence(session: Session, wallet: Wallet, licence_type: str, today: date) -> bool:
+    return find_held(session, wallet, licence_type, today) is not None
 
 
-def find_held(
-    session: Session, holder_index: bytes, licence_type: str, today: date
-) -> Licence | None:
+def find_held(session: Session, wallet: Wallet, licence_type: str, today: date) -> Licence | None:
     """The holder's newest licence of a type still in force, if any (for 免提交 and rules)."""
     held = session.scalars(
         select(Licence)
         .where(
-            holder_or_keeper(holder_index),
+            holder_or_keeper(wallet),
             Licence.licence_type == licence_type,
             Licence.status == "valid",
         )
@@ -215,10 +232,10 @@ def find_held(
     return next((h for h in held if h.valid_until is None or h.valid_until >= today), None)
 
 
-def licences_of(session: Session, holder_index: bytes) -> list[Licence]:
+def licences_of(session: Session, wallet: Wallet) -> list[Licence]:
     return list(
         session.scalars(
-            select(Licence).where(holder_or_keeper(holder_index)).order_by(Licence.issued_at.desc())
+            select(Licence).where(holder_or_keeper(wallet)).order_by(Licence.issued_at.desc())
         )
     )
 

@@ -225,7 +225,7 @@ def _application(
     vault = get_vault(request)
     plan = applications.plan_of(db, application)
     today = beijing_today()
-    holder = applications.holder_index(db, vault, application)
+    holder = applications.wallet_of(db, vault, application)
     materials = applications.material_statuses(db, application, plan, holder, today)
     case_rows = application.cases
     issued = licences.issued_for(db, case_rows)
@@ -714,7 +714,9 @@ def decline_offer(db: DbSession, viewer: SignedIn, offer_id: RowId) -> Response:
     return RedirectResponse("/account/applications", status_code=303)
 
 
-def _wallet(request: Request, db: DbSession, viewer: SignedIn, scope: str) -> tuple[bytes, str]:
+def _wallet(
+    request: Request, db: DbSession, viewer: SignedIn, scope: str
+) -> tuple[licences.Wallet, str]:
     """Whose licences the viewer sees (their enterprise's when acting for one, with `scope`)
     and the holder's name: the blind index licences are held (or kept) under."""
     applicant = acting_applicant(request, db, viewer)
@@ -723,8 +725,8 @@ def _wallet(request: Request, db: DbSession, viewer: SignedIn, scope: str) -> tu
     applicant.require(scope)
     person, entity = applicant.person, applicant.entity
     if entity:
-        return licences.entity_holder_index(get_vault(request), entity.uscc), entity.name
-    return person.id_number_index, person.name
+        return licences.entity_wallet(get_vault(request), entity.uscc), entity.name
+    return licences.person_wallet(get_vault(request), person), person.name
 
 
 @router.get("/account/licences", response_class=HTMLResponse)
@@ -777,7 +779,7 @@ def licence_page(request: Request, db: DbSession, viewer: SignedIn, number: str)
         request,
         "services/licence.html",
         licence=licence,
-        kept=licence.keeper_code_index == index,
+        kept=licence.keeper_code_index in index,
         status=showing.status_of(licence, beijing_today()),
         names=licences.STATUS_NAMES,
         choosable=showing.choosable(licence),

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.service import record
 from qilu.errors import NotFound, QiluError
 from qilu.identity.models import Person
+from qilu.identity.service import has_number
 from qilu.pii import Vault
 from qilu.services import cases
 from qilu.services.applications import Applicant, applications_of, status_counts
@@ -155,7 +156,7 @@ def look_up(session: Session, vault: Vault, number: str, id_number: str) -> Appl
         .where(
             Application.number == number,
             Application.status != "draft",
-            Person.id_number_index == vault.blind_index(id_number, "id_number"),
+            has_number(vault, id_number),
         )
     )
     if found is None:

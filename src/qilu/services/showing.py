@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.service import record
 from qilu.digests import secret_digest
 from qilu.errors import NotFound, QiluError
-from qilu.services.licences import STATUS_NAMES, holder_or_keeper
+from qilu.services.licences import STATUS_NAMES, Wallet, holder_or_keeper
 from qilu.services.models import Licence, LicenceShowing
 from qilu.services.specs import shipped_catalog
 
@@ -28,10 +28,10 @@ SHOWN_PATH = "/licences/shown"
 HOLDER = "holder_name"
 
 
-def owned_licence(session: Session, number: str, wallet_index: bytes) -> Licence:
+def owned_licence(session: Session, number: str, wallet: Wallet) -> Licence:
     """The licence, if the wallet holds it or keeps it for someone; 404 otherwise."""
     found = session.scalar(
-        select(Licence).where(Licence.number == number, holder_or_keeper(wallet_index))
+        select(Licence).where(Licence.number == number, holder_or_keeper(wallet))
     )
     if found is None:
         raise NotFound("licence.not_found", "没有该电子证照", field="number")
