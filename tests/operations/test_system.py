@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -17,8 +21,10 @@ from qilu.operations.system import sweepers
 from qilu.outbox.models import OutboxEffect, SweeperBeat
 from qilu.outbox.service import beat, enqueue
 from qilu.pii import Vault
+from qilu.settings import Settings
 
 from ..identity.test_admin import sign_in_as_admin
+from ..services.test_cli import store_env
 
 
 def test_metrics_are_closed_until_a_token_is_set_and_then_answer_only_to_it(
@@ -136,3 +142,40 @@ def test_sweepers_beat_and_a_silent_one_shows_as_lost(
     names = set(session.scalars(select(SweeperBeat.name)))
     assert "host-b:7" not in names and "host-a:1" in names
     assert sample(scrape(app, client), "qilu_outbox_sweepers_alive") >= 1
+
+
+def test_the_counts_of_several_server_processes_add_up_at_a_scrape(
+    engine: object, settings: Settings, tmp_path: Path
+) -> None:
+    """`qilu serve --workers N` with PROMETHEUS_MULTIPROC_DIR: each process counts its own
+    requests into the folder, and a scrape answered by any of them sums them all."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder), **store_env(settings)}
+    worker = (
+        "from qilu.operations import metrics\n"
+        "for _ in range({n}):\n"
+        "    metrics.observe('/healthz', 'GET', 200, 0.01)\n"
+    )
+    for n in (3, 4):
+        done = subprocess.run(
+            [sys.executable, "-c", worker.format(n=n)], env=env, capture_output=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+    scrape = (
+        "from sqlalchemy.orm import Session\n"
+        "from qilu.db import make_engine\n"
+        "from qilu.operations import metrics\n"
+        "from qilu.settings import Settings\n"
+        "with Session(make_engine(Settings())) as session:\n"
+        "    print(metrics.exposition(session).decode())\n"
+    )
+    scraped = subprocess.run(
+        [sys.executable, "-c", scrape], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert scraped.returncode == 0, scraped.stderr
+    healthz = {"route": "/healthz", "method": "GET", "status": "200"}
+    assert sample(scraped.stdout, "qilu_http_requests_total", **healthz) == 7
+    latency = "qilu_http_request_duration_seconds_count"
+    assert sample(scraped.stdout, latency, route="/healthz", method="GET") == 7
+    assert "qilu_outbox_pending" in scraped.stdout  # the store's figures come with them

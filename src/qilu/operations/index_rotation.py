@@ -146,13 +146,17 @@ def _persons(session: Session, vault: Vault, ids: list[int]) -> int:
         ("service_licences", "keeper_code_index"),
         ("data_consents", "subject_index"),
     ):
-        if moved:
-            target = _table(table)
+        target = _table(table)
+        olds = [m["old"] for m in moved]
+        # Most people hold no licence and gave no consent: one query finds who does, so the
+        # updates are for them only.
+        carried = set(session.scalars(select(target.c[column]).where(target.c[column].in_(olds))))
+        if carried:
             session.connection().execute(
                 update(target)
                 .where(target.c[column] == bindparam("old"))
                 .values({column: bindparam("new")}),
-                moved,
+                [m for m in moved if m["old"] in carried],
             )
     return len(fresh)
 
