@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import click
 from pydantic import ValidationError
@@ -856,6 +857,33 @@ def codes_check(values: tuple[str, ...], strict: bool) -> None:
     """
     lines = (line for value in values for line in (sys.stdin if value == "-" else [value]))
     if not check_lines(lines, sys.stdout, strict=strict):
+        sys.exit(1)
+
+
+@cli.group()
+def monitor() -> None:
+    """监测预警: telemetry from devices speaking HJ 212, JT/T 808 and SL 651."""
+
+
+@monitor.command("decode")
+@click.option(
+    "--protocol",
+    type=click.Choice(["hj212", "jt808", "sl651"]),
+    required=True,
+    help="hj212: one packet of text per line; jt808, sl651: one frame in hex per line.",
+)
+@click.argument("source", type=click.File("r", encoding="utf-8"))
+def monitor_decode(protocol: str, source: TextIO) -> None:
+    """Decode frames, one per line of SOURCE ('-': standard input), printing one JSON object per
+    line: ok, error (a stable code), protocol, message, source, time and readings. Exits 1 if
+    any frame was refused."""
+    from qilu.monitor.protocols import PROTOCOLS, decode_lines
+
+    refused = 0
+    for decoded in decode_lines(PROTOCOLS[protocol], source):
+        refused += not decoded["ok"]
+        click.echo(json.dumps(decoded, ensure_ascii=False))
+    if refused:
         sys.exit(1)
 
 
