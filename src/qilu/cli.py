@@ -887,6 +887,80 @@ def monitor_decode(protocol: str, source: TextIO) -> None:
         sys.exit(1)
 
 
+@monitor.command("listen")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@pass_context
+def monitor_listen(ctx: CliContext, host: str) -> None:
+    """Listen for devices on QILU_MONITOR_HJ212_PORT, _JT808_PORT and _SL651_PORT (0 turns
+    one off) until stopped, storing what they send and answering once it is stored."""
+    import asyncio
+
+    from qilu.db import upgrade
+    from qilu.monitor.listen import Listener
+
+    settings = ctx.settings
+    ports = {
+        "hj212": settings.monitor_hj212_port,
+        "jt808": settings.monitor_jt808_port,
+        "sl651": settings.monitor_sl651_port,
+    }
+    upgrade(ctx.engine)
+
+    async def serve() -> None:
+        listener = Listener(ctx.engine, {k: v for k, v in ports.items() if v}, host=host)
+        bound = await listener.start()
+        click.echo("监听中：" + "，".join(f"{name} {port}" for name, port in bound.items()))
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        click.echo("已停止")
+
+
+@monitor.group("devices")
+def monitor_devices() -> None:
+    """Devices allowed to report."""
+
+
+@monitor_devices.command("add")
+@click.option("--protocol", type=click.Choice(["hj212", "jt808", "sl651", "mqtt"]), required=True)
+@click.option("--code", required=True, help="MN, terminal number or station address.")
+@click.option(
+    "--kind",
+    type=click.Choice(["pollution_source", "air_station", "vehicle", "hydro_station", "tank"]),
+    required=True,
+)
+@click.option("--name", required=True)
+@click.option("--division", required=True, help="Shandong division code (6 digits).")
+@click.option("--interval", default=60, show_default=True, help="Seconds between reports.")
+@click.option("--owner", default=None, help="The owner enterprise's USCC.")
+@click.option("--lat", type=float, default=None)
+@click.option("--lng", type=float, default=None)
+@pass_context
+def monitor_devices_add(
+    ctx: CliContext,
+    protocol: str,
+    code: str,
+    kind: str,
+    name: str,
+    division: str,
+    interval: int,
+    owner: str | None,
+    lat: float | None,
+    lng: float | None,
+) -> None:
+    """Register a device; what it sent before, held aside, is stored as its readings."""
+    from sqlalchemy.orm import Session
+
+    from qilu.monitor import devices
+
+    spec = devices.DeviceSpec(protocol, code, kind, name, division, interval, owner, lat, lng)
+    with Session(ctx.engine) as session, session.begin():
+        device = devices.register(session, spec)
+        click.echo(f"已登记设备 {device.id}：{device.name}（{protocol} {device.code}）")
+
+
 def _base_url(settings: Settings, host: str | None, port: int | None) -> str:
     return f"http://{host or settings.host}:{port or settings.port}"
 

@@ -27,6 +27,7 @@ from qilu.identity.models import (
     WebSession,
 )
 from qilu.messages.models import Message, MessagePreference
+from qilu.monitor.models import Device, RawFrame, Reading, UnknownSource
 from qilu.outbox.models import OutboxEffect, SweeperBeat
 from qilu.services.models import (
     Application,
@@ -57,6 +58,7 @@ __all__ = [
     "DataResource",
     "Department",
     "DepartmentKey",
+    "Device",
     "EnterpriseAgent",
     "LegalEntity",
     "Licence",
@@ -69,6 +71,8 @@ __all__ = [
     "OutboxEffect",
     "Person",
     "Rating",
+    "RawFrame",
+    "Reading",
     "RecordChange",
     "RecoveryCode",
     "Rectification",
@@ -82,5 +86,6 @@ __all__ = [
     "StaffMember",
     "StaffRole",
     "SweeperBeat",
+    "UnknownSource",
     "WebSession",
 ]

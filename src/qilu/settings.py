@@ -105,6 +105,15 @@ class Settings(BaseSettings):
         description="Seconds between a web process's sweeps of the outbox (0: none, when "
         "`qilu outbox run` workers do it).",
     )
+    monitor_hj212_port: int = Field(
+        default=9212, ge=0, le=65535, description="TCP port for HJ 212 data loggers (0: off)."
+    )
+    monitor_jt808_port: int = Field(
+        default=6808, ge=0, le=65535, description="TCP port for JT/T 808 terminals (0: off)."
+    )
+    monitor_sl651_port: int = Field(
+        default=9651, ge=0, le=65535, description="TCP port for SL 651 stations (0: off)."
+    )
     upstream_issuer: str | None = Field(
         default=None,
         description="An upstream OIDC provider people may sign in through (the national "

@@ -81,9 +81,10 @@ class Frame:
 class FrameError(Exception):
     """A frame refused: `code` is stable (`hj212.crc`), `reason` says why in Chinese."""
 
-    def __init__(self, protocol: str, code: str, reason: str):
+    def __init__(self, protocol: str, code: str, reason: str, raw: bytes = b""):
         super().__init__(f"{protocol}.{code}: {reason}")
         self.protocol, self.code, self.reason = protocol, f"{protocol}.{code}", reason
+        self.raw = raw  # what a splitter dropped, for the archive
 
     def as_json(self) -> dict[str, Any]:
         return {"ok": False, "protocol": self.protocol, "error": self.code, "reason": self.reason}

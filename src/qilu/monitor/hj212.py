@@ -74,8 +74,8 @@ class Splitter:
                 break
             length = bytes(data[2:6])
             if not length.isdigit() or int(length) > MAX_SEGMENT:
-                self.buffer.discard(2)
-                out.append(FrameError(PROTOCOL, "length", f"数据段长度 {length!r} 无效"))
+                dropped = self.buffer.discard(2)
+                out.append(FrameError(PROTOCOL, "length", f"数据段长度 {length!r} 无效", dropped))
                 continue
             end = 6 + int(length) + 4 + 2
             if len(data) < end:
@@ -85,7 +85,8 @@ class Splitter:
 
 
 def _garbage(skipped: bytes) -> FrameError:
-    return FrameError(PROTOCOL, "garbage", f"丢弃了 {len(skipped)} 个不属于任何数据包的字节")
+    reason = f"丢弃了 {len(skipped)} 个不属于任何数据包的字节"
+    return FrameError(PROTOCOL, "garbage", reason, skipped)
 
 
 def decode(packet: bytes) -> Frame:

@@ -99,15 +99,15 @@ class Splitter:
         while data:
             start = data.find(MARK)
             if start < 0:
-                out.append(_garbage(len(self.buffer.discard(len(data)))))
+                out.append(_garbage(self.buffer.discard(len(data))))
                 break
             if start > 0:
-                out.append(_garbage(len(self.buffer.discard(start))))
+                out.append(_garbage(self.buffer.discard(start)))
                 continue
             end = data.find(MARK, 1)
             if end < 0:
                 if len(data) > MAX_FRAME:
-                    out.append(_garbage(len(self.buffer.discard(len(data)))))
+                    out.append(_garbage(self.buffer.discard(len(data))))
                 break
             if end == 1:  # 7E 7E: the end of a lost frame and a start, or a start repeated
                 self.buffer.discard(1)
@@ -116,8 +116,8 @@ class Splitter:
         return out
 
 
-def _garbage(count: int) -> FrameError:
-    return FrameError(PROTOCOL, "garbage", f"丢弃了 {count} 个不在 7E 之间的字节")
+def _garbage(skipped: bytes) -> FrameError:
+    return FrameError(PROTOCOL, "garbage", f"丢弃了 {len(skipped)} 个不在 7E 之间的字节", skipped)
 
 
 def unescape(escaped: bytes) -> bytes:

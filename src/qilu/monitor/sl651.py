@@ -84,10 +84,10 @@ class Splitter:
             if start < 0:
                 keep = 1 if data.endswith(b"\x7e") else 0
                 if len(data) > keep:
-                    out.append(_garbage(len(self.buffer.discard(len(data) - keep))))
+                    out.append(_garbage(self.buffer.discard(len(data) - keep)))
                 break
             if start > 0:
-                out.append(_garbage(len(self.buffer.discard(start))))
+                out.append(_garbage(self.buffer.discard(start)))
                 continue
             if len(data) < 14:
                 break
@@ -100,8 +100,8 @@ class Splitter:
         return out
 
 
-def _garbage(count: int) -> FrameError:
-    return FrameError(PROTOCOL, "garbage", f"丢弃了 {count} 个不属于任何报文的字节")
+def _garbage(skipped: bytes) -> FrameError:
+    return FrameError(PROTOCOL, "garbage", f"丢弃了 {len(skipped)} 个不属于任何报文的字节", skipped)
 
 
 def decode(frame: bytes) -> Frame:

@@ -1,0 +1,183 @@
+"""Storing what the listeners received, a batch per transaction: every frame in the raw archive
+(refused ones with their reason), the readings of registered devices, and unregistered sources
+held aside. Positions are checked against Shandong's extent and flagged, never dropped."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from qilu.monitor import frames
+from qilu.monitor.frames import Frame, FrameError
+from qilu.monitor.models import Device, RawFrame, Reading, UnknownSource
+
+# Shandong's extent (WGS-84) with a margin of about 20 km: 34.38–38.40 N, 114.80–122.72 E.
+LATITUDES, LONGITUDES = (34.2, 38.6), (114.6, 122.9)
+
+
+@dataclass(frozen=True)
+class Received:
+    """A frame as a listener got it: decoded, or refused with the reason."""
+
+    protocol: str
+    peer: str
+    raw: bytes
+    result: Frame | FrameError
+    received_at: datetime
+
+
+@dataclass
+class Stored:
+    frames: int = 0
+    readings: int = 0
+    refused: Counter[str] = field(default_factory=Counter)  # by error code
+    unknown: Counter[str] = field(default_factory=Counter)  # frames from unregistered sources
+
+
+def store(session: Session, batch: list[Received]) -> Stored:
+    """Write a batch; the caller commits (and only then answers the devices)."""
+    stored = Stored(frames=len(batch))
+    if not batch:
+        return stored
+    devices = _devices(session, batch)
+    rows, owners = [], []
+    for item in batch:
+        frame = item.result if isinstance(item.result, Frame) else None
+        device = devices.get((item.protocol, frame.source)) if frame else None
+        owners.append(device.id if device else None)
+        rows.append(
+            {
+                "protocol": item.protocol,
+                "peer": item.peer,
+                "received_at": item.received_at,
+                "ok": frame is not None,
+                "error": None if frame else item.result.code,  # type: ignore[union-attr]
+                "message": frame.message if frame else None,
+                "source": frame.source if frame else None,
+                "device_id": device.id if device else None,
+                "raw": item.raw,
+            }
+        )
+    statement = insert(RawFrame).returning(RawFrame.id, sort_by_parameter_order=True)
+    ids = session.scalars(statement, rows).all()
+    readings: list[dict[str, Any]] = []
+    seen: dict[int, datetime] = {}
+    for item, frame_id, owner in zip(batch, ids, owners, strict=True):
+        if isinstance(item.result, FrameError):
+            stored.refused[item.result.code] += 1
+        elif owner is None:
+            stored.unknown[f"{item.protocol}:{item.result.source}"] += 1
+        else:
+            readings += readings_of(item.result, owner, frame_id, item.received_at)
+            seen[owner] = item.received_at
+    if readings:
+        session.execute(insert(Reading), readings)
+    stored.readings = len(readings)
+    if seen:
+        session.execute(
+            update(Device),
+            [{"id": device, "last_seen_at": moment} for device, moment in seen.items()],
+        )
+    _hold_aside(session, batch, stored.unknown)
+    return stored
+
+
+def _devices(session: Session, batch: list[Received]) -> dict[tuple[str, str], Device]:
+    keys = {(item.protocol, item.result.source) for item in batch if isinstance(item.result, Frame)}
+    if not keys:
+        return {}
+    found = session.scalars(select(Device).where(tuple_(Device.protocol, Device.code).in_(keys)))
+    return {(d.protocol, d.code): d for d in found}
+
+
+def readings_of(
+    frame: Frame, device_id: int, frame_id: int, received_at: datetime
+) -> list[dict[str, Any]]:
+    """The frame's readings as rows (a JT/T 808 batch: each location's), positions flagged."""
+    groups = [(frame.time, frame.readings)]
+    for location in frame.details.get("locations", []):
+        batch = tuple(frames.Reading(r["metric"], r["value"]) for r in location["readings"])
+        groups.append((datetime.fromisoformat(location["time"]), batch))
+    rows = []
+    for moment, readings in groups:
+        flags = _position_flags({r.metric: r.value for r in readings})
+        for reading in readings:
+            rows.append(
+                {
+                    "device_id": device_id,
+                    "metric": reading.metric,
+                    "observed_at": reading.time or moment or received_at,
+                    "value": reading.value,
+                    "flag": flags.get(reading.metric, reading.flag),
+                    "frame_id": frame_id,
+                    "received_at": received_at,
+                }
+            )
+    return rows
+
+
+def position_flag(latitude: float, longitude: float) -> str | None:
+    """None inside Shandong; `swapped` when latitude and longitude were sent the other way
+    round (a known terminal fault), `out_of_area` elsewhere, `invalid` off the globe."""
+    if abs(latitude) > 90 and abs(longitude) <= 90:
+        return "swapped" if _inside(longitude, latitude) else "invalid"
+    if abs(latitude) > 90 or abs(longitude) > 180:
+        return "invalid"
+    if _inside(latitude, longitude):
+        return None
+    return "swapped" if _inside(longitude, latitude) else "out_of_area"
+
+
+def _inside(latitude: float, longitude: float) -> bool:
+    return LATITUDES[0] <= latitude <= LATITUDES[1] and LONGITUDES[0] <= longitude <= LONGITUDES[1]
+
+
+def _position_flags(values: dict[str, float]) -> dict[str, str]:
+    if "lat" not in values or "lng" not in values:
+        return {}
+    flag = position_flag(values["lat"], values["lng"])
+    return {"lat": flag, "lng": flag} if flag else {}
+
+
+def _hold_aside(session: Session, batch: list[Received], unknown: Counter[str]) -> None:
+    """Count the frames of each unregistered source, noting when and from where it came."""
+    if not unknown:
+        return
+    latest = {
+        f"{item.protocol}:{item.result.source}": item
+        for item in batch
+        if isinstance(item.result, Frame)
+    }
+    keys = [tuple(key.split(":", 1)) for key in unknown]
+    known = {
+        (u.protocol, u.code): u
+        for u in session.scalars(
+            select(UnknownSource).where(
+                tuple_(UnknownSource.protocol, UnknownSource.code).in_(keys)
+            )
+        )
+    }
+    for key, count in unknown.items():
+        protocol, code = key.split(":", 1)
+        item = latest[key]
+        held = known.get((protocol, code))
+        if held is None:
+            session.add(
+                UnknownSource(
+                    protocol=protocol,
+                    code=code,
+                    first_seen_at=item.received_at,
+                    last_seen_at=item.received_at,
+                    frames=count,
+                    last_peer=item.peer,
+                )
+            )
+        else:
+            held.frames += count
+            held.last_seen_at, held.last_peer = item.received_at, item.peer
+    session.flush()

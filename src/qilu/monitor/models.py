@@ -1,0 +1,103 @@
+"""Monitoring's tables: the devices registered to report, sources that reported unregistered,
+every frame received as it came (the raw archive), and the readings decoded from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from qilu.db import Base, Id, UtcDateTime
+
+PROTOCOLS = ("hj212", "jt808", "sl651", "mqtt")
+KINDS = ("pollution_source", "air_station", "vehicle", "hydro_station", "tank")
+
+
+class Device(Base):
+    """A device allowed to report: its source code in its protocol (HJ 212 MN, JT/T 808
+    terminal number, SL 651 station address, MQTT client), what it watches, whose it is."""
+
+    __tablename__ = "monitor_devices"
+    __table_args__ = (
+        UniqueConstraint("protocol", "code"),
+        CheckConstraint(f"protocol IN {PROTOCOLS}", name="protocol"),
+        CheckConstraint(f"kind IN {KINDS}", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    owner_entity_id: Mapped[int | None] = mapped_column(ForeignKey("legal_entities.id"))
+    division_code: Mapped[str] = mapped_column(String(6), index=True)
+    latitude: Mapped[float | None] = mapped_column(Float)  # WGS-84
+    longitude: Mapped[float | None] = mapped_column(Float)
+    interval_seconds: Mapped[int] = mapped_column(Integer)  # how often it should report
+    auth_code: Mapped[str | None] = mapped_column(String(64))  # JT/T 808 鉴权码
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class UnknownSource(Base):
+    """A source that reported without being registered: held aside (its frames are kept) for a
+    steward to register, never dropped."""
+
+    __tablename__ = "monitor_unknown_sources"
+    __table_args__ = (UniqueConstraint("protocol", "code"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str] = mapped_column(String(40))
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    frames: Mapped[int] = mapped_column(BigInteger)
+    last_peer: Mapped[str] = mapped_column(String(64))
+
+
+class RawFrame(Base):
+    """A frame as it came off the wire, decoded or refused (with the reason's code), and the
+    connection it came from: for audit, counting and replay."""
+
+    __tablename__ = "monitor_frames"
+    __table_args__ = (Index("ix_monitor_frames_source", "protocol", "source", "received_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(8))
+    peer: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(String(40))
+    message: Mapped[str | None] = mapped_column(String(10))
+    source: Mapped[str | None] = mapped_column(String(40))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("monitor_devices.id"))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Reading(Base):
+    """One value a device reported, at the time it is about; `flag` is the device's own mark
+    (HJ 212 N/F/M/S/D/C/T/B) or the platform's (`swapped`, `out_of_area` for a position)."""
+
+    __tablename__ = "monitor_readings"
+    __table_args__ = (Index("ix_monitor_readings_series", "device_id", "metric", "observed_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("monitor_devices.id"))
+    metric: Mapped[str] = mapped_column(String(40))
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    value: Mapped[float] = mapped_column(Float)
+    flag: Mapped[str | None] = mapped_column(String(12))
+    frame_id: Mapped[int] = mapped_column(ForeignKey("monitor_frames.id"))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
