@@ -30,8 +30,14 @@ def opened(province: Province) -> tuple[Case, int, int]:
     representative = province.resident
     clerk = province.official("370102-approval", "window_clerk", "窗口甲")
     application = restaurant(province, representative, province.enterprise(representative))
+    # The clerk's department's case (the chain also opens cases elsewhere, in no set order).
+    clerk_department = province.department("370102-approval")
     case = province.session.scalars(
-        select(Case).where(Case.application_id == application.id, Case.state == "submitted")
+        select(Case).where(
+            Case.application_id == application.id,
+            Case.state == "submitted",
+            Case.department_id == clerk_department.id,
+        )
     ).first()
     assert case is not None
     return case, representative.id, clerk.id
