@@ -895,7 +895,10 @@ def monitor_listen(ctx: CliContext, host: str) -> None:
     one off) until stopped, storing what they send and answering once it is stored."""
     import asyncio
 
+    from sqlalchemy.orm import Session
+
     from qilu.db import upgrade
+    from qilu.monitor import rules
     from qilu.monitor.listen import Listener
 
     settings = ctx.settings
@@ -905,6 +908,8 @@ def monitor_listen(ctx: CliContext, host: str) -> None:
         "sl651": settings.monitor_sl651_port,
     }
     upgrade(ctx.engine)
+    with Session(ctx.engine) as session, session.begin():
+        rules.install(session, replace=False)  # the shipped rules the store lacks
 
     async def serve() -> None:
         listener = Listener(ctx.engine, {k: v for k, v in ports.items() if v}, host=host)

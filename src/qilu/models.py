@@ -27,7 +27,16 @@ from qilu.identity.models import (
     WebSession,
 )
 from qilu.messages.models import Message, MessagePreference
-from qilu.monitor.models import Device, RawFrame, Reading, UnknownSource
+from qilu.monitor.models import (
+    Alarm,
+    AlarmEvent,
+    Device,
+    RawFrame,
+    Reading,
+    Rule,
+    RuleState,
+    UnknownSource,
+)
 from qilu.outbox.models import OutboxEffect, SweeperBeat
 from qilu.services.models import (
     Application,
@@ -46,6 +55,8 @@ from qilu.services.models import (
 
 __all__ = [
     "Account",
+    "Alarm",
+    "AlarmEvent",
     "Application",
     "ApplicationMaterial",
     "Archive",
@@ -77,6 +88,8 @@ __all__ = [
     "RecoveryCode",
     "Rectification",
     "ResourceSchema",
+    "Rule",
+    "RuleState",
     "SeedRun",
     "ServiceChain",
     "ServiceItem",

@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qilu.db import make_engine, upgrade
-from qilu.monitor import devices, hj212, jt808
+from qilu.monitor import devices, hj212, jt808, rules
 from qilu.monitor.frames import BEIJING
 from qilu.monitor.ingest import position_flag
 from qilu.monitor.listen import Listener
-from qilu.monitor.models import Device, RawFrame, Reading, UnknownSource
+from qilu.monitor.models import Alarm, Device, RawFrame, Reading, UnknownSource
 from qilu.settings import Settings
 
 from .test_sl651 import TIMED
@@ -60,6 +60,7 @@ def test_devices_are_answered_after_their_readings_are_stored(empty_store: Setti
     engine = make_engine(empty_store)
     upgrade(engine)
     with Session(engine) as session, session.begin():
+        rules.install(session)
         devices.register(session, device("hj212", STACK, "pollution_source"))
         devices.register(session, device("jt808", TRUCK.lstrip("0"), "vehicle"))
         devices.register(session, device("sl651", "0011223344", "hydro_station"))
@@ -115,6 +116,10 @@ def test_devices_are_answered_after_their_readings_are_stored(empty_store: Setti
         assert [(m, v, f) for m, v, f, _ in values] == [("a21026-Avg", 35.2, "N")]
         assert values[0].observed_at == MOMENT
         assert stack.last_seen_at is not None
+        # 35.2 mg/m³ of SO2 is past the 超低排放 limit (35): a blue alarm, opened in the
+        # transaction that stored the reading.
+        alarm = session.scalars(select(Alarm).where(Alarm.device_id == stack.id)).one()
+        assert (alarm.rule_code, alarm.level, alarm.value) == ("SRC-SO2-AVG", 4, 35.2)
         flags = session.scalars(
             select(Reading.flag).where(Reading.metric == "lat").order_by(Reading.id)
         ).all()

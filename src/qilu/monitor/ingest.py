@@ -37,6 +37,7 @@ class Stored:
     readings: int = 0
     refused: Counter[str] = field(default_factory=Counter)  # by error code
     unknown: Counter[str] = field(default_factory=Counter)  # frames from unregistered sources
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the readings written
 
 
 def store(session: Session, batch: list[Received]) -> Stored:
@@ -77,7 +78,7 @@ def store(session: Session, batch: list[Received]) -> Stored:
             seen[owner] = item.received_at
     if readings:
         session.execute(insert(Reading), readings)
-    stored.readings = len(readings)
+    stored.readings, stored.rows = len(readings), readings
     if seen:
         session.execute(
             update(Device),

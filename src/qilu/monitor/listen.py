@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from qilu.monitor import hj212, jt808, sl651
+from qilu.monitor.alarms import Evaluator
 from qilu.monitor.frames import Frame, FrameError
 from qilu.monitor.ingest import Received, store
 from qilu.monitor.models import Device
@@ -57,13 +58,15 @@ class Listener:
         batch_size: int = 500,
         batch_wait: float = 0.05,
         idle_seconds: float = 600.0,
+        silence_every: float = 30.0,
     ):
         self.engine, self.ports, self.host = engine, ports, host
         self.batch_size, self.batch_wait, self.idle_seconds = batch_size, batch_wait, idle_seconds
+        self.silence_every = silence_every
         self.stats = ListenerStats()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=50_000)
         self._servers: list[asyncio.Server] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.bound: dict[str, int] = {}
 
     async def start(self) -> dict[str, int]:
@@ -71,15 +74,18 @@ class Listener:
             server = await asyncio.start_server(self._handler(name), self.host, port, limit=2**16)
             self._servers.append(server)
             self.bound[name] = server.sockets[0].getsockname()[1]
-        self._writer = asyncio.create_task(self._write_forever())
+        self._tasks = [
+            asyncio.create_task(self._write_forever()),
+            asyncio.create_task(self._watch_silence()),
+        ]
         return self.bound
 
     async def stop(self) -> None:
         for server in self._servers:
             server.close()
             await server.wait_closed()
-        if self._writer is not None:
-            self._writer.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     def _handler(
         self, name: str
@@ -158,10 +164,24 @@ class Listener:
             for pending, answer in zip(batch, answers, strict=True):
                 pending.done.set_result(answer)
 
+    async def _watch_silence(self) -> None:
+        """Every `silence_every` seconds, open no-data alarms for devices gone silent."""
+        while True:
+            await asyncio.sleep(self.silence_every)
+            try:
+                await asyncio.to_thread(self._silence)
+            except Exception as error:  # the next round tries again
+                log.error("monitor.silence_failed", error=str(error))
+
+    def _silence(self) -> None:
+        with Session(self.engine) as session, session.begin():
+            Evaluator(session).silent(datetime.now(UTC))
+
     def _write(self, batch: list[_Pending]) -> list[bytes | None]:
         """Store a batch and work out each device's answer; both in one transaction."""
         with Session(self.engine) as session, session.begin():
-            store(session, [p.item for p in batch])
+            stored = store(session, [p.item for p in batch])
+            Evaluator(session).readings(stored.rows)
             return [answer_for(session, p.item, p.serial) for p in batch]
 
 

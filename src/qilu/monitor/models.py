@@ -4,8 +4,10 @@ every frame received as it came (the raw archive), and the readings decoded from
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -101,3 +104,84 @@ class Reading(Base):
     flag: Mapped[str | None] = mapped_column(String(12))
     frame_id: Mapped[int] = mapped_column(ForeignKey("monitor_frames.id"))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+LEVELS = {1: "红色", 2: "橙色", 3: "黄色", 4: "蓝色"}  # 《突发事件应对法》: 一级（红）最高
+
+
+class Rule(Base):
+    """A warning rule as installed: one row per version; `spec` holds its levels, hysteresis,
+    pending period and source."""
+
+    __tablename__ = "monitor_rules"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    is_current: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # threshold | no_data
+    metric: Mapped[str] = mapped_column(String(40))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    installed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RuleState(Base):
+    """Where a rule stands for a device between readings: the level its condition has held
+    since when (a rule with a pending period opens an alarm only once it has held long enough)."""
+
+    __tablename__ = "monitor_rule_states"
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("monitor_devices.id"), primary_key=True)
+    rule_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pending_level: Mapped[int | None] = mapped_column(Integer)
+    pending_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Alarm(Base):
+    """One problem: a rule's condition on a device, from when it opened until it cleared, its
+    level moving in place. At most one not yet cleared per (device, rule), enforced here, so
+    readings racing each other open one alarm. Its handling (核实, 派单 …) is `state`."""
+
+    __tablename__ = "monitor_alarms"
+    __table_args__ = (
+        Index(
+            "uq_monitor_alarms_active",
+            "device_id",
+            "rule_code",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
+        Index("ix_monitor_alarms_wall", "division_code", "state", "opened_at"),
+        CheckConstraint("level BETWEEN 1 AND 4", name="level"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("monitor_devices.id"))
+    rule_id: Mapped[int] = mapped_column(ForeignKey("monitor_rules.id"))
+    rule_code: Mapped[str] = mapped_column(String(40))
+    division_code: Mapped[str] = mapped_column(String(6))  # the device's, for county → province
+    level: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    value: Mapped[float | None] = mapped_column(Float)  # what opened it
+    last_value: Mapped[float | None] = mapped_column(Float)
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AlarmEvent(Base):
+    """An alarm's history: opened, escalated, de-escalated, cleared, and each handling step."""
+
+    __tablename__ = "monitor_alarm_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("monitor_alarms.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    action: Mapped[str] = mapped_column(String(20))
+    level: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)
+    actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    note: Mapped[str | None] = mapped_column(String(500))
