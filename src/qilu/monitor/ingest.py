@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from qilu.db import Base
 from qilu.monitor import frames
 from qilu.monitor.frames import Frame, FrameError
-from qilu.monitor.models import Device, RawFrame, Reading, UnknownSource
+from qilu.monitor.models import Device, UnknownSource
 
 # Shandong's extent (WGS-84) with a margin of about 20 km: 34.38–38.40 N, 114.80–122.72 E.
 LATITUDES, LONGITUDES = (34.2, 38.6), (114.6, 122.9)
@@ -38,6 +39,7 @@ class Stored:
     refused: Counter[str] = field(default_factory=Counter)  # by error code
     unknown: Counter[str] = field(default_factory=Counter)  # frames from unregistered sources
     rows: list[dict[str, Any]] = field(default_factory=list)  # the readings written
+    devices: dict[tuple[str, str], Device] = field(default_factory=dict)  # the batch's, known
 
 
 def store(session: Session, batch: list[Received]) -> Stored:
@@ -45,7 +47,7 @@ def store(session: Session, batch: list[Received]) -> Stored:
     stored = Stored(frames=len(batch))
     if not batch:
         return stored
-    devices = _devices(session, batch)
+    devices = stored.devices = _devices(session, batch)
     rows, owners = [], []
     for item in batch:
         frame = item.result if isinstance(item.result, Frame) else None
@@ -64,8 +66,13 @@ def store(session: Session, batch: list[Received]) -> Stored:
                 "raw": item.raw,
             }
         )
-    statement = insert(RawFrame).returning(RawFrame.id, sort_by_parameter_order=True)
-    ids = session.scalars(statement, rows).all()
+    # Core statements on the session's connection: the ORM's bulk bookkeeping was most of a
+    # batch's time.
+    connection = session.connection()
+    frames_table = Base.metadata.tables["monitor_frames"]
+    readings_table = Base.metadata.tables["monitor_readings"]
+    statement = frames_table.insert().returning(frames_table.c.id, sort_by_parameter_order=True)
+    ids = connection.execute(statement, rows).scalars().all()
     readings: list[dict[str, Any]] = []
     seen: dict[int, datetime] = {}
     for item, frame_id, owner in zip(batch, ids, owners, strict=True):
@@ -77,13 +84,11 @@ def store(session: Session, batch: list[Received]) -> Stored:
             readings += readings_of(item.result, owner, frame_id, item.received_at)
             seen[owner] = item.received_at
     if readings:
-        session.execute(insert(Reading), readings)
+        connection.execute(readings_table.insert(), readings)
     stored.readings, stored.rows = len(readings), readings
-    if seen:
-        session.execute(
-            update(Device),
-            [{"id": device, "last_seen_at": moment} for device, moment in seen.items()],
-        )
+    by_id = {d.id: d for d in devices.values()}
+    for device_id, moment in seen.items():  # the batch's Device objects, in the session
+        by_id[device_id].last_seen_at = moment
     _hold_aside(session, batch, stored.unknown)
     return stored
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from qilu.monitor import hj212, jt808, sl651
@@ -182,11 +182,12 @@ class Listener:
         with Session(self.engine) as session, session.begin():
             stored = store(session, [p.item for p in batch])
             Evaluator(session).readings(stored.rows)
-            return [answer_for(session, p.item, p.serial) for p in batch]
+            return [answer_for(p.item, p.serial, stored.devices) for p in batch]
 
 
-def answer_for(session: Session, item: Received, serial: int) -> bytes | None:
-    """What the platform sends back for a frame (after it is stored)."""
+def answer_for(item: Received, serial: int, devices: dict[tuple[str, str], Device]) -> bytes | None:
+    """What the platform sends back for a frame (after it is stored); `devices` are the
+    batch's registered devices by (protocol, code)."""
     frame = item.result
     if isinstance(frame, FrameError):
         return None
@@ -194,9 +195,7 @@ def answer_for(session: Session, item: Received, serial: int) -> bytes | None:
         return hj212.reply(frame)
     if item.protocol == "sl651":
         return sl651.reply(frame, datetime.now(UTC))
-    device = session.scalars(
-        select(Device).where(Device.protocol == "jt808", Device.code == frame.source)
-    ).first()
+    device = devices.get(("jt808", frame.source))
     if frame.message == "0x0100":  # registration: only a terminal registered here may join
         if device is None:
             return jt808.registration_reply(frame, serial, 4)  # 数据库中无该终端

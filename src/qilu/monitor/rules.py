@@ -136,6 +136,18 @@ def install(
     return written
 
 
+# A rule version never changes once written: its parsed spec is kept per process, by row id and
+# install time (ids alone can come again in another store).
+_PARSED: dict[tuple[int, datetime], RuleSpec] = {}
+
+
 def current_rules(session: Session) -> list[tuple[Rule, RuleSpec]]:
     rows = session.scalars(select(Rule).where(Rule.is_current.is_(True)).order_by(Rule.code))
-    return [(row, RuleSpec.model_validate(row.spec)) for row in rows]
+    out = []
+    for row in rows:
+        key = (row.id, row.installed_at)
+        spec = _PARSED.get(key)
+        if spec is None:
+            spec = _PARSED[key] = RuleSpec.model_validate(row.spec)
+        out.append((row, spec))
+    return out
