@@ -63,7 +63,8 @@ PERMISSIONS: dict[str, Permission] = {
     "data.publish": _p(_DEPT, "data_steward", systems=True),
     "data.approve_sharing": _p(_DEPT, "data_steward"),
     "data.request_sharing": _p(_DEPT, "data_steward", "leader"),
-    "alarms.dispatch": _p(_DEPT, "duty_officer"),
+    # A county's alarm is handled by duty officers of the county, its city and the province.
+    "alarms.dispatch": _p(_DIV, "duty_officer"),
     "map.view": _p(_DIV, "leader", "duty_officer"),
     "admin.enter": _p(_DIV, "admin", "system_admin", "security_admin"),
     "admin.clients": _p(_DIV, "admin", "system_admin"),

@@ -170,6 +170,12 @@ class Alarm(Base):
     last_value: Mapped[float | None] = mapped_column(Float)
     last_at: Mapped[datetime] = mapped_column(UtcDateTime)
     cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # 指挥调度: who it went to, by when the current step is due, and how it ended.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    assignee_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    close_reason: Mapped[str | None] = mapped_column(String(12))
 
 
 class AlarmEvent(Base):

@@ -1,5 +1,6 @@
 """Monitoring (issue 15): warning rules by version, their pending state per device, alarms (one
-not cleared per device and rule, by a partial unique index) and their history. New tables only.
+not cleared per device and rule, by a partial unique index) with their dispatch, and their
+history. New tables only.
 
 Revision ID: 0033
 Revises: 0032
@@ -48,7 +49,28 @@ def upgrade() -> None:
         sa.Column("last_value", sa.Float(), nullable=True),
         sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("cleared_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "department_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "assignee_person_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("close_reason", sa.String(length=12), nullable=True),
         sa.CheckConstraint("level BETWEEN 1 AND 4", name=op.f("ck_monitor_alarms_level")),
+        sa.ForeignKeyConstraint(
+            ["assignee_person_id"],
+            ["persons.id"],
+            name=op.f("fk_monitor_alarms_assignee_person_id_persons"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["department_id"],
+            ["departments.id"],
+            name=op.f("fk_monitor_alarms_department_id_departments"),
+        ),
         sa.ForeignKeyConstraint(
             ["device_id"],
             ["monitor_devices.id"],
