@@ -13,12 +13,11 @@ from qilu.audit.models import AuditEvent
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.models import Person
-from qilu.identity.roles import OPERATOR, grant_role
 from qilu.messages.models import Message
 from qilu.monitor import dispatch
 from qilu.monitor.models import Alarm, AlarmEvent
 
-from ..factories import make_person
+from ..factories import make_person, make_staff
 from .test_alarms import feed, stack
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
@@ -26,15 +25,7 @@ NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 
 def staff(session: Session, vault: object, department: str, role: str, name: str) -> Person:
     person = make_person(session, vault, name=name, phone=None)  # type: ignore[arg-type]
-    grant_role(
-        session,
-        person_id=person.id,
-        department_code=department,
-        role=role,
-        profile="standard",
-        actor=OPERATOR,
-    )
-    return person
+    return make_staff(session, person, department, role)
 
 
 def as_actor(session: Session, person: Person) -> roles.Staff:
