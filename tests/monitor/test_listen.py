@@ -5,7 +5,10 @@ archived with their reason, and no connection's garbage stops the others."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,6 +23,7 @@ from qilu.settings import Settings
 
 from .test_sl651 import TIMED
 
+T = TypeVar("T")
 MOMENT = datetime(2026, 12, 7, 9, 0, tzinfo=BEIJING)
 STACK = "370102000000000000000001"  # an HJ 212 MN
 TRUCK = "013800138000"  # a JT/T 808 terminal
@@ -27,6 +31,13 @@ TRUCK = "013800138000"  # a JT/T 808 terminal
 
 def device(protocol: str, code: str, kind: str) -> devices.DeviceSpec:
     return devices.DeviceSpec(protocol, code, kind, f"{kind} {code}", "370102", 60)
+
+
+def in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on an event loop of its own thread: the browser tests' Playwright keeps
+    a loop running in the test thread, where `asyncio.run` is refused."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, work).result()
 
 
 def minute_data(mn: str, value: float) -> bytes:
@@ -91,7 +102,7 @@ def test_devices_are_answered_after_their_readings_are_stored(empty_store: Setti
         finally:
             await listener.stop()
 
-    answers = asyncio.run(run())
+    answers = in_own_loop(run())
     assert [hj212.decode(a).message for a in answers["hj"]] == ["9014", "9014"]
     registered, auth, first, second = (jt808.unescape(a[1:-1]) for a in answers["jt"])
     assert registered[:2] == b"\x81\x00" and registered[14] == 0  # 0x8100, result 成功
@@ -159,7 +170,7 @@ def test_a_flood_on_one_connection_does_not_stop_the_others(empty_store: Setting
         finally:
             await listener.stop()
 
-    [answer] = asyncio.run(run())
+    [answer] = in_own_loop(run())
     assert hj212.decode(answer).message == "9014"
     engine.dispose()
 
