@@ -186,6 +186,11 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/admin/items/{code}"): CATALOG,
     ("POST", "/admin/items/{code}"): CATALOG,
     ("GET", "/admin/system"): SYSTEM_VIEW,
+    # 应急指挥: staff only; each alarm is shown to duty officers over its division and to the
+    # person it was sent to, any other staff member is told there is no such alarm (404)
+    ("GET", "/monitor/alarms"): STAFF,
+    ("GET", "/monitor/alarms/{alarm_id}"): STAFF,
+    ("POST", "/monitor/alarms/{alarm_id}/{action}"): STAFF,
     # data platform in the workbench
     ("GET", "/workbench/data"): STAFF,
     ("GET", "/workbench/data/{code}"): STAFF,

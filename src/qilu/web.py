@@ -47,6 +47,7 @@ from qilu.identity.assurance import StepUpRequired
 from qilu.limits import BodyLimit, BodyTooLarge
 from qilu.logs import configure_logging
 from qilu.messages import pages as message_pages
+from qilu.monitor import pages as monitor_pages
 from qilu.operations import metrics
 from qilu.operations import pages as operations_pages
 from qilu.pii import load_vault
@@ -154,9 +155,10 @@ INSTALLS = (
     portal_pages.install,
     document_pages.install,
     workbench_pages.install,
+    monitor_pages.install,
     home.install,
 )
-DOMAINS = ("codes", "identity", "messages", "data", "services", "operations", "demo")
+DOMAINS = ("codes", "identity", "messages", "data", "services", "operations", "monitor", "demo")
 
 
 def _package_path(name: str) -> Path:

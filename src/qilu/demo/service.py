@@ -14,6 +14,7 @@ from qilu.db import upgrade
 from qilu.demo.applications import sample_applications
 from qilu.demo.files import load_files, write_files
 from qilu.demo.libraries import LIBRARIES, fill_libraries
+from qilu.demo.monitoring import sample_monitoring
 from qilu.demo.seed import (
     Progress,
     SeedPlan,
@@ -122,6 +123,7 @@ class DemoSummary:
             f"  门户      {base_url}/",
             f"  办事大厅  {base_url}/services",
             f"  工作台    {base_url}/workbench/cases",
+            f"  应急指挥  {base_url}/monitor/alarms",
             f"  健康检查  {base_url}/healthz",
             f"  API 文档  {base_url}/api/docs",
             f"演示账号（合成数据，密码均为 {DEMO_PASSWORD}；公职人员首次登录须设置两步验证）：",
@@ -171,6 +173,7 @@ def prepare_demo(
         if not reused:
             offers.scan(session, vault)  # 免申即享: what residents are offered unasked
             sample_applications(session, vault)  # work waiting in the clerks' queues
+            sample_monitoring(session)  # alarms waiting on the duty officer's wall
         counts = register_counts(session)
         client = session.scalars(
             select(OidcClient).where(OidcClient.name == DEMO_CLIENT_NAME)
@@ -202,6 +205,7 @@ DEMO_ROLES = {
     "窗口受理": ("370102-approval", "window_clerk"),
     "审批": ("370102-approval", "approver"),
     "管理员": ("370000-bigdata", "admin"),
+    "值班": ("370102-emergency", "duty_officer"),
 }
 
 
@@ -336,6 +340,7 @@ def demo_identities(session: Session, vault: Vault) -> list[DemoIdentity]:
         ("窗口受理", 0),
         ("审批", 1),
         ("管理员", 1),
+        ("值班", 0),
     )
     for role, offset in staff:
         code = DEMO_ROLES[role][0]

@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
+from qilu.codes.divisions import code_prefix
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
-from qilu.identity.models import Department, StaffMember
+from qilu.identity.models import Department, Person, StaffMember
 from qilu.messages import service as messages
 from qilu.monitor.frames import BEIJING
 from qilu.monitor.models import LEVELS, Alarm, AlarmEvent, Device
@@ -96,6 +97,8 @@ def act(
             raise QiluError("alarm.due", "处置时限须在 5 分钟到 7 天之间", field="due_minutes")
         alarm.department_id, alarm.assignee_person_id = department.id, assignee
         alarm.due_at = moment + timedelta(minutes=minutes)
+        name = session.get_one(Person, assignee).name
+        note = f"派给{department.name} {name}" + (f"：{note}" if note else "")
     elif action == "report":
         _need(note, "请填写处置情况（至少 4 个字）")
     elif action == "return":
@@ -201,3 +204,47 @@ def _tell(session: Session, alarm: Alarm, action: str, note: str) -> None:
             body=f"{what}的处置结果未通过复核：{note}",
             link=link,
         )
+
+
+def visible(session: Session, actor: roles.Staff, *, closed: bool = False) -> list[Alarm]:
+    """The alarms the wall shows `actor`: those inside the divisions where they are on duty,
+    and those dispatched to them; open ones most severe first, or the latest closed ones."""
+    rule = roles.PERMISSIONS["alarms.dispatch"]
+    prefixes = {
+        code_prefix(grant.division_code) for grant in actor.grants if grant.role in rule.roles
+    }
+    reach = or_(
+        Alarm.assignee_person_id == actor.person_id,
+        *(Alarm.division_code.startswith(prefix) for prefix in prefixes),
+    )
+    query = select(Alarm).where(reach)
+    if closed:
+        query = query.where(Alarm.state == "closed").order_by(Alarm.closed_at.desc())
+    else:
+        query = query.where(Alarm.state != "closed").order_by(Alarm.level, Alarm.opened_at.desc())
+    return list(session.scalars(query.limit(200)))
+
+
+def candidates(session: Session, alarm: Alarm) -> list[tuple[str, int, str]]:
+    """Whom it may be dispatched to: staff of the departments in the alarm's county (and its
+    city), as (department code, person id, label)."""
+    county, city = alarm.division_code, alarm.division_code[:4] + "00"
+    rows = session.execute(
+        select(Department.code, Department.name, Person.id, Person.name)
+        .join(StaffMember, StaffMember.department_id == Department.id)
+        .join(Person, Person.id == StaffMember.person_id)
+        .where(Department.division_code.in_((county, city)))
+        .order_by(Department.division_code.desc(), Department.code, Person.name)
+    )
+    return [(code, person, f"{department} · {name}") for code, department, person, name in rows]
+
+
+def history(session: Session, alarm: Alarm) -> list[tuple[AlarmEvent, str | None]]:
+    """The alarm's events, oldest first, each with the name of who acted (none for the rules)."""
+    rows = session.execute(
+        select(AlarmEvent, Person.name)
+        .outerjoin(Person, Person.id == AlarmEvent.actor_person_id)
+        .where(AlarmEvent.alarm_id == alarm.id)
+        .order_by(AlarmEvent.id)
+    )
+    return [(event, name) for event, name in rows]
