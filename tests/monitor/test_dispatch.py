@@ -138,3 +138,31 @@ def test_a_false_alarm_is_closed_with_its_reason_and_bad_input_is_named(
         session, actor, alarm.id, "dismiss", reason="false_alarm", note="仪表校准中，数据无效"
     )
     assert (closed.state, closed.close_reason) == ("closed", "false_alarm")
+
+
+def test_a_step_past_due_is_chased_once_and_reported_one_level_up(
+    session: Session, vault: object, alarm: Alarm
+) -> None:
+    """A red alarm must be 核实 within 5 minutes: past that, the county's duty officers are
+    reminded (催办) and the city's told (督办), once per step."""
+    county = staff(session, vault, "370102-emergency", "duty_officer", "区值班员")
+    city = staff(session, vault, "370100-emergency", "duty_officer", "市值班员")
+    assert alarm.due_at == alarm.opened_at + timedelta(minutes=5)
+    assert dispatch.overdue(session, alarm.opened_at + timedelta(minutes=4)) == []
+    late = alarm.opened_at + timedelta(minutes=6)
+    assert dispatch.overdue(session, late) == [alarm]
+    assert dispatch.overdue(session, late + timedelta(minutes=1)) == []  # chased once
+    titles = {
+        person.id: session.scalars(
+            select(Message.title).where(Message.person_id == person.id)
+        ).all()
+        for person in (county, city)
+    }
+    assert titles == {county.id: ["报警催办"], city.id: ["报警督办"]}
+    dispatch.act(session, as_actor(session, county), alarm.id, "acknowledge", now=late)
+    assert alarm.due_at == late + timedelta(minutes=5)  # dispatching is due as quickly
+    assert dispatch.overdue(session, late + timedelta(minutes=6)) == [alarm]  # a new step
+    events = session.scalars(
+        select(AlarmEvent.action).where(AlarmEvent.alarm_id == alarm.id).order_by(AlarmEvent.id)
+    ).all()
+    assert events == ["opened", "overdue", "acknowledge", "overdue"]

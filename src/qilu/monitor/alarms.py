@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from qilu.monitor.models import Alarm, AlarmEvent, Device, Rule, RuleState
+from qilu.monitor.models import LIMITS, Alarm, AlarmEvent, Device, Rule, RuleState
 from qilu.monitor.rules import VALID_FLAGS, RuleSpec, current_rules
 
 
@@ -109,6 +109,7 @@ class Evaluator:
             value=value,
             last_value=value,
             last_at=observed,
+            due_at=observed + timedelta(minutes=LIMITS[level][0]),  # when it must be 核实
         )
         try:
             with self.session.begin_nested():

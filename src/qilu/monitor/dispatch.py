@@ -10,17 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.codes.divisions import code_prefix
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
-from qilu.identity.models import Department, Person, StaffMember
+from qilu.identity.models import Department, Person, StaffMember, StaffRole
 from qilu.messages import service as messages
 from qilu.monitor.frames import BEIJING
-from qilu.monitor.models import LEVELS, Alarm, AlarmEvent, Device
+from qilu.monitor.models import LEVELS, LIMITS, Alarm, AlarmEvent, Device
 
 STATES = {
     "open": "待核实",
@@ -31,9 +31,6 @@ STATES = {
     "closed": "已关闭",
 }
 CLOSE_REASONS = {"resolved": "处置完毕", "false_alarm": "误报", "no_action": "无需处置"}
-# Minutes allowed to 核实, to 签收 and to report back, by level (红, 橙, 黄, 蓝). No national
-# figures were found: these are the defaults a province sets its own over.
-LIMITS = {1: (5, 15, 30), 2: (15, 30, 120), 3: (60, 60, 480), 4: (60, 60, 480)}
 
 
 @dataclass(frozen=True)
@@ -106,8 +103,11 @@ def act(
     elif action == "approve":
         alarm.close_reason, alarm.closed_at = "resolved", moment
     alarm.state = step.after
-    if action == "acknowledge" or action == "sign":
-        alarm.due_at = moment + timedelta(minutes=limits[2])
+    # `due_at` is when the next step is due: dispatching after 核实 and reviewing a report are
+    # the duty officer's, as quick as 核实; the assignee's is the deadline they were given
+    # (签收 does not move it; a report sent back keeps it).
+    if action in ("acknowledge", "report"):
+        alarm.due_at = moment + timedelta(minutes=limits[0])
     elif step.after == "closed":
         alarm.due_at = None
     session.add(
@@ -248,3 +248,81 @@ def history(session: Session, alarm: Alarm) -> list[tuple[AlarmEvent, str | None
         .order_by(AlarmEvent.id)
     )
     return [(event, name) for event, name in rows]
+
+
+def overdue(session: Session, now: datetime) -> list[Alarm]:
+    """催办 and 督办: for each alarm whose current step is past due and not yet chased, remind
+    whoever holds it (the assignee, or the duty officers of its division) and tell the duty
+    officers one level up (a county's alarm goes to the city's, a city's to the province's).
+    Each step is chased once; the history and the audit log say so."""
+    late = session.scalars(
+        select(Alarm).where(Alarm.state != "closed", Alarm.due_at.is_not(None), Alarm.due_at < now)
+    ).all()
+    chased = []
+    for alarm in late:
+        last_step = session.scalar(  # the step now running began with this event
+            select(func.max(AlarmEvent.id)).where(
+                AlarmEvent.alarm_id == alarm.id, AlarmEvent.action != "overdue"
+            )
+        )
+        already = session.scalar(
+            select(AlarmEvent.id).where(
+                AlarmEvent.alarm_id == alarm.id,
+                AlarmEvent.action == "overdue",
+                AlarmEvent.id > (last_step or 0),
+            )
+        )
+        if already is not None:
+            continue
+        assignee = alarm.assignee_person_id if alarm.state in ("dispatched", "signed") else None
+        holders = [assignee] if assignee is not None else _on_duty(session, alarm.division_code)
+        above = _parent_division(alarm.division_code)
+        supervisors = _on_duty(session, above) if above else []
+        device = session.get_one(Device, alarm.device_id)
+        what = f"{LEVELS[alarm.level]}报警 {alarm.id}（{device.name}）“{STATES[alarm.state]}”已超时"
+        for person in holders:
+            messages.send(
+                session, person, title="报警催办", body=f"{what}，请尽快办理",
+                link=f"/monitor/alarms/{alarm.id}",
+            )  # fmt: skip
+        for person in supervisors:
+            messages.send(
+                session, person, title="报警督办", body=f"下级{what}，请督促办理",
+                link=f"/monitor/alarms/{alarm.id}",
+            )  # fmt: skip
+        session.add(
+            AlarmEvent(
+                alarm_id=alarm.id, at=now, action="overdue", level=alarm.level, value=None,
+                note=f"超时催办 {len(holders)} 人，上报上级督办 {len(supervisors)} 人",
+            )
+        )  # fmt: skip
+        record(
+            session,
+            "monitor.alarm_overdue",
+            subject=f"alarm:{alarm.id}",
+            details={"state": alarm.state, "reminded": holders, "escalated_to": supervisors},
+            at=now,
+        )
+        chased.append(alarm)
+    return chased
+
+
+def _parent_division(code: str) -> str | None:
+    """The city of a county, the province of a city; none above the province."""
+    if code.endswith("0000"):
+        return None
+    return code[:2] + "0000" if code.endswith("00") else code[:4] + "00"
+
+
+def _on_duty(session: Session, division: str) -> list[int]:
+    """The duty officers of the departments of exactly this division."""
+    rule = roles.PERMISSIONS["alarms.dispatch"]
+    return list(
+        session.scalars(
+            select(StaffMember.person_id)
+            .join(Department, Department.id == StaffMember.department_id)
+            .join(StaffRole, StaffRole.staff_member_id == StaffMember.id)
+            .where(Department.division_code == division, StaffRole.role.in_(rule.roles))
+            .distinct()
+        )
+    )

@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from qilu.monitor import hj212, jt808, sl651
+from qilu.monitor import dispatch, hj212, jt808, sl651
 from qilu.monitor.alarms import Evaluator
 from qilu.monitor.frames import Frame, FrameError
 from qilu.monitor.ingest import Received, store
@@ -174,8 +174,11 @@ class Listener:
                 log.error("monitor.silence_failed", error=str(error))
 
     def _silence(self) -> None:
+        """Silent devices get their no-data alarm; steps past due are chased (催办, 督办)."""
         with Session(self.engine) as session, session.begin():
-            Evaluator(session).silent(datetime.now(UTC))
+            now = datetime.now(UTC)
+            Evaluator(session).silent(now)
+            dispatch.overdue(session, now)
 
     def _write(self, batch: list[_Pending]) -> list[bytes | None]:
         """Store a batch and work out each device's answer; both in one transaction."""

@@ -107,6 +107,9 @@ class Reading(Base):
 
 
 LEVELS = {1: "红色", 2: "橙色", 3: "黄色", 4: "蓝色"}  # 《突发事件应对法》: 一级（红）最高
+# Minutes allowed to 核实, to 签收 and to report back, by level. No national figures were found:
+# these are defaults (the 2021 城市安全 guide's "30 分钟启动" in mind) a province sets over.
+LIMITS = {1: (5, 15, 30), 2: (15, 30, 120), 3: (60, 60, 480), 4: (60, 60, 480)}
 
 
 class Rule(Base):
