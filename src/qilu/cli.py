@@ -912,7 +912,12 @@ def monitor_listen(ctx: CliContext, host: str) -> None:
         rules.install(session, replace=False)  # the shipped rules the store lacks
 
     async def serve() -> None:
-        listener = Listener(ctx.engine, {k: v for k, v in ports.items() if v}, host=host)
+        listener = Listener(
+            ctx.engine,
+            {k: v for k, v in ports.items() if v},
+            host=host,
+            mqtt_broker=settings.monitor_mqtt_broker,
+        )
         bound = await listener.start()
         click.echo("监听中：" + "，".join(f"{name} {port}" for name, port in bound.items()))
         await asyncio.Event().wait()

@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     monitor_sl651_port: int = Field(
         default=9651, ge=0, le=65535, description="TCP port for SL 651 stations (0: off)."
     )
+    monitor_mqtt_broker: str = Field(
+        default="",
+        pattern=r"^([A-Za-z0-9.-]+:\d{1,5})?$",
+        description="host:port of the MQTT broker sensors publish to (qilu/telemetry/<code>); "
+        "empty: MQTT off.",
+    )
     upstream_issuer: str | None = Field(
         default=None,
         description="An upstream OIDC provider people may sign in through (the national "

@@ -17,7 +17,7 @@ from qilu.identity.models import LegalEntity
 from qilu.monitor.frames import FrameError
 from qilu.monitor.ingest import readings_of
 from qilu.monitor.models import KINDS, Device, RawFrame, Reading, UnknownSource
-from qilu.monitor.protocols import PROTOCOLS
+from qilu.monitor.protocols import DECODERS, PROTOCOLS
 
 KIND_NAMES = {
     "pollution_source": "污染源在线监测",
@@ -103,7 +103,7 @@ def register(session: Session, spec: DeviceSpec, *, by: int | None = None) -> De
 def replay_held(session: Session, device: Device) -> int:
     """The frames a now-registered source sent while unknown, decoded again and stored as
     readings; returns how many frames."""
-    protocol = PROTOCOLS.get(device.protocol)
+    decode = DECODERS.get(device.protocol)
     held = session.scalars(
         select(RawFrame).where(
             RawFrame.protocol == device.protocol,
@@ -114,10 +114,10 @@ def replay_held(session: Session, device: Device) -> int:
     ).all()
     rows = []
     for frame_row in held:
-        if protocol is None:
+        if decode is None:
             break
         try:
-            frame = protocol.decode(frame_row.raw)
+            frame = decode(frame_row.raw)
         except FrameError:  # it decoded when it came: a codec change since; leave it
             continue
         rows += readings_of(frame, device.id, frame_row.id, frame_row.received_at)

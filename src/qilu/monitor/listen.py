@@ -10,6 +10,7 @@ never stops the listener; a connection silent past `idle_seconds` is closed.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections import Counter
@@ -17,11 +18,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import aiomqtt
 import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from qilu.monitor import dispatch, hj212, jt808, sl651
+from qilu.monitor import dispatch, hj212, jt808, mqtt, sl651
 from qilu.monitor.alarms import Evaluator
 from qilu.monitor.frames import Frame, FrameError
 from qilu.monitor.ingest import Received, store
@@ -59,10 +61,13 @@ class Listener:
         batch_wait: float = 0.05,
         idle_seconds: float = 600.0,
         silence_every: float = 30.0,
+        mqtt_broker: str = "",
     ):
         self.engine, self.ports, self.host = engine, ports, host
         self.batch_size, self.batch_wait, self.idle_seconds = batch_size, batch_wait, idle_seconds
-        self.silence_every = silence_every
+        self.silence_every, self.mqtt_broker = silence_every, mqtt_broker
+        self.mqtt_subscribed = asyncio.Event()
+        self._inflight: set[asyncio.Task[bytes | None]] = set()
         self.stats = ListenerStats()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=50_000)
         self._servers: list[asyncio.Server] = []
@@ -78,6 +83,8 @@ class Listener:
             asyncio.create_task(self._write_forever()),
             asyncio.create_task(self._watch_silence()),
         ]
+        if self.mqtt_broker:
+            self._tasks.append(asyncio.create_task(self._subscribe_forever()))
         return self.bound
 
     async def stop(self) -> None:
@@ -115,6 +122,31 @@ class Listener:
                 writer.close()
 
         return handle
+
+    async def _subscribe_forever(self) -> None:
+        """Messages from the broker join the same queue (in the order they came); the broker's
+        connection is made again if it drops."""
+        host, _, port = self.mqtt_broker.rpartition(":")
+        peer = f"mqtt:{self.mqtt_broker}"
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    host, int(port), identifier=f"qilu-{os.getpid()}"
+                ) as client:
+                    await client.subscribe(mqtt.SUBSCRIPTION, qos=1)
+                    self.mqtt_subscribed.set()
+                    async for message in client.messages:
+                        payload = message.payload
+                        body = payload if isinstance(payload, bytes | bytearray) else b""
+                        raw = str(message.topic).encode() + b"\n" + bytes(body)
+                        # Not awaited: the next message need not wait for this one's commit.
+                        task = asyncio.create_task(self._submit("mqtt", mqtt.decode, peer, raw, 0))
+                        self._inflight.add(task)
+                        task.add_done_callback(self._inflight.discard)
+            except aiomqtt.MqttError as error:
+                self.mqtt_subscribed.clear()
+                log.warning("monitor.mqtt_disconnected", error=str(error))
+                await asyncio.sleep(2)
 
     async def _submit(
         self,
@@ -198,6 +230,8 @@ def answer_for(item: Received, serial: int, devices: dict[tuple[str, str], Devic
         return hj212.reply(frame)
     if item.protocol == "sl651":
         return sl651.reply(frame, datetime.now(UTC))
+    if item.protocol != "jt808":  # MQTT: the broker acknowledged it
+        return None
     device = devices.get(("jt808", frame.source))
     if frame.message == "0x0100":  # registration: only a terminal registered here may join
         if device is None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from qilu.monitor import hj212, jt808, sl651
+from qilu.monitor import hj212, jt808, mqtt, sl651
 from qilu.monitor.frames import Frame, FrameError
 
 
@@ -23,6 +23,12 @@ PROTOCOLS = {
     "hj212": Protocol("hj212", hj212.decode, hj212.Splitter, binary=False),
     "jt808": Protocol("jt808", jt808.decode, jt808.Splitter, binary=True),
     "sl651": Protocol("sl651", sl651.decode, sl651.Splitter, binary=True),
+}
+# MQTT messages come whole from the broker (no stream to split); archived as topic, newline,
+# payload, they are decoded again like any frame when a held-aside source is registered.
+DECODERS: dict[str, Callable[[bytes], Frame]] = {
+    **{name: protocol.decode for name, protocol in PROTOCOLS.items()},
+    "mqtt": mqtt.decode,
 }
 
 
