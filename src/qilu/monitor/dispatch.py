@@ -105,9 +105,11 @@ def act(
     alarm.state = step.after
     # `due_at` is when the next step is due: dispatching after 核实 and reviewing a report are
     # the duty officer's, as quick as 核实; the assignee's is the deadline they were given
-    # (签收 does not move it; a report sent back keeps it).
+    # (签收 does not move it), and a report sent back is due again within the level's limit.
     if action in ("acknowledge", "report"):
         alarm.due_at = moment + timedelta(minutes=limits[0])
+    elif action == "return":
+        alarm.due_at = moment + timedelta(minutes=limits[2])
     elif step.after == "closed":
         alarm.due_at = None
     session.add(
