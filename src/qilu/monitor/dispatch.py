@@ -20,7 +20,7 @@ from qilu.identity import roles
 from qilu.identity.models import Department, Person, StaffMember, StaffRole
 from qilu.messages import service as messages
 from qilu.monitor.frames import BEIJING
-from qilu.monitor.models import LEVELS, LIMITS, Alarm, AlarmEvent, Device
+from qilu.monitor.models import LEVELS, LIMITS, Alarm, AlarmEvent, Device, Reading, Rule
 
 STATES = {
     "open": "待核实",
@@ -327,4 +327,63 @@ def _on_duty(session: Session, division: str) -> list[int]:
             .where(Department.division_code == division, StaffRole.role.in_(rule.roles))
             .distinct()
         )
+    )
+
+
+@dataclass(frozen=True)
+class Wall:
+    """The alarm wall: the alarms, with their devices and rules by id."""
+
+    alarms: list[Alarm]
+    devices: dict[int, Device]
+    rules: dict[int, Rule]
+
+
+def wall(session: Session, actor: roles.Staff, *, closed: bool = False) -> Wall:
+    alarms = visible(session, actor, closed=closed)
+    ids = {a.device_id for a in alarms}
+    rule_ids = {a.rule_id for a in alarms}
+    return Wall(
+        alarms,
+        {d.id: d for d in session.scalars(select(Device).where(Device.id.in_(ids)))},
+        {r.id: r for r in session.scalars(select(Rule).where(Rule.id.in_(rule_ids)))},
+    )
+
+
+@dataclass(frozen=True)
+class AlarmView:
+    """One alarm as its page shows it to `actor`."""
+
+    alarm: Alarm
+    device: Device
+    rule: Rule
+    readings: list[Reading]  # the rule's metric, newest first
+    history: list[tuple[AlarmEvent, str | None]]
+    candidates: list[tuple[str, int, str]]  # whom a duty officer may dispatch it to
+    on_duty: bool
+    assigned: bool
+
+
+def view(session: Session, actor: roles.Staff, alarm_id: int) -> AlarmView:
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None or not may_see(actor, alarm):
+        raise NotFound("alarm.not_found", f"没有编号为 {alarm_id} 的报警", field="alarm")
+    device = session.get_one(Device, alarm.device_id)
+    rule = session.get_one(Rule, alarm.rule_id)
+    readings = session.scalars(
+        select(Reading)
+        .where(Reading.device_id == device.id, Reading.metric == rule.metric)
+        .order_by(Reading.observed_at.desc())
+        .limit(20)
+    ).all()
+    on_duty = roles.allows(actor, "alarms.dispatch", _target(alarm))
+    return AlarmView(
+        alarm,
+        device,
+        rule,
+        list(readings),
+        history(session, alarm),
+        candidates(session, alarm) if on_duty else [],
+        on_duty,
+        alarm.assignee_person_id == actor.person_id,
     )

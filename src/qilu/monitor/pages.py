@@ -7,14 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
-from qilu.errors import NotFound, QiluError
+from qilu.errors import QiluError
 from qilu.identity import roles
 from qilu.identity.access import AnyStaff
 from qilu.monitor import dispatch
 from qilu.monitor.devices import KIND_NAMES
-from qilu.monitor.models import LEVELS, Alarm, Device, Reading, Rule
+from qilu.monitor.models import LEVELS
 from qilu.routes import DbSession, RowId, check_csrf, redraw_on_refusal, render
 
 router = APIRouter(prefix="/monitor/alarms", include_in_schema=False)
@@ -23,17 +22,13 @@ Posted = [Depends(check_csrf)]
 
 @router.get("", response_class=HTMLResponse)
 def wall(request: Request, db: DbSession, actor: AnyStaff, closed: bool = False) -> HTMLResponse:
-    alarms = dispatch.visible(db, actor, closed=closed)
-    ids = {a.device_id for a in alarms}
-    devices = {d.id: d for d in db.scalars(select(Device).where(Device.id.in_(ids)))}
-    rule_ids = {a.rule_id for a in alarms}
-    rules = {r.id: r for r in db.scalars(select(Rule).where(Rule.id.in_(rule_ids)))}
+    shown = dispatch.wall(db, actor, closed=closed)
     return render(
         request,
         "monitor/alarms.html",
-        alarms=alarms,
-        devices=devices,
-        rules=rules,
+        alarms=shown.alarms,
+        devices=shown.devices,
+        rules=shown.rules,
         closed=closed,
         levels=LEVELS,
         states=dispatch.STATES,
@@ -90,31 +85,20 @@ def _page(
     typed: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    alarm = db.get(Alarm, alarm_id)
-    if alarm is None or not dispatch.may_see(actor, alarm):
-        raise NotFound("alarm.not_found", f"没有编号为 {alarm_id} 的报警", field="alarm")
-    device = db.get_one(Device, alarm.device_id)
-    rule = db.get_one(Rule, alarm.rule_id)
-    readings = db.scalars(
-        select(Reading)
-        .where(Reading.device_id == device.id, Reading.metric == rule.metric)
-        .order_by(Reading.observed_at.desc())
-        .limit(20)
-    ).all()
-    on_duty = roles.allows(actor, "alarms.dispatch", roles.Target(alarm.division_code))
+    shown = dispatch.view(db, actor, alarm_id)
     return render(
         request,
         "monitor/alarm.html",
         status,
-        alarm=alarm,
-        device=device,
-        kind_name=KIND_NAMES.get(device.kind, device.kind),
-        rule=rule,
-        readings=readings,
-        history=dispatch.history(db, alarm),
-        candidates=dispatch.candidates(db, alarm) if on_duty else [],
-        on_duty=on_duty,
-        assigned=alarm.assignee_person_id == actor.person_id,
+        alarm=shown.alarm,
+        device=shown.device,
+        kind_name=KIND_NAMES.get(shown.device.kind, shown.device.kind),
+        rule=shown.rule,
+        readings=shown.readings,
+        history=shown.history,
+        candidates=shown.candidates,
+        on_duty=shown.on_duty,
+        assigned=shown.assigned,
         levels=LEVELS,
         states=dispatch.STATES,
         steps=dispatch.STEPS,
