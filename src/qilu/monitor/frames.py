@@ -108,3 +108,15 @@ class StreamBuffer:
         taken = bytes(self.data[:count])
         del self.data[:count]
         return taken
+
+    def skip_to(self, marker: bytes) -> bytes:
+        """Drop what comes before the next `marker` (all of it if there is none, but for a
+        partial marker at the very end); returns the dropped bytes. Afterwards the buffer
+        starts with the marker, or holds too little to tell."""
+        start = self.data.find(marker)
+        if start < 0:
+            keep = next(
+                (k for k in range(len(marker) - 1, 0, -1) if self.data.endswith(marker[:k])), 0
+            )
+            start = len(self.data) - keep
+        return self.discard(start)

@@ -61,15 +61,8 @@ class Splitter:
         out: list[bytes | FrameError] = []
         data = self.buffer.data
         while data:
-            start = data.find(HEAD)
-            if start < 0:
-                keep = 1 if data.endswith(b"#") else 0  # the first half of a `##`
-                if len(data) > keep:
-                    out.append(_garbage(self.buffer.discard(len(data) - keep)))
-                break
-            if start > 0:
-                out.append(_garbage(self.buffer.discard(start)))
-                continue
+            if skipped := self.buffer.skip_to(HEAD):
+                out.append(_garbage(skipped))
             if len(data) < 6:
                 break
             length = bytes(data[2:6])

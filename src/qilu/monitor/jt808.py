@@ -97,13 +97,10 @@ class Splitter:
         out: list[bytes | FrameError] = []
         data = self.buffer.data
         while data:
-            start = data.find(MARK)
-            if start < 0:
-                out.append(_garbage(self.buffer.discard(len(data))))
+            if skipped := self.buffer.skip_to(bytes((MARK,))):
+                out.append(_garbage(skipped))
+            if not data:
                 break
-            if start > 0:
-                out.append(_garbage(self.buffer.discard(start)))
-                continue
             end = data.find(MARK, 1)
             if end < 0:
                 if len(data) > MAX_FRAME:

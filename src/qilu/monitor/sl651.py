@@ -80,15 +80,8 @@ class Splitter:
         out: list[bytes | FrameError] = []
         data = self.buffer.data
         while data:
-            start = data.find(START)
-            if start < 0:
-                keep = 1 if data.endswith(b"\x7e") else 0
-                if len(data) > keep:
-                    out.append(_garbage(self.buffer.discard(len(data) - keep)))
-                break
-            if start > 0:
-                out.append(_garbage(self.buffer.discard(start)))
-                continue
+            if skipped := self.buffer.skip_to(START):
+                out.append(_garbage(skipped))
             if len(data) < 14:
                 break
             length = int.from_bytes(data[11:13], "big") & 0x0FFF
