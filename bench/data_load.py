@@ -23,9 +23,9 @@ from dataclasses import astuple
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from bench import stores
 from qilu.codes.idcard import make_id_number
 from qilu.data.catalog import (
     get_resource,
@@ -35,7 +35,7 @@ from qilu.data.catalog import (
 )
 from qilu.data.files import read_rows
 from qilu.data.loading import Layout, load_rows
-from qilu.db import database_url, make_engine, upgrade
+from qilu.db import make_engine, upgrade
 from qilu.demo import organisations
 from qilu.demo.seed import write_rows
 from qilu.identity.roles import OPERATOR
@@ -136,11 +136,7 @@ def run(backend: str, settings: Settings, path: Path, rows: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("QILU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1/test"),
-    )
+    stores.add_options(parser)
     args = parser.parse_args()
     keys = {"pii_key": secrets.token_hex(16), "index_key": secrets.token_hex(32)}
     with tempfile.TemporaryDirectory(prefix="qilu-load-") as folder:
@@ -152,18 +148,9 @@ def main() -> None:
         if args.backend in ("sqlite", "both"):
             run("sqlite", Settings(data_dir=Path(folder) / "s", **keys), path, args.rows)
         if args.backend in ("postgresql", "both"):
-            server = database_url(args.postgres)
-            name = f"qilu_load_{secrets.token_hex(4)}"
-            admin = create_engine(server, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-            try:
-                url = server.set(database=name).render_as_string(hide_password=False)
+            with stores.throwaway_database(args.postgres) as url:
                 settings = Settings(data_dir=Path(folder) / "p", database_url=url, **keys)
                 run("postgresql", settings, path, args.rows)
-            finally:
-                with admin.connect() as connection:
-                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

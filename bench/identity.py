@@ -37,11 +37,12 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bench import stores
 from bench.server import served
-from qilu.db import database_url, make_engine
+from qilu.db import make_engine
 from qilu.demo.service import generate
 from qilu.identity import oidc_consents
 from qilu.identity.accounts import register_resident
@@ -262,22 +263,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument(
         "--postgres",
-        default=os.environ.get("QILU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1/test"),
+        default=stores.DEFAULT_SERVER,
         help="server to create a throw-away database on",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed for the HTTP figures: apt-get install wrk")
-    server_url = database_url(args.postgres)
-    name = f"qilu_bench_{secrets.token_hex(4)}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        run(args.seconds, server_url.set(database=name).render_as_string(hide_password=False))
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with stores.throwaway_database(args.postgres) as url:
+        run(args.seconds, url)
 
 
 def run(seconds: int, database: str) -> None:

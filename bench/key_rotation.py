@@ -16,20 +16,18 @@ store:
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import secrets
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from bench import stores
 from qilu.data.loading import Layout, find_record, values_of
 from qilu.data.models import DataRecord, DataResource
-from qilu.db import database_url, make_engine
+from qilu.db import make_engine
 from qilu.demo.service import generate
 from qilu.identity.models import Person
 from qilu.identity.service import find_person
@@ -149,31 +147,10 @@ def _bare_rebuild(engine: Engine, vault: Vault) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=int, default=20_000)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "QILU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    stores.add_options(parser)
     args = parser.parse_args()
-    keys = {"pii_key": secrets.token_hex(16), "index_key": secrets.token_hex(32)}
-    if args.backend in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory(prefix="qilu-bench-") as folder:
-            run("sqlite", Settings(data_dir=Path(folder), log_level="warning", **keys), args.scale)
-    if args.backend in ("postgresql", "both"):
-        server = database_url(args.postgres)
-        name = f"qilu_bench_{secrets.token_hex(4)}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            url = server.set(database=name).render_as_string(hide_password=False)
-            folder = Path(tempfile.gettempdir())
-            run("postgresql", Settings(data_dir=folder, database_url=url, **keys), args.scale)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for backend, settings in stores.stores(args, log_level="warning"):
+        run(backend, settings, args.scale)
 
 
 if __name__ == "__main__":

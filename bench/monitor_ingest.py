@@ -14,19 +14,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
-import secrets
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from qilu.db import database_url, make_engine, upgrade
+from bench import stores
+from qilu.db import make_engine, upgrade
 from qilu.monitor import devices, hj212, jt808, rules, sl651
 from qilu.monitor.listen import Listener
 from qilu.monitor.models import Reading
@@ -179,33 +176,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=200)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "QILU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    stores.add_options(parser)
     args = parser.parse_args()
-    keys = {"pii_key": secrets.token_hex(16), "index_key": secrets.token_hex(32)}
-    if args.backend in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory(prefix="qilu-bench-") as folder:
-            settings = Settings(data_dir=Path(folder), log_level="warning", **keys)
-            measure("sqlite", settings, args.connections, args.seconds)
-    if args.backend in ("postgresql", "both"):
-        server = database_url(args.postgres)
-        name = f"qilu_bench_{secrets.token_hex(4)}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            url = server.set(database=name).render_as_string(hide_password=False)
-            folder = Path(tempfile.gettempdir())
-            settings = Settings(data_dir=folder, database_url=url, log_level="warning", **keys)
-            measure("postgresql", settings, args.connections, args.seconds)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for backend, settings in stores.stores(args, log_level="warning"):
+        measure(backend, settings, args.connections, args.seconds)
 
 
 if __name__ == "__main__":

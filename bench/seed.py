@@ -12,14 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import secrets
-import tempfile
 import time
-from pathlib import Path
 
-from sqlalchemy import create_engine
-
-from qilu.db import database_url, make_engine
+from bench import stores
+from qilu.db import make_engine
 from qilu.demo.service import generate
 from qilu.settings import Settings
 
@@ -86,36 +82,13 @@ def run(backend: str, settings: Settings, scale: int, entities: int, workers: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=int, default=1_000_000)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--entities", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "QILU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-        help="server to create a throw-away database on",
-    )
+    stores.add_options(parser)
     args = parser.parse_args()
-    keys = {"pii_key": secrets.token_hex(16), "index_key": secrets.token_hex(32)}
     print(f"cores: {os.cpu_count()}, workers: {args.workers or 'auto'}")
-    if args.backend in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory(prefix="qilu-bench-") as folder:
-            settings = Settings(data_dir=Path(folder), **keys)
-            run("sqlite", settings, args.scale, args.entities, args.workers)
-    if args.backend in ("postgresql", "both"):
-        server = database_url(args.postgres)
-        name = f"qilu_bench_{secrets.token_hex(4)}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            url = server.set(database=name).render_as_string(hide_password=False)
-            settings = Settings(data_dir=Path(tempfile.gettempdir()), database_url=url, **keys)
-            run("postgresql", settings, args.scale, args.entities, args.workers)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for backend, settings in stores.stores(args):
+        run(backend, settings, args.scale, args.entities, args.workers)
 
 
 if __name__ == "__main__":
