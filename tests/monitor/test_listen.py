@@ -73,7 +73,8 @@ def test_devices_are_answered_after_their_readings_are_stored(empty_store: Setti
     with Session(engine) as session, session.begin():
         rules.install(session)
         devices.register(session, device("hj212", STACK, "pollution_source"))
-        devices.register(session, device("jt808", TRUCK.lstrip("0"), "vehicle"))
+        # Registered as written on the terminal (012…): frames name it without the zero.
+        devices.register(session, device("jt808", TRUCK, "vehicle"))
         devices.register(session, device("sl651", "0011223344", "hydro_station"))
 
     async def run() -> dict[str, list[bytes]]:

@@ -47,6 +47,8 @@ def register(session: Session, spec: DeviceSpec, *, by: int | None = None) -> De
     if spec.protocol not in (*PROTOCOLS, "mqtt"):
         raise QiluError("monitor.protocol", f"不支持的协议 {spec.protocol}", field="protocol")
     code = spec.code.strip()
+    if spec.protocol == "jt808":  # the terminal number as frames name it: BCD, leading zeros off
+        code = code.lstrip("0")
     if not code or len(code) > 40:
         raise QiluError("monitor.code", "设备编码须为 1–40 个字符", field="code")
     if spec.kind not in KINDS:
