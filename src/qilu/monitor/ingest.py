@@ -51,6 +51,7 @@ def store(session: Session, batch: list[Received]) -> Stored:
     rows, owners = [], []
     for item in batch:
         frame = item.result if isinstance(item.result, Frame) else None
+        refused = item.result if isinstance(item.result, FrameError) else None
         device = devices.get((item.protocol, frame.source)) if frame else None
         owners.append(device.id if device else None)
         rows.append(
@@ -59,7 +60,7 @@ def store(session: Session, batch: list[Received]) -> Stored:
                 "peer": item.peer,
                 "received_at": item.received_at,
                 "ok": frame is not None,
-                "error": None if frame else item.result.code,  # type: ignore[union-attr]
+                "error": refused.code if refused else None,
                 "message": frame.message if frame else None,
                 "source": frame.source if frame else None,
                 "device_id": device.id if device else None,
