@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from bench import stores
 from qilu.db import make_engine, upgrade
 from qilu.monitor import devices, hj212, jt808, rules, sl651
+from qilu.monitor.bus import LocalBus
 from qilu.monitor.listen import Listener
 from qilu.monitor.models import Reading
 from qilu.settings import Settings
@@ -150,7 +151,9 @@ def measure(backend: str, settings: Settings, connections: int, seconds: float) 
         baseline = await asyncio.to_thread(run_simulator, ports, connections, seconds)
         for server in servers:
             server.close()
-        listener = Listener(engine, {"jt808": 0, "hj212": 0, "sl651": 0}, host="127.0.0.1")
+        listener = Listener(
+            LocalBus(engine), {"jt808": 0, "hj212": 0, "sl651": 0}, host="127.0.0.1"
+        )
         bound = await listener.start()
         result = await asyncio.to_thread(run_simulator, bound, connections, seconds)
         await listener.stop()

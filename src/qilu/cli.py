@@ -892,13 +892,11 @@ def monitor_decode(protocol: str, source: TextIO) -> None:
 @pass_context
 def monitor_listen(ctx: CliContext, host: str) -> None:
     """Listen for devices on QILU_MONITOR_HJ212_PORT, _JT808_PORT and _SL651_PORT (0 turns
-    one off) until stopped, storing what they send and answering once it is stored."""
+    one off) until stopped, answering each frame once it is safe: stored (the in-process bus)
+    or held by NATS JetStream (QILU_MONITOR_BUS), for `qilu monitor work` to store."""
     import asyncio
 
-    from sqlalchemy.orm import Session
-
-    from qilu.db import upgrade
-    from qilu.monitor import rules
+    from qilu.monitor.bus import Bus, JetStreamBus, LocalBus
     from qilu.monitor.listen import Listener
 
     settings = ctx.settings
@@ -907,13 +905,21 @@ def monitor_listen(ctx: CliContext, host: str) -> None:
         "jt808": settings.monitor_jt808_port,
         "sl651": settings.monitor_sl651_port,
     }
-    upgrade(ctx.engine)
-    with Session(ctx.engine) as session, session.begin():
-        rules.install(session, replace=False)  # the shipped rules the store lacks
+    _monitor_store(ctx)
+    bus: Bus = (
+        JetStreamBus(
+            ctx.engine,
+            settings.monitor_bus,
+            stream=settings.monitor_stream,
+            partitions=settings.monitor_partitions,
+        )
+        if settings.monitor_bus
+        else LocalBus(ctx.engine)
+    )
 
     async def serve() -> None:
         listener = Listener(
-            ctx.engine,
+            bus,
             {k: v for k, v in ports.items() if v},
             host=host,
             mqtt_broker=settings.monitor_mqtt_broker,
@@ -926,6 +932,79 @@ def monitor_listen(ctx: CliContext, host: str) -> None:
         asyncio.run(serve())
     except KeyboardInterrupt:
         click.echo("已停止")
+
+
+@monitor.command("work")
+@click.option(
+    "--partitions",
+    default="all",
+    show_default=True,
+    help="The stream's partitions this writer stores: all, or e.g. 0-7 or 0,2,4.",
+)
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--ack-wait",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(1, 600),
+    help="Seconds a batch may take before the stream gives it to this partition's writer again "
+    "(set when a partition is first taken).",
+)
+@pass_context
+def monitor_work(ctx: CliContext, partitions: str, batch_size: int, ack_wait: float) -> None:
+    """Store what the listeners put on NATS JetStream (QILU_MONITOR_BUS) and run it through
+    the rules, partition by partition, until stopped. Start as many as the province needs,
+    each with its own partitions."""
+    import asyncio
+
+    from qilu.monitor.bus import Writer
+
+    settings = ctx.settings
+    if not settings.monitor_bus:
+        raise click.UsageError("QILU_MONITOR_BUS 未设置：进程内总线由 qilu monitor listen 自己写入")
+    taken = _partitions(partitions, settings.monitor_partitions)
+    _monitor_store(ctx)
+    writer = Writer(
+        ctx.engine,
+        settings.monitor_bus,
+        taken,
+        stream=settings.monitor_stream,
+        batch_size=batch_size,
+        ack_wait=ack_wait,
+    )
+    click.echo(f"写入分区：{','.join(map(str, taken))}")
+    try:
+        asyncio.run(writer.run())
+    except KeyboardInterrupt:
+        click.echo("已停止")
+
+
+def _partitions(given: str, total: int) -> list[int]:
+    """`all`, `0-7` or `0,2,4` as partition numbers, each below `total`."""
+    if given == "all":
+        return list(range(total))
+    taken: set[int] = set()
+    try:
+        for part in given.split(","):
+            low, _, high = part.partition("-")
+            taken.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise click.BadParameter("写作 all、0-7 或 0,2,4", param_hint="--partitions") from None
+    if not taken or max(taken) >= total or min(taken) < 0:
+        raise click.BadParameter(f"分区编号须在 0–{total - 1} 之间", param_hint="--partitions")
+    return sorted(taken)
+
+
+def _monitor_store(ctx: CliContext) -> None:
+    """The store at the current schema, with the shipped rules it lacks."""
+    from sqlalchemy.orm import Session
+
+    from qilu.db import upgrade
+    from qilu.monitor import rules
+
+    upgrade(ctx.engine)
+    with Session(ctx.engine) as session, session.begin():
+        rules.install(session, replace=False)
 
 
 @monitor.group("devices")

@@ -120,6 +120,24 @@ class Settings(BaseSettings):
         description="host:port of the MQTT broker sensors publish to (qilu/telemetry/<code>); "
         "empty: MQTT off.",
     )
+    monitor_bus: str = Field(
+        default="",
+        pattern=r"^(nats://[A-Za-z0-9.-]+:\d{1,5})?$",
+        description="Between listeners and writers: empty, in the listener's process; "
+        "nats://host:port, NATS JetStream, writers run as `qilu monitor work`.",
+    )
+    monitor_stream: str = Field(
+        default="QILU_MONITOR",
+        pattern=r"^[A-Z][A-Z0-9_]{0,31}$",
+        description="The JetStream stream's name (its subjects: the name in lower case).",
+    )
+    monitor_partitions: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Partitions of the stream: a source's frames all go to one, each "
+        "partition is stored by one writer. Fixed once frames have flowed.",
+    )
     upstream_issuer: str | None = Field(
         default=None,
         description="An upstream OIDC provider people may sign in through (the national "

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from qilu.db import make_engine, upgrade
 from qilu.monitor import devices, hj212, jt808, rules
+from qilu.monitor.bus import LocalBus
 from qilu.monitor.frames import BEIJING
 from qilu.monitor.ingest import position_flag
 from qilu.monitor.listen import Listener
@@ -78,7 +79,9 @@ def test_devices_are_answered_after_their_readings_are_stored(empty_store: Setti
         devices.register(session, device("sl651", "0011223344", "hydro_station"))
 
     async def run() -> dict[str, list[bytes]]:
-        listener = Listener(engine, {"hj212": 0, "jt808": 0, "sl651": 0}, host="127.0.0.1")
+        listener = Listener(
+            LocalBus(engine), {"hj212": 0, "jt808": 0, "sl651": 0}, host="127.0.0.1"
+        )
         ports = await listener.start()
         try:
             hj = await exchange(
@@ -158,7 +161,7 @@ def test_a_flood_on_one_connection_does_not_stop_the_others(empty_store: Setting
         devices.register(session, device("hj212", STACK, "pollution_source"))
 
     async def run() -> list[bytes]:
-        listener = Listener(engine, {"hj212": 0}, host="127.0.0.1")
+        listener = Listener(LocalBus(engine), {"hj212": 0}, host="127.0.0.1")
         ports = await listener.start()
         try:
             _, flooder = await asyncio.open_connection("127.0.0.1", ports["hj212"])

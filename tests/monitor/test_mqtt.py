@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from qilu.db import make_engine, upgrade
 from qilu.monitor import devices, mqtt, rules
+from qilu.monitor.bus import LocalBus
 from qilu.monitor.frames import FrameError
 from qilu.monitor.listen import Listener
 from qilu.monitor.models import Alarm, RawFrame, Reading
@@ -76,7 +77,7 @@ def test_a_tank_publishing_to_the_broker_is_stored_and_alarms(empty_store: Setti
     start = datetime.now(UTC).replace(microsecond=0)
 
     async def run() -> None:
-        listener = Listener(engine, {}, mqtt_broker=f"{BROKER[0]}:{BROKER[1]}")
+        listener = Listener(LocalBus(engine), {}, mqtt_broker=f"{BROKER[0]}:{BROKER[1]}")
         await listener.start()
         try:
             await asyncio.wait_for(listener.mqtt_subscribed.wait(), 10)

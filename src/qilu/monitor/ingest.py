@@ -47,7 +47,7 @@ def store(session: Session, batch: list[Received]) -> Stored:
     stored = Stored(frames=len(batch))
     if not batch:
         return stored
-    devices = stored.devices = _devices(session, batch)
+    devices = stored.devices = registered(session, batch)
     rows, owners = [], []
     for item in batch:
         frame = item.result if isinstance(item.result, Frame) else None
@@ -94,7 +94,8 @@ def store(session: Session, batch: list[Received]) -> Stored:
     return stored
 
 
-def _devices(session: Session, batch: list[Received]) -> dict[tuple[str, str], Device]:
+def registered(session: Session, batch: list[Received]) -> dict[tuple[str, str], Device]:
+    """The batch's registered devices by (protocol, code)."""
     keys = {(item.protocol, item.result.source) for item in batch if isinstance(item.result, Frame)}
     if not keys:
         return {}

@@ -194,3 +194,14 @@ class AlarmEvent(Base):
     value: Mapped[float | None] = mapped_column(Float)
     actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     note: Mapped[str | None] = mapped_column(String(500))
+
+
+class BusMark(Base):
+    """The last stream sequence a writer stored, per bus partition, written in the transaction
+    that stored it: a frame the bus delivers again (its writer was killed before it could
+    acknowledge) at or below the mark is already stored and is skipped."""
+
+    __tablename__ = "monitor_bus_marks"
+
+    consumer: Mapped[str] = mapped_column(String(80), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger)
