@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,8 +57,13 @@ def cli() -> None:
 @click.option("--host", help="Address to listen on (default QILU_HOST, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default QILU_PORT, 8000).")
 @click.option("--scale", type=click.IntRange(min=100), help="Residents to generate the first time.")
+@click.option(
+    "--no-simulation", is_flag=True, help="No simulated devices reporting while the demo runs."
+)
 @pass_context
-def demo(ctx: CliContext, host: str | None, port: int | None, scale: int | None) -> None:
+def demo(
+    ctx: CliContext, host: str | None, port: int | None, scale: int | None, no_simulation: bool
+) -> None:
     """Set up the embedded demo (SQLite, synthetic Shandong) and serve it."""
     from qilu.demo.service import prepare_demo
 
@@ -65,6 +71,11 @@ def demo(ctx: CliContext, host: str | None, port: int | None, scale: int | None)
         summary = prepare_demo(ctx.engine, ctx.settings, scale=scale, progress=progress)
     _ensure_signing_key(ctx)
     click.echo(summary.describe(_base_url(ctx.settings, host, port)))
+    if not no_simulation:
+        from qilu.demo.monitoring import start_live
+
+        start_live(ctx.engine, ctx.settings)
+        click.echo("监测：历下区的设备在持续上报（模拟），一分钟后出现新的预警")
     _serve(ctx.settings, host, port)
 
 
@@ -1005,6 +1016,89 @@ def _monitor_store(ctx: CliContext) -> None:
     upgrade(ctx.engine)
     with Session(ctx.engine) as session, session.begin():
         rules.install(session, replace=False)
+
+
+@monitor.command("simulate")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the listeners are.")
+@click.option("--vehicles", default=70, show_default=True, type=click.IntRange(0, 100_000))
+@click.option("--sources", default=15, show_default=True, type=click.IntRange(0, 100_000))
+@click.option("--air", default=5, show_default=True, type=click.IntRange(0, 10_000))
+@click.option("--hydro", default=6, show_default=True, type=click.IntRange(0, 10_000))
+@click.option("--tanks", default=4, show_default=True, type=click.IntRange(0, 10_000))
+@click.option("--seconds", default=120.0, show_default=True, type=click.FloatRange(1, 86_400))
+@click.option(
+    "--rate",
+    type=click.FloatRange(0.1, 1_000_000),
+    default=None,
+    help="Frames per second from the whole fleet (default: each device at its own interval).",
+)
+@click.option(
+    "--incident-after",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0, 86_400),
+    help="Seconds before the scripted incidents start.",
+)
+@click.option("--no-incidents", is_flag=True, help="No scripted incidents.")
+@pass_context
+def monitor_simulate(
+    ctx: CliContext,
+    host: str,
+    vehicles: int,
+    sources: int,
+    air: int,
+    hydro: int,
+    tanks: int,
+    seconds: float,
+    rate: float | None,
+    incident_after: float,
+    no_incidents: bool,
+) -> None:
+    """Drive the synthetic province's devices against running listeners (`qilu monitor
+    listen`) over the real protocols and TCP, tanks through QILU_MONITOR_MQTT_BROKER, with
+    scripted incidents; registers the devices the store lacks first."""
+    import asyncio
+
+    from sqlalchemy.orm import Session
+
+    from qilu.monitor import simulate
+
+    settings = ctx.settings
+    sims = simulate.fleet(vehicles=vehicles, sources=sources, air=air, hydro=hydro, tanks=tanks)
+    _monitor_store(ctx)
+    with Session(ctx.engine) as session, session.begin():
+        added = simulate.register(session, sims)
+    click.echo(f"设备 {len(sims)} 台（新登记 {added} 台）；场景：")
+    if not no_incidents:
+        for sim in sims:
+            if sim.incident:
+                click.echo(f"  {incident_after:.0f} 秒后 {sim.name}：{sim.incident}")
+    ports = {
+        "hj212": settings.monitor_hj212_port,
+        "jt808": settings.monitor_jt808_port,
+        "sl651": settings.monitor_sl651_port,
+    }
+    simulator = simulate.Simulator(
+        sims,
+        {k: v for k, v in ports.items() if v},
+        host=host,
+        mqtt_broker=settings.monitor_mqtt_broker,
+        seconds=seconds,
+        rate=rate,
+        incident_after=None if no_incidents else incident_after,
+    )
+    started = time.monotonic()
+    try:
+        stats = asyncio.run(simulator.run())
+    except KeyboardInterrupt:
+        stats = simulator.stats
+    elapsed = time.monotonic() - started
+    sent = sum(stats.sent.values())
+    click.echo(
+        f"发送 {sent} 帧（{sent / elapsed:.0f} 帧/秒），应答 {stats.answered}，"
+        f"未应答 {stats.unanswered}，连接失败 {stats.failed_connections}；"
+        f"应答时延 p50 {stats.p(0.5) * 1000:.0f} ms，p95 {stats.p(0.95) * 1000:.0f} ms"
+    )
 
 
 @monitor.group("devices")

@@ -4,16 +4,22 @@ SO2 limit climbing to red, a river above its warning level)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from qilu.identity.models import LegalEntity
-from qilu.monitor import devices, hj212, jt808, rules, sl651
+from qilu.monitor import devices, hj212, jt808, rules, simulate, sl651
 from qilu.monitor.alarms import Evaluator
+from qilu.monitor.bus import LocalBus
 from qilu.monitor.ingest import Received, store
+from qilu.monitor.listen import Listener
 from qilu.monitor.protocols import PROTOCOLS
+from qilu.monitor.simulate import SimDevice
+from qilu.settings import Settings
 
 HOME = "370102"
 DEVICES = (  # protocol, code, kind, name, interval, (latitude, longitude)
@@ -102,3 +108,48 @@ def _protocol(raw: bytes) -> str:
     if raw.startswith(b"##"):
         return "hj212"
     return "sl651" if raw.startswith(b"\x7e\x7e") else "jt808"
+
+
+def live_fleet() -> list[SimDevice]:
+    """What the demo keeps sending while it runs: its five devices, each carrying on its
+    story (the stack's SO2 stays high, the river above its warning level), and a small fleet
+    of 历下区 around them: vehicles setting out for other cities (one speeding after a
+    minute), and a stack that goes silent (its 设备离线 alarm comes three intervals later)."""
+    story = {"pollution_source": [1, 2], "air_station": [1], "vehicle": [2], "hydro_station": [0]}
+    kept = []
+    for protocol, code, kind, name, interval, position in DEVICES:
+        latitude, longitude = position or (36.6688, 117.1021)
+        index = story[kind].pop(0)
+        route = ((latitude, longitude), (36.2, 117.088)) if kind == "vehicle" else None
+        kept.append(
+            SimDevice(protocol, code.lstrip("0") if protocol == "jt808" else code, kind, name,
+                      HOME, interval, latitude, longitude, index, route, from_start=True)
+        )  # fmt: skip
+    extra = simulate.fleet(vehicles=6, sources=1, air=0, hydro=0, tanks=0, home=HOME)
+    return kept + extra
+
+
+def start_live(engine: Engine, settings: Settings) -> threading.Thread:
+    """Listeners on the configured ports (free ones where those are taken) and the live fleet
+    sending to them every 10 seconds, in a thread of the demo's process, for as long as it
+    runs; returns the thread."""
+    sims = live_fleet()
+    with Session(engine) as session, session.begin():
+        simulate.register(session, sims)
+    ports = {
+        "hj212": settings.monitor_hj212_port,
+        "jt808": settings.monitor_jt808_port,
+        "sl651": settings.monitor_sl651_port,
+    }
+
+    async def run() -> None:
+        listener = Listener(LocalBus(engine), ports, host="127.0.0.1", any_port_if_taken=True)
+        bound = await listener.start()
+        simulator = simulate.Simulator(
+            sims, bound, seconds=365 * 86_400, rate=len(sims) / 10, incident_after=60
+        )
+        await simulator.run()
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True, name="demo-live")
+    thread.start()
+    return thread

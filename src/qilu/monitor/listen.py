@@ -47,8 +47,10 @@ class Listener:
         host: str = "0.0.0.0",
         idle_seconds: float = 600.0,
         mqtt_broker: str = "",
+        any_port_if_taken: bool = False,
     ):
         self.bus, self.ports, self.host = bus, ports, host
+        self.any_port_if_taken = any_port_if_taken  # a free port where a given one is taken
         self.idle_seconds, self.mqtt_broker = idle_seconds, mqtt_broker
         self.mqtt_subscribed = asyncio.Event()
         self._inflight: set[asyncio.Task[bytes | None]] = set()
@@ -60,12 +62,22 @@ class Listener:
     async def start(self) -> dict[str, int]:
         await self.bus.start()
         for name, port in self.ports.items():
-            server = await asyncio.start_server(self._handler(name), self.host, port, limit=2**16)
+            try:
+                server = await self._serve(name, port)
+            except OSError:
+                if not self.any_port_if_taken:
+                    raise
+                server = await self._serve(name, 0)
             self._servers.append(server)
             self.bound[name] = server.sockets[0].getsockname()[1]
         if self.mqtt_broker:
             self._tasks.append(asyncio.create_task(self._subscribe_forever()))
         return self.bound
+
+    async def _serve(self, name: str, port: int) -> asyncio.Server:
+        return await asyncio.start_server(
+            self._handler(name), self.host, port, limit=2**16, backlog=4096
+        )
 
     async def stop(self) -> None:
         for server in self._servers:
