@@ -1,12 +1,18 @@
-"""Telemetry ingest end to end: `python -m bench.monitor_ingest [--seconds S] [--connections C]`.
+"""Telemetry ingest end to end: `python -m bench.monitor_ingest [--devices N] [--rate R]
+[--seconds S] [--bus local|nats|both] [--backend sqlite|postgresql|both]`.
 
-A fresh store (SQLite and/or a throw-away PostgreSQL database) with registered devices and the
-shipped rules; `qilu monitor listen`'s Listener in this process; simulated devices in another
-process, C connections at once, each sending a frame and waiting for its answer (the answer
-comes only once the frame's batch is stored and its readings evaluated), in the issue's mix:
-70 % JT/T 808 locations, 20 % HJ 212 minute data, 10 % SL 651 reports. Prints frames/s and the
-send → answered latency (p50, p95), against a baseline in the same run: the same simulator
-against an echo server that answers at once (what the loopback and the simulator cost).
+A fresh store with the shipped rules and `simulate.fleet` registered in the issue's mix (70 %
+JT/T 808 vehicles, 20 % HJ 212 sources and air stations, 10 % SL 651 stations); the listener in
+this process; the simulator (`qilu monitor simulate`'s) in another process, every device on its
+own TCP connection, registering first (JT/T 808 0x0100/0x0102), then sending at R frames/s in
+all and waiting for each answer. With `--bus nats` the listener answers once NATS JetStream holds
+the frame and `qilu monitor work` stores it, in a process of its own; with `--bus local` the
+answer comes after the store's commit.
+
+Prints: frames/s answered and stored, answer p50/p95, ingest → stored p95 (from the store's
+row count sampled every 0.2 s against each frame's receive time), frames lost (answered, never
+stored), CPU seconds of the listener and writer processes (frames/s per core), and a baseline
+in the same run: the same simulator against an echo server that answers at once.
 """
 
 from __future__ import annotations
@@ -14,99 +20,71 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import statistics
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+import nats
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from bench import stores
 from qilu.db import make_engine, upgrade
-from qilu.monitor import devices, hj212, jt808, rules, sl651
-from qilu.monitor.bus import LocalBus
+from qilu.monitor import rules, simulate
+from qilu.monitor.bus import Bus, JetStreamBus, LocalBus
 from qilu.monitor.listen import Listener
-from qilu.monitor.models import Reading
+from qilu.monitor.models import RawFrame
 from qilu.settings import Settings
 
-VEHICLES, STACKS, STATIONS = 700, 200, 100
+NATS = os.environ.get("QILU_BENCH_NATS", "nats://127.0.0.1:4222")
 
 
-def vehicle(n: int) -> str:
-    return f"1380000{n:04d}"
+def province(devices: int) -> list[simulate.SimDevice]:
+    return simulate.fleet(
+        vehicles=devices * 70 // 100,
+        sources=devices * 15 // 100,
+        air=devices * 5 // 100,
+        hydro=devices - devices * 70 // 100 - devices * 15 // 100 - devices * 5 // 100,
+        tanks=0,
+    )
 
 
-def stack(n: int) -> str:
-    return f"37010200000000000000{n:04d}"
-
-
-def station_code(n: int) -> str:
-    return f"0037{n:06d}"
-
-
-def frame(kind: str, n: int, serial: int) -> bytes:
-    now = datetime.now(UTC)
-    if kind == "jt808":
-        body = jt808.location(
-            lat=36.6 + n / 1e4, lng=117.0 + n / 1e4, speed_kmh=60 + n % 30, altitude_m=40,
-            direction=n % 360, time=now,
-        )  # fmt: skip
-        return jt808.encode(0x0200, vehicle(n), serial, body)
-    if kind == "hj212":
-        return hj212.encode(
-            cn="2051", mn=stack(n), st="31", pw="123456", qn=None, data_time=now,
-            values={"a21026-Avg": 20 + n % 20, "a21002-Avg": 30 + n % 30}, ack=True,
-        )  # fmt: skip
-    return sl651.encode(
-        centre=1, station=station_code(n), password="1234", function=0x32, serial=serial,
-        sent=now, station_class="H", observed=now,
-        values={0x39: (25.0 + n / 100, 4, 3), 0x38: (12.1, 2, 2)},
+def _simulate(ports: dict[str, int], devices: int, rate: float, seconds: float, out: Any) -> None:
+    simulator = simulate.Simulator(
+        province(devices), ports, seconds=seconds, rate=rate, incident_after=seconds / 2,
+        ramp_seconds=min(30.0, devices / 500),
     )  # fmt: skip
-
-
-async def simulate(ports: dict[str, int], connections: int, seconds: float) -> dict[str, Any]:
-    """C device connections, each sending and awaiting its answer until time is up."""
-    latencies: list[float] = []
-    kinds = ["jt808"] * 7 + ["hj212"] * 2 + ["sl651"]
-    deadline = time.monotonic() + seconds
-
-    async def device(index: int) -> None:
-        kind = kinds[index % len(kinds)]
-        count = {"jt808": VEHICLES, "hj212": STACKS, "sl651": STATIONS}[kind]
-        reader, writer = await asyncio.open_connection("127.0.0.1", ports[kind])
-        serial, n = 0, index % count
-        while time.monotonic() < deadline:
-            serial = (serial + 1) & 0xFFFF
-            sent = time.monotonic()
-            writer.write(frame(kind, n, serial))
-            await writer.drain()
-            if not await reader.read(4096):
-                break
-            latencies.append(time.monotonic() - sent)
-        writer.close()
-
     started = time.monotonic()
-    await asyncio.gather(*(device(i) for i in range(connections)))
-    elapsed = time.monotonic() - started
-    latencies.sort()
-    return {
-        "frames": len(latencies),
-        "per_second": len(latencies) / elapsed,
-        "p50": statistics.median(latencies) if latencies else 0.0,
-        "p95": latencies[int(len(latencies) * 0.95)] if latencies else 0.0,
-    }
+    stats = asyncio.run(simulator.run())
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out.put(
+        {
+            "sent": sum(stats.sent.values()),
+            "answered": stats.answered,
+            "unanswered": stats.unanswered,
+            "failed": stats.failed_connections,
+            "peak": stats.peak_connected,
+            "elapsed": time.monotonic() - started,
+            "p50": stats.p(0.5),
+            "p95": stats.p(0.95),
+            "cpu": usage.ru_utime + usage.ru_stime,
+        }
+    )
 
 
-def _simulator(ports: dict[str, int], connections: int, seconds: float, out: Any) -> None:
-    out.put(asyncio.run(simulate(ports, connections, seconds)))
-
-
-def run_simulator(ports: dict[str, int], connections: int, seconds: float) -> dict[str, Any]:
+def run_simulator(ports: dict[str, int], devices: int, rate: float, seconds: float) -> Any:
     queue: Any = multiprocessing.Queue()
-    process = multiprocessing.Process(target=_simulator, args=(ports, connections, seconds, queue))
+    process = multiprocessing.Process(
+        target=_simulate, args=(ports, devices, rate, seconds, queue)
+    )
     process.start()
-    result: dict[str, Any] = queue.get()
+    result = queue.get()
     process.join()
     return result
 
@@ -114,75 +92,171 @@ def run_simulator(ports: dict[str, int], connections: int, seconds: float) -> di
 async def echo_ports() -> tuple[list[asyncio.Server], dict[str, int]]:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while data := await reader.read(4096):
-            writer.write(data[:16])
+            if data.startswith(b"\x7e") and data[1:3] == b"\x01\x00":  # a 0x8100 that says 成功
+                data = b"\x7e\x81\x00" + bytes(11) + b"\x00\x00\x00\x00AUTH\x00\x7e"
+            writer.write(data[:64])
             await writer.drain()
 
     servers, ports = [], {}
     for name in ("jt808", "hj212", "sl651"):
-        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        server = await asyncio.start_server(answer, "127.0.0.1", 0, backlog=4096)
         servers.append(server)
         ports[name] = server.sockets[0].getsockname()[1]
     return servers, ports
 
 
-def prepare(settings: Settings) -> Any:
+def prepare(settings: Settings, devices: int) -> Engine:
     engine = make_engine(settings)
     upgrade(engine)
+    started = time.monotonic()
     with Session(engine) as session, session.begin():
         rules.install(session)
-        specs = [
-            *(devices.DeviceSpec("jt808", vehicle(n), "vehicle", f"车{n}", "370102", 30)
-              for n in range(VEHICLES)),
-            *(devices.DeviceSpec("hj212", stack(n), "pollution_source", f"排口{n}", "370102", 60)
-              for n in range(STACKS)),
-            *(devices.DeviceSpec("sl651", station_code(n), "hydro_station", f"站{n}", "370102", 300)
-              for n in range(STATIONS)),
-        ]  # fmt: skip
-        for spec in specs:
-            devices.register(session, spec)
+        simulate.register(session, province(devices))
+    print(f"    {devices:,} devices registered in {time.monotonic() - started:.0f} s")
     return engine
 
 
-def measure(backend: str, settings: Settings, connections: int, seconds: float) -> None:
-    engine = prepare(settings)
+def stored_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(RawFrame)) or 0
 
-    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+
+class Sampler(threading.Thread):
+    """The store's frame count every 0.2 s, against the wall clock."""
+
+    def __init__(self, engine: Engine):
+        super().__init__(daemon=True)
+        self.engine, self.stopped = engine, threading.Event()
+        self.samples: list[tuple[float, int]] = []
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.samples.append((time.time(), stored_count(self.engine)))
+            time.sleep(0.2)
+
+
+def stored_latency_p95(engine: Engine, samples: list[tuple[float, int]]) -> float:
+    """Each frame's wait from its receipt until the first sample that counts it stored (in
+    store order, which is receive order within a partition)."""
+    with Session(engine) as session:
+        received = session.scalars(select(RawFrame.received_at).order_by(RawFrame.id)).all()
+    waits, sample = [], 0
+    for index, moment in enumerate(received):
+        while sample < len(samples) and samples[sample][1] <= index:
+            sample += 1
+        if sample == len(samples):
+            break
+        at = moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment))
+        waits.append(samples[sample][0] - at.timestamp())
+    waits.sort()
+    return waits[int(len(waits) * 0.95)] if waits else 0.0
+
+
+def writer_env(settings: Settings, stream: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "QILU_DATA_DIR": str(settings.data_dir),
+        "QILU_PII_KEY": settings.pii_key.get_secret_value(),  # type: ignore[union-attr]
+        "QILU_INDEX_KEY": settings.index_key.get_secret_value(),  # type: ignore[union-attr]
+        "QILU_MONITOR_BUS": NATS,
+        "QILU_MONITOR_STREAM": stream,
+        "QILU_LOG_LEVEL": "warning",
+    }
+    if settings.database_url:
+        env["QILU_DATABASE_URL"] = settings.database_url
+    return env
+
+
+async def drop_stream(stream: str) -> None:
+    connection = await nats.connect(NATS)
+    await connection.jetstream().delete_stream(stream)
+    await connection.close()
+
+
+def measure(
+    backend: str, settings: Settings, bus_name: str, devices: int, rate: float, seconds: float
+) -> None:
+    print(f"{backend}, {bus_name} bus:")
+    engine = prepare(settings, devices)
+    stream = f"QILU_BENCH_{secrets.token_hex(3).upper()}"
+    writer = None
+    bus: Bus = LocalBus(engine)
+    if bus_name == "nats":
+        bus = JetStreamBus(engine, NATS, stream=stream)
+        writer = subprocess.Popen(
+            [sys.executable, "-m", "qilu.cli", "monitor", "work"], env=writer_env(settings, stream)
+        )
+    sampler = Sampler(engine)
+
+    async def main() -> tuple[Any, Any]:
         servers, ports = await echo_ports()
-        baseline = await asyncio.to_thread(run_simulator, ports, connections, seconds)
+        baseline = await asyncio.to_thread(run_simulator, ports, devices, rate, seconds)
         for server in servers:
             server.close()
-        listener = Listener(
-            LocalBus(engine), {"jt808": 0, "hj212": 0, "sl651": 0}, host="127.0.0.1"
-        )
+        listener = Listener(bus, {"jt808": 0, "hj212": 0, "sl651": 0}, host="127.0.0.1")
         bound = await listener.start()
-        result = await asyncio.to_thread(run_simulator, bound, connections, seconds)
+        sampler.start()
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        result = await asyncio.to_thread(run_simulator, bound, devices, rate, seconds)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        result["listener_cpu"] = (after.ru_utime + after.ru_stime) - (
+            before.ru_utime + before.ru_stime
+        )
         await listener.stop()
         return baseline, result
 
     baseline, result = asyncio.run(main())
-    with Session(engine) as session:
-        stored = session.scalar(select(func.count()).select_from(Reading)) or 0
+    deadline = time.monotonic() + 300
+    while stored_count(engine) < result["answered"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    drained = time.time()
+    time.sleep(0.5)
+    sampler.stopped.set()
+    sampler.join()
+    stored = stored_count(engine)
+    writer_cpu = 0.0
+    if writer is not None:
+        writer.terminate()
+        writer.wait()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        writer_cpu = usage.ru_utime + usage.ru_stime - result["cpu"] - baseline["cpu"]
+        asyncio.run(drop_stream(stream))
+    p95_stored = stored_latency_p95(engine, sampler.samples)
+    stored_rate = stored / max(drained - sampler.samples[0][0], 0.001)
     engine.dispose()
+    answered_rate = result["answered"] / result["elapsed"]
+    cores = result["listener_cpu"] + writer_cpu
     print(
-        f"{backend}: {connections} connections, {seconds:.0f} s: {result['per_second']:,.0f} "
-        f"frames/s stored and answered ({result['frames']:,} frames, {stored:,} readings); "
-        f"answered p50 {result['p50'] * 1000:.0f} ms, p95 {result['p95'] * 1000:.0f} ms"
+        f"    {result['peak']:,} connections at once ({result['failed']} failed); "
+        f"{answered_rate:,.0f} frames/s answered ({result['answered']:,} answered, "
+        f"{result['unanswered']} unanswered); answer p50 {result['p50'] * 1000:.0f} ms, "
+        f"p95 {result['p95'] * 1000:.0f} ms"
     )
     print(
-        f"    baseline (echo server, same simulator): {baseline['per_second']:,.0f} frames/s, "
-        f"p95 {baseline['p95'] * 1000:.1f} ms; "
-        f"ratio {baseline['per_second'] / result['per_second']:.1f}x"
+        f"    stored {stored:,} frames, {stored_rate:,.0f}/s until the last "
+        f"({max(0, result['answered'] - stored):,} answered and not stored); "
+        f"ingest → stored p95 {p95_stored:.2f} s; "
+        f"listener {result['listener_cpu']:.0f} CPU s, writer {writer_cpu:.0f} CPU s: "
+        f"{stored / max(cores, 0.01):,.0f} frames per CPU second"
+    )
+    echo_rate = baseline["answered"] / baseline["elapsed"]
+    print(
+        f"    baseline (echo server, same simulator): {echo_rate:,.0f} frames/s, p95 {baseline['p95'] * 1000:.1f} ms; simulator {result['cpu']:.0f} CPU s"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=2000, help="frames/s asked of the fleet")
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--bus", choices=["local", "nats", "both"], default="both")
     stores.add_options(parser)
     args = parser.parse_args()
-    for backend, settings in stores.stores(args, log_level="warning"):
-        measure(backend, settings, args.connections, args.seconds)
+    buses = ["local", "nats"] if args.bus == "both" else [args.bus]
+    for bus_name in buses:  # a fresh store for each
+        for backend, settings in stores.stores(args, log_level="warning"):
+            measure(backend, settings, bus_name, args.devices, args.rate, args.seconds)
 
 
 if __name__ == "__main__":

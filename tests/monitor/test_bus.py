@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from qilu.db import make_engine, upgrade
 from qilu.monitor import devices, hj212, jt808, rules
-from qilu.monitor.bus import JetStreamBus, Writer, decode_item, encode_item, partition_of
+from qilu.monitor.bus import Delivery, JetStreamBus, Writer, decode_item, encode_item, partition_of
 from qilu.monitor.frames import FrameError
 from qilu.monitor.ingest import Received
 from qilu.monitor.listen import Listener
@@ -219,11 +219,12 @@ class _LostAck(Writer):
 
     failed = False
 
-    def _store(self, consumer: str, sequences: list[int], data: list[bytes]) -> None:
-        super()._store(consumer, sequences, data)
+    def _store(self, deliveries: list[Delivery]) -> list[bool]:
+        stored = super()._store(deliveries)
         if not self.failed:
             self.failed = True
             raise RuntimeError("killed after commit")
+        return stored
 
 
 def test_a_batch_stored_but_not_acknowledged_is_not_stored_again(

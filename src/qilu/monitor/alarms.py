@@ -7,6 +7,7 @@ never alarms; and a device silent for too long opens its own no-data alarm."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,12 +39,17 @@ class Evaluator:
         self._alarms: dict[tuple[int, str], Alarm | None] = {}
         self._states: dict[tuple[int, str], RuleState] = {}
 
-    def readings(self, rows: list[dict[str, Any]]) -> Outcome:
-        """Evaluate stored reading rows (as `ingest.store` wrote them)."""
+    def readings(
+        self, rows: list[dict[str, Any]], known: Iterable[Device] | None = None
+    ) -> Outcome:
+        """Evaluate stored reading rows (as `ingest.store` wrote them); `known`: their devices,
+        when the caller has them already."""
         if not rows or not self.rules:
             return self.outcome
         ids = {row["device_id"] for row in rows}
-        devices = {d.id: d for d in self.session.scalars(select(Device).where(Device.id.in_(ids)))}
+        if known is None:
+            known = self.session.scalars(select(Device).where(Device.id.in_(ids)))
+        devices = {d.id: d for d in known}
         self._preload(ids)
         by_device: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
@@ -85,9 +91,14 @@ class Evaluator:
             if level is not None:
                 self.open(device, rule, level, value, observed)
             return
+        if level is None:  # nothing pending any more (no state row made just to say so)
+            state = self._states.get((device.id, rule.code))
+            if state is not None and state.pending_since is not None:
+                state.pending_level = state.pending_since = None
+            return
         state = self._state(device.id, rule.code)
-        if level is None or state.pending_since is None:
-            state.pending_level, state.pending_since = level, observed if level else None
+        if state.pending_since is None:
+            state.pending_level, state.pending_since = level, observed
             return
         if observed - state.pending_since >= timedelta(seconds=spec.for_seconds):
             state.pending_level = state.pending_since = None

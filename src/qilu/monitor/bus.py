@@ -25,9 +25,10 @@ import json
 import secrets
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import nats
 import nats.errors
@@ -36,7 +37,7 @@ from nats.aio.client import Client as NATSClient
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from qilu.monitor import dispatch, hj212, jt808, sl651
@@ -64,7 +65,7 @@ class Bus(Protocol):
 def take(session: Session, items: list[Received]) -> Stored:
     """Store a batch and run its readings through the rules; the caller commits."""
     stored = store(session, items)
-    Evaluator(session).readings(stored.rows)
+    Evaluator(session).readings(stored.rows, stored.devices.values())
     return stored
 
 
@@ -111,11 +112,49 @@ async def watch_forever(engine: Engine, every: float) -> None:
             log.error("monitor.watch_failed", error=str(error))
 
 
-@dataclass
-class _Pending:
-    item: Received
-    serial: int  # the platform's message serial on the frame's connection (JT/T 808)
-    done: asyncio.Future[bytes | None]
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    """Gathers what many connections submit into batches of up to `size`, or what came in
+    `wait` seconds, and hands each batch to `handle` in a worker thread (one transaction);
+    each submitter gets its own result, or None if the batch failed."""
+
+    def __init__(
+        self, handle: Callable[[list[T]], list[R]], *, size: int = 500, wait: float = 0.05
+    ):
+        self.handle, self.size, self.wait = handle, size, wait
+        self.batches = 0
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R | None]]] = asyncio.Queue(50_000)
+
+    async def submit(self, item: T) -> R | None:
+        done: asyncio.Future[R | None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((item, done))
+        return await done
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            deadline = time.monotonic() + self.wait
+            while len(batch) < self.size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), left))
+                except TimeoutError:
+                    break
+            results: list[R | None]
+            try:
+                results = list(await asyncio.to_thread(self.handle, [i for i, _ in batch]))
+            except Exception as error:  # the store failed: nobody is answered, devices resend
+                log.error("monitor.write_failed", error=str(error), frames=len(batch))
+                results = [None] * len(batch)
+            else:
+                self.batches += 1
+            for (_, done), result in zip(batch, results, strict=True):
+                done.set_result(result)
 
 
 class LocalBus:
@@ -130,15 +169,13 @@ class LocalBus:
         batch_wait: float = 0.05,
         watch_every: float = 30.0,
     ):
-        self.engine, self.batch_size, self.batch_wait = engine, batch_size, batch_wait
-        self.watch_every = watch_every
-        self.batches = 0
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=50_000)
+        self.engine, self.watch_every = engine, watch_every
+        self.writer = Batcher(self._write, size=batch_size, wait=batch_wait)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._write_forever()),
+            asyncio.create_task(self.writer.run()),
             asyncio.create_task(watch_forever(self.engine, self.watch_every)),
         ]
 
@@ -147,37 +184,13 @@ class LocalBus:
             task.cancel()
 
     async def submit(self, item: Received, serial: int) -> bytes | None:
-        done: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(item, serial, done))
-        return await done
+        return await self.writer.submit((item, serial))
 
-    async def _write_forever(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            deadline = time.monotonic() + self.batch_wait
-            while len(batch) < self.batch_size:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), left))
-                except TimeoutError:
-                    break
-            try:
-                answers = await asyncio.to_thread(self._write, batch)
-            except Exception as error:  # the store failed: nobody is answered, devices resend
-                log.error("monitor.write_failed", error=str(error), frames=len(batch))
-                answers = [None] * len(batch)
-            else:
-                self.batches += 1
-            for pending, answer in zip(batch, answers, strict=True):
-                pending.done.set_result(answer)
-
-    def _write(self, batch: list[_Pending]) -> list[bytes | None]:
+    def _write(self, batch: list[tuple[Received, int]]) -> list[bytes | None]:
         """Store a batch and work out each device's answer; both in one transaction."""
         with Session(self.engine) as session, session.begin():
-            stored = take(session, [p.item for p in batch])
-            return [answer_for(p.item, p.serial, stored.devices) for p in batch]
+            stored = take(session, [item for item, _ in batch])
+            return [answer_for(item, serial, stored.devices) for item, serial in batch]
 
 
 # A frame on the stream: one line of JSON about it, then the frame's bytes as they came.
@@ -250,13 +263,18 @@ class JetStreamBus:
         self.partitions, self.retention_hours = partitions, retention_hours
         self._nc: NATSClient | None = None
         self._js: JetStreamContext | None = None
+        self.sessions = Batcher(self._session_answers, size=200, wait=0.02)
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._nc = await nats.connect(self.url, max_reconnect_attempts=-1)
         self._js = self._nc.jetstream()
         await ensure_stream(self._js, self.stream, self.retention_hours)
+        self._task = asyncio.create_task(self.sessions.run())
 
     async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
         if self._nc is not None:
             await self._nc.drain()
 
@@ -271,17 +289,21 @@ class JetStreamBus:
             return None
         frame = item.result
         if isinstance(frame, Frame) and frame.message in SESSION_MESSAGES:
-            return await asyncio.to_thread(self._session_answer, item, serial)
+            return await self.sessions.submit((item, serial))
         return answer_for(item, serial, {})
 
-    def _session_answer(self, item: Received, serial: int) -> bytes | None:
+    def _session_answers(self, batch: list[tuple[Received, int]]) -> list[bytes | None]:
+        """JT/T 808 registrations and authentications, checked against the registry (a
+        registration's 鉴权码 written) in one transaction."""
         with Session(self.engine) as session, session.begin():
-            return answer_for(item, serial, registered(session, [item]))
+            devices = registered(session, [item for item, _ in batch])
+            return [answer_for(item, serial, devices) for item, serial in batch]
 
 
 class Writer:
-    """Takes `partitions` of the stream and stores them (`qilu monitor work`); the writer that
-    holds partition 0 also runs the no-data and deadline watch."""
+    """Takes `partitions` of the stream and stores them (`qilu monitor work`): what its
+    partitions deliver within `batch_wait` goes into one transaction, each partition's mark
+    with it; the writer that holds partition 0 also runs the no-data and deadline watch."""
 
     def __init__(
         self,
@@ -292,6 +314,7 @@ class Writer:
         stream: str = "QILU_MONITOR",
         retention_hours: float = 24.0,
         batch_size: int = 500,
+        batch_wait: float = 0.05,
         ack_wait: float = 10.0,
         watch_every: float = 30.0,
     ):
@@ -299,6 +322,10 @@ class Writer:
         self.retention_hours, self.batch_size, self.ack_wait = retention_hours, batch_size, ack_wait
         self.watch_every = watch_every
         self.stored = 0  # frames stored by this writer (not those skipped as already stored)
+        # One delivery per partition at most is waiting: a transaction takes them all.
+        self.batches: Batcher[Delivery, bool] = Batcher(
+            self._store, size=len(partitions), wait=batch_wait
+        )
 
     async def run(self) -> None:
         nc = await nats.connect(self.url, max_reconnect_attempts=-1)
@@ -306,9 +333,16 @@ class Writer:
             js = nc.jetstream()
             await ensure_stream(js, self.stream, self.retention_hours)
             work = [self._take_partition(js, p) for p in self.partitions]
+            work.append(self.batches.run())
             if 0 in self.partitions:
                 work.append(watch_forever(self.engine, self.watch_every))
-            await asyncio.gather(*work)
+            tasks = [asyncio.create_task(w) for w in work]
+            try:
+                await asyncio.gather(*tasks)
+            finally:  # stopped: every task ends before the connection closes under it
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             await nc.close()
 
@@ -328,27 +362,51 @@ class Writer:
         while True:
             try:
                 messages = await pull.fetch(self.batch_size, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nothing new (nats' own TimeoutError is one too)
                 continue
-            sequences = [m.metadata.sequence.stream for m in messages]
-            data = [m.data for m in messages]
-            try:
-                await asyncio.to_thread(self._store, consumer, sequences, data)
-            except Exception as error:  # not acknowledged: the stream delivers them again
-                log.error("monitor.write_failed", error=str(error), frames=len(messages))
+            if not messages:
+                continue
+            delivery = Delivery(
+                consumer, [m.metadata.sequence.stream for m in messages], [m.data for m in messages]
+            )
+            if await self.batches.submit(delivery):
+                await messages[-1].ack()  # AckPolicy.ALL: this one and every one before it
+            else:  # not stored: the stream delivers them again after the ack wait
                 await asyncio.sleep(1)
-                continue
-            await messages[-1].ack()  # AckPolicy.ALL: this one and every one before it
 
-    def _store(self, consumer: str, sequences: list[int], data: list[bytes]) -> None:
+    def _store(self, deliveries: list[Delivery]) -> list[bool]:
+        """Store what the partitions delivered (but what their marks say is stored) and move
+        the marks, in one transaction."""
         with Session(self.engine) as session, session.begin():
-            mark = session.get(BusMark, consumer, with_for_update=True)
-            last = mark.sequence if mark else 0
-            fresh = [decode_item(d) for s, d in zip(sequences, data, strict=True) if s > last]
+            consumers = [d.consumer for d in deliveries]
+            marks = {
+                m.consumer: m
+                for m in session.scalars(
+                    select(BusMark).where(BusMark.consumer.in_(consumers)).with_for_update()
+                )
+            }
+            fresh: list[Received] = []
+            for delivery in deliveries:
+                mark = marks.get(delivery.consumer)
+                last = mark.sequence if mark else 0
+                pairs = zip(delivery.sequences, delivery.data, strict=True)
+                fresh += [decode_item(data) for sequence, data in pairs if sequence > last]
+                top = max(last, *delivery.sequences)
+                if mark is None:
+                    marks[delivery.consumer] = BusMark(consumer=delivery.consumer, sequence=top)
+                    session.add(marks[delivery.consumer])
+                else:
+                    mark.sequence = top
             if fresh:
                 take(session, fresh)
-            if mark is None:
-                session.add(BusMark(consumer=consumer, sequence=max(sequences)))
-            else:
-                mark.sequence = max(last, *sequences)
         self.stored += len(fresh)
+        return [True] * len(deliveries)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one partition's consumer was given: stream sequences and frames, in order."""
+
+    consumer: str
+    sequences: list[int]
+    data: list[bytes]

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Connection, bindparam, select, text, tuple_
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from qilu.db import Base
 from qilu.monitor import frames
@@ -70,10 +71,23 @@ def store(session: Session, batch: list[Received]) -> Stored:
     # Core statements on the session's connection: the ORM's bulk bookkeeping was most of a
     # batch's time.
     connection = session.connection()
-    frames_table = Base.metadata.tables["monitor_frames"]
-    readings_table = Base.metadata.tables["monitor_readings"]
-    statement = frames_table.insert().returning(frames_table.c.id, sort_by_parameter_order=True)
-    ids = connection.execute(statement, rows).scalars().all()
+    copying = connection.dialect.name == "postgresql"
+    if copying:  # PostgreSQL: ids drawn from the sequence, rows sent by COPY
+        ids = (
+            connection.execute(
+                text(
+                    f"SELECT nextval('{_sequence(connection, FRAMES)}') FROM generate_series(1, :n)"
+                ),
+                {"n": len(rows)},
+            )
+            .scalars()
+            .all()
+        )
+        _copy(connection, FRAMES, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+    else:
+        frames_table = Base.metadata.tables[FRAMES]
+        statement = frames_table.insert().returning(frames_table.c.id, sort_by_parameter_order=True)
+        ids = connection.execute(statement, rows).scalars().all()
     readings: list[dict[str, Any]] = []
     seen: dict[int, datetime] = {}
     for item, frame_id, owner in zip(batch, ids, owners, strict=True):
@@ -84,14 +98,49 @@ def store(session: Session, batch: list[Received]) -> Stored:
         else:
             readings += readings_of(item.result, owner, frame_id, item.received_at)
             seen[owner] = item.received_at
-    if readings:
-        connection.execute(readings_table.insert(), readings)
+    if readings and copying:
+        _copy(connection, READINGS, readings)
+    elif readings:
+        connection.execute(Base.metadata.tables[READINGS].insert(), readings)
     stored.readings, stored.rows = len(readings), readings
-    by_id = {d.id: d for d in devices.values()}
-    for device_id, moment in seen.items():  # the batch's Device objects, in the session
-        by_id[device_id].last_seen_at = moment
+    if seen:  # one statement for the batch; the session's Device objects told, not dirtied
+        devices_table = Base.metadata.tables["monitor_devices"]
+        connection.execute(
+            devices_table.update()
+            .where(devices_table.c.id == bindparam("device"))
+            .values(last_seen_at=bindparam("moment")),
+            [{"device": d, "moment": m} for d, m in seen.items()],
+        )
+        by_id = {d.id: d for d in devices.values()}
+        for device_id, moment in seen.items():
+            set_committed_value(by_id[device_id], "last_seen_at", moment)
     _hold_aside(session, batch, stored.unknown)
     return stored
+
+
+FRAMES, READINGS = "monitor_frames", "monitor_readings"
+
+
+def _sequence(connection: Connection, table: str) -> str:
+    """The sequence behind the table's id (serial or identity), looked up once per process."""
+    key = (str(connection.engine.url), table)
+    if key not in _SEQUENCES:
+        _SEQUENCES[key] = connection.execute(
+            text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table}
+        ).scalar_one()
+    return _SEQUENCES[key]
+
+
+_SEQUENCES: dict[tuple[str, str], str] = {}
+
+
+def _copy(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Rows into a PostgreSQL table by COPY, on the transaction's own connection."""
+    columns = list(rows[0])
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def registered(session: Session, batch: list[Received]) -> dict[tuple[str, str], Device]:
@@ -99,8 +148,9 @@ def registered(session: Session, batch: list[Received]) -> dict[tuple[str, str],
     keys = {(item.protocol, item.result.source) for item in batch if isinstance(item.result, Frame)}
     if not keys:
         return {}
-    found = session.scalars(select(Device).where(tuple_(Device.protocol, Device.code).in_(keys)))
-    return {(d.protocol, d.code): d for d in found}
+    # By code alone (its index), the protocol checked here: a row-value IN is slow on SQLite.
+    found = session.scalars(select(Device).where(Device.code.in_({code for _, code in keys})))
+    return {(d.protocol, d.code): d for d in found if (d.protocol, d.code) in keys}
 
 
 def readings_of(
