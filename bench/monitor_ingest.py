@@ -241,7 +241,8 @@ def measure(
     )
     echo_rate = baseline["answered"] / baseline["elapsed"]
     print(
-        f"    baseline (echo server, same simulator): {echo_rate:,.0f} frames/s, p95 {baseline['p95'] * 1000:.1f} ms; simulator {result['cpu']:.0f} CPU s"
+        f"    baseline (echo server, same simulator): {echo_rate:,.0f} frames/s, "
+        f"p95 {baseline['p95'] * 1000:.1f} ms; simulator {result['cpu']:.0f} CPU s"
     )
 
 

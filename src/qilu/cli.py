@@ -1120,6 +1120,18 @@ def monitor_devices() -> None:
 @click.option("--owner", default=None, help="The owner enterprise's USCC.")
 @click.option("--lat", type=float, default=None)
 @click.option("--lng", type=float, default=None)
+@click.option(
+    "--route",
+    default=None,
+    help="A vehicle's approved route: lat,lng;lat,lng;… (at least two points, WGS-84).",
+)
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    help="The device's own levels for a rule, e.g. RIVER-LEVEL:yellow=28.5,red=30.5 "
+    "(警戒 and 保证 water levels); repeatable.",
+)
 @pass_context
 def monitor_devices_add(
     ctx: CliContext,
@@ -1132,13 +1144,35 @@ def monitor_devices_add(
     owner: str | None,
     lat: float | None,
     lng: float | None,
+    route: str | None,
+    thresholds: tuple[str, ...],
 ) -> None:
     """Register a device; what it sent before, held aside, is stored as its readings."""
     from sqlalchemy.orm import Session
 
     from qilu.monitor import devices
 
-    spec = devices.DeviceSpec(protocol, code, kind, name, division, interval, owner, lat, lng)
+    try:
+        points = (
+            [(float(a), float(b)) for a, b in (p.split(",") for p in route.split(";"))]
+            if route
+            else None
+        )
+    except ValueError:
+        raise click.BadParameter("写作 纬度,经度;纬度,经度", param_hint="--route") from None
+    levels: dict[str, dict[str, float]] = {}
+    for given in thresholds:
+        rule, _, pairs = given.partition(":")
+        try:
+            levels[rule] = {c: float(v) for c, v in (p.split("=") for p in pairs.split(","))}
+        except ValueError:
+            raise click.BadParameter(
+                "写作 规则编码:yellow=28.5,red=30.5", param_hint="--threshold"
+            ) from None
+    spec = devices.DeviceSpec(
+        protocol, code, kind, name, division, interval, owner, lat, lng,
+        route=points, thresholds=levels or None,
+    )  # fmt: skip
     with Session(ctx.engine) as session, session.begin():
         device = devices.register(session, spec)
         click.echo(f"已登记设备 {device.id}：{device.name}（{protocol} {device.code}）")

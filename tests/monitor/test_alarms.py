@@ -40,6 +40,7 @@ def feed(session: Session, device: Device, metric: str, values: list[Any]) -> Ev
                 "observed_at": START + timedelta(minutes=minute),
                 "value": value,
                 "flag": flag,
+                "frame_id": minute,
             }
         )
     evaluator.readings(rows)
@@ -104,6 +105,7 @@ def test_a_pending_period_must_hold_before_an_alarm_opens(session: Session) -> N
             "observed_at": START + timedelta(hours=hour),
             "value": value,
             "flag": "N",
+            "frame_id": hour,
         }
         for hour, value in enumerate(hours)
     ]
@@ -175,6 +177,7 @@ def test_two_readings_racing_for_one_alarm_open_one(empty_store: Settings) -> No
                     "observed_at": START,
                     "value": 80.0,
                     "flag": "N",
+                    "frame_id": 1,
                 }
             ]
             outcomes.append(len(evaluator.readings(feed_rows).opened))

@@ -6,6 +6,7 @@ never alarms; and a device silent for too long opens its own no-data alarm."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from qilu.monitor import aqi, geo
 from qilu.monitor.models import LIMITS, Alarm, AlarmEvent, Device, Rule, RuleState
-from qilu.monitor.rules import VALID_FLAGS, RuleSpec, current_rules
+from qilu.monitor.rules import COLOURS, VALID_FLAGS, RuleSpec, current_rules
 
 
 @dataclass
@@ -38,12 +40,15 @@ class Evaluator:
         self.outcome = Outcome()
         self._alarms: dict[tuple[int, str], Alarm | None] = {}
         self._states: dict[tuple[int, str], RuleState] = {}
+        self._by_kind: dict[str, list[tuple[Rule, RuleSpec]]] = {}
+        self._own: dict[tuple[int, str], RuleSpec] = {}
 
     def readings(
         self, rows: list[dict[str, Any]], known: Iterable[Device] | None = None
     ) -> Outcome:
         """Evaluate stored reading rows (as `ingest.store` wrote them); `known`: their devices,
-        when the caller has them already."""
+        when the caller has them already. A frame's readings about one moment are taken
+        together: an index or a position needs several of them."""
         if not rows or not self.rules:
             return self.outcome
         ids = {row["device_id"] for row in rows}
@@ -56,19 +61,120 @@ class Evaluator:
             by_device[row["device_id"]].append(row)
         for device_id, series in by_device.items():
             device = devices[device_id]
-            series.sort(key=lambda r: r["observed_at"])
+            series.sort(key=lambda r: (r["observed_at"], r["frame_id"]))
             self._heard(device, series[-1]["observed_at"])
-            for row in series:
-                if row["flag"] not in VALID_FLAGS:
+            watching = self._watching(device.kind)
+            if not watching:
+                continue
+            together = itertools.groupby(series, key=lambda r: (r["observed_at"], r["frame_id"]))
+            for (moment, _), group in together:
+                values = {r["metric"]: float(r["value"]) for r in group if r["flag"] in VALID_FLAGS}
+                if not values:
                     continue
-                for rule, spec in self.rules:
-                    if (
-                        spec.kind == "threshold"
-                        and spec.metric == row["metric"]
-                        and device.kind in spec.kinds
-                    ):
-                        self.step(device, rule, spec, float(row["value"]), row["observed_at"])
+                for rule, shared in watching:
+                    spec = self._own_levels(device, rule, shared)
+                    value = self._signal(device, rule, spec, values, moment)
+                    if value is None:
+                        continue
+                    if spec.kind == "n_of_m":
+                        self._count(device, rule, spec, value, moment)
+                    else:
+                        self.step(device, rule, spec, value, moment)
         return self.outcome
+
+    def _watching(self, kind: str) -> list[tuple[Rule, RuleSpec]]:
+        """The rules evaluated on a kind of device's readings (no-data ones run apart)."""
+        if kind not in self._by_kind:
+            self._by_kind[kind] = [
+                (rule, spec)
+                for rule, spec in self.rules
+                if kind in spec.kinds and spec.kind != "no_data"
+            ]
+        return self._by_kind[kind]
+
+    def _own_levels(self, device: Device, rule: Rule, spec: RuleSpec) -> RuleSpec:
+        """The rule with the device's own levels for it, if it has any (a station's 警戒
+        and 保证 water levels)."""
+        own = (device.thresholds or {}).get(rule.code)
+        if not own:
+            return spec
+        key = (device.id, rule.code)
+        if key not in self._own:
+            self._own[key] = spec.model_copy(update={"levels": own})
+        return self._own[key]
+
+    def _signal(
+        self,
+        device: Device,
+        rule: Rule,
+        spec: RuleSpec,
+        values: dict[str, float],
+        moment: datetime,
+    ) -> float | None:
+        """The value the rule judges in these readings, None if they hold nothing for it."""
+        if spec.kind in ("threshold", "n_of_m"):
+            return values.get(spec.metric)
+        if spec.kind == "rate":
+            return self._rate(device, rule, spec, values.get(spec.metric), moment)
+        if spec.kind == "aqi":
+            hour = {m.partition("-")[0]: v for m, v in values.items() if m.endswith("-Avg")}
+            edition = aqi.edition_for(moment) if spec.edition == "in_force" else spec.edition
+            index = aqi.hourly(hour, edition)
+            return float(index.aqi) if index else None
+        latitude, longitude = values.get("lat"), values.get("lng")
+        if latitude is None or longitude is None:
+            return None
+        if spec.kind == "route":
+            if not device.route:
+                return None
+            return geo.route_distance_km(device.route, latitude, longitude)
+        if spec.kind == "geofence":
+            zones = spec.zones
+            return 1.0 if any(geo.inside(z.polygon, latitude, longitude) for z in zones) else 0.0
+        return None
+
+    def _rate(
+        self, device: Device, rule: Rule, spec: RuleSpec, value: float | None, moment: datetime
+    ) -> float | None:
+        """Change since the reading before, per `per_seconds`; None for the first reading
+        and for one no later than the last."""
+        if value is None:
+            return None
+        state = self._state(device.id, rule.code)
+        before, at = state.last_value, state.last_at
+        if at is not None and moment <= at:
+            return None
+        state.last_value, state.last_at = value, moment
+        if before is None or at is None:
+            return None
+        return (value - before) / (moment - at).total_seconds() * spec.per_seconds
+
+    def _count(
+        self, device: Device, rule: Rule, spec: RuleSpec, value: float, moment: datetime
+    ) -> None:
+        """N of M: the alarm opens once `n` of the last `m` readings are beyond the least
+        severe level, takes the level of the latest beyond, and clears once none of the
+        last `m` is."""
+        state = self._state(device.id, rule.code)
+        level = spec.level_of(value)
+        recent = ((state.recent or "") + ("1" if level else "0"))[-spec.m :]
+        state.recent = recent
+        alarm = self._active(device.id, rule.code)
+        if alarm is None:
+            if recent.count("1") >= spec.n:
+                least = max(COLOURS[c] for c in spec.levels)
+                self.open(device, rule, level or least, value, moment)
+            return
+        if moment < alarm.last_at:
+            return
+        alarm.last_value, alarm.last_at = value, moment
+        if "1" not in recent:
+            self._clear(alarm, moment, value)
+        elif level is not None and level != alarm.level:
+            action = "escalated" if level < alarm.level else "deescalated"
+            alarm.level = level
+            self._event(alarm, action, moment, value)
+            self.outcome.changed.append(alarm)
 
     def step(
         self, device: Device, rule: Rule, spec: RuleSpec, value: float, observed: datetime

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
@@ -15,9 +16,10 @@ from qilu.codes.divisions import divisions
 from qilu.errors import QiluError
 from qilu.identity.models import LegalEntity
 from qilu.monitor.frames import FrameError
-from qilu.monitor.ingest import readings_of
+from qilu.monitor.ingest import position_flag, readings_of
 from qilu.monitor.models import KINDS, Device, RawFrame, Reading, UnknownSource
 from qilu.monitor.protocols import DECODERS, PROTOCOLS
+from qilu.monitor.rules import RuleSpec, current_rules
 
 KIND_NAMES = {
     "pollution_source": "污染源在线监测",
@@ -40,6 +42,8 @@ class DeviceSpec:
     latitude: float | None = None
     longitude: float | None = None
     auth_code: str | None = None
+    route: list[tuple[float, float]] | None = None  # a vehicle's approved route
+    thresholds: dict[str, dict[str, float]] | None = None  # its own levels, by rule code
 
 
 def register(session: Session, spec: DeviceSpec, *, by: int | None = None) -> Device:
@@ -64,6 +68,8 @@ def register(session: Session, spec: DeviceSpec, *, by: int | None = None) -> De
         )
     if (spec.latitude is None) != (spec.longitude is None):
         raise QiluError("monitor.position", "经度和纬度须同时填写", field="latitude")
+    route = _route(spec)
+    thresholds = _thresholds(session, spec)
     owner = None
     if spec.owner_uscc:
         owner = session.scalars(
@@ -87,6 +93,8 @@ def register(session: Session, spec: DeviceSpec, *, by: int | None = None) -> De
         longitude=spec.longitude,
         interval_seconds=spec.interval_seconds,
         auth_code=spec.auth_code,
+        route=route,
+        thresholds=thresholds,
         registered_at=datetime.now(UTC),
     )
     session.add(device)
@@ -100,6 +108,38 @@ def register(session: Session, spec: DeviceSpec, *, by: int | None = None) -> De
         details={"protocol": device.protocol, "code": code, "replayed": replayed},
     )
     return device
+
+
+def _route(spec: DeviceSpec) -> list[list[float]] | None:
+    if not spec.route:
+        return None
+    if spec.kind != "vehicle" or len(spec.route) < 2:
+        raise QiluError("monitor.route", "核定路线只用于车辆，且至少两个点", field="route")
+    if any(position_flag(lat, lng) is not None for lat, lng in spec.route):
+        raise QiluError("monitor.route", "路线的点须在山东省内（纬度, 经度）", field="route")
+    return [[lat, lng] for lat, lng in spec.route]
+
+
+def _thresholds(session: Session, spec: DeviceSpec) -> dict[str, dict[str, float]] | None:
+    """The device's own levels, each checked as its rule's levels are."""
+    if not spec.thresholds:
+        return None
+    rules = {rule.code: rule_spec for rule, rule_spec in current_rules(session)}
+    for code, levels in spec.thresholds.items():
+        rule = rules.get(code)
+        if rule is None or spec.kind not in rule.kinds or rule.kind == "no_data":
+            raise QiluError(
+                "monitor.thresholds", f"没有适用于该设备的规则 {code}", field="thresholds"
+            )
+        try:
+            RuleSpec.model_validate({**rule.model_dump(), "levels": levels})
+        except ValidationError:
+            raise QiluError(
+                "monitor.thresholds",
+                f"{code} 的级别须为 red/orange/yellow/blue，且随级别单调变化",
+                field="thresholds",
+            ) from None
+    return {code: dict(levels) for code, levels in spec.thresholds.items()}
 
 
 def replay_held(session: Session, device: Device) -> int:

@@ -50,6 +50,11 @@ class Device(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     interval_seconds: Mapped[int] = mapped_column(Integer)  # how often it should report
     auth_code: Mapped[str | None] = mapped_column(String(64))  # JT/T 808 鉴权码
+    # A vehicle's approved route, [[lat, lng], …] (WGS-84), for route-deviation rules.
+    route: Mapped[list[list[float]] | None] = mapped_column(JSON)
+    # Its own levels for a rule, {rule code: {colour: value}}: a river station's 警戒 and 保证
+    # water levels, an outlet's permitted limits.
+    thresholds: Mapped[dict[str, dict[str, float]] | None] = mapped_column(JSON)
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -124,7 +129,7 @@ class Rule(Base):
     version: Mapped[int] = mapped_column(Integer)
     is_current: Mapped[bool] = mapped_column(Boolean)
     name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(20))  # threshold | no_data
+    kind: Mapped[str] = mapped_column(String(20))  # rules.RuleSpec.kind
     metric: Mapped[str] = mapped_column(String(40))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     installed_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -140,6 +145,9 @@ class RuleState(Base):
     rule_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     pending_level: Mapped[int | None] = mapped_column(Integer)
     pending_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_value: Mapped[float | None] = mapped_column(Float)  # rate of change: the one before
+    last_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    recent: Mapped[str | None] = mapped_column(String(64))  # N of M: the last M, 1 = beyond
 
 
 class Alarm(Base):

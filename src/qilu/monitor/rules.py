@@ -25,17 +25,42 @@ COLOURS: dict[Colour, int] = {"red": 1, "orange": 2, "yellow": 3, "blue": 4}
 VALID_FLAGS = frozenset((None, "N", "T"))
 
 
+class Zone(BaseModel):
+    """A named area: a polygon of [latitude, longitude] corners (WGS-84)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    polygon: list[tuple[float, float]] = Field(min_length=3, max_length=1000)
+
+
 class RuleSpec(BaseModel):
+    """One rule. What its value is depends on `kind`:
+
+    - `threshold`: the reading of `metric`; `n_of_m` the same, opening once `n` of the last
+      `m` readings are beyond the least severe level (and clearing once none is);
+    - `rate`: how fast `metric` changes, per `per_seconds` (a river rising so many metres an
+      hour), from one reading to the next;
+    - `aqi`: the hourly air quality index (HJ 633, `edition` or the one in force) of a frame's
+      pollutant averages;
+    - `route`: kilometres from the vehicle's approved route; `geofence`: 1 inside one of
+      `zones` (禁行区), 0 outside;
+    - `no_data`: a device silent for `levels.blue` reporting intervals.
+    """
+
     code: str = Field(pattern=r"^[A-Z0-9-]{3,40}$")
     name: str = Field(min_length=2, max_length=200)
     kinds: list[str]
     metric: str = Field(min_length=1, max_length=40)
-    kind: Literal["threshold", "no_data"]
+    kind: Literal["threshold", "no_data", "rate", "n_of_m", "aqi", "route", "geofence"]
     unit: str = ""
     levels: dict[Colour, float]
     direction: Literal["above", "below"] = "above"
     hysteresis: float = Field(default=0.0, ge=0, lt=1)
     for_seconds: int = Field(default=0, ge=0, le=7 * 86_400)
+    per_seconds: int = Field(default=3600, ge=1, le=86_400)
+    n: int = Field(default=0, ge=0, le=64)
+    m: int = Field(default=0, ge=0, le=64)
+    edition: Literal["in_force", "2012", "2026"] = "in_force"
+    zones: list[Zone] = Field(default_factory=list, max_length=100)
     source: str = Field(min_length=2)
 
     @model_validator(mode="after")
@@ -45,6 +70,10 @@ class RuleSpec(BaseModel):
         unknown = set(self.kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"设备类别 {sorted(unknown)} 不存在")
+        if self.kind == "n_of_m" and not 1 <= self.n <= self.m:
+            raise ValueError("N of M 规则须满足 1 ≤ n ≤ m")
+        if self.kind == "geofence" and not self.zones:
+            raise ValueError("电子围栏规则须列出区域 zones")
         # A more severe level needs a value further out: red ≥ orange ≥ yellow ≥ blue (above).
         ordered = [self.levels[c] for c in COLOURS if c in self.levels]
         descending = all(a >= b for a, b in itertools.pairwise(ordered))

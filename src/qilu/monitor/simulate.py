@@ -163,7 +163,7 @@ def register(session: Session, sims: list[SimDevice]) -> int:
             session,
             devices.DeviceSpec(
                 sim.protocol, sim.code, sim.kind, sim.name, sim.division, sim.interval,
-                None, sim.latitude, sim.longitude,
+                None, sim.latitude, sim.longitude, route=list(sim.route) if sim.route else None,
             ),
         )  # fmt: skip
         added += 1
@@ -197,7 +197,8 @@ def frame(sim: SimDevice, elapsed: float, serial: int, incident: bool) -> bytes:
             pw="123456", qn=None, data_time=now, values=values, flags=flags, ack=True,
         )  # fmt: skip
     if sim.kind == "hydro_station":
-        level = 29.8 if incident and sim.index == 0 else 27.0 + 0.3 * wobble
+        # Rivers move slowly: 0.3 m over hours, well under the rate rule.
+        level = 29.8 if incident and sim.index == 0 else 27.0 + 0.3 * math.sin(elapsed / 3600)
         return sl651.encode(
             centre=1, station=sim.code, password="1234", function=0x32,
             serial=serial, sent=now, station_class="H", observed=now,

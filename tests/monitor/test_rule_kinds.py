@@ -1,0 +1,149 @@
+"""Rule kinds beyond a plain threshold (issue 15): rate of change, N of M, the AQI, a vehicle's
+route corridor and 禁行区, and a station's own 警戒/保证 levels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import count
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qilu.errors import QiluError
+from qilu.monitor import devices, geo, rules
+from qilu.monitor.alarms import Evaluator
+from qilu.monitor.models import Alarm, AlarmEvent, Device
+
+START = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+JINAN, TAIAN = (36.651, 117.120), (36.200, 117.088)
+FRAMES = count(1)
+
+
+def register(session: Session, kind: str, protocol: str = "hj212", **extra: object) -> Device:
+    rules.install(session)
+    code = f"DEV-{next(FRAMES)}"
+    spec = devices.DeviceSpec(protocol, code, kind, "设备", "370102", 60, **extra)  # type: ignore[arg-type]
+    return devices.register(session, spec)
+
+
+def feed(session: Session, device: Device, frames: list[dict[str, float]], step: timedelta) -> None:
+    """Frames `step` apart, each a set of metrics about one moment."""
+    rows = [
+        {
+            "device_id": device.id,
+            "metric": metric,
+            "observed_at": START + step * index,
+            "value": value,
+            "flag": "N",
+            "frame_id": frame_id,
+        }
+        for index, values in enumerate(frames)
+        for frame_id in [next(FRAMES)]
+        for metric, value in values.items()
+    ]
+    Evaluator(session).readings(rows)
+    session.flush()
+
+
+def history(session: Session, device: Device, rule: str) -> list[tuple[str, int]]:
+    return [
+        (e.action, e.level)
+        for e in session.scalars(
+            select(AlarmEvent)
+            .join(Alarm, Alarm.id == AlarmEvent.alarm_id)
+            .where(Alarm.device_id == device.id, Alarm.rule_code == rule)
+            .order_by(AlarmEvent.id)
+        )
+    ]
+
+
+def test_a_river_rising_fast_alarms_by_its_rate(session: Session) -> None:
+    station = register(session, "hydro_station", "sl651")
+    levels = [27.0, 27.05, 27.2, 27.5, 27.5, 27.52]  # 10 minutes apart: +0.3, +0.9, +1.8 m/h
+    feed(session, station, [{"Z": z} for z in levels], timedelta(minutes=10))
+    assert history(session, station, "RIVER-RISE") == [
+        ("opened", 3),  # 0.9 m/h: 黄
+        ("escalated", 2),  # 1.8 m/h: 橙
+        ("cleared", 2),  # level again: 0 m/h, under 0.5 less the 20 % margin
+    ]
+
+
+def test_n_of_m_opens_on_three_of_five_and_ignores_a_single_spike(session: Session) -> None:
+    tank = register(session, "tank", "mqtt")
+    spike = [30, 45, 30, 30, 30, 30]
+    feed(session, tank, [{"temperature_c": t} for t in spike], timedelta(minutes=1))
+    assert history(session, tank, "TANK-TEMP") == []
+    other = register(session, "tank", "mqtt")
+    temperatures = [45, 30, 45, 30, 45, 30, 30, 30, 30, 30]
+    feed(session, other, [{"temperature_c": t} for t in temperatures], timedelta(minutes=1))
+    # Opened on the fifth (3 of 5 past 40 °C), cleared on the tenth (none of the last five).
+    assert history(session, other, "TANK-TEMP") == [("opened", 3), ("cleared", 3)]
+    alarm = session.scalars(select(Alarm).where(Alarm.device_id == other.id)).one()
+    assert alarm.opened_at == START + timedelta(minutes=4)
+    assert alarm.cleared_at == START + timedelta(minutes=9)
+
+
+def test_the_aqi_of_a_station_alarms_after_an_hour_of_heavy_pollution(session: Session) -> None:
+    station = register(session, "air_station")
+    hour = {"a34004-Avg": 300.0, "a34002-Avg": 100.0, "a21004-Avg": 50.0}  # PM2.5 → AQI 350
+    feed(session, station, [hour, hour, {"a34004-Avg": 40.0}], timedelta(minutes=60))
+    assert history(session, station, "AIR-AQI") == [("opened", 2), ("cleared", 2)]
+    alarm = session.scalars(
+        select(Alarm).where(Alarm.device_id == station.id, Alarm.rule_code == "AIR-AQI")
+    ).one()
+    assert alarm.value == 350 and alarm.opened_at == START + timedelta(hours=1)
+
+
+def test_a_vehicle_off_its_route_or_in_a_closed_zone_alarms(session: Session) -> None:
+    truck = register(session, "vehicle", "jt808", route=[JINAN, TAIAN])
+    on_route = {"lat": 36.45, "lng": 117.105, "speed_kmh": 60}
+    off_route = {"lat": 36.45, "lng": 117.35, "speed_kmh": 60}  # 0.244° east: about 22 km
+    positions = [on_route, off_route, off_route, off_route, on_route]
+    feed(session, truck, positions, timedelta(seconds=30))
+    # Off for 60 s (the pending period) before it opens; back on the road, it clears.
+    assert history(session, truck, "VEH-ROUTE") == [("opened", 1), ("cleared", 1)]
+    # 0.244° × 111.2 km × cos 36.45°, less a little for the road's slant.
+    assert geo.route_distance_km([JINAN, TAIAN], 36.45, 117.35) == pytest.approx(21.8, abs=0.1)
+
+    zone = {"lat": 36.667, "lng": 117.015, "speed_kmh": 20}  # 济南老城区
+    feed(session, truck, [zone, {"lat": 36.62, "lng": 117.11}], timedelta(minutes=10))
+    assert history(session, truck, "VEH-ZONE") == [("opened", 2), ("cleared", 2)]
+
+
+def test_a_station_alarms_at_its_own_warning_level(session: Session) -> None:
+    own = register(
+        session, "hydro_station", "sl651", thresholds={"RIVER-LEVEL": {"yellow": 26.0, "red": 27.0}}
+    )
+    shared = register(session, "hydro_station", "sl651")
+    for station in (own, shared):
+        feed(session, station, [{"Z": 26.4}, {"Z": 27.1}], timedelta(minutes=5))
+    assert history(session, own, "RIVER-LEVEL") == [("opened", 3), ("escalated", 1)]
+    assert history(session, shared, "RIVER-LEVEL") == []  # 28.5 is the shipped 警戒 level
+
+
+@pytest.mark.parametrize(
+    ("kind", "protocol", "extra", "field"),
+    [
+        ("hydro_station", "sl651", {"thresholds": {"NO-SUCH": {"red": 1.0}}}, "thresholds"),
+        ("hydro_station", "sl651", {"thresholds": {"RIVER-LEVEL": {"red": 1.0, "yellow": 2.0}}},
+         "thresholds"),
+        ("hydro_station", "sl651", {"thresholds": {"VEH-SPEED": {"red": 120.0}}}, "thresholds"),
+        ("hydro_station", "sl651", {"route": [JINAN, TAIAN]}, "route"),
+        ("vehicle", "jt808", {"route": [JINAN, (40.0, 116.4)]}, "route"),  # 北京
+    ],
+)  # fmt: skip
+def test_a_devices_own_levels_and_route_are_checked(
+    session: Session, kind: str, protocol: str, extra: dict[str, object], field: str
+) -> None:
+    with pytest.raises(QiluError) as refused:
+        register(session, kind, protocol, **extra)
+    assert refused.value.field == field
+
+
+def test_rules_of_the_new_kinds_are_checked_when_loaded() -> None:
+    base = {"code": "X-1", "name": "规则", "kinds": ["tank"], "metric": "t", "source": "默认值"}
+    with pytest.raises(QiluError, match="n ≤ m"):
+        rules.parse([{**base, "kind": "n_of_m", "n": 4, "m": 3, "levels": {"red": 1}}])
+    with pytest.raises(QiluError, match="zones"):
+        rules.parse([{**base, "kind": "geofence", "levels": {"orange": 1}}])
