@@ -80,9 +80,7 @@ def _simulate(ports: dict[str, int], devices: int, rate: float, seconds: float, 
 
 def run_simulator(ports: dict[str, int], devices: int, rate: float, seconds: float) -> Any:
     queue: Any = multiprocessing.Queue()
-    process = multiprocessing.Process(
-        target=_simulate, args=(ports, devices, rate, seconds, queue)
-    )
+    process = multiprocessing.Process(target=_simulate, args=(ports, devices, rate, seconds, queue))
     process.start()
     result = queue.get()
     process.join()
