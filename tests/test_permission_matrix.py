@@ -188,6 +188,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/admin/system"): SYSTEM_VIEW,
     # 应急指挥: staff only; each alarm is shown to duty officers over its division and to the
     # person it was sent to, any other staff member is told there is no such alarm (404)
+    ("GET", "/monitor/map"): STAFF,
     ("GET", "/monitor/alarms"): STAFF,
     ("GET", "/monitor/alarms/{alarm_id}"): STAFF,
     ("POST", "/monitor/alarms/{alarm_id}/{action}"): STAFF,

@@ -91,3 +91,35 @@ def test_an_alarm_is_dispatched_handled_and_closed_on_a_phone(
         assert step in history
     assert officer.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
     officer.screenshot(path=str(tmp_path / "closed.png"), full_page=True)
+
+
+def test_the_map_shows_shandong_and_the_alarmed_device_on_a_phone(
+    live_server: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    officer_name, officer_id = a_resident(live_server, 62)
+    account(live_server, officer_id, officer_name, [("370102-emergency", "duty_officer")])
+    with Session(make_engine(live_server.settings)) as session, session.begin():
+        rules.install(session, replace=False)
+        spec = devices.DeviceSpec(
+            "hj212", "370102000000000000000078", "pollution_source", "测试化工 1 号排口",
+            "370102", 60, None, 36.6612, 117.0823,
+        )  # fmt: skip
+        devices.register(session, spec)
+        raw = hj212.encode(
+            cn="2051", mn=spec.code, st="31", pw="123456", qn=None,
+            data_time=datetime.now(UTC), values={"a21026-Avg": 120.0}, flags={"a21026": "N"},
+        )  # fmt: skip
+        item = Received("hj212", "test", raw, hj212.decode(raw), datetime.now(UTC))
+        Evaluator(session).readings(store(session, [item]).rows)
+
+    officer = new_page(browser)
+    sign_in(officer, live_server.base, officer_id, with_totp=True, target="/monitor/alarms")
+    officer.get_by_role("link", name="态势图").click()
+    officer.wait_for_selector("#situation-map[data-ready='1'] canvas")
+    listed = officer.locator("main li").filter(has_text="测试化工 1 号排口")
+    assert "橙色" in listed.inner_text()  # SO2 120 mg/m³: 橙
+    box = officer.locator("#situation-map").bounding_box()
+    assert box is not None and box["width"] <= 400 and box["height"] >= 300  # fits the phone
+    officer.screenshot(path=str(tmp_path / "map.png"), full_page=True)
+    listed.get_by_role("link").click()
+    assert "二氧化硫" in officer.locator("h1").inner_text()

@@ -208,13 +208,16 @@ def _tell(session: Session, alarm: Alarm, action: str, note: str) -> None:
         )
 
 
+def _duty_prefixes(actor: roles.Staff) -> set[str]:
+    """Division code prefixes of where `actor` is on duty (holds `alarms.dispatch`)."""
+    rule = roles.PERMISSIONS["alarms.dispatch"]
+    return {code_prefix(g.division_code) for g in actor.grants if g.role in rule.roles}
+
+
 def visible(session: Session, actor: roles.Staff, *, closed: bool = False) -> list[Alarm]:
     """The alarms the wall shows `actor`: those inside the divisions where they are on duty,
     and those dispatched to them; open ones most severe first, or the latest closed ones."""
-    rule = roles.PERMISSIONS["alarms.dispatch"]
-    prefixes = {
-        code_prefix(grant.division_code) for grant in actor.grants if grant.role in rule.roles
-    }
+    prefixes = _duty_prefixes(actor)
     reach = or_(
         Alarm.assignee_person_id == actor.person_id,
         *(Alarm.division_code.startswith(prefix) for prefix in prefixes),
@@ -387,3 +390,55 @@ def view(session: Session, actor: roles.Staff, alarm_id: int) -> AlarmView:
         on_duty,
         alarm.assignee_person_id == actor.person_id,
     )
+
+
+@dataclass(frozen=True)
+class Place:
+    """A device on the map: where it is (a vehicle: its latest good position), and its most
+    severe alarm not closed."""
+
+    device_id: int
+    name: str
+    kind: str
+    latitude: float
+    longitude: float
+    level: int | None
+    alarm_id: int | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "value": [self.longitude, self.latitude],
+            "level": self.level,
+            "alarm": self.alarm_id,
+        }
+
+
+def situation(session: Session, actor: roles.Staff, *, limit: int = 20_000) -> list[Place]:
+    """The devices inside the divisions where `actor` is on duty, with a position, for the
+    map; those with an alarm first, most severe first."""
+    prefixes = _duty_prefixes(actor)
+    if not prefixes:
+        return []
+    devices = session.execute(
+        select(Device.id, Device.name, Device.kind, Device.latitude, Device.longitude)
+        .where(
+            Device.latitude.is_not(None),
+            or_(*(Device.division_code.startswith(p) for p in prefixes)),
+        )
+        .limit(limit)
+    ).all()
+    worst: dict[int, tuple[int, int]] = {}
+    for alarm_id, device_id, level in session.execute(
+        select(Alarm.id, Alarm.device_id, Alarm.level).where(
+            Alarm.state != "closed", or_(*(Alarm.division_code.startswith(p) for p in prefixes))
+        )
+    ):
+        if device_id not in worst or level < worst[device_id][0]:
+            worst[device_id] = (level, alarm_id)
+    places = [
+        Place(d.id, d.name, d.kind, d.latitude, d.longitude, *worst.get(d.id, (None, None)))
+        for d in devices
+    ]
+    return sorted(places, key=lambda p: (p.level is None, p.level or 0, p.device_id))

@@ -90,14 +90,19 @@ def store(session: Session, batch: list[Received]) -> Stored:
         ids = connection.execute(statement, rows).scalars().all()
     readings: list[dict[str, Any]] = []
     seen: dict[int, datetime] = {}
+    moved: dict[int, tuple[float, float]] = {}  # a vehicle's latest good position
     for item, frame_id, owner in zip(batch, ids, owners, strict=True):
         if isinstance(item.result, FrameError):
             stored.refused[item.result.code] += 1
         elif owner is None:
             stored.unknown[f"{item.protocol}:{item.result.source}"] += 1
         else:
-            readings += readings_of(item.result, owner, frame_id, item.received_at)
+            rows_of = readings_of(item.result, owner, frame_id, item.received_at)
+            readings += rows_of
             seen[owner] = item.received_at
+            position = _position(rows_of)
+            if position:
+                moved[owner] = position
     if readings and copying:
         _copy(connection, READINGS, readings)
     elif readings:
@@ -111,9 +116,19 @@ def store(session: Session, batch: list[Received]) -> Stored:
             .values(last_seen_at=bindparam("moment")),
             [{"device": d, "moment": m} for d, m in seen.items()],
         )
+        if moved:
+            connection.execute(
+                devices_table.update()
+                .where(devices_table.c.id == bindparam("device"))
+                .values(latitude=bindparam("lat"), longitude=bindparam("lng")),
+                [{"device": d, "lat": lat, "lng": lng} for d, (lat, lng) in moved.items()],
+            )
         by_id = {d.id: d for d in devices.values()}
         for device_id, moment in seen.items():
             set_committed_value(by_id[device_id], "last_seen_at", moment)
+        for device_id, (lat, lng) in moved.items():
+            set_committed_value(by_id[device_id], "latitude", lat)
+            set_committed_value(by_id[device_id], "longitude", lng)
     _hold_aside(session, batch, stored.unknown)
     return stored
 
@@ -177,6 +192,20 @@ def readings_of(
                 }
             )
     return rows
+
+
+def _position(rows: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """The last unflagged position among a frame's rows (a 0x0704 batch holds several)."""
+    latest: dict[str, tuple[datetime, float]] = {}
+    for row in rows:
+        metric = row["metric"]
+        if metric not in ("lat", "lng") or row["flag"] is not None:
+            continue
+        if metric not in latest or row["observed_at"] >= latest[metric][0]:
+            latest[metric] = (row["observed_at"], row["value"])
+    if "lat" in latest and "lng" in latest and latest["lat"][0] == latest["lng"][0]:
+        return latest["lat"][1], latest["lng"][1]
+    return None
 
 
 def position_flag(latitude: float, longitude: float) -> str | None:

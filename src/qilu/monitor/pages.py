@@ -16,11 +16,11 @@ from qilu.monitor.devices import KIND_NAMES
 from qilu.monitor.models import LEVELS
 from qilu.routes import DbSession, RowId, check_csrf, redraw_on_refusal, render
 
-router = APIRouter(prefix="/monitor/alarms", include_in_schema=False)
+router = APIRouter(prefix="/monitor", include_in_schema=False)
 Posted = [Depends(check_csrf)]
 
 
-@router.get("", response_class=HTMLResponse)
+@router.get("/alarms", response_class=HTMLResponse)
 def wall(request: Request, db: DbSession, actor: AnyStaff, closed: bool = False) -> HTMLResponse:
     shown = dispatch.wall(db, actor, closed=closed)
     return render(
@@ -35,12 +35,25 @@ def wall(request: Request, db: DbSession, actor: AnyStaff, closed: bool = False)
     )
 
 
-@router.get("/{alarm_id}", response_class=HTMLResponse)
+@router.get("/map", response_class=HTMLResponse)
+def situation_map(request: Request, db: DbSession, actor: AnyStaff) -> HTMLResponse:
+    places = dispatch.situation(db, actor)
+    return render(
+        request,
+        "monitor/map.html",
+        places=[p.as_json() for p in places],
+        alarmed=[p for p in places if p.level is not None],
+        kinds=KIND_NAMES,
+        levels=LEVELS,
+    )
+
+
+@router.get("/alarms/{alarm_id}", response_class=HTMLResponse)
 def alarm_page(request: Request, db: DbSession, actor: AnyStaff, alarm_id: RowId) -> HTMLResponse:
     return _page(request, db, actor, alarm_id, error=None)
 
 
-@router.post("/{alarm_id}/{action}", dependencies=Posted)
+@router.post("/alarms/{alarm_id}/{action}", dependencies=Posted)
 def take_step(
     request: Request,
     db: DbSession,
