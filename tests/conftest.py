@@ -40,6 +40,7 @@ def make_settings(data_dir: Path, database: str | None = None) -> Settings:
         log_format="console",
         log_level="warning",
         outbox_interval=0,  # tests sweep the outbox themselves, inside their own transaction
+        monitor_events_seconds=1,  # a wall's event stream ends soon (its browser reconnects)
     )
 
 

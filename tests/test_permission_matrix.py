@@ -190,6 +190,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # person it was sent to, any other staff member is told there is no such alarm (404)
     ("GET", "/monitor/map"): STAFF,
     ("GET", "/monitor/alarms"): STAFF,
+    ("GET", "/monitor/alarms/events"): STAFF,
     ("GET", "/monitor/alarms/{alarm_id}"): STAFF,
     ("POST", "/monitor/alarms/{alarm_id}/{action}"): STAFF,
     # data platform in the workbench

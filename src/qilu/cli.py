@@ -1199,6 +1199,9 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int 
         workers=workers,
         log_config=None,
         access_log=False,
+        # Live walls hold server-sent event streams: a restart waits this long for them, not
+        # until each ends by itself.
+        timeout_graceful_shutdown=10,
     )
 
 

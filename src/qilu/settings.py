@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         description="host:port of the MQTT broker sensors publish to (qilu/telemetry/<code>); "
         "empty: MQTT off.",
     )
+    monitor_events_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="How long one server-sent events stream of the alarm wall lasts before "
+        "the browser opens the next (bounds what a forgotten tab holds).",
+    )
     monitor_bus: str = Field(
         default="",
         pattern=r"^(nats://[A-Za-z0-9.-]+:\d{1,5})?$",

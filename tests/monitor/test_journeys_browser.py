@@ -1,6 +1,7 @@
 """应急指挥 in a real browser at phone size (issue 15): a duty officer sees the alarm on the wall,
 核实 it, dispatches it (a wrong time limit is explained next to the field, what was typed kept),
-the responder 签收 and reports back, and the officer's 复核 closes it."""
+the responder 签收 and reports back, and the officer's 复核 closes it; a new alarm reaches the
+wall while it is open, and the map shows where it is."""
 
 from __future__ import annotations
 
@@ -93,11 +94,16 @@ def test_an_alarm_is_dispatched_handled_and_closed_on_a_phone(
     officer.screenshot(path=str(tmp_path / "closed.png"), full_page=True)
 
 
-def test_the_map_shows_shandong_and_the_alarmed_device_on_a_phone(
+def test_a_new_alarm_reaches_the_open_wall_and_the_map_on_a_phone(
     live_server: LiveServer, browser: Any, tmp_path: Path
 ) -> None:
     officer_name, officer_id = a_resident(live_server, 62)
     account(live_server, officer_id, officer_name, [("370102-emergency", "duty_officer")])
+    officer = new_page(browser)
+    sign_in(officer, live_server.base, officer_id, with_totp=True, target="/monitor/alarms")
+    status = officer.locator("[data-live-status]")
+    status.filter(has_text="实时更新中").wait_for()  # the event stream is open
+    assert "测试化工 1 号排口" not in officer.locator(".alarm-wall").inner_text()
     with Session(make_engine(live_server.settings)) as session, session.begin():
         rules.install(session, replace=False)
         spec = devices.DeviceSpec(
@@ -112,8 +118,10 @@ def test_the_map_shows_shandong_and_the_alarmed_device_on_a_phone(
         item = Received("hj212", "test", raw, hj212.decode(raw), datetime.now(UTC))
         Evaluator(session).readings(store(session, [item]).rows)
 
-    officer = new_page(browser)
-    sign_in(officer, live_server.base, officer_id, with_totp=True, target="/monitor/alarms")
+    # Server-sent events tell the open wall, which fetches the list again: no reload.
+    officer.locator(".alarm-wall").filter(has_text="测试化工 1 号排口").wait_for(timeout=15_000)
+    assert "实时更新中" in status.inner_text()
+    assert officer.locator("[data-live-wall]").get_attribute("data-refreshed") == "1"
     officer.get_by_role("link", name="态势图").click()
     officer.wait_for_selector("#situation-map[data-ready='1'] canvas")
     listed = officer.locator("main li").filter(has_text="测试化工 1 号排口")

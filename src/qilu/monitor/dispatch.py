@@ -7,6 +7,8 @@ in the alarm's history and the audit log, the next person is told through the me
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -228,6 +230,22 @@ def visible(session: Session, actor: roles.Staff, *, closed: bool = False) -> li
     else:
         query = query.where(Alarm.state != "closed").order_by(Alarm.level, Alarm.opened_at.desc())
     return list(session.scalars(query.limit(200)))
+
+
+def wall_mark(session: Session, actor: roles.Staff) -> str:
+    """What the live wall compares to know it changed: each shown alarm's id, level, state,
+    assignee and whether it cleared, as one short digest."""
+    text = ";".join(
+        f"{a.id}:{a.level}:{a.state}:{a.assignee_person_id}:{a.cleared_at is not None}"
+        for a in visible(session, actor)
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fresh_wall_mark(sessions: Callable[[], Session], actor: roles.Staff) -> str:
+    """`wall_mark` in a session of its own (a long-lived stream holds none between looks)."""
+    with sessions() as session:
+        return wall_mark(session, actor)
 
 
 def candidates(session: Session, alarm: Alarm) -> list[tuple[str, int, str]]:

@@ -3,10 +3,13 @@ one), and an alarm's page with its readings, its history and the step one may ta
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from qilu.errors import QiluError
 from qilu.identity import roles
@@ -18,6 +21,7 @@ from qilu.routes import DbSession, RowId, check_csrf, redraw_on_refusal, render
 
 router = APIRouter(prefix="/monitor", include_in_schema=False)
 Posted = [Depends(check_csrf)]
+WATCH_SECONDS = 2.0
 
 
 @router.get("/alarms", response_class=HTMLResponse)
@@ -33,6 +37,33 @@ def wall(request: Request, db: DbSession, actor: AnyStaff, closed: bool = False)
         levels=LEVELS,
         states=dispatch.STATES,
     )
+
+
+@router.get("/alarms/events")
+def wall_events(request: Request, db: DbSession, actor: AnyStaff) -> StreamingResponse:
+    """Server-sent events for the live wall: `wall` whenever what it shows changes (checked
+    every `WATCH_SECONDS`), a comment now and then to keep proxies from closing it; the stream
+    ends after QILU_MONITOR_EVENTS_SECONDS and the browser opens the next."""
+    readers = request.app.state.readers
+    ends = time.monotonic() + request.app.state.settings.monitor_events_seconds
+    first = dispatch.wall_mark(db, actor)
+
+    async def stream() -> AsyncIterator[str]:
+        last, quiet, mark = "", 0, first
+        yield "retry: 2000\n\n"  # the browser comes back 2 s after a stream ends
+        while True:
+            if mark != last:
+                last, quiet = mark, 0
+                yield f"event: wall\ndata: {mark}\n\n"
+            elif (quiet := quiet + 1) % 8 == 0:
+                yield ": 保持连接\n\n"
+            await asyncio.sleep(max(0.0, min(WATCH_SECONDS, ends - time.monotonic())))
+            if time.monotonic() >= ends:  # (a closed tab: Starlette cancels the stream)
+                return
+            mark = await asyncio.to_thread(dispatch.fresh_wall_mark, readers, actor)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
 
 @router.get("/map", response_class=HTMLResponse)
