@@ -5,6 +5,8 @@ archived with their reason, and no connection's garbage stops the others."""
 from __future__ import annotations
 
 import asyncio
+import random
+import resource
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -217,4 +219,62 @@ def test_a_device_is_checked_field_by_field_before_it_is_registered(empty_store:
         except QiluError as twice:
             assert twice.code == "monitor.duplicate"
         session.rollback()
+    engine.dispose()
+
+
+def test_garbage_on_every_port_and_thousands_of_half_open_connections(
+    empty_store: Settings,
+) -> None:
+    """A megabyte of random bytes on each port, 3,000 connections that send half a frame and
+    hang there, and still every protocol's device is answered; the garbage is archived with
+    its reason, and memory stays bounded (each connection's buffer has a limit)."""
+    engine = make_engine(empty_store)
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        devices.register(session, device("hj212", STACK, "pollution_source"))
+        devices.register(session, device("jt808", TRUCK, "vehicle"))
+        devices.register(session, device("sl651", "0011223344", "hydro_station"))
+    noise = random.Random(808).randbytes(1 << 20)
+    starts = {"hj212": b"##0100QN=2026", "jt808": b"\x7e\x02\x00\x00", "sl651": b"\x7e\x7e\x01"}
+
+    async def run() -> tuple[dict[str, list[bytes]], int]:
+        listener = Listener(LocalBus(engine), dict.fromkeys(starts, 0), host="127.0.0.1")
+        ports = await listener.start()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        hanging = []
+        try:
+            for name in starts:
+                _, garbage = await asyncio.open_connection("127.0.0.1", ports[name])
+                garbage.write(noise)
+                await garbage.drain()
+                hanging.append(garbage)
+            for index in range(3000):
+                name = list(starts)[index % 3]
+                _, half = await asyncio.open_connection("127.0.0.1", ports[name])
+                half.write(starts[name])
+                hanging.append(half)
+            await asyncio.sleep(0.5)
+            answers = {
+                "hj212": await exchange(ports["hj212"], [minute_data(STACK, 2.5)], 1),
+                "jt808": await exchange(ports["jt808"], [location(36.65, 117.12, 9)], 1),
+                "sl651": await exchange(ports["sl651"], [bytes.fromhex(TIMED)], 1),
+            }
+            grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before  # KiB
+            return answers, grown
+        finally:
+            for writer in hanging:
+                writer.close()
+            await listener.stop()
+
+    answers, grown = in_own_loop(run())
+    assert hj212.decode(answers["hj212"][0]).message == "9014"
+    assert jt808.unescape(answers["jt808"][0][1:-1])[:2] == b"\x80\x01"
+    assert answers["sl651"][0][10] == 0x32
+    assert grown < 200 * 1024  # well under 200 MB for 3,003 connections and 3 MB of noise
+    with Session(engine) as session:
+        refused = session.execute(
+            select(RawFrame.protocol, func.count()).where(RawFrame.ok.is_(False))
+            .group_by(RawFrame.protocol)
+        ).all()  # fmt: skip
+        assert {protocol for protocol, _ in refused} == set(starts)
     engine.dispose()
