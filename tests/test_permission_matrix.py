@@ -189,6 +189,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # 应急指挥: staff only; each alarm is shown to duty officers over its division and to the
     # person it was sent to, any other staff member is told there is no such alarm (404)
     ("GET", "/monitor/map"): STAFF,
+    # 企业监测报警: anyone signed in sees the page (alarms only while acting for an enterprise);
+    # only someone acting for it with the apply scope may explain one of its alarms
+    ("GET", "/monitor/enterprise"): SIGNED_IN,
+    ("POST", "/monitor/enterprise/{alarm_id}/reply"): Rule(
+        {**SIGNED_IN.expected, **dict.fromkeys(PEOPLE, DENY), "agent_apply": OK}
+    ),
     ("GET", "/monitor/alarms"): STAFF,
     ("GET", "/monitor/alarms/events"): STAFF,
     ("GET", "/monitor/alarms/{alarm_id}"): STAFF,

@@ -123,7 +123,7 @@ class DemoSummary:
             f"  门户      {base_url}/",
             f"  办事大厅  {base_url}/services",
             f"  工作台    {base_url}/workbench/cases",
-            f"  应急指挥  {base_url}/monitor/alarms",
+            f"  应急指挥  {base_url}/monitor/alarms（态势图 {base_url}/monitor/map）",
             f"  健康检查  {base_url}/healthz",
             f"  API 文档  {base_url}/api/docs",
             f"演示账号（合成数据，密码均为 {DEMO_PASSWORD}；公职人员首次登录须设置两步验证）：",

@@ -460,3 +460,75 @@ def situation(session: Session, actor: roles.Staff, *, limit: int = 20_000) -> l
         for d in devices
     ]
     return sorted(places, key=lambda p: (p.level is None, p.level or 0, p.device_id))
+
+
+@dataclass(frozen=True)
+class Owned:
+    """An alarm on one of an enterprise's own devices, as the enterprise sees it."""
+
+    alarm: Alarm
+    device: Device
+    rule: Rule
+    replies: list[AlarmEvent]
+
+
+def owned(session: Session, entity_id: int) -> list[Owned]:
+    """The alarms on the enterprise's devices: those still being handled first (most severe
+    first), then the latest closed; 100 at most."""
+    rows = session.execute(
+        select(Alarm, Device, Rule)
+        .join(Device, Device.id == Alarm.device_id)
+        .join(Rule, Rule.id == Alarm.rule_id)
+        .where(Device.owner_entity_id == entity_id)
+        .order_by((Alarm.state == "closed"), Alarm.level, Alarm.opened_at.desc())
+        .limit(100)
+    ).all()
+    replies: dict[int, list[AlarmEvent]] = {}
+    for event in session.scalars(
+        select(AlarmEvent)
+        .where(
+            AlarmEvent.alarm_id.in_([a.id for a, _, _ in rows]),
+            AlarmEvent.action == "enterprise_reply",
+        )
+        .order_by(AlarmEvent.id)
+    ):
+        replies.setdefault(event.alarm_id, []).append(event)
+    return [Owned(a, d, r, replies.get(a.id, [])) for a, d, r in rows]
+
+
+def reply(session: Session, person_id: int, entity_id: int, alarm_id: int, note: str) -> Alarm:
+    """The enterprise explains an alarm on its own device (what happened, what it did): kept
+    in the alarm's history, audited, and told to whoever handles it now."""
+    alarm = session.get(Alarm, alarm_id)
+    device = session.get(Device, alarm.device_id) if alarm else None
+    if alarm is None or device is None or device.owner_entity_id != entity_id:
+        raise NotFound("alarm.not_found", "没有这条报警")
+    if alarm.state == "closed":
+        raise QiluError("alarm.closed", "该报警已关闭，不能再说明", field="note")
+    text = note.strip()
+    _need(text, "请写明情况说明（至少 4 个字）")
+    if len(text) > 500:
+        raise QiluError("alarm.note", "情况说明不超过 500 字", field="note")
+    now = datetime.now(UTC)
+    session.add(
+        AlarmEvent(
+            alarm_id=alarm.id, at=now, action="enterprise_reply", level=alarm.level,
+            actor_person_id=person_id, note=text,
+        )
+    )  # fmt: skip
+    record(
+        session,
+        "monitor.alarm_enterprise_reply",
+        actor_person_id=person_id,
+        subject=f"alarm:{alarm.id}",
+        details={"device": device.id},
+    )
+    if alarm.assignee_person_id is not None:
+        messages.send(
+            session,
+            alarm.assignee_person_id,
+            title="企业对报警的情况说明",
+            body=f"{LEVELS[alarm.level]}报警 {alarm.id}（{device.name}）：{text[:100]}",
+            link=f"/monitor/alarms/{alarm.id}",
+        )
+    return alarm

@@ -11,13 +11,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from qilu.errors import QiluError
-from qilu.identity import roles
-from qilu.identity.access import AnyStaff
+from qilu.errors import NotFound, QiluError, Refused
+from qilu.identity import enterprises, roles
+from qilu.identity.access import AnyStaff, SignedIn
 from qilu.monitor import dispatch
 from qilu.monitor.devices import KIND_NAMES
 from qilu.monitor.models import LEVELS
-from qilu.routes import DbSession, RowId, check_csrf, redraw_on_refusal, render
+from qilu.routes import (
+    DbSession,
+    RowId,
+    check_csrf,
+    client_address,
+    redraw_on_refusal,
+    render,
+)
 
 router = APIRouter(prefix="/monitor", include_in_schema=False)
 Posted = [Depends(check_csrf)]
@@ -64,6 +71,66 @@ def wall_events(request: Request, db: DbSession, actor: AnyStaff) -> StreamingRe
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/enterprise", response_class=HTMLResponse)
+def enterprise_alarms(request: Request, db: DbSession, viewer: SignedIn) -> HTMLResponse:
+    """企业: the alarms on the devices of the enterprise one acts for."""
+    return _enterprise(request, db, viewer, error=None)
+
+
+@router.post("/enterprise/{alarm_id}/reply", dependencies=Posted)
+def enterprise_reply(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    alarm_id: RowId,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    identity = enterprises.acting_identity(db, viewer, client_address=client_address(request))
+    with redraw_on_refusal(
+        db,
+        lambda error: _enterprise(
+            request,
+            db,
+            viewer,
+            error=error,
+            status=error.status_code if isinstance(error, Refused | NotFound) else 400,
+            typed={"alarm": alarm_id, "note": note},
+        ),
+    ):
+        if identity is None or "apply" not in identity.scopes:
+            raise Refused(
+                "alarm.enterprise_scope", "请以企业法定代表人或有办理授权的经办人身份说明"
+            )
+        dispatch.reply(db, viewer.account.person_id, identity.entity.id, alarm_id, note)
+        return RedirectResponse(f"/monitor/enterprise#alarm-{alarm_id}", status_code=303)
+
+
+def _enterprise(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    *,
+    error: QiluError | None,
+    status: int = 200,
+    typed: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    identity = enterprises.acting_identity(db, viewer, client_address=client_address(request))
+    return render(
+        request,
+        "monitor/enterprise.html",
+        status,
+        identity=identity,
+        alarms=dispatch.owned(db, identity.entity.id) if identity else [],
+        may_reply=identity is not None and "apply" in identity.scopes,
+        levels=LEVELS,
+        states=dispatch.STATES,
+        kinds=KIND_NAMES,
+        error=error,
+        problems={error.field: error.message} if error and error.field else {},
+        typed=typed or {},
+    )
 
 
 @router.get("/map", response_class=HTMLResponse)
