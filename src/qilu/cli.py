@@ -1101,6 +1101,52 @@ def monitor_simulate(
     )
 
 
+@monitor.command("silence")
+@click.option("--protocol", type=click.Choice(["hj212", "jt808", "sl651", "mqtt"]))
+@click.option("--code", help="The device's code (with --protocol).")
+@click.option("--division", help="Instead of a device: every device of this division.")
+@click.option("--rule", default=None, help="Only this rule (default: every rule).")
+@click.option("--hours", type=click.FloatRange(0.01, 720), required=True)
+@click.option("--reason", required=True, help="Why, e.g. 检修 or 标定.")
+@pass_context
+def monitor_silence(
+    ctx: CliContext,
+    protocol: str | None,
+    code: str | None,
+    division: str | None,
+    rule: str | None,
+    hours: float,
+    reason: str,
+) -> None:
+    """A maintenance window from now: no alarm opens for the device (or division) meanwhile."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from qilu.errors import QiluError
+    from qilu.monitor import silences
+    from qilu.monitor.models import Device
+
+    with Session(ctx.engine) as session, session.begin():
+        device = None
+        if code is not None:
+            key = code.lstrip("0") if protocol == "jt808" else code
+            device = session.scalars(
+                select(Device).where(Device.protocol == protocol, Device.code == key)
+            ).first()
+            if device is None:
+                raise QiluError(
+                    "silence.device", "没有这台设备（--protocol 和 --code）", field="code"
+                )
+        now = datetime.now(UTC)
+        silence = silences.add(
+            session, device=device, division_code=division, rule_code=rule, starts_at=now,
+            ends_at=now + timedelta(hours=hours), reason=reason,
+        )  # fmt: skip
+        click.echo(f"已设置维护时段 {silence.id}：至 {silence.ends_at.isoformat()}")
+
+
 @monitor.group("devices")
 def monitor_devices() -> None:
     """Devices allowed to report."""

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.errors import QiluError
-from qilu.monitor import devices, geo, rules
+from qilu.monitor import devices, geo, rules, silences
 from qilu.monitor.alarms import Evaluator
 from qilu.monitor.models import Alarm, AlarmEvent, Device
 
@@ -147,3 +147,47 @@ def test_rules_of_the_new_kinds_are_checked_when_loaded() -> None:
         rules.parse([{**base, "kind": "n_of_m", "n": 4, "m": 3, "levels": {"red": 1}}])
     with pytest.raises(QiluError, match="zones"):
         rules.parse([{**base, "kind": "geofence", "levels": {"orange": 1}}])
+
+
+def test_a_maintenance_window_holds_alarms_back_and_outlives_a_restart(session: Session) -> None:
+    stack = register(session, "pollution_source")
+    other = register(session, "pollution_source")
+    silences.add(
+        session, device=stack, division_code=None, rule_code="SRC-SO2-AVG",
+        starts_at=START, ends_at=START + timedelta(minutes=30), reason="脱硫塔检修",
+    )  # fmt: skip
+    # Each feed is a new Evaluator, as after a restart: the window is read from the store.
+    feed(session, stack, [{"a21026-Avg": 120.0}], timedelta(minutes=10))
+    feed(session, other, [{"a21026-Avg": 120.0}], timedelta(minutes=10))
+    assert history(session, stack, "SRC-SO2-AVG") == []
+    assert history(session, other, "SRC-SO2-AVG") == [("opened", 2)]
+    late = [{"a21026-Avg": 120.0}] * 4  # 0, 10, 20, 30 minutes: the last one past the window
+    feed(session, stack, late, timedelta(minutes=10))
+    assert history(session, stack, "SRC-SO2-AVG") == [("opened", 2)]
+    alarm = session.scalars(select(Alarm).where(Alarm.device_id == stack.id)).one()
+    assert alarm.opened_at == START + timedelta(minutes=30)
+
+
+def test_a_division_wide_window_and_its_checks(session: Session) -> None:
+    station = register(session, "hydro_station", "sl651")
+    silences.add(
+        session, device=None, division_code="370100", rule_code=None, starts_at=START,
+        ends_at=START + timedelta(hours=2), reason="全市水文站标定",
+    )  # fmt: skip
+    feed(session, station, [{"Z": 31.0}], timedelta(minutes=5))  # 历下区 is in 济南市
+    assert history(session, station, "RIVER-LEVEL") == []
+    for given, field in [
+        ({"device": station, "division_code": "370100"}, "device"),
+        ({"device": None, "division_code": "110101"}, "division"),
+        ({"device": station, "division_code": None, "rule_code": "NO-SUCH"}, "rule"),
+        ({"device": station, "division_code": None, "ends_at": START - timedelta(hours=1)},
+         "ends_at"),
+        ({"device": station, "division_code": None, "reason": " "}, "reason"),
+    ]:  # fmt: skip
+        arguments = {
+            "rule_code": None, "starts_at": START, "ends_at": START + timedelta(hours=1),
+            "reason": "检修", **given,
+        }  # fmt: skip
+        with pytest.raises(QiluError) as refused:
+            silences.add(session, **arguments)  # type: ignore[arg-type]
+        assert refused.value.field == field

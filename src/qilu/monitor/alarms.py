@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from qilu.monitor import aqi, geo
-from qilu.monitor.models import LIMITS, Alarm, AlarmEvent, Device, Rule, RuleState
+from qilu.monitor import aqi, geo, silences
+from qilu.monitor.models import LIMITS, Alarm, AlarmEvent, Device, Rule, RuleState, Silence
 from qilu.monitor.rules import COLOURS, VALID_FLAGS, RuleSpec, current_rules
 
 
@@ -42,6 +42,7 @@ class Evaluator:
         self._states: dict[tuple[int, str], RuleState] = {}
         self._by_kind: dict[str, list[tuple[Rule, RuleSpec]]] = {}
         self._own: dict[tuple[int, str], RuleSpec] = {}
+        self._silences: list[Silence] | None = None
 
     def readings(
         self, rows: list[dict[str, Any]], known: Iterable[Device] | None = None
@@ -212,9 +213,12 @@ class Evaluator:
 
     def open(
         self, device: Device, rule: Rule, level: int, value: float | None, observed: datetime
-    ) -> Alarm:
+    ) -> Alarm | None:
         """Open the alarm, or, if another transaction opened it first, take that one: the
-        store allows one not cleared per (device, rule)."""
+        store allows one not cleared per (device, rule). None while a maintenance window or
+        silence covers it (a condition still holding after it ends opens then)."""
+        if self._silenced(device, rule.code, observed):
+            return None
         alarm = Alarm(
             device_id=device.id,
             rule_id=rule.id,
@@ -257,6 +261,11 @@ class Evaluator:
                 if self._active(device.id, rule.code) is None:
                     self.open(device, rule, 4, None, now)
         return self.outcome
+
+    def _silenced(self, device: Device, rule_code: str, at: datetime) -> bool:
+        if self._silences is None:  # loaded once per batch, the first time one is asked
+            self._silences = silences.current(self.session, at - timedelta(days=1))
+        return any(silences.covers(s, device, rule_code, at) for s in self._silences)
 
     def _preload(self, device_ids: set[int]) -> None:
         """Every rule's active alarm and pending state for these devices, in two queries

@@ -213,3 +213,22 @@ class BusMark(Base):
 
     consumer: Mapped[str] = mapped_column(String(80), primary_key=True)
     sequence: Mapped[int] = mapped_column(BigInteger)
+
+
+class Silence(Base):
+    """A maintenance window or silence: from `starts_at` to `ends_at` no alarm opens for the
+    device (every rule, or one), nor for every device of a division when no device is named.
+    Kept in the store, so it outlives a restart of listeners and writers."""
+
+    __tablename__ = "monitor_silences"
+    __table_args__ = (Index("ix_monitor_silences_until", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("monitor_devices.id"))
+    division_code: Mapped[str | None] = mapped_column(String(6))
+    rule_code: Mapped[str | None] = mapped_column(String(40))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
