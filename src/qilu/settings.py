@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         description="How long one server-sent events stream of the alarm wall lasts before "
         "the browser opens the next (bounds what a forgotten tab holds).",
     )
+    monitor_retention_days: int = Field(
+        default=400,
+        ge=1,
+        le=36_500,
+        description="Days raw frames and readings are kept after they were received (on "
+        "PostgreSQL whole day partitions are dropped).",
+    )
     monitor_bus: str = Field(
         default="",
         pattern=r"^(nats://[A-Za-z0-9.-]+:\d{1,5})?$",

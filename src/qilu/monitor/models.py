@@ -107,7 +107,8 @@ class Reading(Base):
     observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     value: Mapped[float] = mapped_column(Float)
     flag: Mapped[str | None] = mapped_column(String(12))
-    frame_id: Mapped[int] = mapped_column(ForeignKey("monitor_frames.id"))
+    # The frame it came in (no foreign key: on PostgreSQL both tables are partitioned by day).
+    frame_id: Mapped[int] = mapped_column(Id)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
