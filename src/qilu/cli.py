@@ -925,7 +925,7 @@ def monitor_listen(ctx: CliContext, host: str) -> None:
             partitions=settings.monitor_partitions,
         )
         if settings.monitor_bus
-        else LocalBus(ctx.engine)
+        else LocalBus(ctx.engine, retention_days=settings.monitor_retention_days)
     )
 
     async def serve() -> None:
@@ -982,6 +982,7 @@ def monitor_work(ctx: CliContext, partitions: str, batch_size: int, ack_wait: fl
         stream=settings.monitor_stream,
         batch_size=batch_size,
         ack_wait=ack_wait,
+        retention_days=settings.monitor_retention_days,
     )
     click.echo(f"写入分区：{','.join(map(str, taken))}")
     try:

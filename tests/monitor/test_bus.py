@@ -200,6 +200,14 @@ def test_a_writer_killed_mid_stream_loses_and_repeats_nothing(
 
     assert count(engine, RawFrame) == total
     assert count(engine, Reading) == total
+
+    async def left_in_stream() -> int:
+        connection = await nats.connect(NATS)
+        info = await connection.jetstream().stream_info(stream)
+        await connection.close()
+        return info.state.messages
+
+    assert in_own_loop(left_in_stream()) == 0  # a work queue: stored frames leave the stream
     with Session(engine) as session:
         opened = session.scalars(
             select(Alarm.device_id).where(Alarm.rule_code == "SRC-SO2-AVG")

@@ -57,6 +57,7 @@ def test_an_alarm_is_dispatched_handled_and_closed_on_a_phone(
     assert "红色" in wall.inner_text() and "待核实" in wall.inner_text()
     officer.screenshot(path=str(tmp_path / "wall.png"), full_page=True)
     wall.get_by_role("link").click()
+    officer.wait_for_selector("#alarm-chart[data-ready='1'] canvas")  # readings and levels
     officer.get_by_role("button", name="确认核实").click()
     assert officer.locator("[data-state]").first.inner_text() == "已核实"
 

@@ -35,12 +35,12 @@ import nats.errors
 import structlog
 from nats.aio.client import Client as NATSClient
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from qilu.monitor import dispatch, hj212, jt808, sl651
+from qilu.monitor import dispatch, hj212, jt808, retention, sl651
 from qilu.monitor.alarms import Evaluator
 from qilu.monitor.frames import Frame, FrameError
 from qilu.monitor.ingest import Received, Stored, registered, store
@@ -95,19 +95,22 @@ def answer_for(item: Received, serial: int, devices: dict[tuple[str, str], Devic
     return jt808.general_reply(frame, serial, 0)
 
 
-def watch_once(engine: Engine) -> None:
-    """Silent devices get their no-data alarm; steps past due are chased (催办, 督办)."""
+def watch_once(engine: Engine, retention_days: int = 400) -> None:
+    """Silent devices get their no-data alarm; steps past due are chased (催办, 督办); each
+    day's partition is made ahead and those past the retention go."""
+    now = datetime.now(UTC)
     with Session(engine) as session, session.begin():
-        now = datetime.now(UTC)
         Evaluator(session).silent(now)
         dispatch.overdue(session, now)
+    with Session(engine) as session, session.begin():
+        retention.maintain(session, now, retention_days)
 
 
-async def watch_forever(engine: Engine, every: float) -> None:
+async def watch_forever(engine: Engine, every: float, retention_days: int = 400) -> None:
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(every)  # devices just connected get their first interval
         try:
-            await asyncio.to_thread(watch_once, engine)
+            await asyncio.to_thread(watch_once, engine, retention_days)
         except Exception as error:  # the next round tries again
             log.error("monitor.watch_failed", error=str(error))
 
@@ -168,15 +171,16 @@ class LocalBus:
         batch_size: int = 500,
         batch_wait: float = 0.05,
         watch_every: float = 30.0,
+        retention_days: int = 400,
     ):
-        self.engine, self.watch_every = engine, watch_every
+        self.engine, self.watch_every, self.retention_days = engine, watch_every, retention_days
         self.writer = Batcher(self._write, size=batch_size, wait=batch_wait)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self.writer.run()),
-            asyncio.create_task(watch_forever(self.engine, self.watch_every)),
+            asyncio.create_task(watch_forever(self.engine, self.watch_every, self.retention_days)),
         ]
 
     async def stop(self) -> None:
@@ -232,12 +236,14 @@ def subject(stream: str, partition: int | str) -> str:
 
 
 async def ensure_stream(js: JetStreamContext, stream: str, retention_hours: float) -> None:
-    """The stream on disk, frames kept `retention_hours` (or until every writer took them:
-    the store, not the stream, is the archive)."""
+    """The stream on disk as a work queue: a frame stays until its partition's writer has
+    stored it (the store, not the stream, is the archive), and at most `retention_hours` if
+    no writer comes for it."""
     config = StreamConfig(
         name=stream,
         subjects=[subject(stream, "*")],
         storage=StorageType.FILE,
+        retention=RetentionPolicy.WORK_QUEUE,
         max_age=retention_hours * 3600,
     )
     try:
@@ -317,8 +323,10 @@ class Writer:
         batch_wait: float = 0.05,
         ack_wait: float = 10.0,
         watch_every: float = 30.0,
+        retention_days: int = 400,
     ):
         self.engine, self.url, self.partitions, self.stream = engine, url, partitions, stream
+        self.retention_days = retention_days
         self.retention_hours, self.batch_size, self.ack_wait = retention_hours, batch_size, ack_wait
         self.watch_every = watch_every
         self.stored = 0  # frames stored by this writer (not those skipped as already stored)
@@ -335,7 +343,7 @@ class Writer:
             work = [self._take_partition(js, p) for p in self.partitions]
             work.append(self.batches.run())
             if 0 in self.partitions:
-                work.append(watch_forever(self.engine, self.watch_every))
+                work.append(watch_forever(self.engine, self.watch_every, self.retention_days))
             tasks = [asyncio.create_task(w) for w in work]
             try:
                 await asyncio.gather(*tasks)
@@ -352,7 +360,7 @@ class Writer:
         # one is stored, and one delivered again comes before any newer frame, so a source's
         # frames are stored in order even across a writer's restart.
         config = ConsumerConfig(
-            ack_policy=AckPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,  # a work queue takes nothing less
             max_ack_pending=self.batch_size,
             ack_wait=self.ack_wait,
         )
@@ -370,7 +378,8 @@ class Writer:
                 consumer, [m.metadata.sequence.stream for m in messages], [m.data for m in messages]
             )
             if await self.batches.submit(delivery):
-                await messages[-1].ack()  # AckPolicy.ALL: this one and every one before it
+                for message in messages:  # stored: the work queue lets each one go
+                    await message.ack()
             else:  # not stored: the stream delivers them again after the ack wait
                 await asyncio.sleep(1)
 

@@ -378,11 +378,28 @@ class AlarmView:
     alarm: Alarm
     device: Device
     rule: Rule
-    readings: list[Reading]  # the rule's metric, newest first
+    readings: list[Reading]  # the rule's metric, newest first (the last 120)
     history: list[tuple[AlarmEvent, str | None]]
     candidates: list[tuple[str, int, str]]  # whom a duty officer may dispatch it to
     on_duty: bool
     assigned: bool
+
+
+def chart(view: AlarmView) -> dict[str, object]:
+    """The alarm page's chart: its readings in time order, and the rule's levels (the
+    device's own, if it has them) as lines."""
+    levels = (view.device.thresholds or {}).get(view.rule.code) or view.rule.spec["levels"]
+    names = {"red": 1, "orange": 2, "yellow": 3, "blue": 4}
+    return {
+        "points": [
+            [r.observed_at.astimezone(BEIJING).isoformat(), r.value]
+            for r in reversed(view.readings)
+            if r.flag in (None, "N", "T")
+        ],
+        "levels": [{"level": names[c], "name": LEVELS[names[c]], "value": v}
+                   for c, v in levels.items()],
+        "unit": view.rule.spec.get("unit", ""),
+    }  # fmt: skip
 
 
 def view(session: Session, actor: roles.Staff, alarm_id: int) -> AlarmView:
@@ -395,7 +412,7 @@ def view(session: Session, actor: roles.Staff, alarm_id: int) -> AlarmView:
         select(Reading)
         .where(Reading.device_id == device.id, Reading.metric == rule.metric)
         .order_by(Reading.observed_at.desc())
-        .limit(20)
+        .limit(120)
     ).all()
     on_duty = roles.allows(actor, "alarms.dispatch", _target(alarm))
     return AlarmView(

@@ -304,7 +304,8 @@ class Simulator:
         try:
             if sim.protocol == "jt808" and not await self._join(sim, reader, writer):
                 return
-            while next_at < self._started + self.seconds:
+            end = self._started + self.seconds
+            while next_at < end and time.monotonic() < end:  # behind schedule: stop at the end
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 next_at += period
                 elapsed = time.monotonic() - self._started
