@@ -171,11 +171,8 @@ class Evaluator:
         alarm.last_value, alarm.last_at = value, moment
         if "1" not in recent:
             self._clear(alarm, moment, value)
-        elif level is not None and level != alarm.level:
-            action = "escalated" if level < alarm.level else "deescalated"
-            alarm.level = level
-            self._event(alarm, action, moment, value)
-            self.outcome.changed.append(alarm)
+        elif level is not None:
+            self._move(alarm, level, moment, value)
 
     def step(
         self, device: Device, rule: Rule, spec: RuleSpec, value: float, observed: datetime
@@ -186,12 +183,9 @@ class Evaluator:
             if observed < alarm.last_at:
                 return  # a late reading does not move an alarm back in time
             alarm.last_value, alarm.last_at = value, observed
-            if level is not None and level != alarm.level:
-                action = "escalated" if level < alarm.level else "deescalated"
-                alarm.level = level
-                self._event(alarm, action, observed, value)
-                self.outcome.changed.append(alarm)
-            elif level is None and spec.clears(value):
+            if level is not None:
+                self._move(alarm, level, observed, value)
+            elif spec.clears(value):
                 self._clear(alarm, observed, value)
             return
         if not spec.for_seconds:
@@ -289,6 +283,15 @@ class Evaluator:
                 alarm = self._active(device.id, rule.code)
                 if alarm is not None:
                     self._clear(alarm, moment, None)
+
+    def _move(self, alarm: Alarm, level: int, moment: datetime, value: float) -> None:
+        """Escalate or de-escalate the alarm in place, if the level changed."""
+        if level == alarm.level:
+            return
+        action = "escalated" if level < alarm.level else "deescalated"
+        alarm.level = level
+        self._event(alarm, action, moment, value)
+        self.outcome.changed.append(alarm)
 
     def _clear(self, alarm: Alarm, moment: datetime, value: float | None) -> None:
         alarm.cleared_at = moment
