@@ -110,34 +110,25 @@ def fleet(
                       start[0], 30, start[2], start[3], n,
                       ((start[2], start[3]), (end[2], end[3])))
         )  # fmt: skip
-    for n in range(sources):
-        city = cities[n % 16]
-        lat, lng = near(city, 0.2)
-        out.append(
-            SimDevice("hj212", f"88{city[0]}{n:016d}", "pollution_source",
-                      f"{city[1]}重点排污单位 {n + 1} 号排口", city[0], 60, lat, lng, n)
-        )  # fmt: skip
-    for n in range(air):
-        city = cities[n % 16]
-        lat, lng = near(city, 0.1)
-        out.append(
-            SimDevice("hj212", f"99{city[0]}{n:016d}", "air_station",
-                      f"{city[1]}空气质量监测站 {n + 1}", city[0], 60, lat, lng, n)
-        )  # fmt: skip
-    for n in range(hydro):
-        city = cities[n % 16]
-        lat, lng = near(city, 0.3)
-        out.append(
-            SimDevice("sl651", f"003{7 + int(series)}{n:06d}", "hydro_station",
-                      f"{city[1]}河道水位站 {n + 1}", city[0], 300, lat, lng, n)
-        )  # fmt: skip
-    for n in range(tanks):
-        city = cities[(n * 5) % 16]
-        lat, lng = near(city, 0.3)
-        out.append(
-            SimDevice("mqtt", f"TANK-{city[0]}-{n:04d}", "tank",
-                      f"{city[1]}化工园区 {n + 1} 号储罐", city[0], 10, lat, lng, n)
-        )  # fmt: skip
+    # Stationary devices: how many, protocol, code and name (formatted with the city's code
+    # and name and the device's number n), kind, interval, spread (°), step between cities.
+    hydro_code = "0038{n:06d}" if home is not None else "0037{n:06d}"
+    stationary = (
+        (sources, "hj212", "88{code}{n:016d}", "{city}重点排污单位 {m} 号排口",
+         "pollution_source", 60, 0.2, 1),
+        (air, "hj212", "99{code}{n:016d}", "{city}空气质量监测站 {m}", "air_station", 60, 0.1, 1),
+        (hydro, "sl651", hydro_code, "{city}河道水位站 {m}", "hydro_station", 300, 0.3, 1),
+        (tanks, "mqtt", "TANK-{code}-{n:04d}", "{city}化工园区 {m} 号储罐", "tank", 10, 0.3, 5),
+    )  # fmt: skip
+    for count, protocol, code, name, kind, interval, spread, step in stationary:
+        for n in range(count):
+            city = cities[(n * step) % 16]
+            lat, lng = near(city, spread)
+            given = {"code": city[0], "city": city[1], "n": n, "m": n + 1}
+            out.append(
+                SimDevice(protocol, code.format(**given), kind, name.format(**given), city[0],
+                          interval, lat, lng, n)
+            )  # fmt: skip
     return out
 
 
