@@ -23,6 +23,7 @@ from qilu.identity.models import Department, Person, StaffMember, StaffRole
 from qilu.messages import service as messages
 from qilu.monitor.frames import BEIJING
 from qilu.monitor.models import LEVELS, LIMITS, Alarm, AlarmEvent, Device, Reading, Rule
+from qilu.monitor.rules import COLOURS, VALID_FLAGS
 
 STATES = {
     "open": "待核实",
@@ -389,14 +390,14 @@ def chart(view: AlarmView) -> dict[str, object]:
     """The alarm page's chart: its readings in time order, and the rule's levels (the
     device's own, if it has them) as lines."""
     levels = (view.device.thresholds or {}).get(view.rule.code) or view.rule.spec["levels"]
-    names = {"red": 1, "orange": 2, "yellow": 3, "blue": 4}
+    order: dict[str, int] = {str(c): level for c, level in COLOURS.items()}
     return {
         "points": [
             [r.observed_at.astimezone(BEIJING).isoformat(), r.value]
             for r in reversed(view.readings)
-            if r.flag in (None, "N", "T")
+            if r.flag in VALID_FLAGS
         ],
-        "levels": [{"level": names[c], "name": LEVELS[names[c]], "value": v}
+        "levels": [{"level": order[c], "name": LEVELS[order[c]], "value": v}
                    for c, v in levels.items()],
         "unit": view.rule.spec.get("unit", ""),
     }  # fmt: skip

@@ -139,7 +139,10 @@ def situation_map(request: Request, db: DbSession, actor: AnyStaff) -> HTMLRespo
     return render(
         request,
         "monitor/map.html",
-        places=[p.as_json() for p in places],
+        places=[
+            {**p.as_json(), "kind_name": KIND_NAMES[p.kind], "level_name": LEVELS.get(p.level or 0)}
+            for p in places
+        ],
         alarmed=[p for p in places if p.level is not None],
         kinds=KIND_NAMES,
         levels=LEVELS,

@@ -6,8 +6,6 @@
   if (!box || !data || !window.echarts) return;
   var places = JSON.parse(data.textContent);
   var colours = { 1: "#c62828", 2: "#ef6c00", 3: "#f9d71c", 4: "#1e5bb8" };  // as qilu.css's badges
-  var kinds = { pollution_source: "污染源", air_station: "空气站", vehicle: "车辆", hydro_station: "水文站", tank: "储罐" };
-  var levels = { 1: "红色", 2: "橙色", 3: "黄色", 4: "蓝色" };
   fetch(box.dataset.geo, { credentials: "same-origin" })
     .then(function (response) { return response.json(); })
     .then(function (geo) {
@@ -18,8 +16,9 @@
           trigger: "item",
           formatter: function (item) {
             if (!item.data || !item.data.kind) return item.name;
-            var level = item.data.level ? levels[item.data.level] + "报警" : "正常";
-            return item.data.name + "<br>" + kinds[item.data.kind] + " · " + level;
+            var level = item.data.level_name ? item.data.level_name + "报警" : "正常";
+            var html = echarts.format.encodeHTML;  // names are registered text, not markup
+            return html(item.data.name) + "<br>" + html(item.data.kind_name) + " · " + html(level);
           }
         },
         geo: {
