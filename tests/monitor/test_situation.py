@@ -4,29 +4,44 @@ of a duty officer's ground with their alarms and a vehicle's latest position."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from qilu.codes.divisions import divisions
 from qilu.identity import roles
-from qilu.monitor import devices, dispatch, geo, hj212, jt808, rules
+from qilu.monitor import devices, dispatch, hj212, jt808, rules
 from qilu.monitor.bus import take
+from qilu.monitor.counties import county_at
 from qilu.monitor.ingest import Received
+from qilu.monitor.models import Alarm
 from qilu.monitor.simulate import CITIES
 
 from ..factories import make_person, make_staff
 
 
-def test_the_vendored_map_holds_the_16_cities_each_around_its_seat() -> None:
-    text = resources.files("qilu").joinpath("static/vendor/echarts/shandong-cities.json")
-    cities = {f["id"]: f for f in json.loads(text.read_text(encoding="utf-8"))["features"]}
-    assert sorted(cities) == sorted(code for code, *_ in CITIES)  # 莱芜 (371200) is 济南's now
-    for code, name, latitude, longitude in CITIES:
-        polygons = cities[code]["geometry"]["coordinates"]
-        rings = [[(lat, lng) for lng, lat in polygon[0]] for polygon in polygons]
-        assert any(geo.inside(ring, latitude, longitude) for ring in rings), name
-        assert cities[code]["properties"]["name"] == name + "市"
+def test_the_vendored_map_holds_todays_136_counties_and_16_cities() -> None:
+    text = resources.files("qilu").joinpath("static/vendor/echarts/shandong.json")
+    geometry = json.loads(text.read_text(encoding="utf-8"))
+    table = divisions()
+    shandong = {
+        d.code for d in table.by_code.values()
+        if d.code.startswith("37") and d.level == "county" and d.is_current
+    }  # fmt: skip
+    assert {f["id"] for f in geometry["features"]} == shandong and len(shandong) == 136
+    assert sorted(c["code"] for c in geometry["cities"]) == sorted(code for code, *_ in CITIES)
+    for code, name, latitude, longitude in CITIES:  # each seat lies in one of its counties
+        county = county_at(latitude, longitude)
+        assert county is not None and table.by_code[county].parent == code, name
+
+
+def test_a_position_finds_its_county() -> None:
+    assert county_at(36.6614, 117.0204) == "370102"  # 泉城广场, 历下区
+    assert county_at(36.0671, 120.3826) == "370202"  # 五四广场, 市南区
+    assert county_at(37.8, 112.5) is None  # 太原, 山西
+    assert county_at(117.0204, 36.6614) is None  # swapped
 
 
 def test_the_map_shows_the_officers_ground_alarms_first(
@@ -70,10 +85,48 @@ def test_the_map_shows_the_officers_ground_alarms_first(
         session, make_person(session, vault, name="值班员"), "370102-emergency",
         "duty_officer",  # type: ignore[arg-type]
     )  # fmt: skip
-    places = dispatch.situation(session, roles.staff(session, officer.id))
+    seen = dispatch.situation(session, roles.staff(session, officer.id))
+    places = seen.places
     assert [(p.device_id, p.level) for p in places] == [(stack.id, 1), (truck.id, None)]
     assert (places[1].latitude, places[1].longitude) == (36.67, 117.1)
     assert elsewhere.id not in {p.device_id for p in places}
     resident = make_person(session, vault, name="居民")
     nobody = make_staff(session, resident, "370102-ecology", "approver")  # type: ignore[arg-type]
-    assert dispatch.situation(session, roles.staff(session, nobody.id)) == []
+    assert seen.counties == {"370102": (1, 1)}
+    assert dispatch.situation(session, roles.staff(session, nobody.id)).places == []
+
+
+def test_a_vehicles_alarm_belongs_to_the_county_where_it_happened(
+    session: Session, vault: object, departments: None
+) -> None:
+    """A 济南 truck speeding through 临沂's 兰山区: 临沂's duty officer sees the alarm and
+    the truck on the map with 兰山区 tinted; 济南's does not (the truck's owner still does,
+    in the portal)."""
+    rules.install(session)
+    start = datetime.now(UTC)
+    truck = devices.register(
+        session, devices.DeviceSpec("jt808", "13912345679", "vehicle", "鲁A 危货", "370102", 30)
+    )
+    frames = []
+    for sequence, seconds in enumerate((0, 20, 40)):  # past VEH-SPEED's 30 s pending period
+        at = start + timedelta(seconds=seconds)
+        body = jt808.location(lat=35.05, lng=118.34, speed_kmh=125, altitude_m=60, direction=0,
+                              time=at)  # fmt: skip
+        frame = jt808.encode(0x0200, "13912345679", sequence, body)
+        frames.append(Received("jt808", "t", frame, jt808.decode(frame), at))
+    take(session, frames)
+    session.flush()
+    alarm = session.scalars(select(Alarm).where(Alarm.device_id == truck.id)).one()
+    assert (alarm.rule_code, alarm.division_code, alarm.level) == ("VEH-SPEED", "371302", 1)
+    linyi = make_staff(
+        session, make_person(session, vault, name="临沂值班"), "371300-emergency",
+        "duty_officer",  # type: ignore[arg-type]
+    )  # fmt: skip
+    seen = dispatch.situation(session, roles.staff(session, linyi.id))
+    assert [(p.device_id, p.level) for p in seen.places] == [(truck.id, 1)]
+    assert seen.counties == {"371302": (1, 1)}
+    jinan = make_staff(
+        session, make_person(session, vault, name="历下值班"), "370102-emergency",
+        "duty_officer",  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert dispatch.situation(session, roles.staff(session, jinan.id)).counties == {}

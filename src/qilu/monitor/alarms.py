@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from qilu.monitor import aqi, geo, silences
+from qilu.monitor import aqi, counties, geo, silences
 from qilu.monitor.models import LIMITS, Alarm, AlarmEvent, Device, Rule, RuleState, Silence
 from qilu.monitor.rules import COLOURS, VALID_FLAGS, RuleSpec, current_rules
 
@@ -72,15 +72,16 @@ class Evaluator:
                 values = {r["metric"]: float(r["value"]) for r in group if r["flag"] in VALID_FLAGS}
                 if not values:
                     continue
+                where = _position(values)
                 for rule, shared in watching:
                     spec = self._own_levels(device, rule, shared)
                     value = self._signal(device, rule, spec, values, moment)
                     if value is None:
                         continue
                     if spec.kind == "n_of_m":
-                        self._count(device, rule, spec, value, moment)
+                        self._count(device, rule, spec, value, moment, where)
                     else:
-                        self.step(device, rule, spec, value, moment)
+                        self.step(device, rule, spec, value, moment, where)
         return self.outcome
 
     def _watching(self, kind: str) -> list[tuple[Rule, RuleSpec]]:
@@ -122,9 +123,10 @@ class Evaluator:
             edition = aqi.edition_for(moment) if spec.edition == "in_force" else spec.edition
             index = aqi.hourly(hour, edition)
             return float(index.aqi) if index else None
-        latitude, longitude = values.get("lat"), values.get("lng")
-        if latitude is None or longitude is None:
+        where = _position(values)
+        if where is None:
             return None
+        latitude, longitude = where
         if spec.kind == "route":
             if not device.route:
                 return None
@@ -151,7 +153,13 @@ class Evaluator:
         return (value - before) / (moment - at).total_seconds() * spec.per_seconds
 
     def _count(
-        self, device: Device, rule: Rule, spec: RuleSpec, value: float, moment: datetime
+        self,
+        device: Device,
+        rule: Rule,
+        spec: RuleSpec,
+        value: float,
+        moment: datetime,
+        where: geo.Point | None = None,
     ) -> None:
         """N of M: the alarm opens once `n` of the last `m` readings are beyond the least
         severe level, takes the level of the latest beyond, and clears once none of the
@@ -164,7 +172,7 @@ class Evaluator:
         if alarm is None:
             if recent.count("1") >= spec.n:
                 least = max(COLOURS[c] for c in spec.levels)
-                self.open(device, rule, level or least, value, moment)
+                self.open(device, rule, level or least, value, moment, where)
             return
         if moment < alarm.last_at:
             return
@@ -175,8 +183,16 @@ class Evaluator:
             self._move(alarm, level, moment, value)
 
     def step(
-        self, device: Device, rule: Rule, spec: RuleSpec, value: float, observed: datetime
+        self,
+        device: Device,
+        rule: Rule,
+        spec: RuleSpec,
+        value: float,
+        observed: datetime,
+        where: geo.Point | None = None,
     ) -> None:
+        """One value for the rule, observed at `observed` (`where`: the device's position then,
+        for a device that moves)."""
         alarm = self._active(device.id, rule.code)
         level = spec.level_of(value)
         if alarm is not None:
@@ -190,7 +206,7 @@ class Evaluator:
             return
         if not spec.for_seconds:
             if level is not None:
-                self.open(device, rule, level, value, observed)
+                self.open(device, rule, level, value, observed, where)
             return
         if level is None:  # nothing pending any more (no state row made just to say so)
             state = self._states.get((device.id, rule.code))
@@ -203,21 +219,28 @@ class Evaluator:
             return
         if observed - state.pending_since >= timedelta(seconds=spec.for_seconds):
             state.pending_level = state.pending_since = None
-            self.open(device, rule, level, value, observed)
+            self.open(device, rule, level, value, observed, where)
 
     def open(
-        self, device: Device, rule: Rule, level: int, value: float | None, observed: datetime
+        self,
+        device: Device,
+        rule: Rule,
+        level: int,
+        value: float | None,
+        observed: datetime,
+        where: geo.Point | None = None,
     ) -> Alarm | None:
         """Open the alarm, or, if another transaction opened it first, take that one: the
         store allows one not cleared per (device, rule). None while a maintenance window or
-        silence covers it (a condition still holding after it ends opens then)."""
+        silence covers it (a condition still holding after it ends opens then). It belongs to
+        the county where it happened (a vehicle's position), else to the device's division."""
         if self._silenced(device, rule.code, observed):
             return None
         alarm = Alarm(
             device_id=device.id,
             rule_id=rule.id,
             rule_code=rule.code,
-            division_code=device.division_code,
+            division_code=(where and counties.county_at(*where)) or device.division_code,
             level=level,
             state="open",
             opened_at=observed,
@@ -333,3 +356,9 @@ class Evaluator:
         self.session.add(
             AlarmEvent(alarm_id=alarm.id, at=at, action=action, level=alarm.level, value=value)
         )
+
+
+def _position(values: dict[str, float]) -> geo.Point | None:
+    """The valid position among a moment's readings, if it holds one."""
+    latitude, longitude = values.get("lat"), values.get("lng")
+    return None if latitude is None or longitude is None else (latitude, longitude)

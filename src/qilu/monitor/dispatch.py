@@ -451,33 +451,50 @@ class Place:
         }
 
 
-def situation(session: Session, actor: roles.Staff, *, limit: int = 20_000) -> list[Place]:
-    """The devices inside the divisions where `actor` is on duty, with a position, for the
-    map; those with an alarm first, most severe first."""
+@dataclass(frozen=True)
+class Situation:
+    """What the 态势图 shows one officer: the devices, and per county the most severe alarm
+    not closed and how many there are (a county's alarms count in its city and province)."""
+
+    places: list[Place]
+    counties: dict[str, tuple[int, int]]  # county code: (most severe level, alarms)
+
+
+def situation(session: Session, actor: roles.Staff, *, limit: int = 20_000) -> Situation:
+    """The devices inside the divisions where `actor` is on duty, and those with an alarm
+    there (a vehicle registered elsewhere that sped through), with a position, for the map;
+    those with an alarm first, most severe first."""
     prefixes = _duty_prefixes(actor)
     if not prefixes:
-        return []
-    devices = session.execute(
-        select(Device.id, Device.name, Device.kind, Device.latitude, Device.longitude)
-        .where(
-            Device.latitude.is_not(None),
-            or_(*(Device.division_code.startswith(p) for p in prefixes)),
-        )
-        .limit(limit)
-    ).all()
+        return Situation([], {})
     worst: dict[int, tuple[int, int]] = {}
-    for alarm_id, device_id, level in session.execute(
-        select(Alarm.id, Alarm.device_id, Alarm.level).where(
+    counties: dict[str, tuple[int, int]] = {}
+    for alarm_id, device_id, level, division in session.execute(
+        select(Alarm.id, Alarm.device_id, Alarm.level, Alarm.division_code).where(
             Alarm.state != "closed", or_(*(Alarm.division_code.startswith(p) for p in prefixes))
         )
     ):
         if device_id not in worst or level < worst[device_id][0]:
             worst[device_id] = (level, alarm_id)
+        most, count = counties.get(division, (level, 0))
+        counties[division] = (min(most, level), count + 1)
+    devices = session.execute(
+        select(Device.id, Device.name, Device.kind, Device.latitude, Device.longitude)
+        .where(
+            Device.latitude.is_not(None),
+            or_(
+                Device.id.in_(worst),
+                *(Device.division_code.startswith(p) for p in prefixes),
+            ),
+        )
+        .limit(limit)
+    ).all()
     places = [
         Place(d.id, d.name, d.kind, d.latitude, d.longitude, *worst.get(d.id, (None, None)))
         for d in devices
     ]
-    return sorted(places, key=lambda p: (p.level is None, p.level or 0, p.device_id))
+    places.sort(key=lambda p: (p.level is None, p.level or 0, p.device_id))
+    return Situation(places, counties)
 
 
 @dataclass(frozen=True)

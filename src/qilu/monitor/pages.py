@@ -135,15 +135,19 @@ def _enterprise(
 
 @router.get("/map", response_class=HTMLResponse)
 def situation_map(request: Request, db: DbSession, actor: AnyStaff) -> HTMLResponse:
-    places = dispatch.situation(db, actor)
+    seen = dispatch.situation(db, actor)
     return render(
         request,
         "monitor/map.html",
         places=[
             {**p.as_json(), "kind_name": KIND_NAMES[p.kind], "level_name": LEVELS.get(p.level or 0)}
-            for p in places
+            for p in seen.places
         ],
-        alarmed=[p for p in places if p.level is not None],
+        counties=[
+            {"code": code, "level": level, "level_name": LEVELS[level], "alarms": count}
+            for code, (level, count) in seen.counties.items()
+        ],
+        alarmed=[p for p in seen.places if p.level is not None],
         kinds=KIND_NAMES,
         levels=LEVELS,
     )
