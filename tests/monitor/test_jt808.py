@@ -67,6 +67,7 @@ def test_a_location_report_decodes_to_named_readings_alarms_and_status() -> None
         "speed_kmh": 6.0,
         "altitude_m": 40.0,
         "direction": 0.0,
+        "alarm_flags": 1.0,
         "mileage_km": 10.0,
         "fuel_l": 5.5,
     }

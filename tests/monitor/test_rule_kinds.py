@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.errors import QiluError
-from qilu.monitor import devices, geo, rules, silences
+from qilu.monitor import devices, dispatch, geo, jt808, rules, silences
 from qilu.monitor.alarms import Evaluator
-from qilu.monitor.models import Alarm, AlarmEvent, Device
+from qilu.monitor.bus import take
+from qilu.monitor.ingest import Received
+from qilu.monitor.models import Alarm, AlarmEvent, Device, Reading, Rule
 
 START = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 JINAN, TAIAN = (36.651, 117.120), (36.200, 117.088)
@@ -111,6 +113,36 @@ def test_a_vehicle_off_its_route_or_in_a_closed_zone_alarms(session: Session) ->
     assert history(session, truck, "VEH-ZONE") == [("opened", 2), ("cleared", 2)]
 
 
+def test_the_terminals_own_alarm_bits_open_and_clear_alarms(session: Session) -> None:
+    """JT/T 808 alarm bits are level flags repeated in every report: a set bit opens one alarm,
+    a report without it clears it; bits no rule watches do nothing."""
+    rules.install(session)
+    spec = devices.DeviceSpec("jt808", "13800000808", "vehicle", "鲁A 危货", "370102", 30)
+    truck = devices.register(session, spec)
+    sos, fatigue, collision, antenna = 1 << 0, 1 << 2, 1 << 29, 1 << 5
+    words = [antenna, sos, sos | fatigue, sos | fatigue, fatigue, collision, 0]
+    for index, word in enumerate(words):
+        body = jt808.location(lat=36.65, lng=117.1, speed_kmh=40, altitude_m=30, direction=0,
+                              time=START + timedelta(seconds=30 * index), alarm=word)  # fmt: skip
+        raw = jt808.encode(0x0200, truck.code, index, body)
+        take(session, [Received("jt808", "t", raw, jt808.decode(raw), START)])
+    session.flush()
+    assert history(session, truck, "VEH-SOS") == [("opened", 1), ("cleared", 1)]
+    assert history(session, truck, "VEH-FATIGUE") == [("opened", 3), ("cleared", 3)]
+    assert history(session, truck, "VEH-CRASH") == [("opened", 1), ("cleared", 1)]
+    assert history(session, truck, "VEH-SPEED") == []
+    # The alarm's chart shows whether its bit was set, not the whole word.
+    alarm = session.scalars(select(Alarm).where(Alarm.rule_code == "VEH-SOS")).one()
+    rule = session.get_one(Rule, alarm.rule_id)
+    readings = session.scalars(
+        select(Reading)
+        .where(Reading.device_id == truck.id, Reading.metric == "alarm_flags")
+        .order_by(Reading.observed_at.desc())
+    ).all()
+    view = dispatch.AlarmView(alarm, truck, rule, list(readings), [], [], False, False)
+    assert [value for _, value in dispatch.chart(view)["points"]] == [0, 1, 1, 1, 0, 0, 0]  # type: ignore[attr-defined]
+
+
 def test_a_station_alarms_at_its_own_warning_level(session: Session) -> None:
     own = register(
         session, "hydro_station", "sl651", thresholds={"RIVER-LEVEL": {"yellow": 26.0, "red": 27.0}}
@@ -147,6 +179,8 @@ def test_rules_of_the_new_kinds_are_checked_when_loaded() -> None:
         rules.parse([{**base, "kind": "n_of_m", "n": 4, "m": 3, "levels": {"red": 1}}])
     with pytest.raises(QiluError, match="zones"):
         rules.parse([{**base, "kind": "geofence", "levels": {"orange": 1}}])
+    with pytest.raises(QiluError, match="alarms"):
+        rules.parse([{**base, "kind": "device_alarm", "alarms": ["sos"], "levels": {"red": 1}}])
 
 
 def test_a_maintenance_window_holds_alarms_back_and_outlives_a_restart(session: Session) -> None:

@@ -118,6 +118,9 @@ class Evaluator:
             return values.get(spec.metric)
         if spec.kind == "rate":
             return self._rate(device, rule, spec, values.get(spec.metric), moment)
+        if spec.kind == "device_alarm":
+            word = values.get("alarm_flags")
+            return None if word is None else float(bool(int(word) & spec.alarm_mask))
         if spec.kind == "aqi":
             hour = {m.partition("-")[0]: v for m, v in values.items() if m.endswith("-Avg")}
             edition = aqi.edition_for(moment) if spec.edition == "in_force" else spec.edition

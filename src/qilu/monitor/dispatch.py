@@ -23,7 +23,7 @@ from qilu.identity.models import Department, Person, StaffMember, StaffRole
 from qilu.messages import service as messages
 from qilu.monitor.frames import BEIJING
 from qilu.monitor.models import LEVELS, LIMITS, Alarm, AlarmEvent, Device, Reading, Rule
-from qilu.monitor.rules import COLOURS, VALID_FLAGS
+from qilu.monitor.rules import COLOURS, VALID_FLAGS, RuleSpec
 
 STATES = {
     "open": "待核实",
@@ -391,9 +391,15 @@ def chart(view: AlarmView) -> dict[str, object]:
     device's own, if it has them) as lines."""
     levels = (view.device.thresholds or {}).get(view.rule.code) or view.rule.spec["levels"]
     order: dict[str, int] = {str(c): level for c, level in COLOURS.items()}
+    watched = view.rule.kind == "device_alarm"
+    mask = RuleSpec.model_validate(view.rule.spec).alarm_mask if watched else 0
+
+    def value(reading: float) -> float:  # a terminal's alarm word: 1 while a watched bit is set
+        return float(bool(int(reading) & mask)) if watched else reading
+
     return {
         "points": [
-            [r.observed_at.astimezone(BEIJING).isoformat(), r.value]
+            [r.observed_at.astimezone(BEIJING).isoformat(), value(r.value)]
             for r in reversed(view.readings)
             if r.flag in VALID_FLAGS
         ],

@@ -237,6 +237,7 @@ def _location(body: bytes) -> dict[str, Any]:
         Reading("speed_kmh", speed / 10),
         Reading("altitude_m", float(altitude)),
         Reading("direction", float(direction)),
+        Reading("alarm_flags", float(alarm)),  # the word as sent, for `device_alarm` rules
     ]
     readings += _extras(body[28:])
     states = [name for bit, name in STATUS.items() if status >> bit & 1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Literal
 
@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.errors import QiluError
+from qilu.monitor import jt808
 from qilu.monitor.models import KINDS, Rule
 
 Colour = Literal["red", "orange", "yellow", "blue"]
@@ -43,6 +44,9 @@ class RuleSpec(BaseModel):
       pollutant averages;
     - `route`: kilometres from the vehicle's approved route; `geofence`: 1 inside one of
       `zones` (禁行区), 0 outside;
+    - `device_alarm`: 1 while the vehicle terminal itself reports one of `alarms` (JT/T 808
+      0x0200 alarm bits by name: `emergency` for 紧急报警, `collision`, `rollover` …), 0 when
+      it no longer does;
     - `no_data`: a device silent for `levels.blue` reporting intervals.
     """
 
@@ -50,7 +54,9 @@ class RuleSpec(BaseModel):
     name: str = Field(min_length=2, max_length=200)
     kinds: list[str]
     metric: str = Field(min_length=1, max_length=40)
-    kind: Literal["threshold", "no_data", "rate", "n_of_m", "aqi", "route", "geofence"]
+    kind: Literal[
+        "threshold", "no_data", "rate", "n_of_m", "aqi", "route", "geofence", "device_alarm"
+    ]
     unit: str = ""
     levels: dict[Colour, float]
     direction: Literal["above", "below"] = "above"
@@ -61,6 +67,7 @@ class RuleSpec(BaseModel):
     m: int = Field(default=0, ge=0, le=64)
     edition: Literal["in_force", "2012", "2026"] = "in_force"
     zones: list[Zone] = Field(default_factory=list, max_length=100)
+    alarms: list[str] = Field(default_factory=list, max_length=32)
     source: str = Field(min_length=2)
 
     @model_validator(mode="after")
@@ -74,6 +81,10 @@ class RuleSpec(BaseModel):
             raise ValueError("N of M 规则须满足 1 ≤ n ≤ m")
         if self.kind == "geofence" and not self.zones:
             raise ValueError("电子围栏规则须列出区域 zones")
+        if self.kind == "device_alarm":
+            named = set(jt808.ALARMS.values())
+            if not self.alarms or set(self.alarms) - named:
+                raise ValueError(f"终端报警规则须列出 alarms，取自 {sorted(named)}")
         # A more severe level needs a value further out: red ≥ orange ≥ yellow ≥ blue (above).
         ordered = [self.levels[c] for c in COLOURS if c in self.levels]
         descending = all(a >= b for a, b in itertools.pairwise(ordered))
@@ -83,6 +94,11 @@ class RuleSpec(BaseModel):
         ):
             raise ValueError("级别阈值须随级别由蓝到红单调变化")
         return self
+
+    @cached_property
+    def alarm_mask(self) -> int:
+        """The bits of the alarm word a `device_alarm` rule watches."""
+        return sum(1 << bit for bit, name in jt808.ALARMS.items() if name in self.alarms)
 
     def level_of(self, value: float) -> int | None:
         """The most severe level whose threshold the value reaches, if any."""
