@@ -934,6 +934,7 @@ def monitor_listen(ctx: CliContext, host: str) -> None:
             {k: v for k, v in ports.items() if v},
             host=host,
             mqtt_broker=settings.monitor_mqtt_broker,
+            mqtt_client_id=settings.monitor_mqtt_client_id,
         )
         bound = await listener.start()
         click.echo("监听中：" + "，".join(f"{name} {port}" for name, port in bound.items()))

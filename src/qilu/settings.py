@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         description="host:port of the MQTT broker sensors publish to (qilu/telemetry/<code>); "
         "empty: MQTT off.",
     )
+    monitor_mqtt_client_id: str = Field(
+        default="qilu-monitor",
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="The listener's MQTT client id: the broker keeps its session, so messages "
+        "not yet stored come again after a restart; each listener needs its own.",
+    )
     monitor_events_seconds: float = Field(
         default=300.0,
         gt=0,

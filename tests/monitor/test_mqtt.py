@@ -1,6 +1,7 @@
 """MQTT with JSON payloads (issue 15): the published schema's messages decode, bad ones are
-refused with a stable code, and a tank publishing to the local Mosquitto broker is stored and
-raises its alarm through the same listener."""
+refused with a stable code, a tank publishing to the local Mosquitto broker is stored and
+raises its alarm through the same listener, and a message is acknowledged to the broker only
+once it is stored."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from qilu.db import make_engine, upgrade
 from qilu.monitor import devices, mqtt, rules
 from qilu.monitor.bus import LocalBus
 from qilu.monitor.frames import FrameError
+from qilu.monitor.ingest import Received
 from qilu.monitor.listen import Listener
 from qilu.monitor.models import Alarm, RawFrame, Reading
 from qilu.settings import Settings
@@ -25,6 +27,7 @@ from qilu.settings import Settings
 from .test_listen import in_own_loop
 
 BROKER = ("127.0.0.1", 1883)  # Mosquitto, as on the machines CI runs on
+BROKER_AT = f"{BROKER[0]}:{BROKER[1]}"
 
 
 def message(**changes: object) -> bytes:
@@ -77,7 +80,9 @@ def test_a_tank_publishing_to_the_broker_is_stored_and_alarms(empty_store: Setti
     start = datetime.now(UTC).replace(microsecond=0)
 
     async def run() -> None:
-        listener = Listener(LocalBus(engine), {}, mqtt_broker=f"{BROKER[0]}:{BROKER[1]}")
+        listener = Listener(
+            LocalBus(engine), {}, mqtt_broker=BROKER_AT, mqtt_client_id=f"qilu-test-{code}"
+        )
         await listener.start()
         try:
             await asyncio.wait_for(listener.mqtt_subscribed.wait(), 10)
@@ -109,4 +114,67 @@ def test_a_tank_publishing_to_the_broker_is_stored_and_alarms(empty_store: Setti
         alarm = session.scalars(select(Alarm)).one()
         assert (alarm.rule_code, alarm.level) == ("TANK-LEVEL-HIGH", 1)
         assert alarm.opened_at == start + timedelta(seconds=15)  # after its pending period
+    engine.dispose()
+
+
+class Stuck:
+    """A bus whose store never answers: a listener dying while it waits."""
+
+    def __init__(self) -> None:
+        self.got: list[Received] = []
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, item: Received, serial: int) -> bytes | None:
+        self.got.append(item)
+        await asyncio.Event().wait()
+        return b""
+
+
+def test_a_message_not_yet_stored_comes_again_after_the_listener_restarts(
+    empty_store: Settings,
+) -> None:
+    """The broker keeps the listener's session; a message the listener took but never stored
+    was never acknowledged, so the broker sends it to the restarted listener. (Acknowledged on
+    receipt, as aiomqtt does by default, it would be lost.)"""
+    engine = make_engine(empty_store)
+    upgrade(engine)
+    code = f"TANK-{secrets.token_hex(4)}"
+    with Session(engine) as session, session.begin():
+        rules.install(session)
+        devices.register(
+            session, devices.DeviceSpec("mqtt", code, "tank", "2 号储罐", "370102", 10)
+        )
+    client_id = f"qilu-test-{code}"
+
+    async def run() -> None:
+        stuck = Stuck()
+        first = Listener(stuck, {}, mqtt_broker=BROKER_AT, mqtt_client_id=client_id)
+        await first.start()
+        await asyncio.wait_for(first.mqtt_subscribed.wait(), 10)
+        async with aiomqtt.Client(*BROKER) as sensor:
+            await sensor.publish(f"qilu/telemetry/{code}", message(), qos=1)
+        for _ in range(100):
+            if stuck.got:
+                break
+            await asyncio.sleep(0.05)
+        assert len(stuck.got) == 1  # taken, never stored
+        await first.stop()
+        second = Listener(LocalBus(engine), {}, mqtt_broker=BROKER_AT, mqtt_client_id=client_id)
+        await second.start()
+        try:
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                with Session(engine) as session:
+                    if session.scalars(select(Reading.id)).first() is not None:
+                        break
+            await asyncio.sleep(0.3)
+        finally:
+            await second.stop()
+
+    in_own_loop(run())
+    with Session(engine) as session:
+        assert session.scalars(select(Reading.value)).all() == [84.1]
     engine.dispose()

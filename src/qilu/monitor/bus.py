@@ -57,8 +57,9 @@ class Bus(Protocol):
     async def stop(self) -> None: ...
 
     async def submit(self, item: Received, serial: int) -> bytes | None:
-        """Hand a received frame on; returns, once it is safe, the device's answer (None: no
-        answer, or the frame could not be made safe and the device must send it again)."""
+        """Hand a received frame on; returns, once it is safe, the device's answer (an MQTT
+        message's: b"", safe with nothing to send; None: no answer, or the frame could not be
+        made safe and the device must send it again)."""
         ...
 
 
@@ -79,8 +80,8 @@ def answer_for(item: Received, serial: int, devices: dict[tuple[str, str], Devic
         return hj212.reply(frame)
     if item.protocol == "sl651":
         return sl651.reply(frame, datetime.now(UTC))
-    if item.protocol != "jt808":  # MQTT: the broker acknowledged it
-        return None
+    if item.protocol != "jt808":  # MQTT: safe, nothing to send (the listener tells the broker)
+        return b""
     device = devices.get(("jt808", frame.source))
     if frame.message == "0x0100":  # registration: only a terminal registered here may join
         if device is None:

@@ -11,8 +11,7 @@ is closed.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +26,10 @@ from qilu.monitor.ingest import Received
 from qilu.monitor.protocols import PROTOCOLS
 
 log = structlog.get_logger("qilu.monitor")
+
+
+class NotSafeError(Exception):
+    """An MQTT message could not be made safe: the session starts again to have it resent."""
 
 
 @dataclass
@@ -47,13 +50,14 @@ class Listener:
         host: str = "0.0.0.0",
         idle_seconds: float = 600.0,
         mqtt_broker: str = "",
+        mqtt_client_id: str = "qilu-monitor",
         any_port_if_taken: bool = False,
     ):
         self.bus, self.ports, self.host = bus, ports, host
         self.any_port_if_taken = any_port_if_taken  # a free port where a given one is taken
         self.idle_seconds, self.mqtt_broker = idle_seconds, mqtt_broker
+        self.mqtt_client_id = mqtt_client_id  # the broker keeps its session: one per listener
         self.mqtt_subscribed = asyncio.Event()
-        self._inflight: set[asyncio.Task[bytes | None]] = set()
         self.stats = ListenerStats()
         self._servers: list[asyncio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -117,29 +121,62 @@ class Listener:
         return handle
 
     async def _subscribe_forever(self) -> None:
-        """Messages from the broker join the same queue (in the order they came); the broker's
-        connection is made again if it drops."""
+        """Messages from the broker join the same queue (in the order they came). A message is
+        acknowledged to the broker only once it is safe, in the order they came (MQTT 3.1.1
+        §4.6); the session is kept (`clean_session` off, one client id per listener), so what
+        was not acknowledged comes again after a reconnect or a restart. The connection is
+        made again if it drops, or if a message could not be made safe."""
         host, _, port = self.mqtt_broker.rpartition(":")
         peer = f"mqtt:{self.mqtt_broker}"
         while True:
             try:
                 async with aiomqtt.Client(
-                    host, int(port), identifier=f"qilu-{os.getpid()}"
+                    host, int(port), identifier=self.mqtt_client_id, clean_session=False
                 ) as client:
+                    # aiomqtt has no setting for it; paho's client acknowledges when told to.
+                    client._client.manual_ack_set(True)
                     await client.subscribe(mqtt.SUBSCRIPTION, qos=1)
                     self.mqtt_subscribed.set()
-                    async for message in client.messages:
-                        payload = message.payload
-                        body = payload if isinstance(payload, bytes | bytearray) else b""
-                        raw = str(message.topic).encode() + b"\n" + bytes(body)
-                        # Not awaited: the next message need not wait for this one's commit.
-                        task = asyncio.create_task(self._submit("mqtt", mqtt.decode, peer, raw, 0))
-                        self._inflight.add(task)
-                        task.add_done_callback(self._inflight.discard)
-            except aiomqtt.MqttError as error:
+                    await self._take_messages(client, peer)
+            except (aiomqtt.MqttError, NotSafeError) as error:
                 self.mqtt_subscribed.clear()
                 log.warning("monitor.mqtt_disconnected", error=str(error))
                 await asyncio.sleep(2)
+
+    async def _take_messages(self, client: aiomqtt.Client, peer: str) -> None:
+        waiting: deque[tuple[aiomqtt.Message, asyncio.Task[bytes | None]]] = deque()
+        lost = asyncio.get_running_loop().create_future()
+
+        def settle(_: object) -> None:
+            while waiting and waiting[0][1].done():
+                message, task = waiting.popleft()
+                if task.cancelled() or task.exception() or task.result() is None:
+                    if not lost.done():  # not safe: start again, the broker sends it again
+                        lost.set_exception(NotSafeError(f"message {message.mid}"))
+                    return
+                if message.qos:
+                    client._client.ack(message.mid, message.qos)
+
+        async def receive() -> None:
+            async for message in client.messages:
+                payload = message.payload
+                body = payload if isinstance(payload, bytes | bytearray) else b""
+                raw = str(message.topic).encode() + b"\n" + bytes(body)
+                # Not awaited: the next message need not wait for this one's commit.
+                task = asyncio.create_task(self._submit("mqtt", mqtt.decode, peer, raw, 0))
+                waiting.append((message, task))
+                task.add_done_callback(settle)
+
+        receiving = asyncio.create_task(receive())
+        try:
+            await asyncio.wait([receiving, lost], return_when=asyncio.FIRST_COMPLETED)
+            if lost.done():
+                lost.result()
+            receiving.result()
+        finally:
+            receiving.cancel()
+            for _, task in waiting:  # what is still being stored comes again in the new session
+                task.remove_done_callback(settle)
 
     async def _submit(
         self,
