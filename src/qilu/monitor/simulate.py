@@ -190,6 +190,12 @@ def frame(sim: SimDevice, elapsed: float, serial: int, incident: bool) -> bytes:
     if sim.kind == "hydro_station":
         # Rivers move slowly: 0.3 m over hours, well under the rate rule.
         level = 29.8 if incident and sim.index == 0 else 27.0 + 0.3 * math.sin(elapsed / 3600)
+        if sim.index % 2:  # every other station speaks SL 651's ASCII encoding
+            return sl651.encode_ascii(
+                centre=1, station=sim.code, password="1234", function=0x32,
+                serial=serial, sent=now, station_class="H", observed=now,
+                values={"Z": f"{level:.3f}", "VT": "12.40"},
+            )  # fmt: skip
         return sl651.encode(
             centre=1, station=sim.code, password="1234", function=0x32,
             serial=serial, sent=now, station_class="H", observed=now,
