@@ -278,3 +278,42 @@ def test_garbage_on_every_port_and_thousands_of_half_open_connections(
         ).all()  # fmt: skip
         assert {protocol for protocol, _ in refused} == set(starts)
     engine.dispose()
+
+
+def test_a_terminal_must_authenticate_on_each_connection(empty_store: Settings) -> None:
+    """A position from a connection where the terminal has not authenticated is archived as
+    refused and answered 失败, even when the terminal authenticated on another connection: a
+    connection that skips 鉴权 is not taken for the terminal it names."""
+    engine = make_engine(empty_store)
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        devices.register(session, device("jt808", TRUCK, "vehicle"))
+
+    async def run() -> list[bytes]:
+        listener = Listener(LocalBus(engine), {"jt808": 0}, host="127.0.0.1")
+        ports = await listener.start()
+        try:
+            registration = jt808.encode(0x0100, TRUCK, 1, b"\x00" * 37)
+            [registered] = await exchange(ports["jt808"], [registration], 1)
+            auth = jt808.unescape(registered[1:-1])[15:-1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", ports["jt808"])
+            answers = []
+            for frame in (jt808.encode(0x0102, TRUCK, 2, auth), location(36.651, 117.12, 3)):
+                writer.write(frame)
+                answers.append(await asyncio.wait_for(reader.read(4096), 10))
+            # Meanwhile another connection names the same terminal without 鉴权.
+            answers += await exchange(ports["jt808"], [location(36.7, 117.2, 4)], 1)
+            writer.close()
+            return answers
+        finally:
+            await listener.stop()
+
+    authenticated, accepted, impostor = (jt808.unescape(a[1:-1]) for a in in_own_loop(run()))
+    assert [a[:2] for a in (authenticated, accepted, impostor)] == [b"\x80\x01"] * 3
+    assert [a[-2] for a in (authenticated, accepted, impostor)] == [0, 0, 1]  # 失败
+    with Session(engine) as session:
+        latitudes = session.scalars(select(Reading.value).where(Reading.metric == "lat")).all()
+        assert latitudes == [36.651]
+        refused = session.scalars(select(RawFrame.error).where(RawFrame.ok.is_(False))).all()
+        assert refused == ["jt808.unauthenticated"]
+    engine.dispose()

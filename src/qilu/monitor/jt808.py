@@ -365,6 +365,33 @@ def general_reply(frame: Frame, serial: int, result: int = 0) -> bytes:
     return encode(0x8001, frame.details["terminal"], serial, body, version=frame.details["version"])
 
 
+# What a terminal may send on a connection before it has authenticated there: 注册, 鉴权, 注销.
+# Anything else (a position, a heartbeat) is refused: a terminal authenticates each time it
+# connects, before anything else (JT/T 808 §"终端鉴权"), so a connection that skips it is not
+# taken for the terminal it names.
+OPEN_MESSAGES = frozenset({"0x0100", "0x0102", "0x0003"})
+
+
+class Connection:
+    """The terminals that have authenticated on one TCP connection."""
+
+    def __init__(self) -> None:
+        self.authenticated: set[str] = set()
+
+    def refusal(self, frame: Frame) -> FrameError | None:
+        """Why the frame is not taken from this connection, if it is not."""
+        if frame.message in OPEN_MESSAGES or frame.source in self.authenticated:
+            return None
+        return FrameError(
+            PROTOCOL, "unauthenticated", f"终端 {frame.source} 未在本连接上鉴权，报文不予接收"
+        )
+
+    def answered(self, frame: Frame, answer: bytes | None) -> None:
+        """Note an authentication the platform accepted (0x8001 result 0 to a 0x0102)."""
+        if frame.message == "0x0102" and answer and unescape(answer[1:-1])[-2] == 0:
+            self.authenticated.add(frame.source)
+
+
 def registration_reply(frame: Frame, serial: int, result: int, auth_code: str = "") -> bytes:
     """0x8100 终端注册应答: 0 成功 (with the code the terminal authenticates with), 1 车辆已被
     注册, 2 数据库中无该车辆, 3 终端已被注册, 4 数据库中无该终端."""

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import aiomqtt
 import structlog
 
-from qilu.monitor import mqtt
+from qilu.monitor import jt808, mqtt
 from qilu.monitor.bus import Bus
 from qilu.monitor.frames import Frame, FrameError
 from qilu.monitor.ingest import Received
@@ -100,6 +100,7 @@ class Listener:
             address = writer.get_extra_info("peername")
             peer = f"{address[0]}:{address[1]}" if address else "unknown"
             splitter, serial = protocol.splitter(), 0
+            terminals = jt808.Connection() if name == "jt808" else None
             self.stats.connections += 1
             try:
                 while True:
@@ -108,7 +109,9 @@ class Listener:
                         break
                     for piece in splitter.feed(chunk):
                         serial = (serial + 1) & 0xFFFF
-                        answer = await self._submit(name, protocol.decode, peer, piece, serial)
+                        answer = await self._submit(
+                            name, protocol.decode, peer, piece, serial, terminals
+                        )
                         if answer:
                             writer.write(answer)
                     await writer.drain()
@@ -185,7 +188,11 @@ class Listener:
         peer: str,
         piece: bytes | FrameError,
         serial: int,
+        terminals: jt808.Connection | None = None,
     ) -> bytes | None:
+        """Decode a piece and hand it to the bus; the device's answer once it is safe. A JT/T
+        808 frame from a terminal not authenticated on the connection is archived as refused
+        and answered 0x8001 失败."""
         if isinstance(piece, FrameError):
             result: Frame | FrameError = piece
             raw = piece.raw
@@ -195,7 +202,18 @@ class Listener:
                 result = decode(piece)
             except FrameError as refused:
                 result = refused
+        frame = result if isinstance(result, Frame) else None
+        refusal = terminals.refusal(frame) if terminals and frame else None
+        if refusal is not None:
+            result = refusal
         self.stats.frames[name] += 1
         if isinstance(result, FrameError):
             self.stats.refused[result.code] += 1
-        return await self.bus.submit(Received(name, peer, raw, result, datetime.now(UTC)), serial)
+        item = Received(name, peer, raw, result, datetime.now(UTC))
+        answer = await self.bus.submit(item, serial)
+        if frame is None or terminals is None:
+            return answer
+        if refusal is not None:
+            return jt808.general_reply(frame, serial, 1)
+        terminals.answered(frame, answer)
+        return answer
