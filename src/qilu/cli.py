@@ -923,6 +923,7 @@ def monitor_listen(ctx: CliContext, host: str) -> None:
             settings.monitor_bus,
             stream=settings.monitor_stream,
             partitions=settings.monitor_partitions,
+            retention_hours=settings.monitor_stream_hours,
         )
         if settings.monitor_bus
         else LocalBus(ctx.engine, retention_days=settings.monitor_retention_days)
@@ -981,6 +982,7 @@ def monitor_work(ctx: CliContext, partitions: str, batch_size: int, ack_wait: fl
         settings.monitor_bus,
         taken,
         stream=settings.monitor_stream,
+        retention_hours=settings.monitor_stream_hours,
         batch_size=batch_size,
         ack_wait=ack_wait,
         retention_days=settings.monitor_retention_days,

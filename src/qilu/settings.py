@@ -151,6 +151,13 @@ class Settings(BaseSettings):
         pattern=r"^[A-Z][A-Z0-9_]{0,31}$",
         description="The JetStream stream's name (its subjects: the name in lower case).",
     )
+    monitor_stream_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 30,
+        description="How long the stream keeps a frame no writer has stored (a writer down "
+        "longer loses what is older): size it to the longest outage writers may have.",
+    )
     monitor_partitions: int = Field(
         default=16,
         ge=1,

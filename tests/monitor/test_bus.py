@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 
 from qilu.db import make_engine, upgrade
 from qilu.monitor import devices, hj212, jt808, rules
-from qilu.monitor.bus import Delivery, JetStreamBus, Writer, decode_item, encode_item, partition_of
+from qilu.monitor.bus import (
+    Delivery,
+    JetStreamBus,
+    Writer,
+    decode_item,
+    encode_item,
+    ensure_stream,
+    partition_of,
+)
 from qilu.monitor.frames import FrameError
 from qilu.monitor.ingest import Received
 from qilu.monitor.listen import Listener
@@ -263,3 +271,19 @@ def test_a_batch_stored_but_not_acknowledged_is_not_stored_again(
     assert count(engine, Reading) == 4
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Alarm)) == 2
+
+
+def test_the_streams_keeping_time_follows_the_setting(stream: str) -> None:
+    """QILU_MONITOR_STREAM_HOURS: the stream is made with it, and changed when it changes."""
+
+    async def run() -> list[float | None]:
+        connection = await nats.connect(NATS)
+        js = connection.jetstream()
+        ages = []
+        for hours in (24.0, 24.0, 72.0):
+            await ensure_stream(js, stream, hours)
+            ages.append((await js.stream_info(stream)).config.max_age)
+        await connection.close()
+        return ages
+
+    assert in_own_loop(run()) == [86_400, 86_400, 259_200]

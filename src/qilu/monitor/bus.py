@@ -26,7 +26,7 @@ import secrets
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
@@ -248,9 +248,12 @@ async def ensure_stream(js: JetStreamContext, stream: str, retention_hours: floa
         max_age=retention_hours * 3600,
     )
     try:
-        await js.stream_info(stream)
+        info = await js.stream_info(stream)
     except NotFoundError:
         await js.add_stream(config)
+        return
+    if info.config.max_age != config.max_age:  # the setting changed since it was made
+        await js.update_stream(replace(info.config, max_age=config.max_age))
 
 
 class JetStreamBus:
