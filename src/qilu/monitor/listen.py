@@ -61,6 +61,7 @@ class Listener:
         self.stats = ListenerStats()
         self._servers: list[asyncio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._connections: set[asyncio.Task[object]] = set()
         self.bound: dict[str, int] = {}
 
     async def start(self) -> dict[str, int]:
@@ -84,11 +85,16 @@ class Listener:
         )
 
     async def stop(self) -> None:
+        """Stop listening, end the open connections (a frame not yet safe is not answered,
+        so its device sends it again), then the bus."""
         for server in self._servers:
             server.close()
-            await server.wait_closed()
-        for task in self._tasks:
+        handlers = [*self._connections, *self._tasks]
+        for task in handlers:
             task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        for server in self._servers:
+            await server.wait_closed()
         await self.bus.stop()
 
     def _handler(
@@ -102,6 +108,9 @@ class Listener:
             splitter, serial = protocol.splitter(), 0
             terminals = jt808.Connection() if name == "jt808" else None
             self.stats.connections += 1
+            task = asyncio.current_task()
+            if task is not None:
+                self._connections.add(task)
             try:
                 while True:
                     chunk = await asyncio.wait_for(reader.read(4096), self.idle_seconds)
@@ -117,8 +126,14 @@ class Listener:
                     await writer.drain()
             except (TimeoutError, ConnectionError):
                 pass
+            except asyncio.CancelledError:
+                # stop() ends the connection. The task ends normally, not cancelled: Python
+                # 3.11's streams call task.exception() on a connection task that ends, which
+                # raises (and logs an "unhandled exception") for a cancelled one.
+                pass
             finally:
                 self.stats.connections -= 1
+                self._connections.discard(task)
                 writer.close()
 
         return handle
