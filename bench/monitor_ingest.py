@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 import nats
+import uvloop
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -61,7 +62,7 @@ def _simulate(ports: dict[str, int], devices: int, rate: float, seconds: float, 
         ramp_seconds=min(30.0, devices / 500),
     )  # fmt: skip
     started = time.monotonic()
-    stats = asyncio.run(simulator.run())
+    stats = uvloop.run(simulator.run())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out.put(
         {
@@ -203,7 +204,7 @@ def measure(
         await listener.stop()
         return baseline, result
 
-    baseline, result = asyncio.run(main())
+    baseline, result = uvloop.run(main())
     deadline = time.monotonic() + 300
     while stored_count(engine) < result["answered"] and time.monotonic() < deadline:
         time.sleep(0.5)
