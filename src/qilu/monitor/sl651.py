@@ -1,11 +1,10 @@
 """SL 651-2014 水文监测数据通信规约: hydrological stations, in both of its encodings.
 
-HEX/BCD (§6.5):
-An uplink frame is 7E 7E, the centre address, the station address (5 bytes), the password, the
-function code, the direction and body length (high nibble 0 up, 8 down; 12 bits of length),
-STX (or SYN and a packet number for multi-packet mode M3), the body, ETX (last) or ETB (more
-follows), and CRC-16 (X¹⁶+X¹⁵+X²+1, as Modbus, high byte first) over everything before it
-(表20). A body is the serial number, the send time, `F1 F1` and the station, then per
+HEX/BCD (§6.5): an uplink frame is 7E 7E, the centre address, the station address (5 bytes),
+the password, the function code, the direction and body length (high nibble 0 up, 8 down; 12
+bits of length), STX (or SYN and a packet number for multi-packet mode M3), the body, ETX (last)
+or ETB (more follows), and CRC-16 (X¹⁶+X¹⁵+X²+1, as Modbus, high byte first) over everything
+before it (表20). A body is the serial number, the send time, `F1 F1` and the station, then per
 observation `F0 F0` and its time followed by elements: an identifier, a byte whose high five
 bits give the length and low three the decimals, and the value in BCD (附录C).
 
@@ -325,7 +324,8 @@ def _ascii_observations(text: str, station: str) -> tuple[str, list[Reading], da
     while index < len(tokens):
         name = tokens[index]
         if name == "ST":
-            if tokens[index + 1 : index + 2] != [station] or index + 2 >= len(tokens):
+            named = tokens[index + 1 : index + 2]
+            if [n.upper() for n in named] != [station] or index + 2 >= len(tokens):
                 raise FrameError(PROTOCOL, "station", "正文中的测站地址与报头不一致")
             station_class, index = tokens[index + 2], index + 3
             continue
