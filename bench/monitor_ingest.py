@@ -10,9 +10,10 @@ the frame and `qilu monitor work` stores it, in a process of its own; with `--bu
 answer comes after the store's commit.
 
 Prints: frames/s answered and stored, answer p50/p95, ingest → stored p95 (from the store's
-row count sampled every 0.2 s against each frame's receive time), frames lost (answered, never
-stored), CPU seconds of the listener and writer processes (frames/s per core), and a baseline
-in the same run: the same simulator against an echo server that answers at once.
+row count sampled every 0.2 s against each frame's receive time), ingest → alarm opened (from
+the receipt of the reading that opened an alarm until a sample sees the alarm), frames lost
+(answered, never stored), CPU seconds of the listener and writer processes (frames/s per core),
+and a baseline in the same run: the same simulator against an echo server that answers at once.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from qilu.db import make_engine, upgrade
 from qilu.monitor import rules, simulate
 from qilu.monitor.bus import Bus, JetStreamBus, LocalBus
 from qilu.monitor.listen import Listener
-from qilu.monitor.models import RawFrame
+from qilu.monitor.models import Alarm, RawFrame, Reading
 from qilu.settings import Settings
 
 NATS = os.environ.get("QILU_BENCH_NATS", "nats://127.0.0.1:4222")
@@ -121,17 +122,45 @@ def stored_count(engine: Engine) -> int:
 
 
 class Sampler(threading.Thread):
-    """The store's frame count every 0.2 s, against the wall clock."""
+    """The store's frame count every 0.2 s, against the wall clock, and when a sample first
+    sees each alarm."""
 
     def __init__(self, engine: Engine):
         super().__init__(daemon=True)
         self.engine, self.stopped = engine, threading.Event()
         self.samples: list[tuple[float, int]] = []
+        self.alarms_seen: dict[int, float] = {}
 
     def run(self) -> None:
+        last = 0
         while not self.stopped.is_set():
-            self.samples.append((time.time(), stored_count(self.engine)))
+            now = time.time()
+            self.samples.append((now, stored_count(self.engine)))
+            with Session(self.engine) as session:
+                for alarm_id in session.scalars(select(Alarm.id).where(Alarm.id > last)):
+                    last = max(last, alarm_id)
+                    self.alarms_seen[alarm_id] = now
             time.sleep(0.2)
+
+
+def alarm_waits(engine: Engine, seen: dict[int, float]) -> list[float]:
+    """Each alarm a reading opened: from the receipt of that reading's frame (the device's
+    reading of the alarm's value at its time) until a sample saw the alarm. Alarms on a
+    computed value (an AQI) and no-data alarms, which the watch opens, have no such reading
+    and are left out."""
+    waits = []
+    with Session(engine) as session:
+        for alarm in session.scalars(select(Alarm).where(Alarm.id.in_(seen))):
+            received = session.scalar(
+                select(func.min(Reading.received_at)).where(
+                    Reading.device_id == alarm.device_id,
+                    Reading.observed_at == alarm.opened_at,
+                    Reading.value == alarm.value,
+                )
+            )
+            if received is not None:
+                waits.append(seen[alarm.id] - received.timestamp())
+    return sorted(waits)
 
 
 def stored_latency_p95(engine: Engine, samples: list[tuple[float, int]]) -> float:
@@ -222,6 +251,7 @@ def measure(
         asyncio.run(drop_stream(stream))
     p95_stored = stored_latency_p95(engine, sampler.samples)
     stored_rate = stored / max(drained - sampler.samples[0][0], 0.001)
+    waits = alarm_waits(engine, sampler.alarms_seen)
     engine.dispose()
     answered_rate = result["answered"] / result["elapsed"]
     cores = result["listener_cpu"] + writer_cpu
@@ -238,6 +268,12 @@ def measure(
         f"listener {result['listener_cpu']:.0f} CPU s, writer {writer_cpu:.0f} CPU s: "
         f"{stored / max(cores, 0.01):,.0f} frames per CPU second"
     )
+    if waits:
+        p50, p95 = waits[len(waits) // 2], waits[int(len(waits) * 0.95)]
+        print(
+            f"    ingest → alarm opened (beyond its pending period): p50 {p50:.2f} s, "
+            f"p95 {p95:.2f} s over {len(waits)} alarms"
+        )
     echo_rate = baseline["answered"] / baseline["elapsed"]
     print(
         f"    baseline (echo server, same simulator): {echo_rate:,.0f} frames/s, "

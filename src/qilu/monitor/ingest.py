@@ -109,19 +109,22 @@ def store(session: Session, batch: list[Received]) -> Stored:
         connection.execute(Base.metadata.tables[READINGS].insert(), readings)
     stored.readings, stored.rows = len(readings), readings
     if seen:  # one statement for the batch; the session's Device objects told, not dirtied
+        # Rows in id order, as the ORM's flush orders its updates: a listener writing 鉴权码
+        # while a writer marks the same devices seen then locks them in one order, and the
+        # two cannot deadlock (they did, in frame order, under the NATS bench).
         devices_table = Base.metadata.tables["monitor_devices"]
         connection.execute(
             devices_table.update()
             .where(devices_table.c.id == bindparam("device"))
             .values(last_seen_at=bindparam("moment")),
-            [{"device": d, "moment": m} for d, m in seen.items()],
+            [{"device": d, "moment": m} for d, m in sorted(seen.items())],
         )
         if moved:
             connection.execute(
                 devices_table.update()
                 .where(devices_table.c.id == bindparam("device"))
                 .values(latitude=bindparam("lat"), longitude=bindparam("lng")),
-                [{"device": d, "lat": lat, "lng": lng} for d, (lat, lng) in moved.items()],
+                [{"device": d, "lat": lat, "lng": lng} for d, (lat, lng) in sorted(moved.items())],
             )
         by_id = {d.id: d for d in devices.values()}
         for device_id, moment in seen.items():
