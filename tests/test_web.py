@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -265,3 +266,18 @@ def test_static_files_and_pages_go_compressed(client: TestClient) -> None:
     assert int(script.headers["content-length"]) < 52182 / 2
     plain = client.get("/static/vendor/htmx/htmx.min.js", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers and len(plain.content) == 52182
+
+
+def test_every_page_title_is_plain_text() -> None:
+    """A <title> is text: markup put in a template's title block (a script tag, once) shows
+    as text in the browser's tab and does nothing."""
+    root = Path(__file__).parent.parent / "src" / "qilu"
+    titles = {
+        str(path.relative_to(root)): match.group(1)
+        for path in root.rglob("templates/**/*.html")
+        for match in re.finditer(
+            r"{% block title %}(.*?){% endblock %}", path.read_text(encoding="utf-8"), re.S
+        )
+    }
+    assert len(titles) > 50
+    assert {name: title for name, title in titles.items() if "<" in title} == {}
