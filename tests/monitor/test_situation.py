@@ -7,10 +7,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.codes.divisions import divisions
+from qilu.errors import NotFound, Refused
 from qilu.identity import roles
 from qilu.monitor import devices, dispatch, hj212, jt808, rules
 from qilu.monitor.bus import take
@@ -99,9 +101,9 @@ def test_the_map_shows_the_officers_ground_alarms_first(
 def test_a_vehicles_alarm_belongs_to_the_county_where_it_happened(
     session: Session, vault: object, departments: None
 ) -> None:
-    """A 济南 truck speeding through 临沂's 兰山区: 临沂's duty officer sees the alarm and
-    the truck on the map with 兰山区 tinted; 济南's does not (the truck's owner still does,
-    in the portal)."""
+    """A 济南 truck speeding through 临沂's 兰山区: the alarm is 临沂's, whose duty officer
+    sees it with the truck on the map and 兰山区 tinted, and handles it; 历下's duty officer
+    (where the truck is registered) sees it too but may not act on it."""
     rules.install(session)
     start = datetime.now(UTC)
     truck = devices.register(
@@ -129,4 +131,17 @@ def test_a_vehicles_alarm_belongs_to_the_county_where_it_happened(
         session, make_person(session, vault, name="历下值班"), "370102-emergency",
         "duty_officer",  # type: ignore[arg-type]
     )  # fmt: skip
-    assert dispatch.situation(session, roles.staff(session, jinan.id)).counties == {}
+    home = roles.staff(session, jinan.id)
+    assert dispatch.situation(session, home).counties == {"371302": (1, 1)}
+    assert [a.id for a in dispatch.visible(session, home)] == [alarm.id]
+    with pytest.raises(Refused):
+        dispatch.act(session, home, alarm.id, "acknowledge", note="已电话核实")
+    dispatch.act(session, roles.staff(session, linyi.id), alarm.id, "acknowledge", note="已核实")
+    assert alarm.state == "acknowledged"
+    elsewhere = make_staff(
+        session, make_person(session, vault, name="青岛值班"), "370202-emergency",
+        "duty_officer",  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert dispatch.visible(session, roles.staff(session, elsewhere.id)) == []
+    with pytest.raises(NotFound):
+        dispatch.view(session, roles.staff(session, elsewhere.id), alarm.id)

@@ -3,7 +3,11 @@
 it to a department and a person there with a deadline; that person 签收 and reports what was
 done (处置); a duty officer other than them 复核 and closes it, or sends it back. Each step is
 in the alarm's history and the audit log, the next person is told through the message centre
-(SMS after commit), and each step has a time limit by level."""
+(SMS after commit), and each step has a time limit by level.
+
+An alarm belongs to the division where it happened (a vehicle's: the county it was in); that
+division's duty officers, and those above them, handle it. The duty officers over the device's
+own division (where its enterprise is) see it too, and follow it, but do not act on it."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
@@ -74,7 +78,7 @@ def act(
     if step is None:
         raise QiluError("alarm.action", "不支持的操作", field="action")
     alarm = session.get(Alarm, alarm_id, with_for_update=True)
-    if alarm is None or not may_see(actor, alarm):  # another county's alarm is not shown
+    if alarm is None or not may_see(actor, alarm, _home(session, alarm)):  # not another's
         raise NotFound("alarm.not_found", f"没有编号为 {alarm_id} 的报警", field="alarm")
     if alarm.state not in step.before:
         raise QiluError(
@@ -138,10 +142,32 @@ def act(
     return alarm
 
 
-def may_see(actor: roles.Staff, alarm: Alarm) -> bool:
-    """Duty officers over the alarm's division, and the person it was dispatched to."""
-    return alarm.assignee_person_id == actor.person_id or roles.allows(
-        actor, "alarms.dispatch", _target(alarm)
+def may_see(actor: roles.Staff, alarm: Alarm, home: str) -> bool:
+    """Duty officers over the alarm's division or over its device's (`home`), and the person
+    it was dispatched to."""
+    return (
+        alarm.assignee_person_id == actor.person_id
+        or roles.allows(actor, "alarms.dispatch", _target(alarm))
+        or roles.allows(actor, "alarms.dispatch", roles.Target(home))
+    )
+
+
+def _home(session: Session, alarm: Alarm) -> str:
+    """The division of the alarm's device."""
+    return session.get_one(Device, alarm.device_id).division_code
+
+
+def _reach(actor: roles.Staff, prefixes: set[str]) -> ColumnElement[bool]:
+    """Which alarms `actor` sees: those dispatched to them, those inside the divisions where
+    they are on duty, and those on devices of those divisions."""
+    return or_(
+        Alarm.assignee_person_id == actor.person_id,
+        *(Alarm.division_code.startswith(prefix) for prefix in prefixes),
+        Alarm.device_id.in_(
+            select(Device.id).where(or_(*(Device.division_code.startswith(p) for p in prefixes)))
+        )
+        if prefixes
+        else false(),
     )
 
 
@@ -218,14 +244,9 @@ def _duty_prefixes(actor: roles.Staff) -> set[str]:
 
 
 def visible(session: Session, actor: roles.Staff, *, closed: bool = False) -> list[Alarm]:
-    """The alarms the wall shows `actor`: those inside the divisions where they are on duty,
-    and those dispatched to them; open ones most severe first, or the latest closed ones."""
-    prefixes = _duty_prefixes(actor)
-    reach = or_(
-        Alarm.assignee_person_id == actor.person_id,
-        *(Alarm.division_code.startswith(prefix) for prefix in prefixes),
-    )
-    query = select(Alarm).where(reach)
+    """The alarms the wall shows `actor` (`_reach`); open ones most severe first, or the
+    latest closed ones."""
+    query = select(Alarm).where(_reach(actor, _duty_prefixes(actor)))
     if closed:
         query = query.where(Alarm.state == "closed").order_by(Alarm.closed_at.desc())
     else:
@@ -411,9 +432,9 @@ def chart(view: AlarmView) -> dict[str, object]:
 
 def view(session: Session, actor: roles.Staff, alarm_id: int) -> AlarmView:
     alarm = session.get(Alarm, alarm_id)
-    if alarm is None or not may_see(actor, alarm):
+    device = session.get(Device, alarm.device_id) if alarm else None
+    if alarm is None or device is None or not may_see(actor, alarm, device.division_code):
         raise NotFound("alarm.not_found", f"没有编号为 {alarm_id} 的报警", field="alarm")
-    device = session.get_one(Device, alarm.device_id)
     rule = session.get_one(Rule, alarm.rule_id)
     readings = session.scalars(
         select(Reading)
@@ -477,7 +498,7 @@ def situation(session: Session, actor: roles.Staff, *, limit: int = 20_000) -> S
     counties: dict[str, tuple[int, int]] = {}
     for alarm_id, device_id, level, division in session.execute(
         select(Alarm.id, Alarm.device_id, Alarm.level, Alarm.division_code).where(
-            Alarm.state != "closed", or_(*(Alarm.division_code.startswith(p) for p in prefixes))
+            Alarm.state != "closed", _reach(actor, prefixes)
         )
     ):
         if device_id not in worst or level < worst[device_id][0]:

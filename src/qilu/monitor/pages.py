@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from qilu.codes.divisions import divisions
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import enterprises, roles
 from qilu.identity.access import AnyStaff, SignedIn
@@ -211,6 +212,7 @@ def _page(
         alarm=shown.alarm,
         device=shown.device,
         kind_name=KIND_NAMES.get(shown.device.kind, shown.device.kind),
+        place=divisions().full_name(shown.alarm.division_code),
         rule=shown.rule,
         readings=shown.readings[:20],
         chart=dispatch.chart(shown),
