@@ -4,10 +4,12 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from qilu.db import head_revision
+from qilu.routes import measured
 from qilu.web import create_app
 
 from .conftest import make_settings
@@ -281,3 +283,11 @@ def test_every_page_title_is_plain_text() -> None:
     }
     assert len(titles) > 50
     assert {name: title for name, title in titles.items() if "<" in title} == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(27.168238153009117, "27.168"), (212.0, "212"), (0.5, "0.5"), (-0.0001, "0"), (None, "—")],
+)
+def test_a_measured_value_reads_as_people_write_it(value: float | None, shown: str) -> None:
+    assert measured(value) == shown

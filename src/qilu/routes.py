@@ -130,6 +130,15 @@ def beijing(moment: datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
     return (moment.astimezone(UTC) + CHINA).strftime(pattern)
 
 
+def measured(value: float | None) -> str:
+    """A measured value as people read it (a template filter): at most three decimals, no
+    trailing zeros (27.168 km, 212 mg/m³); "—" for none."""
+    if value is None:
+        return "—"
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
 def new_csrf_token() -> str:
     return secrets.token_urlsafe(24)
 

@@ -51,7 +51,15 @@ from qilu.monitor import pages as monitor_pages
 from qilu.operations import metrics
 from qilu.operations import pages as operations_pages
 from qilu.pii import load_vault
-from qilu.routes import CSRF_COOKIE, LARGE_FONT, Redrawn, beijing, new_csrf_token, render
+from qilu.routes import (
+    CSRF_COOKIE,
+    LARGE_FONT,
+    Redrawn,
+    beijing,
+    measured,
+    new_csrf_token,
+    render,
+)
 from qilu.services import admin_pages as services_admin_pages
 from qilu.services import document_pages, portal_pages, workbench_pages
 from qilu.settings import Settings
@@ -109,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     templates.env.globals["version"] = __version__
     templates.env.globals["large_font_cookie"] = LARGE_FONT
     templates.env.filters["beijing"] = beijing
+    templates.env.filters["measured"] = measured
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(_package_path("static"))), name="static")
     _install_errors(app)
