@@ -1,8 +1,8 @@
 """Which county a position lies in: Shandong's 136 county-level divisions, from the same offline
 geometry the map draws (`static/vendor/echarts/shandong.json`, made by
 `docs/vendor/shandong_map.py`). A vehicle's alarm belongs to the county where it happened, so
-that county's duty officers (and its city's, and the province's) see it, wherever the vehicle
-was registered."""
+that county's duty officers (and its city's, and the province's) handle it, wherever the
+vehicle was registered."""
 
 from __future__ import annotations
 
