@@ -130,5 +130,8 @@ def test_a_new_alarm_reaches_the_open_wall_and_the_map_on_a_phone(
     box = officer.locator("#situation-map").bounding_box()
     assert box is not None and box["width"] <= 400 and box["height"] >= 300  # fits the phone
     officer.screenshot(path=str(tmp_path / "map.png"), full_page=True)
+    whole = officer.get_by_role("button", name="查看全省")  # it opened on the officer's ground
+    whole.click()
+    assert whole.is_hidden()
     listed.get_by_role("link").click()
     assert "二氧化硫" in officer.locator("h1").inner_text()

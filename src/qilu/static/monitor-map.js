@@ -12,6 +12,21 @@
   var colours = { 1: "#c62828", 2: "#ef6c00", 3: "#f9d71c", 4: "#1e5bb8" };  // as qilu.css's badges
   var tints = { 1: "#f6c9c9", 2: "#fbdcbf", 3: "#fdf3b5", 4: "#cddcf3" };
   var html = echarts.format.encodeHTML;  // names are registered text, not markup
+  var PROVINCE_SPAN = 7.9;  // degrees of longitude Shandong spans: the whole map at zoom 1
+
+  // The officer's own ground: the middle of their devices, zoomed to show them all (a county
+  // officer starts on the county, a province officer on the province).
+  function around(points) {
+    if (!points.length) return { center: null, zoom: 1 };
+    var lngs = points.map(function (p) { return p.value[0]; });
+    var lats = points.map(function (p) { return p.value[1]; });
+    var west = Math.min.apply(null, lngs), east = Math.max.apply(null, lngs);
+    var south = Math.min.apply(null, lats), north = Math.max.apply(null, lats);
+    var span = Math.max(east - west, (north - south) * 1.6, 0.3);
+    var zoom = Math.min(Math.max(PROVINCE_SPAN / span / 1.2, 1), 12);
+    return zoom === 1 ? { center: null, zoom: 1 }
+                      : { center: [(west + east) / 2, (south + north) / 2], zoom: zoom };
+  }
   fetch(box.dataset.geo, { credentials: "same-origin" })
     .then(function (response) { return response.json(); })
     .then(function (geo) {
@@ -19,6 +34,7 @@
       var names = {};
       geo.features.forEach(function (f) { names[f.id] = f.properties.name; });
       var chart = echarts.init(box, null, { renderer: "canvas" });
+      var ground = around(places);
       chart.setOption({
         tooltip: {
           trigger: "item",
@@ -36,7 +52,7 @@
         },
         geo: {
           map: "shandong", nameProperty: "code", roam: true, aspectScale: 0.85,
-          layoutCenter: ["50%", "50%"], layoutSize: "100%",
+          layoutCenter: ["50%", "50%"], layoutSize: "100%", center: ground.center, zoom: ground.zoom,
           tooltip: { show: true },
           label: { show: false },
           itemStyle: { areaColor: "#f3f6f9", borderColor: "#c3ccd8", borderWidth: 0.5 },
@@ -66,6 +82,14 @@
         if (item.data && item.data.alarm) window.location.href = "/monitor/alarms/" + item.data.alarm;
       });
       window.addEventListener("resize", function () { chart.resize(); });
+      var whole = document.querySelector("[data-map-whole]");
+      if (whole) {
+        whole.hidden = ground.zoom === 1;
+        whole.addEventListener("click", function () {
+          chart.setOption({ geo: { center: null, zoom: 1 } });
+          whole.hidden = true;
+        });
+      }
       box.dataset.ready = "1";
     });
 })();
