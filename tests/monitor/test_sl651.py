@@ -168,6 +168,7 @@ def test_bad_ascii_frames_are_refused_with_a_stable_code(frame: bytes, code: str
     [
         ({"Z": "1.2.3"}, "sl651.element"),
         ({"Z": "1e3"}, "sl651.element"),
+        ({"Z": "--1"}, "sl651.element"),
         ({"DRP": "GG"}, "sl651.element"),
     ],
 )

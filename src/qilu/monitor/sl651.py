@@ -359,13 +359,9 @@ def _ascii_element(
             return _element(ident, 0, bytes.fromhex(value), observed)
         except ValueError:
             raise FrameError(PROTOCOL, "element", f"要素 {name} 的数据须为十六进制") from None
-    try:
-        number = float(value)
-    except ValueError:
-        raise FrameError(PROTOCOL, "element", f"要素 {name} 的值 {value} 不是数") from None
-    if not value.lstrip("-").replace(".", "", 1).isdigit():  # no 1e3, inf or nan
+    if not value.removeprefix("-").replace(".", "", 1).isdigit():  # no 1e3, inf, nan or --1
         raise FrameError(PROTOCOL, "element", f"要素 {name} 的值 {value} 不是数")
-    return [Reading(name, number, None, observed)]
+    return [Reading(name, float(value), None, observed)]
 
 
 def reply(frame: Frame, now: datetime, *, stay_online: bool = False) -> bytes | None:
