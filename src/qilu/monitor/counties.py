@@ -19,8 +19,6 @@ Ring = list[tuple[float, float]]  # (latitude, longitude), as geo.inside takes t
 @dataclass(frozen=True)
 class County:
     code: str
-    name: str
-    city: str
     polygons: list[list[Ring]]  # each an outer ring and its holes
     box: tuple[float, float, float, float]  # south, west, north, east
 
@@ -51,8 +49,7 @@ def counties() -> list[County]:
             max(p[0] for p in points),
             max(p[1] for p in points),
         )
-        properties = feature["properties"]
-        found.append(County(feature["id"], properties["name"], properties["city"], polygons, box))
+        found.append(County(feature["id"], polygons, box))
     return found
 
 
