@@ -12,18 +12,17 @@
   var colours = { 1: "#c62828", 2: "#ef6c00", 3: "#f9d71c", 4: "#1e5bb8" };  // as qilu.css's badges
   var tints = { 1: "#f6c9c9", 2: "#fbdcbf", 3: "#fdf3b5", 4: "#cddcf3" };
   var html = echarts.format.encodeHTML;  // names are registered text, not markup
-  var PROVINCE_SPAN = 7.9;  // degrees of longitude Shandong spans: the whole map at zoom 1
-
   // The officer's own ground: the middle of their devices, zoomed to show them all (a county
-  // officer starts on the county, a province officer on the province).
-  function around(points) {
+  // officer starts on the county, a province officer on the province). `province`: degrees of
+  // longitude the whole map spans at zoom 1.
+  function around(points, province) {
     if (!points.length) return { center: null, zoom: 1 };
     var lngs = points.map(function (p) { return p.value[0]; });
     var lats = points.map(function (p) { return p.value[1]; });
     var west = Math.min.apply(null, lngs), east = Math.max.apply(null, lngs);
     var south = Math.min.apply(null, lats), north = Math.max.apply(null, lats);
     var span = Math.max(east - west, (north - south) * 1.6, 0.3);
-    var zoom = Math.min(Math.max(PROVINCE_SPAN / span / 1.2, 1), 12);
+    var zoom = Math.min(Math.max(province / span / 1.2, 1), 12);
     return zoom === 1 ? { center: null, zoom: 1 }
                       : { center: [(west + east) / 2, (south + north) / 2], zoom: zoom };
   }
@@ -34,7 +33,10 @@
       var names = {};
       geo.features.forEach(function (f) { names[f.id] = f.properties.name; });
       var chart = echarts.init(box, null, { renderer: "canvas" });
-      var ground = around(places);
+      var lngs = [].concat.apply([], geo.cities.map(function (city) {
+        return [].concat.apply([], city.outline).map(function (point) { return point[0]; });
+      }));
+      var ground = around(places, Math.max.apply(null, lngs) - Math.min.apply(null, lngs));
       chart.setOption({
         tooltip: {
           trigger: "item",
