@@ -111,3 +111,12 @@ def test_any_single_character_change_is_caught(
     corrupted = code[:position] + replaced + code[position + 1 :]
     with pytest.raises(CodeError):
         parse_uscc(corrupted)
+
+
+def test_central_authorities_register_under_100000() -> None:
+    # 住房和城乡建设部, the defining agency of many national licence types.
+    parsed = parse_uscc("11100000000013338W")
+    assert parsed.division_name == "中央" and parsed.organisation_type == "机关"
+    with pytest.raises(CodeError) as error:
+        parse_uscc("11200000000013338W"[:17] + "0")
+    assert error.value.code in {"uscc.check_character", "uscc.division"}

@@ -23,6 +23,10 @@ WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 _TO_BASE34 = str.maketrans(ALPHABET, "0123456789ABCDEFGHIJKLMNOPQRSTU")
 _ALLOWED = frozenset(ALPHABET)
 
+# Codes registered by a central authority carry 100000 where a division would be (e.g. the
+# ministries' 11100000…).
+CENTRAL = "100000"
+
 # GB 11714-1997: organisation code check character, weights 3,7,9,10,5,8,4,2 mod 11, letters
 # valued A=10..Z=35.
 ORGANISATION_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
@@ -160,6 +164,16 @@ def parse_uscc(value: str) -> Uscc:
     table = divisions()
     division_code = code[2:8]
     province = table.province_of(division_code) if division_code.isdigit() else None
+    if division_code == CENTRAL:  # registered by the central authority (国务院部门 and others)
+        return Uscc(
+            code=code,
+            authority=authority_name,
+            organisation_type=type_name,
+            division_code=division_code,
+            division_name="中央",
+            organisation_code=code[8:17],
+            warnings=_organisation_warnings(code),
+        )
     if province is None:
         raise CodeError(
             "uscc.division",
@@ -168,16 +182,10 @@ def parse_uscc(value: str) -> Uscc:
             position=3,
             found=division_code,
         )
-    warnings: list[str] = []
+    warnings: tuple[str, ...] = ()
     division_name = table.full_name(division_code)
     if province.code == SHANDONG and division_code not in table.by_code:
-        warnings.append(f"行政区划代码 {division_code} 不在现行 GB/T 2260 表中")
-    organisation_expected = organisation_check_character(code[8:16])
-    if code[16] != organisation_expected:
-        warnings.append(
-            f"第 9-17 位组织机构代码的校验码应为 {organisation_expected}，"
-            f"实为 {code[16]}（GB 11714）"
-        )
+        warnings = (f"行政区划代码 {division_code} 不在现行 GB/T 2260 表中",)
     return Uscc(
         code=code,
         authority=authority_name,
@@ -185,5 +193,12 @@ def parse_uscc(value: str) -> Uscc:
         division_code=division_code,
         division_name=division_name,
         organisation_code=code[8:17],
-        warnings=tuple(warnings),
+        warnings=warnings + _organisation_warnings(code),
     )
+
+
+def _organisation_warnings(code: str) -> tuple[str, ...]:
+    expected = organisation_check_character(code[8:16])
+    if code[16] == expected:
+        return ()
+    return (f"第 9-17 位组织机构代码的校验码应为 {expected}，实为 {code[16]}（GB 11714）",)
