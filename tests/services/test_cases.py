@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from qilu.codes import items as item_codes
 from qilu.errors import QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.models import LegalEntity, Person
@@ -82,6 +83,32 @@ def test_the_restaurant_chain_fans_out_to_three_departments(
     assert food.state == "waiting"
     assert food.waits_for == [case_named(application, "企业变更登记").number]
     assert case_named(application, "公众聚集场所投入使用营业前消防安全检查").state == "submitted"
+
+
+def test_every_case_carries_national_codes_and_a_national_number(
+    province: Province, opened: tuple[Application, Person, Person]
+) -> None:
+    """实施编码 and 办件编号 in the GB/T 39554.1 layout: the department's USCC and level, the
+    item's basic code; serials counted per implementation and day, across applications."""
+    application, _, _ = opened
+    today = beijing_today()
+    for case in application.cases:
+        code = item_codes.parse_implementation(case.implementation_code)
+        assert code.agency_uscc == case.department.uscc
+        assert code.use_level == "4"  # 历下区's departments are county-level
+        assert str(code.basic) == case.item.code and len(case.item.code) == 12
+        assert case.national_number is not None
+        number = item_codes.parse_case_number(case.national_number)
+        assert (str(number.implementation), number.accepted_on) == (case.implementation_code, today)
+        assert number.serial == 1
+    other = province.resident  # the same chain again: the same implementations, the next serial
+    again = restaurant(province, other, province.enterprise(other))
+    serials = {
+        c.implementation_code: item_codes.parse_case_number(c.national_number or "").serial
+        for c in again.cases
+    }
+    assert set(serials.values()) == {2}
+    assert len({c.national_number for c in [*application.cases, *again.cases]}) == 10
 
 
 def test_a_licence_waits_then_runs_and_the_clock_pauses_for_a_correction(

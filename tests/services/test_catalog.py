@@ -137,8 +137,10 @@ def test_competent_department_goes_up_where_a_county_has_no_such_office(
     hukou = session.scalars(select(ServiceItem).where(ServiceItem.name == "出生登记")).one()
     department = catalog.competent_department(session, hukou, "370102")
     assert department.code == "370102-public_security"
-    code = catalog.implementation_code(hukou, department)
-    assert code.startswith(f"{hukou.code}-370102000000-000-{department.uscc}")
+    # 实施编码: the department's USCC, 4 (县级) and the basic code (GB/T 39554.1).
+    assert catalog.implementation_code(hukou, department) == f"{department.uscc}4{hukou.code}"
+    city = catalog.implementation_code(fund, catalog.competent_department(session, fund, "370102"))
+    assert city[18] == "3" and city.endswith(fund.code)
 
 
 def test_every_chain_is_stored_with_item_codes(province: Province) -> None:

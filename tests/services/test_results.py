@@ -265,7 +265,7 @@ def test_the_scan_offers_a_benefit_and_one_click_grants_it(province: Province) -
     assert names == {"高龄津贴申领", "老年人优待证办理"} and made >= 2
     assert offers.offers_of(province.session, young.id) == []
     assert offers.scan(province.session, province.vault) == 0  # nobody is offered twice
-    allowance = next(o for o in offered if o.item_code.endswith("09009"))
+    allowance = next(o for o in offered if o.item_code.endswith("09009000"))  # 民政 09, item 009
     application = offers.accept(province.session, province.vault, allowance.id, elder)
     assert application.status == "done"
     assert application.cases[0].instant

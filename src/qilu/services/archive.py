@@ -124,6 +124,7 @@ def _contents(
         decisions.append(
             {
                 "办件编码": case.number,
+                "办件编号": case.national_number,
                 "实施编码": case.implementation_code,
                 "事项": case.item.name,
                 "实施机关": case.department.name,

@@ -11,10 +11,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qilu.audit.service import record
+from qilu.codes import items as item_codes
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.models import Department, LegalEntity, Person
@@ -30,7 +32,7 @@ from qilu.services.licences import (
     newborn_id_number,
     revoke_licence,
 )
-from qilu.services.models import Application, Case, CaseStep, Licence
+from qilu.services.models import Application, Case, CaseSerial, CaseStep, Licence
 from qilu.services.rules import Decision, decide
 from qilu.services.specs import shipped_catalog
 from qilu.services.workdays import add_working_days, beijing_today, working_days_between
@@ -79,6 +81,25 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+def national_numbers(session: Session, codes: list[str], day: date) -> dict[str, str]:
+    """办件编号 for one new case of each implementation code, numbered within the code and
+    `day`: each serial is taken by one atomic increment, so concurrent applications never share
+    one."""
+    table = CaseSerial.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    numbers = {}
+    for code in sorted(set(codes)):  # one order for every transaction: no deadlock between two
+        prefix = f"{code}{day:%Y%m%d}"
+        serial = session.execute(
+            dialect.insert(table)
+            .values(prefix=prefix, last=1)
+            .on_conflict_do_update(index_elements=[table.c.prefix], set_={"last": table.c.last + 1})
+            .returning(table.c.last)
+        ).scalar_one()
+        numbers[code] = item_codes.case_number(code, day, serial)
+    return numbers
+
+
 def fan_out(
     session: Session, vault: Vault, application: Application, plan: Plan, today: date
 ) -> list[Case]:
@@ -93,6 +114,8 @@ def fan_out(
     numbers = {
         e.item.code: f"{application.number}-{n:02d}" for n, e in enumerate(plan.items, start=1)
     }
+    codes = {e.item.code: implementation_code(e.item, departments[e.item.id]) for e in plan.items}
+    national = national_numbers(session, list(codes.values()), today)
     for entry in plan.items:
         department = departments[entry.item.id]
         receiving = application.receiving_department_id
@@ -100,7 +123,8 @@ def fan_out(
             application_id=application.id,
             item_id=entry.item.id,
             number=numbers[entry.item.code],
-            implementation_code=implementation_code(entry.item, department),
+            national_number=national[codes[entry.item.code]],
+            implementation_code=codes[entry.item.code],
             department_id=department.id,
             receiving_department_id=receiving if receiving != department.id else None,
             state="waiting" if entry.after else "submitted",

@@ -15,6 +15,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
+from qilu.codes import items as item_codes
 from qilu.codes.divisions import SHANDONG
 from qilu.errors import NotFound, QiluError, validation_problems
 from qilu.identity import roles
@@ -296,8 +297,9 @@ def competent_departments(
 
 
 def implementation_code(item: ServiceItem, department: Department) -> str:
-    """实施编码: item × division × agency, laid out as the national platform does."""
-    return f"{item.code}-{department.division_code}000000-000-{department.uscc}-1-00"
+    """实施编码 (GB/T 39554.1): the implementing department's USCC, its 行使层级 and the item's
+    basic code."""
+    return item_codes.implementation_code(department.uscc, department.level, item.code)
 
 
 @dataclass(frozen=True)

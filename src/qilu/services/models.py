@@ -167,7 +167,10 @@ class Case(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("service_applications.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("service_items.id"))
-    number: Mapped[str] = mapped_column(String(40), unique=True)  # 办件编码
+    number: Mapped[str] = mapped_column(String(40), unique=True)  # the province's own 办件编码
+    # 办件编号 by the national rule (GB/T 39554.1 codes, `qilu.codes.items.case_number`): what
+    # is reported upward. Empty only on cases written by a release before it.
+    national_number: Mapped[str | None] = mapped_column(String(50), unique=True, index=True)
     implementation_code: Mapped[str] = mapped_column(String(64))  # 实施编码
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
     # Where it was received if not in the competent department (全省通办, 代收代办).
@@ -198,6 +201,15 @@ class Case(Base):
     receiving_department: Mapped[Department | None] = relationship(
         foreign_keys=[receiving_department_id]
     )
+
+
+class CaseSerial(Base):
+    """The last serial given to a case of one implementation on one day (办件编号)."""
+
+    __tablename__ = "service_case_serials"
+
+    prefix: Mapped[str] = mapped_column(String(40), primary_key=True)  # 实施编码 + yyyymmdd
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class CaseStep(Base):

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from qilu.codes.items import basic_code
 from qilu.errors import QiluError
 
 ItemType = Literal[
@@ -27,20 +28,9 @@ ItemType = Literal[
     "其他行政权力",
     "公共服务",
 ]
-# 权力事项类型 as numbered in the provincial 权责清单; 公共服务 follows the ten powers.
-TYPE_CODES: dict[str, str] = {
-    "行政许可": "01",
-    "行政处罚": "02",
-    "行政强制": "03",
-    "行政征收": "04",
-    "行政给付": "05",
-    "行政检查": "06",
-    "行政确认": "07",
-    "行政奖励": "08",
-    "行政裁决": "09",
-    "其他行政权力": "10",
-    "公共服务": "20",
-}
+# The catalog Qilu ships is the province's own (its items are coded under Shandong's prefix);
+# an item the national 基本目录 lists keeps the national code once the province loads it.
+KEEPER = "37"
 Level = Literal["province", "city", "county"]
 Subject = Literal["person", "enterprise"]
 LEVEL_NAMES = {"province": "省级", "city": "市级", "county": "县级"}
@@ -272,7 +262,8 @@ def _read(name: str) -> Any:
 
 
 def _items(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each item with its section's defaults, coded 类型 + 部门 + 序号."""
+    """Each item with its section's defaults, with its basic code (GB/T 39554.1): keeper,
+    type, the section's department code, the item's sequence as main item, no sub-item."""
     out = []
     for section in sections:
         for entry in section["items"]:
@@ -286,9 +277,7 @@ def _items(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "legal_days": days[0],
                 "promised_days": days[1],
             }
-            item["code"] = (
-                f"{TYPE_CODES.get(item['type'], '99')}{section['code']}{entry['seq']:03d}"
-            )
+            item["code"] = basic_code(KEEPER, item["type"], section["code"], entry["seq"])
             item.pop("seq")
             out.append(item)
     return out
