@@ -89,6 +89,7 @@ def holders(permission: str, *actors: str) -> Rule:
 
 DESK = holders("applications.view", "clerk", "approver")
 WINDOW = holders("applications.accept", "clerk")
+ISSUER = holders("licences.manage", "approver")
 STEWARD = holders("data.publish", "steward")
 REQUESTER = holders("data.request_sharing", "steward")
 APPROVER_OF_SHARING = holders("data.approve_sharing", "steward")
@@ -279,6 +280,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/workbench/cases/{case_id}/materials/{material_id}"): DESK,
     ("GET", "/workbench/cases/{case_id}/documents/{number}.pdf"): DESK,
     ("GET", "/workbench/window"): WINDOW,
+    ("GET", "/workbench/licences"): ISSUER,
+    ("GET", "/workbench/licences/{number}"): ISSUER,
+    ("POST", "/workbench/licences/{number}"): ISSUER,
     ("GET", "/workbench/bookings"): DESK,
     ("POST", "/workbench/window"): WINDOW,
     ("POST", "/workbench/window/chains/{code}"): WINDOW,

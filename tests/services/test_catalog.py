@@ -40,7 +40,7 @@ def _raw() -> dict:
 
     return {
         n: read(f"{n}.yaml")
-        for n in ("items", "chains", "fields", "materials", "rules", "synonyms")
+        for n in ("items", "chains", "fields", "materials", "rules", "synonyms", "licence_types")
     }
 
 
@@ -51,6 +51,23 @@ def test_a_chain_naming_an_item_not_in_the_catalog_is_refused_with_its_name() ->
         parse_catalog(raw)
     assert refused.value.code == "services.catalog_invalid"
     assert "不存在的事项" in refused.value.message
+
+
+def test_licences_issued_or_read_must_be_in_the_licence_catalog() -> None:
+    """证照目录 (GB/T 36902): a licence an item issues or a material reads is listed, for the
+    kind of holder it goes to."""
+    raw = _raw()
+    raw["licence_types"] = [t for t in raw["licence_types"] if t["name"] != "结婚证"]
+    with pytest.raises(QiluError) as refused:
+        parse_catalog(raw)
+    assert "证照目录中没有“结婚证”" in refused.value.message
+    raw = _raw()
+    for entry in raw["licence_types"]:
+        if entry["name"] == "营业执照":
+            entry["holders"] = ["enterprise"]
+    with pytest.raises(QiluError) as refused:
+        parse_catalog(raw)
+    assert "个体工商户设立登记：“营业执照”的持证主体不含个人" in refused.value.message
 
 
 def test_an_item_with_a_promise_longer_than_the_law_is_refused() -> None:

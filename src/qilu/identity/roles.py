@@ -60,6 +60,8 @@ PERMISSIONS: dict[str, Permission] = {
     "applications.view": _p(_DEPT, "window_clerk", "approver"),
     "applications.accept": _p(_DEPT, "window_clerk"),
     "applications.decide": _p(_DEPT, "approver"),
+    # 暂扣, 恢复, 变更, 延续 and 注销 of the licences a department issued.
+    "licences.manage": _p(_DEPT, "approver"),
     "data.publish": _p(_DEPT, "data_steward", systems=True),
     "data.approve_sharing": _p(_DEPT, "data_steward"),
     "data.request_sharing": _p(_DEPT, "data_steward", "leader"),

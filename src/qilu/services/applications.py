@@ -29,8 +29,14 @@ from qilu.services import cases, memo
 from qilu.services.catalog import current_chain, current_item
 from qilu.services.chains import Plan, given_values, plan_chain, plan_item
 from qilu.services.facts import PLATFORM_DEPARTMENT
-from qilu.services.licences import Wallet, entity_wallet, find_held, person_wallet
-from qilu.services.models import Application, ApplicationMaterial, Case, ServiceChain
+from qilu.services.licences import (
+    Wallet,
+    entity_wallet,
+    find_held,
+    person_wallet,
+    record_use,
+)
+from qilu.services.models import Application, ApplicationMaterial, Case, Licence, ServiceChain
 from qilu.services.specs import FormField, Material
 from qilu.services.workdays import beijing_today
 
@@ -616,8 +622,31 @@ def submit(
             "disputed": sorted(application.disputed),
         },
     )
-    cases.fan_out(session, vault, application, plan, today)
+    made = cases.fan_out(session, vault, application, plan, today)
+    _record_licence_uses(session, application, statuses, made)
     return application
+
+
+def _record_licence_uses(
+    session: Session, application: Application, statuses: list[MaterialStatus], made: list[Case]
+) -> None:
+    """用证: each licence read instead of a material, once per department that relies on it."""
+    for status in statuses:
+        if status.source != "licence" or status.licence_id is None or status.files:
+            continue
+        licence = session.get_one(Licence, status.licence_id)
+        for case in made:
+            if case.item.name in status.items:
+                record_use(
+                    session,
+                    licence,
+                    user=case.department.name,
+                    department_id=case.department_id,
+                    purpose=f"办理“{case.item.name}”，代替提交“{status.name}”"
+                    f"（申请编号 {application.number}）",
+                    authorisation="申请人提交申请时同意调用本人电子证照",
+                    application_id=application.id,
+                )
 
 
 def wallet_of(session: Session, vault: Vault, application: Application) -> Wallet:

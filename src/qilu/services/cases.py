@@ -628,7 +628,7 @@ def _issue(session: Session, vault: Vault, case: Case, today: date) -> None:
         case_id=case.id,
         content={
             "事项": case.item.name,
-            "办件编号": case.number,
+            "办件编号": case.national_number or case.number,
             **{k: v for k, v in form.items() if k in own_fields},
         },
         today=today,

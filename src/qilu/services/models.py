@@ -245,19 +245,32 @@ class DepartmentKey(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+LICENCE_STATES = ("valid", "suspended", "revoked")
+
+
 class Licence(Base):
-    """An e-licence (电子证照) as issued: content, the issuer's signature, trust grade, status.
-    Its catalog entry is also pushed into the 电子证照 library for other departments."""
+    """An e-licence (电子证照) as issued: content, the issuer's signature, trust grade, state.
+    Its catalog entry is also pushed into the 电子证照 library for other departments.
+
+    One row per licence, holding its current version: a 变更 or 延续 raises `version`, changes
+    the identifier and reseals; the version it replaced (now 变更 or 延续) is kept in its event,
+    so what was sealed before still verifies. `state` is 有效, 暂扣 or 注销; `status` is what
+    the release before it kept (valid or revoked), still written for processes of that release
+    while they serve, and read where `state` is empty."""
 
     __tablename__ = "service_licences"
     __table_args__ = (
         CheckConstraint("status IN ('valid', 'revoked')", name="status"),
+        CheckConstraint(f"state IN {LICENCE_STATES}", name="state"),
         CheckConstraint("trust_grade IN ('A', 'B', 'C', 'D')", name="trust_grade"),
         Index("ix_service_licences_holder", "holder_code_index", "licence_type"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    number: Mapped[str] = mapped_column(String(64), unique=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)  # 证照编号
+    # 电子证照标识 (GB/T 36903): type code, issuer, number, version and check character.
+    identifier: Mapped[str | None] = mapped_column(String(120), unique=True, index=True)
+    version: Mapped[int | None] = mapped_column(Integer)  # 版本号, 1 when empty
     licence_type: Mapped[str] = mapped_column(String(60))
     holder_kind: Mapped[str] = mapped_column(String(10))  # person | enterprise
     holder_code_index: Mapped[bytes] = mapped_column(LargeBinary(32))  # blind index of the code
@@ -274,11 +287,52 @@ class Licence(Base):
     key_id: Mapped[int] = mapped_column(ForeignKey("service_department_keys.id"))
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str | None] = mapped_column(String(10))
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoke_reason: Mapped[str | None] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     issuer: Mapped[Department] = relationship()
+
+    @property
+    def current_state(self) -> str:
+        return self.state or self.status
+
+
+class LicenceEvent(Base):
+    """One step in a licence's life: issued, 暂扣 and its lifting, 变更 and 延续 (each a new
+    version; `replaced` keeps the old one's identifier, document, seal and key), 注销; who did
+    it and why."""
+
+    __tablename__ = "service_licence_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    licence_id: Mapped[int] = mapped_column(ForeignKey("service_licences.id"), index=True)
+    # issue | suspend | restore | change | renew | revoke
+    action: Mapped[str] = mapped_column(String(10))
+    from_state: Mapped[str | None] = mapped_column(String(10))
+    to_state: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)  # the version it left the licence at
+    replaced: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LicenceUse(Base):
+    """用证: a licence read for a purpose (免提交 in an application, a 亮证 check, a QR check),
+    with the holder's authorisation for it; the holder sees every one."""
+
+    __tablename__ = "service_licence_uses"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    licence_id: Mapped[int] = mapped_column(ForeignKey("service_licences.id"), index=True)
+    used_by: Mapped[str] = mapped_column(String(200))  # who used it, as the holder reads it
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    purpose: Mapped[str] = mapped_column(String(300))  # 事由
+    authorisation: Mapped[str] = mapped_column(String(100))  # how the holder agreed to it
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("service_applications.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Rating(Base):

@@ -772,9 +772,11 @@ def licence_pdf(request: Request, db: DbSession, viewer: SignedIn, number: str) 
 
 @router.get("/account/licences/{number}", response_class=HTMLResponse)
 def licence_page(request: Request, db: DbSession, viewer: SignedIn, number: str) -> HTMLResponse:
-    """One licence: its face (照面) to look at or print, 亮证, the signed file."""
+    """One licence: its face (照面) to look at or print, 亮证, the signed file, its history
+    and every use made of it (用证记录)."""
     index, _ = _wallet(request, db, viewer, "view")
     licence = showing.owned_licence(db, number, index)
+    events, uses = licences.history_of(db, licence)
     return render(
         request,
         "services/licence.html",
@@ -782,7 +784,10 @@ def licence_page(request: Request, db: DbSession, viewer: SignedIn, number: str)
         kept=licence.keeper_code_index in index,
         status=showing.status_of(licence, beijing_today()),
         names=licences.STATUS_NAMES,
+        actions=licences.ACTION_NAMES,
         choosable=showing.choosable(licence),
+        events=events,
+        uses=uses,
     )
 
 

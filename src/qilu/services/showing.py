@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.service import record
 from qilu.digests import secret_digest
 from qilu.errors import NotFound, QiluError
-from qilu.services.licences import STATUS_NAMES, Wallet, holder_or_keeper
+from qilu.services.licences import STATUS_NAMES, Wallet, holder_or_keeper, record_use
 from qilu.services.models import Licence, LicenceShowing
 from qilu.services.specs import shipped_catalog
 
@@ -53,8 +53,8 @@ def choosable(licence: Licence) -> list[tuple[str, str]]:
 
 
 def status_of(licence: Licence, today: date) -> str:
-    if licence.status == "revoked":
-        return "revoked"
+    if licence.current_state in ("revoked", "suspended"):
+        return licence.current_state
     if licence.valid_until is not None and licence.valid_until < today:
         return "expired"
     return "valid"
@@ -70,7 +70,7 @@ def show(
     if unknown:
         raise QiluError("licence.field", "只能选择证照上的信息", field="f", unknown=unknown)
     if status_of(licence, now.date()) != "valid":
-        raise QiluError("licence.not_valid", "证照已注销或过期，不能亮证", field="number")
+        raise QiluError("licence.not_valid", "证照已注销、暂扣或过期，不能亮证", field="number")
     token = secrets.token_urlsafe(16)
     showing = LicenceShowing(
         licence_id=licence.id,
@@ -86,7 +86,7 @@ def show(
 
 @dataclass(frozen=True)
 class Shown:
-    status: str  # valid | expired | revoked | unknown | stale (the code's minute is over)
+    status: str  # valid | expired | suspended | revoked | unknown | stale (its minute is over)
     reason: str
     checked_at: datetime
     licence_type: str = ""
@@ -115,6 +115,14 @@ def verify(session: Session, token: str, now: datetime | None = None) -> Shown:
     values = [("持证人姓名", licence.holder_name)] if HOLDER in chosen else []
     values += [(label, value) for key, label, value in labelled_content(licence) if key in chosen]
     showing.verified_at = now
+    shown = "、".join(label for label, _ in values)
+    record_use(
+        session,
+        licence,
+        user="现场核验（扫描亮证二维码）",
+        purpose=f"核验证照{('，查看' + shown) if shown else ''}",
+        authorisation="持证人当面亮证，自选出示的信息",
+    )
     record(
         session,
         "services.licence_shown",
@@ -124,6 +132,7 @@ def verify(session: Session, token: str, now: datetime | None = None) -> Shown:
     reasons = {
         "valid": "证照由签发机关签发，当前有效",
         "expired": f"有效期至 {licence.valid_until}，已过期",
+        "suspended": "已被签发机构暂扣，暂停使用",
         "revoked": f"已注销：{licence.revoke_reason}",
     }
     return Shown(

@@ -243,6 +243,16 @@ class RuleSpec(BaseModel):
         return self
 
 
+class LicenceType(BaseModel):
+    """An entry of the 证照目录 (GB/T 36902): a licence type and who defines it."""
+
+    name: str = Field(min_length=2, max_length=60)
+    seq: int = Field(ge=1, le=999)
+    defined_by: str  # the kind of department that defines it, at the province level
+    holders: list[Subject] = Field(min_length=1)
+    type_code: str | None = None  # the national 证照类型代码, where the province has it
+
+
 class Catalog(BaseModel):
     """Everything the files hold, cross-checked: what `install` stores."""
 
@@ -252,6 +262,7 @@ class Catalog(BaseModel):
     materials: dict[str, Material]
     rules: dict[str, RuleSpec]
     synonyms: list[list[str]]
+    licence_types: dict[str, LicenceType]
 
     def material(self, name: str) -> Material:
         return self.materials.get(name) or Material(name=name)
@@ -304,6 +315,7 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
         fields = {k: FormField(key=k, **v) for k, v in raw["fields"].items()}
         materials = {k: Material(name=k, **v) for k, v in raw["materials"].items()}
         rules = {k: RuleSpec(key=k, **v) for k, v in raw["rules"].items()}
+        licence_types = {t["name"]: LicenceType.model_validate(t) for t in raw["licence_types"]}
         items = [ItemSpec.model_validate(i) for i in _items(raw["items"])]
         chains = [
             ChainSpec.model_validate({"code": f"C{n:03d}", **c})
@@ -325,6 +337,22 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
             problems.append(f"{item.name}：未定义的秒批规则 {item.instant}")
         if item.proactive and not item.instant:
             problems.append(f"{item.name}：免申即享的事项须有秒批规则")
+        if item.issues is not None:
+            kind = "person" if item.issues.holder == "child" else item.subject
+            listed = licence_types.get(item.issues.licence)
+            if listed is None:
+                problems.append(f"{item.name}：证照目录中没有“{item.issues.licence}”")
+            elif kind not in listed.holders:
+                problems.append(f"{item.name}：“{listed.name}”的持证主体不含{SUBJECT_NAMES[kind]}")
+    read = {m.name: m.source.removeprefix("licence:") for m in materials.values()}
+    problems += [
+        f"材料“{name}”：证照目录中没有“{licence}”"
+        for name, licence in read.items()
+        if licence != materials[name].source and licence not in licence_types
+    ]
+    codes = [(t.defined_by, t.seq) for t in licence_types.values()]
+    if len(set(codes)) != len(codes):
+        problems.append("证照目录中同一定义部门的顺序号重复")
     for chain in chains:
         problems += [
             f"一件事“{chain.name}”：目录中没有事项“{e.item}”"
@@ -340,6 +368,7 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
         materials=materials,
         rules=rules,
         synonyms=raw["synonyms"],
+        licence_types=licence_types,
     )
 
 
@@ -354,5 +383,6 @@ def shipped_catalog() -> Catalog:
             "materials": _read("materials.yaml"),
             "rules": _read("rules.yaml"),
             "synonyms": _read("synonyms.yaml"),
+            "licence_types": _read("licence_types.yaml"),
         }
     )

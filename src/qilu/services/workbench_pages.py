@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from qilu.errors import QiluError
+from qilu.errors import QiluError, Refused
 from qilu.filestore import file_store
 from qilu.identity import roles
 from qilu.identity.access import AnyStaff, require
@@ -33,8 +33,10 @@ from qilu.services import (
     cases,
     catalog,
     documents,
+    licences,
     queues,
     ratings,
+    showing,
 )
 from qilu.services.document_pages import pdf_response
 from qilu.services.portal_pages import answers_from
@@ -45,6 +47,7 @@ router = APIRouter(prefix="/workbench", include_in_schema=False)
 Posted = [Depends(check_csrf)]
 Desk = Annotated[roles.Staff, Depends(require("applications.view"))]
 Window = Annotated[roles.Staff, Depends(require("applications.accept"))]
+Issuer = Annotated[roles.Staff, Depends(require("licences.manage"))]
 ACTION_STYLES = {"not_accept", "refuse", "correct"}  # shown as secondary, need a reason
 
 
@@ -84,6 +87,7 @@ def queue(
         states=cases.STATE_NAMES,
         today=beijing_today(),
         clock=clock,
+        can_manage_licences=roles.allows(actor, "licences.manage"),
         departments=sorted(
             {g.department_name for g in actor.grants if g.department_id in departments}
         ),
@@ -364,6 +368,88 @@ def window_chain_start(
             receiving_department_id=window.id,
         )
     return RedirectResponse(f"/services/applications/{started.application.id}", status_code=303)
+
+
+@router.get("/licences", response_class=HTMLResponse)
+def issued_licences(
+    request: Request, db: DbSession, actor: Issuer, q: Annotated[str, Query(max_length=120)] = ""
+) -> HTMLResponse:
+    """The licences the actor's departments issued, to find one and act on it."""
+    return render(
+        request,
+        "services/issued_licences.html",
+        held=licences.issued_by(db, actor, q),
+        q=q,
+        names=licences.STATE_NAMES,
+    )
+
+
+@router.get("/licences/{number}", response_class=HTMLResponse)
+def issued_licence(request: Request, db: DbSession, actor: Issuer, number: str) -> HTMLResponse:
+    return _issued_licence(request, db, actor, number, error=None)
+
+
+def _issued_licence(
+    request: Request,
+    db: DbSession,
+    actor: roles.Staff,
+    number: str,
+    *,
+    error: QiluError | None,
+    typed: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    licence = licences.managed(db, actor, number[:64])
+    events, uses = licences.history_of(db, licence)
+    return render(
+        request,
+        "services/issued_licence.html",
+        status_code=200 if error is None else 403 if isinstance(error, Refused) else 400,
+        licence=licence,
+        events=events,
+        uses=uses,
+        content=showing.labelled_content(licence),
+        names=licences.STATE_NAMES,
+        actions=licences.ACTION_NAMES,
+        error=error,
+        typed=typed or {},
+    )
+
+
+@router.post("/licences/{number}", dependencies=Posted)
+def licence_step(
+    request: Request,
+    db: DbSession,
+    actor: Issuer,
+    number: str,
+    form: PostedForm,
+) -> Response:
+    """暂扣, 恢复, 延续, 变更 or 注销 one licence (its content fields named `c.<key>`)."""
+    action = str(form.get("action") or "")[:10]
+    reason = str(form.get("reason") or "")[:500]
+    typed = {k: str(v)[:200] for k, v in form.items()}
+    with redraw_on_refusal(
+        db, lambda error: _issued_licence(request, db, actor, number, error=error, typed=typed)
+    ):
+        years = str(form.get("years") or "").strip()
+        if action == "renew" and not years.isdigit():
+            raise QiluError("licence.years", "请填写延续年限（0 为长期）", field="years")
+        content = {
+            key[2:]: str(value).strip()[:200]
+            for key, value in form.items()
+            if key.startswith("c.") and str(value).strip()
+        }
+        licences.manage(
+            db,
+            get_vault(request),
+            actor,
+            number[:64],
+            action,
+            reason=reason,
+            today=beijing_today(),
+            years=int(years) if years.isdigit() else None,
+            content=content,
+        )
+    return RedirectResponse(f"/workbench/licences/{number[:64]}?done={action}", status_code=303)
 
 
 @router.get("/rectifications", response_class=HTMLResponse)
