@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -818,6 +819,94 @@ def archive_verify(ctx: CliContext, number: str | None) -> None:
                     click.echo(f"  {problem}")
     click.echo(f"共 {len(packages)} 个归档包，{len(packages) - failed} 个完好，{failed} 个校验失败")
     if failed:
+        sys.exit(1)
+
+
+@cli.group()
+def national() -> None:
+    """Reports to the 国家政务服务平台 (QILU_NATIONAL_URL), and a local receiver to try them on."""
+
+
+@national.command("receiver")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8300, show_default=True)
+@click.option(
+    "--keys",
+    default="http://127.0.0.1:8000/oidc/jwks/sm2",
+    show_default=True,
+    help="Qilu's SM2 public keys (its /oidc/jwks/sm2) the signatures are checked with.",
+)
+@click.option("--store", type=click.Path(path_type=Path), help="Keep accepted messages here.")
+def national_receiver(host: str, port: int, keys: str, store: Path | None) -> None:
+    """Run a local stand-in for the national platform's receiving end: it checks signatures,
+    the national field sets and the codes in them, and acknowledges or refuses each message.
+    Point Qilu at it with QILU_NATIONAL_URL=http://HOST:PORT/reports."""
+    import uvicorn
+
+    from qilu.services.national_receiver import jwks_keys, receiver_app
+
+    click.echo(f"国家平台模拟接收端：http://{host}:{port}/reports（验签公钥 {keys}）")
+    uvicorn.run(receiver_app(jwks_keys(keys), store), host=host, port=port, log_level="warning")
+
+
+@national.command("collect")
+@pass_context
+def national_collect(ctx: CliContext) -> None:
+    """Make the reports of what happened since the last collection (the sweeper does this every
+    few seconds; this is for a store whose sweeper is not running)."""
+    from sqlalchemy.orm import Session
+
+    from qilu.pii import load_vault
+    from qilu.services import national as reporting
+
+    with Session(ctx.engine) as session, session.begin():
+        made = reporting.collect(
+            session, load_vault(ctx.settings), send=bool(ctx.settings.national_url)
+        )
+    click.echo(f"新生成上报记录 {made} 条")
+
+
+@national.command("resend")
+@pass_context
+def national_resend(ctx: CliContext) -> None:
+    """Queue every report not yet acknowledged or refused (after setting QILU_NATIONAL_URL)."""
+    from sqlalchemy.orm import Session
+
+    from qilu.services import national as reporting
+
+    if not ctx.settings.national_url:
+        raise click.ClickException("未设置 QILU_NATIONAL_URL，无处发送")
+    with Session(ctx.engine) as session, session.begin():
+        queued = reporting.resend(session)
+    click.echo(f"已排队发送 {queued} 条")
+
+
+@national.command("reconcile")
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="Beijing day (default: yesterday).")
+@pass_context
+def national_reconcile(ctx: CliContext, day: datetime | None) -> None:
+    """The day's reports by kind: made, acknowledged, refused (with why), still pending, and
+    what the platform says it holds. Exit 1 on a refusal or a mismatch."""
+    from sqlalchemy.orm import Session
+
+    from qilu.services import national as reporting
+
+    with Session(ctx.engine) as session:
+        result = reporting.reconcile(
+            session, day.date() if day else None, ctx.settings.national_url
+        )
+    click.echo(f"{result.day} 上报对账")
+    names = {"pending": "待发送", "acknowledged": "已确认", "refused": "被拒收"}
+    for kind in sorted(set(result.ours) | set(result.theirs or {})):
+        counts = result.ours.get(kind, {})
+        ours = "，".join(f"{names[s]} {counts[s]}" for s in names if counts.get(s))
+        theirs = "" if result.theirs is None else f"；国家平台 {result.theirs.get(kind, 0)}"
+        click.echo(f"  {kind}：{ours or '无'}{theirs}")
+    for kind, subject, reason in result.refused:
+        click.echo(f"  拒收 {kind} {subject}：{reason}")
+    for kind in result.mismatched:
+        click.echo(f"  不一致：{kind} 已确认数与国家平台所存不符")
+    if result.refused or result.mismatched:
         sys.exit(1)
 
 

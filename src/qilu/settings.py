@@ -175,6 +175,12 @@ class Settings(BaseSettings):
     upstream_name: str = Field(
         default="国家政务服务平台", description="The upstream's name on the sign-in page."
     )
+    national_url: str | None = Field(
+        default=None,
+        description="Where 办件, 好差评 and e-licence reports go (the 国家政务服务平台's receiving "
+        "address, or `qilu national receiver`'s http://127.0.0.1:8300/reports); empty: reports are "
+        "kept, not sent, until it is set (then `qilu national resend`).",
+    )
     sms_gateway_url: str | None = Field(
         default=None,
         description="The SMS platform's HTTP endpoint (JSON phone and text); empty: messages are "

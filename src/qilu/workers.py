@@ -16,7 +16,7 @@ from qilu.messages import service as messages
 from qilu.operations import retention
 from qilu.outbox.service import BEAT_EVERY, Handler, beat, sweep, sweeper_name
 from qilu.pii import Vault
-from qilu.services import archive, bookings, clocks, documents
+from qilu.services import archive, bookings, clocks, documents, national
 from qilu.settings import Settings
 from qilu.sms import sender_for
 
@@ -36,7 +36,21 @@ def handlers(settings: Settings, vault: Vault) -> dict[str, Handler]:
         oidc_logout.BACKCHANNEL: partial(oidc_logout.deliver, vault=vault, issuer=settings.issuer),
         sms_codes.SEND: partial(sms_codes.deliver, vault=vault, sender=sender_for(settings)),
         messages.SMS: partial(messages.deliver_sms, vault=vault, sender=sender_for(settings)),
+        **(
+            {national.REPORT: partial(national.deliver, vault=vault, url=settings.national_url)}
+            if settings.national_url
+            else {}
+        ),
     }
+
+
+NATIONAL_EVERY = 5.0  # seconds between two collections of reports for the national platform
+
+
+def collect_reports(sessions: sessionmaker[Session], settings: Settings, vault: Vault) -> int:
+    """Make the reports for the 国家政务服务平台 of what happened since the last time."""
+    with sessions.begin() as session:
+        return national.collect(session, vault, send=bool(settings.national_url))
 
 
 HOURLY = 3600.0  # seconds between two runs of the hourly work
@@ -64,11 +78,14 @@ async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vau
     """A web process's sweeper: every `outbox_interval` seconds, in a worker thread; and once
     an hour, the hourly work (clocks, booking reminders)."""
     table = handlers(settings, vault)
-    next_hourly = next_beat = 0.0
+    next_hourly = next_beat = next_national = 0.0
     name, done = sweeper_name(), 0
     while True:
         await anyio.sleep(settings.outbox_interval)
         try:
+            if _due(next_national):
+                await anyio.to_thread.run_sync(collect_reports, sessions, settings, vault)
+                next_national = time.monotonic() + NATIONAL_EVERY
             done += await anyio.to_thread.run_sync(sweep, sessions, table)
             if _due(next_beat):
                 await anyio.to_thread.run_sync(beat, sessions, name, "web", done)
@@ -84,12 +101,15 @@ async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vau
 def run_worker(sessions: sessionmaker[Session], settings: Settings, vault: Vault) -> None:
     """`qilu outbox run`: sweep until stopped, at least once a second."""
     table = handlers(settings, vault)
-    next_hourly = next_beat = 0.0
+    next_hourly = next_beat = next_national = 0.0
     name, done = sweeper_name(), 0
     while True:
         if _due(next_hourly):
             hourly(sessions, settings)
             next_hourly = time.monotonic() + HOURLY
+        if _due(next_national):
+            collect_reports(sessions, settings, vault)
+            next_national = time.monotonic() + NATIONAL_EVERY
         ran = sweep(sessions, table)
         done += ran
         if _due(next_beat):

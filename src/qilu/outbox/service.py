@@ -4,7 +4,9 @@ again later (1 s, 2 s, 4 s … up to an hour apart) and never rolls back what ca
 must be idempotent, since a crash between an effect and its row being marked done runs it again.
 
 A handler that calls another system (an HTTP POST) returns that call instead of making it: the
-sweep makes it after its transaction, so no lock is held while a receiver takes its time.
+sweep makes it after its transaction, so no lock is held while a receiver takes its time. The
+call may return what to record of the answer (a function of a session), run in the short
+transaction that marks the effect done.
 
 Handlers are named by kind and given by the composition layer (`qilu.workers`), so this module
 imports no domain (the lower module offers the hook, DESIGN.md)."""
@@ -27,7 +29,8 @@ from qilu.outbox.models import OutboxEffect, SweeperBeat
 log = structlog.get_logger("qilu.outbox")
 # A handler does its work in the sweep's transaction; one that must wait on another system
 # returns the waiting part, which runs after that transaction, with none open (`_send`).
-Handler = Callable[[Session, dict[str, Any]], Callable[[], None] | None]
+Recorder = Callable[[Session], None]
+Handler = Callable[[Session, dict[str, Any]], Callable[[], Recorder | None] | None]
 LONGEST_WAIT = timedelta(hours=1)
 LEASE = timedelta(minutes=2)  # an effect being sent is not due again before this
 
@@ -88,7 +91,7 @@ def sweep(
 
 def _run(
     session: Session, effect: OutboxEffect, handlers: Mapping[str, Handler]
-) -> int | Callable[[], None]:
+) -> int | Callable[[], Recorder | None]:
     handler = handlers.get(effect.kind)
     try:
         if handler is None:
@@ -104,12 +107,15 @@ def _run(
     return 1
 
 
-def _send(sessions: sessionmaker[Session], effect_id: int, send: Callable[[], None]) -> int:
+def _send(
+    sessions: sessionmaker[Session], effect_id: int, send: Callable[[], Recorder | None]
+) -> int:
     """The part of an effect that waits on another system (an HTTP call), run with no
     transaction open: on SQLite a transaction holds the store's one write lock, and a slow
     receiver must not stop the platform. The outcome is written in a short transaction after."""
+    recorder: Recorder | None = None
     try:
-        send()
+        recorder = send()
         error: Exception | None = None
     except Exception as failure:
         error = failure
@@ -118,6 +124,8 @@ def _send(sessions: sessionmaker[Session], effect_id: int, send: Callable[[], No
         if error is not None:
             _failed(effect, error)
             return 0
+        if recorder is not None:
+            recorder(session)
         effect.done_at = datetime.now(UTC)
         return 1
 

@@ -41,6 +41,7 @@ from qilu.services.specs import shipped_catalog
 
 LIBRARY = "JC-ZZ-001"
 KEY_COLUMN = "department_key"
+HOLDER_COLUMN = "licence_holder_code"
 VERIFY_PATH = "/licences/verify"
 
 
@@ -173,6 +174,7 @@ def issue_licence(
         licence_type=licence_type,
         holder_kind=holder_kind,
         holder_code_index=holder_code_index,
+        holder_code_cipher=vault.encrypt(holder_code, HOLDER_COLUMN),
         holder_name=holder_name,
         keeper_code_index=keeper_code_index,
         issuer_department_id=issuer.id,

@@ -274,6 +274,9 @@ class Licence(Base):
     licence_type: Mapped[str] = mapped_column(String(60))
     holder_kind: Mapped[str] = mapped_column(String(10))  # person | enterprise
     holder_code_index: Mapped[bytes] = mapped_column(LargeBinary(32))  # blind index of the code
+    # The code itself, SM4-encrypted: what the national licence library is told. Empty on
+    # licences issued before it was kept.
+    holder_code_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
     holder_name: Mapped[str] = mapped_column(String(200))
     # Who keeps it in their wallet for a holder with no account of their own (a newborn's
     # parent): the keeper's blind index, None when the holder keeps it.
@@ -482,3 +485,44 @@ class CaseDocument(Base):
     pdf_digest: Mapped[str | None] = mapped_column(String(64))
 
     case: Mapped[Case] = relationship()
+
+
+REPORT_KINDS = ("accept", "process", "result", "rating", "rectify", "licence")
+REPORT_STATES = ("pending", "acknowledged", "refused")
+
+
+class NationalReport(Base):
+    """One record sent to the 国家政务服务平台 (`services.national`): what it is from, its body
+    (SM4-encrypted: it names people), and what the platform answered."""
+
+    __tablename__ = "service_national_reports"
+    __table_args__ = (
+        UniqueConstraint("kind", "source_id", "subject"),
+        CheckConstraint(f"kind IN {REPORT_KINDS}", name="kind"),
+        CheckConstraint(f"status IN {REPORT_STATES}", name="status"),
+        Index("ix_service_national_reports_day", "created_at", "kind", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    # The step, rating, rectification or licence event it is made from (a rating makes one
+    # report per case it rates, told apart by `subject`).
+    source_id: Mapped[int] = mapped_column(BigInteger)
+    subject: Mapped[str] = mapped_column(String(120))  # 办件编号 or 电子证照标识
+    body_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    answer_code: Mapped[str | None] = mapped_column(String(20))
+    answer_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class NationalMark(Base):
+    """How far the collector has read an append-only table (case steps, licence events,
+    ratings): every row at or below `last_id` is reported."""
+
+    __tablename__ = "service_national_marks"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger)

@@ -3,7 +3,9 @@ and revoked (暂扣), the events of each licence and the uses made of it (用证
 
 Existing licences get their identifier (version 001; the type code from the 证照目录 as it is
 today, frozen below, and their issuer's USCC), their state from their status, and an 签发 event
-(and a 注销 one if revoked). Their `version` stays empty: the document they were sealed as had
+(and a 注销 one if revoked). The holder's code, now kept encrypted for the national licence
+library, cannot be recovered for them (only its blind index was kept). Their `version` stays
+empty: the document they were sealed as had
 no identifier, so it must not gain one, or their seals would stop verifying.
 
 The new `state` is checked by the database on PostgreSQL; SQLite cannot add a check to an
@@ -155,6 +157,7 @@ def upgrade() -> None:
     op.add_column("service_licences", sa.Column("identifier", sa.String(length=120)))
     op.add_column("service_licences", sa.Column("version", sa.Integer()))
     op.add_column("service_licences", sa.Column("state", sa.String(length=10)))
+    op.add_column("service_licences", sa.Column("holder_code_cipher", sa.LargeBinary()))
     op.create_index(
         op.f("ix_service_licences_identifier"), "service_licences", ["identifier"], unique=True
     )
@@ -215,7 +218,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.drop_constraint(op.f("ck_service_licences_state"), "service_licences", type_="check")
     op.drop_index(op.f("ix_service_licences_identifier"), table_name="service_licences")
-    for column in ("state", "version", "identifier"):
+    for column in ("holder_code_cipher", "state", "version", "identifier"):
         op.drop_column("service_licences", column)
     op.drop_index(op.f("ix_service_licence_uses_licence_id"), table_name="service_licence_uses")
     op.drop_table("service_licence_uses")
