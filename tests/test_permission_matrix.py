@@ -262,6 +262,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/account/licences/{number}.pdf"): Rule(
         {**SIGNED_IN.expected, "agent_view": DENY, "agent_apply": DENY}
     ),
+    ("GET", "/account/licences/{number}.ofd"): Rule(
+        {**SIGNED_IN.expected, "agent_view": DENY, "agent_apply": DENY}
+    ),
     ("GET", "/account/licences/{number}"): SIGNED_IN,
     ("GET", "/account/licences/{number}/face.svg"): SIGNED_IN,
     # 亮证 hands the licence out like its file: 使用电子证照 for an enterprise's

@@ -770,6 +770,21 @@ def licence_pdf(request: Request, db: DbSession, viewer: SignedIn, number: str) 
     )
 
 
+@router.get("/account/licences/{number}.ofd")
+def licence_ofd(request: Request, db: DbSession, viewer: SignedIn, number: str) -> Response:
+    """The licence as an OFD layout document (the national format), sealed with SM2: handed
+    out like the signed file and the PDF."""
+    index, _ = _wallet(request, db, viewer, "licence")
+    licence = showing.owned_licence(db, number, index)
+    fields = [(label, value) for _, label, value in showing.labelled_content(licence)]
+    body = licences.ofd_of(db, get_vault(request), licence, fields)
+    return Response(
+        body,
+        media_type="application/ofd",
+        headers={"Content-Disposition": f'attachment; filename="{number}.ofd"'},
+    )
+
+
 @router.get("/account/licences/{number}", response_class=HTMLResponse)
 def licence_page(request: Request, db: DbSession, viewer: SignedIn, number: str) -> HTMLResponse:
     """One licence: its face (照面) to look at or print, 亮证, the signed file, its history
@@ -855,11 +870,16 @@ def verify_page(
 
 @router.post("/licences/verify", response_class=HTMLResponse)
 def verify_upload(request: Request, db: DbSession, file: UploadFile) -> HTMLResponse:
+    """Public: an uploaded licence file, the signed JSON or the OFD, checked."""
+    data = file.file.read()
     try:
-        presented = json.loads(file.file.read())
-        verdict = licences.verify_document(
-            db, presented["document"], str(presented["signature"]), beijing_today()
-        )
+        if data[:2] == b"PK":  # an OFD package is a ZIP
+            verdict = licences.verify_ofd(db, data, beijing_today())
+        else:
+            presented = json.loads(data)
+            verdict = licences.verify_document(
+                db, presented["document"], str(presented["signature"]), beijing_today()
+            )
     except (ValueError, KeyError, TypeError):
         verdict = licences.Verdict("forged", None, "文件不是齐鲁签发的电子证照")
     return render(request, "services/verify.html", verdict=verdict, names=licences.STATUS_NAMES)
