@@ -785,7 +785,13 @@ def archive_build(ctx: CliContext, limit: int) -> None:
         waiting = archiving.pending(session, limit)
         for application in waiting:
             archiving.archive_application(
-                session, vault, file_store(data_dir), data_dir, application
+                session,
+                vault,
+                file_store(data_dir),
+                data_dir,
+                application,
+                fonds=ctx.settings.archive_fonds,
+                scanner=ctx.settings.archive_scanner,
             )
     click.echo(f"已归档 {len(waiting)} 件")
 
@@ -819,6 +825,74 @@ def archive_verify(ctx: CliContext, number: str | None) -> None:
                     click.echo(f"  {problem}")
     click.echo(f"共 {len(packages)} 个归档包，{len(packages) - failed} 个完好，{failed} 个校验失败")
     if failed:
+        sys.exit(1)
+
+
+@archive.command("check")
+@click.argument("number", required=False)
+@pass_context
+def archive_check(ctx: CliContext, number: str | None) -> None:
+    """四性检测 (DA/T 70) of packages, one by its application number or all: authenticity,
+    integrity, usability, security; each report is kept with the package's record. Exit 1 if
+    any fails."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from qilu.services import archival
+    from qilu.services.models import Application, Archive
+
+    settings = ctx.settings
+    with Session(ctx.engine) as session, session.begin():
+        statement = select(Archive).join(Application).order_by(Archive.id)
+        if number:
+            statement = statement.where(Application.number == number)
+        packages = session.scalars(statement).all()
+        if number and not packages:
+            raise click.ClickException(f"没有申请编号为 {number} 的归档包")
+        failed = 0
+        for package in packages:
+            report = archival.check(
+                session,
+                settings.data_dir,
+                package,
+                scanner=settings.archive_scanner,
+                fonds=settings.archive_fonds,
+            )
+            verdict = archival.PASS if report.passed else archival.FAIL
+            click.echo(f"{report.reference}（{package.application.number}）：{verdict}")
+            for item in report.items:
+                if item["结果"] != archival.PASS:
+                    click.echo(f"  {item['性质']}·{item['检测项']}：{item['结果']}，{item['说明']}")
+            failed += not report.passed
+    click.echo(f"共 {len(packages)} 个归档包，{len(packages) - failed} 个通过四性检测")
+    if failed:
+        sys.exit(1)
+
+
+@archive.command("transfer")
+@click.option("--to", "target", type=click.Path(path_type=Path), required=True)
+@pass_context
+def archive_transfer(ctx: CliContext, target: Path) -> None:
+    """Hand the packages not yet transferred to an archive system: each passes its 四性检测
+    first, then goes to TARGET/<全宗号>/<年度>/<保管期限>/<档号>/ with its metadata and report
+    beside it, and TARGET/移交清单.json lists the batch. Exit 1 if any was held back."""
+    from sqlalchemy.orm import Session
+
+    from qilu.services import archival
+
+    settings = ctx.settings
+    with Session(ctx.engine) as session, session.begin():
+        done = archival.transfer(
+            session,
+            settings.data_dir,
+            target,
+            scanner=settings.archive_scanner,
+            fonds=settings.archive_fonds,
+        )
+    click.echo(f"已移交 {len(done.sent)} 个归档包，移交清单：{done.manifest}")
+    for reference, why in done.held:
+        click.echo(f"  未移交 {reference}：{why}")
+    if done.held:
         sys.exit(1)
 
 

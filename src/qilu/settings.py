@@ -175,6 +175,17 @@ class Settings(BaseSettings):
     upstream_name: str = Field(
         default="国家政务服务平台", description="The upstream's name on the sign-in page."
     )
+    archive_fonds: str = Field(
+        default="Q001",
+        pattern=r"^[0-9A-Z]{1,10}$",
+        description="全宗号 of the platform's records, as the archives assigned it (DA/T 13).",
+    )
+    archive_scanner: str | None = Field(
+        default=None,
+        description="A virus scanner run on each package at its 四性检测, given the folder "
+        "(e.g. `clamscan -r --no-summary`); exit 0 is clean, 1 infected. Empty: the check "
+        "says no scan was made.",
+    )
     national_url: str | None = Field(
         default=None,
         description="Where 办件, 好差评 and e-licence reports go (the 国家政务服务平台's receiving "

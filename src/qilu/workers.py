@@ -26,7 +26,13 @@ log = structlog.get_logger("qilu.workers")
 def handlers(settings: Settings, vault: Vault) -> dict[str, Handler]:
     """What runs each kind of effect."""
     return {
-        archive.ARCHIVE: partial(archive.run_archive, vault=vault, data_dir=settings.data_dir),
+        archive.ARCHIVE: partial(
+            archive.run_archive,
+            vault=vault,
+            data_dir=settings.data_dir,
+            fonds=settings.archive_fonds,
+            scanner=settings.archive_scanner,
+        ),
         documents.PDF: partial(
             documents.write_pdf,
             font=settings.cjk_font,

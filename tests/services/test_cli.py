@@ -22,6 +22,7 @@ from qilu.pii import load_vault
 from qilu.services import applications, archive
 from qilu.services.catalog import install_catalog
 from qilu.services.models import ServiceItem
+from qilu.services.workdays import beijing_today
 from qilu.settings import Settings
 
 from ..conftest import make_settings
@@ -63,7 +64,7 @@ def archived_store(settings: Settings) -> Path:
         )
         assert application.status == "done"
         package = archive.archive_application(
-            session, vault, file_store(tmp_path), tmp_path, application
+            session, vault, file_store(tmp_path), tmp_path, application, fonds="Q001"
         )
         path = tmp_path / package.path
     engine.dispose()
@@ -95,3 +96,35 @@ def test_archive_verify_passes_intact_packages_and_catches_a_changed_one(tmp_pat
     broken = run("archive", "verify", env=env)
     assert broken.returncode == 1
     assert "metadata.json" in broken.stdout and "1 个校验失败" in broken.stdout
+
+
+def test_archive_check_and_transfer_from_the_command_line(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    path = archived_store(settings)
+    env = store_env(settings)
+    checked = run("archive", "check", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "Q001-ZW·" in checked.stdout and "通过" in checked.stdout
+    assert "安全性·病毒检测：提示" in checked.stdout  # said, not hidden
+    target = tmp_path / "handed-over"
+    moved = run("archive", "transfer", "--to", str(target), env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert "已移交 1 个归档包" in moved.stdout and (target / "移交清单.json").is_file()
+    form = path / "data" / "form.json"
+    form.chmod(form.stat().st_mode | stat.S_IWUSR)
+    form.write_text("{}", "utf-8")
+    failed = run("archive", "check", env=env)
+    assert failed.returncode == 1 and "不通过" in failed.stdout
+
+
+def test_national_reconcile_from_the_command_line(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    archived_store(settings)
+    env = store_env(settings)
+    collected = run("national", "collect", env=env)
+    assert collected.returncode == 0 and "新生成上报记录" in collected.stdout
+    unsent = run("national", "resend", env=env)
+    assert unsent.returncode != 0 and "QILU_NATIONAL_URL" in unsent.stderr
+    today = run("national", "reconcile", "--day", beijing_today().isoformat(), env=env)
+    assert today.returncode == 0, today.stderr
+    assert "accept：待发送" in today.stdout and "process：待发送" in today.stdout

@@ -286,7 +286,7 @@ def test_the_archive_keeps_the_documents_and_their_pdfs(
         decide(province, case, approver, action, "")
     assert application.status == "done"
     package = archive.archive_application(
-        province.session, province.vault, store, tmp_path, application
+        province.session, province.vault, store, tmp_path, application, fonds="Q001"
     )
     data = tmp_path / package.path / "data"
     assert (data / "documents" / f"{receipt.number}.pdf").read_bytes().startswith(b"%PDF-")

@@ -278,11 +278,11 @@ def test_a_finished_application_is_archived_once_and_tampering_is_caught(
 ) -> None:
     application = finished_newborn(province, store)
     package = archive.archive_application(
-        province.session, province.vault, store, tmp_path, application
+        province.session, province.vault, store, tmp_path, application, fonds="Q001"
     )
     assert (
         archive.archive_application(
-            province.session, province.vault, store, tmp_path, application
+            province.session, province.vault, store, tmp_path, application, fonds="Q001"
         ).id
         == package.id
     )
@@ -305,7 +305,9 @@ def test_an_unfinished_application_is_not_archived(
 ) -> None:
     application = newborn(province, store)
     with pytest.raises(QiluError) as refused:
-        archive.archive_application(province.session, province.vault, store, tmp_path, application)
+        archive.archive_application(
+            province.session, province.vault, store, tmp_path, application, fonds="Q001"
+        )
     assert refused.value.code == "archive.not_finished"
 
 
@@ -333,7 +335,7 @@ def test_a_finished_application_is_archived_after_commit_from_the_outbox(
     sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
     table = handlers(settings, province.vault) | {
         archive.ARCHIVE: lambda session, payload: archive.run_archive(
-            session, payload, vault=province.vault, data_dir=tmp_path, store=store
+            session, payload, vault=province.vault, data_dir=tmp_path, fonds="Q001", store=store
         )
     }
     assert sweep(sessions, table) >= 1  # the package (and the documents' PDFs, if a font is here)

@@ -1,8 +1,10 @@
 """单套制 archiving: a finished application becomes an electronic record package — a BagIt bag
-with the metadata, the form, every material, every decision and an excerpt of the audit log —
-with sha256 and SM3 manifests. Packages are written once and never changed; `verify` checks
-both manifests (bagit-python writes SM3 but does not verify it, so the SM3 check is ours) and
-the tag manifest against the digest kept in the database, so a rebuilt bag is caught too."""
+with the metadata (archival metadata among it, `services.archival`), the form, every material,
+every decision, every licence as a sealed OFD and an excerpt of the audit log — with sha256
+and SM3 manifests, kept only once it passes its 四性检测. Packages are written once and never
+changed; `verify` checks both manifests (bagit-python writes SM3 but does not verify it, so the
+SM3 check is ours) and the tag manifest against the digest kept in the database, so a rebuilt
+bag is caught too."""
 
 from __future__ import annotations
 
@@ -27,10 +29,14 @@ from qilu.filestore import FileStore, file_store
 from qilu.identity.models import LegalEntity, Person
 from qilu.outbox.service import enqueue
 from qilu.pii import Vault
+from qilu.services import archival
 from qilu.services.applications import safe_file_name
 from qilu.services.cases import STATE_NAMES, steps_of
 from qilu.services.documents import of_cases
+from qilu.services.licences import ofd_of
 from qilu.services.models import Application, ApplicationMaterial, Archive, Licence
+from qilu.services.showing import labelled_content
+from qilu.services.workdays import beijing_today
 
 FOLDER = "archive"
 TAG_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-sm3.txt")
@@ -41,9 +47,17 @@ def _json(path: Path, value: Any) -> None:
 
 
 def archive_application(
-    session: Session, vault: Vault, store: FileStore, data_dir: Path, application: Application
+    session: Session,
+    vault: Vault,
+    store: FileStore,
+    data_dir: Path,
+    application: Application,
+    *,
+    fonds: str,
+    scanner: str | None = None,
 ) -> Archive:
-    """Write the package of a finished application (once) and record its digest."""
+    """Write the package of a finished application (once) with its archival metadata (档号
+    in `fonds`), record its digest, and keep it only if it passes its 四性检测."""
     if application.status != "done":
         raise QiluError("archive.not_finished", "申请尚未办结，不能归档", field="application")
     existing = session.scalars(
@@ -59,9 +73,13 @@ def archive_application(
         # kept aside, never overwritten nor trusted, and the package is built again.
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         os.replace(final, final.with_name(f".orphan-{application.number}-{stamp}"))
+    archive = Archive(application_id=application.id, path=str(relative), tag_digest="", files=0)
+    archive.application = application
+    now = datetime.now(UTC)
+    metadata = archival.assign(session, archive, fonds=fonds, on=beijing_today(now))
     work = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
     try:
-        count = _contents(session, vault, store, application, work)
+        count = _contents(session, vault, store, application, work, metadata)
         bagit.make_bag(
             str(work),
             {
@@ -78,20 +96,23 @@ def archive_application(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    archive = Archive(
-        application_id=application.id,
-        path=str(relative),
-        tag_digest=digest,
-        files=count,
-        created_at=datetime.now(UTC),
-    )
+    archive.tag_digest, archive.files, archive.created_at = digest, count, now
     session.add(archive)
     session.flush()
+    report = archival.check(session, data_dir, archive, scanner=scanner, fonds=fonds)
+    if not report.passed:  # not kept: the outbox tries again, the package is set aside then
+        failed = [f"{i['检测项']}：{i['说明']}" for i in report.items if i["结果"] == archival.FAIL]
+        raise QiluError("archive.check_failed", "四性检测未通过：" + "；".join(failed))
     return archive
 
 
 def _contents(
-    session: Session, vault: Vault, store: FileStore, application: Application, root: Path
+    session: Session,
+    vault: Vault,
+    store: FileStore,
+    application: Application,
+    root: Path,
+    archival_metadata: dict[str, Any],
 ) -> int:
     person = session.get_one(Person, application.applicant_person_id)
     entity = session.get(LegalEntity, application.entity_id) if application.entity_id else None
@@ -109,6 +130,7 @@ def _contents(
             "办理地": application.division_code,
             "提交时间": application.submitted_at,
             "办结时间": application.finished_at,
+            "档案元数据": archival_metadata,
         },
     )
     _json(
@@ -156,13 +178,21 @@ def _contents(
         [
             {
                 "编号": lic.number,
+                "电子证照标识": lic.identifier,
                 "类型": lic.licence_type,
                 "签名": lic.signature.hex(),
                 "内容": lic.content,
+                "OFD": f"{lic.number}.ofd",
             }
             for lic in licences
         ],
     )
+    # The licences themselves as the national layout documents, sealed (单套制: the record
+    # is the electronic original).
+    (root / "licences").mkdir()
+    for lic in licences:
+        fields = [(label, value) for _, label, value in labelled_content(lic)]
+        (root / "licences" / f"{lic.number}.ofd").write_bytes(ofd_of(session, vault, lic, fields))
     subjects = [f"application:{application.number}"] + [
         f"case:{c.number}" for c in application.cases
     ]
@@ -201,7 +231,8 @@ def _contents(
             entry["文件"] = name
         listed.append(entry)
     _json(root / "materials.json", listed)
-    return 7 + sum(1 for m in materials if m.digest) + _documents(session, store, application, root)
+    written = sum(1 for m in materials if m.digest) + len(licences)
+    return 7 + written + _documents(session, store, application, root)
 
 
 def _documents(session: Session, store: FileStore, application: Application, root: Path) -> int:
@@ -248,6 +279,11 @@ def verify(data_dir: Path, archive: Archive) -> list[str]:
     root = data_dir / archive.path
     if not root.is_dir():
         return [f"{archive.path}：归档包不存在"]
+    return verify_fixity(root, archive)
+
+
+def verify_fixity(root: Path, archive: Archive) -> list[str]:
+    """Both manifests, and the tag manifest against the digest recorded at archiving."""
     problems = []
     try:
         bagit.Bag(str(root)).validate(processes=1)
@@ -296,6 +332,8 @@ def run_archive(
     *,
     vault: Vault,
     data_dir: Path,
+    fonds: str,
+    scanner: str | None = None,
     store: FileStore | None = None,
 ) -> None:
     """The outbox's handler: write the package (again, if an earlier try did not finish)."""
@@ -303,7 +341,7 @@ def run_archive(
     if application is None or application.status != "done":
         return
     files = store or file_store(data_dir)
-    archive_application(session, vault, files, data_dir, application)
+    archive_application(session, vault, files, data_dir, application, fonds=fonds, scanner=scanner)
 
 
 def pending(session: Session, limit: int = 500) -> list[Application]:

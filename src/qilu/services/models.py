@@ -414,8 +414,28 @@ class Archive(Base):
     tag_digest: Mapped[str] = mapped_column(String(64))
     files: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Archival metadata (DA/T 13, DA/T 46; `services.archival`): empty on packages archived
+    # before it was kept, until a check or a transfer gives them theirs.
+    reference: Mapped[str | None] = mapped_column(String(60), unique=True, index=True)  # 档号
+    fonds: Mapped[str | None] = mapped_column(String(20))  # 全宗号
+    retention: Mapped[str | None] = mapped_column(String(4))  # 保管期限: Y, D30, D10
+    classification: Mapped[str | None] = mapped_column(String(8))  # 密级
+    # The last 四性检测: passed or not, with its report; and when it went to the archives.
+    check_passed: Mapped[bool | None] = mapped_column(Boolean)
+    check_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    transferred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     application: Mapped[Application] = relationship()
+
+
+class ArchiveSerial(Base):
+    """The last 件号 given in one series of 档号 (全宗, 年度, 保管期限)."""
+
+    __tablename__ = "service_archive_serials"
+
+    series: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class LicenceShowing(Base):
