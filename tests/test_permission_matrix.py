@@ -184,6 +184,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/admin/roles"): ROLES,
     ("POST", "/admin/roles/{role_id}/revoke"): ROLES,
     ("GET", "/admin/items"): CATALOG,
+    ("GET", "/admin/items/export"): CATALOG,
+    ("GET", "/admin/items/coverage"): CATALOG,
     ("GET", "/admin/items/{code}"): CATALOG,
     ("POST", "/admin/items/{code}"): CATALOG,
     ("GET", "/admin/system"): SYSTEM_VIEW,

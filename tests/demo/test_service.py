@@ -114,9 +114,9 @@ def test_the_demo_has_the_service_catalog_and_work_in_the_queues(tmp_path: Path)
     settings = make_settings(tmp_path).model_copy(update={"demo_scale": 2000})
     engine = make_engine(settings)
     summary = prepare_demo(engine, settings)
-    assert (summary.items, summary.chains) == (352, 133)
+    assert (summary.items, summary.chains) == (359, 136)
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(ServiceChain)) == 133
+        assert session.scalar(select(func.count()).select_from(ServiceChain)) == 136
         assert session.scalar(select(func.count()).select_from(Application)) >= 3
         waiting = session.scalar(
             select(func.count()).select_from(Case).where(Case.state == "submitted")
@@ -128,7 +128,7 @@ def test_the_demo_has_the_service_catalog_and_work_in_the_queues(tmp_path: Path)
         staffed = {d.id for d in journey_departments(session)}
         queued = set(session.scalars(select(Case.department_id).where(Case.state == "submitted")))
         assert queued <= staffed
-    assert "政务服务事项 352，一链办理 133" in summary.describe("http://127.0.0.1:8000")
+    assert "政务服务事项 359，一链办理 136" in summary.describe("http://127.0.0.1:8000")
     prepare_demo(engine, settings)  # reused: nothing is made twice
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Application)) >= 3

@@ -40,7 +40,16 @@ def _raw() -> dict:
 
     return {
         n: read(f"{n}.yaml")
-        for n in ("items", "chains", "fields", "materials", "rules", "synonyms", "licence_types")
+        for n in (
+            "items",
+            "chains",
+            "fields",
+            "materials",
+            "rules",
+            "synonyms",
+            "licence_types",
+            "national_matters",
+        )
     }
 
 

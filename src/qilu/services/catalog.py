@@ -160,6 +160,10 @@ def current_chain(session: Session, code: str) -> ServiceChain:
     return found
 
 
+def current_items(session: Session) -> list[ServiceItem]:
+    return list(session.scalars(_current(ServiceItem).order_by(ServiceItem.code)))
+
+
 def item_names(session: Session, codes: list[str]) -> dict[str, str]:
     """The current names of these items, by code."""
     rows = session.execute(
@@ -192,8 +196,25 @@ ELEMENT_LABELS = {
     "depth": "网办深度",
     "province_wide": "全省通办",
     "keywords": "搜索关键词",
+    "guide": "实施清单要素",
+    "faq": "常见问题",
 }
 EDITABLE = tuple(ELEMENT_LABELS)
+
+
+def faq_from_text(text: str) -> list[dict[str, str]]:
+    """常见问题 as an administrator types them: one per line, question｜answer."""
+    entries = []
+    for n, line in enumerate((t.strip() for t in text.splitlines()), start=1):
+        if not line:
+            continue
+        question, bar, answer = line.replace("|", "｜").partition("｜")
+        if not bar or not question.strip() or not answer.strip():
+            raise QiluError(
+                "services.faq_line", f"常见问题第 {n} 行：请用“｜”分隔问题和回答", field="faq"
+            )
+        entries.append({"q": question.strip(), "a": answer.strip()})
+    return entries
 
 
 def change_item(
@@ -431,7 +452,7 @@ CARE_SERVICES = (
     "医保个人账户家庭共济备案",
 )
 # 一件事 a family member most often does for an elderly or disabled relative (亲友代办).
-FAMILY_CHAINS = ("退休", "老年人福利补贴", "异地就医", "残疾人服务")
+FAMILY_CHAINS = ("退休", "老年人福利补贴", "就医费用报销", "残疾人服务")
 # 热门服务 until the applications themselves say what people come for.
 POPULAR = (
     "新生儿出生",
@@ -487,3 +508,52 @@ def popular_now(session: Session) -> list[Hit]:
         _popular.clear()
         kept = _popular[stamp] = (time.monotonic(), popular(session))
     return kept[1]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How the province covers one matter of the national 高效办成一件事 lists."""
+
+    code: str
+    name: str
+    batch: str
+    status: str  # covered | partial | missing | outside
+    chain_code: str | None
+    missing: list[str]  # items the national matter expects that the chain lacks
+    why: str = ""
+
+
+COVERAGE_NAMES = {
+    "covered": "已覆盖",
+    "partial": "部分覆盖",
+    "missing": "未覆盖",
+    "outside": "不在本平台办理",
+}
+
+
+def national_coverage(session: Session, catalog: Catalog | None = None) -> list[Coverage]:
+    """Each national matter against the chains stored now (an administrator's edits count)."""
+    catalog = catalog or shipped_catalog()
+    chains = {c.name: c for c in session.scalars(_current(ServiceChain))}
+    codes = {e["item"] for c in chains.values() for e in c.spec["items"]}
+    names = item_names(session, sorted(codes))
+    out = []
+    for matter in catalog.national_matters:
+        if matter.outside:
+            out.append(
+                Coverage(
+                    matter.code, matter.name, matter.batch, "outside", None, [], matter.outside
+                )
+            )
+            continue
+        chain = chains.get(matter.chain or "")
+        if chain is None:
+            out.append(
+                Coverage(matter.code, matter.name, matter.batch, "missing", None, matter.needs)
+            )
+            continue
+        held = {names.get(e["item"], "") for e in chain.spec["items"]}
+        missing = [n for n in matter.needs if n not in held]
+        status = "partial" if missing else "covered"
+        out.append(Coverage(matter.code, matter.name, matter.batch, status, chain.code, missing))
+    return out

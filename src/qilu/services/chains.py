@@ -121,6 +121,8 @@ def plan_chain(
         for e in chain.spec["items"]
         if all(checked.get(key) == value for key, value in e.get("when", {}).items())
     ]
+    if not entries:  # every item depends on an answer, and none applies
+        raise NotEligible("answers", "按您的回答，这件事没有需要申请的事项，无需办理。")
     codes = [e["item"] for e in entries]
     rows = {i.code: i for i in session.scalars(_current_items(codes))}
     selected = set(codes)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, UploadFil
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from qilu.codes.divisions import SHANDONG, divisions
 from qilu.errors import NotFound, QiluError
 from qilu.filestore import file_store
 from qilu.identity import family
@@ -43,6 +44,7 @@ from qilu.services import (
     cases,
     catalog,
     documents,
+    implementation,
     licences,
     offers,
     progress,
@@ -104,9 +106,25 @@ def suggest(request: Request, db: ReadSession, q: str = "") -> HTMLResponse:
 
 
 @router.get("/services/items/{code}", response_class=HTMLResponse)
-def item_guide(request: Request, db: ReadSession, code: str) -> HTMLResponse:
+def item_guide(
+    request: Request,
+    db: ReadSession,
+    code: str,
+    division: Annotated[str, Query(max_length=6)] = "",
+) -> HTMLResponse:
+    """The guide (办事指南) and, for a place chosen, the item's whole 实施清单 there."""
     item = catalog.current_item(db, code)
     shipped = shipped_catalog()
+    place = divisions().get(division) if division else None
+    department, problem = None, None
+    if place is not None and place.is_current and division.startswith("37"):
+        try:
+            department = catalog.competent_department(db, item, division)
+        except QiluError as error:
+            problem = error.message
+    elif division:
+        problem = "请选择山东省内的市或县（市、区）"
+    implementation_code = catalog.implementation_code(item, department) if department else ""
     return render(
         request,
         "services/item.html",
@@ -117,7 +135,29 @@ def item_guide(request: Request, db: ReadSession, code: str) -> HTMLResponse:
         subjects=SUBJECT_NAMES,
         depths=DEPTH_NAMES,
         start_key=_key(),
+        places=_places(),
+        division=division if department else "",
+        place_name=divisions().full_name(division) if department else "",
+        place_problem=problem,
+        groups=implementation.grouped(
+            implementation.elements(
+                item, shipped, department=department, implementation_code=implementation_code
+            )
+        ),
     )
+
+
+def _places() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Shandong's cities, each with its counties, for choosing where to see an item's list."""
+    table = divisions()
+    return [
+        (
+            city.name,
+            [(city.code, f"{city.name}（市级）")]
+            + [(county.code, county.name) for county in table.current("county", city.code)],
+        )
+        for city in table.current("city", SHANDONG)
+    ]
 
 
 @router.get("/services/chains/{code}", response_class=HTMLResponse)

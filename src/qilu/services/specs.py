@@ -96,6 +96,30 @@ class SpecialStep(BaseModel):
     days: int = Field(ge=1, le=365)
 
 
+# 实施清单 elements an administrator may write per item: those that depend on the place or are
+# free text (`services.implementation` computes the rest).
+GUIDE_ELEMENTS = (
+    "办理地点",
+    "办理时间",
+    "咨询方式",
+    "监督投诉方式",
+    "办理流程",
+    "结果样本",
+    "数量限制",
+    "中介服务",
+    "收费依据",
+    "联办机构",
+    "现场办理原因说明",
+    "是否支持物流快递",
+    "是否支持网上支付",
+)
+
+
+class FaqEntry(BaseModel):
+    q: str = Field(min_length=2, max_length=200)
+    a: str = Field(min_length=1, max_length=1000)
+
+
 class Issues(BaseModel):
     licence: str
     years: int = Field(default=0, ge=0, le=50)  # 0 = 长期有效
@@ -128,11 +152,21 @@ class ItemSpec(BaseModel):
     proactive: bool = False
     issues: Issues | None = None
     keywords: list[str] = Field(default_factory=list)
+    # 实施清单 elements written for the item (办理地点, 办理时间, 咨询方式…; see
+    # `services.implementation.WRITABLE`) and its 常见问题.
+    guide: dict[str, str] = Field(default_factory=dict)
+    faq: list[FaqEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _limits(self) -> ItemSpec:
         if self.promised_days > self.legal_days:
             raise ValueError(f"{self.name}：承诺时限不得长于法定时限")
+        unknown = sorted(set(self.guide) - set(GUIDE_ELEMENTS))
+        if unknown:
+            raise ValueError(f"{self.name}：不能填写这些实施清单要素：{'、'.join(unknown)}")
+        long = [k for k, v in self.guide.items() if len(v) > 500]
+        if long:
+            raise ValueError(f"{self.name}：{long[0]}不能超过 500 字")
         return self
 
     @property
@@ -187,6 +221,8 @@ class ChainItem(BaseModel):
 
 class ChainSpec(BaseModel):
     code: str
+    # The national 高效办成一件事 matter it does (`NationalMatter.code`), if one.
+    national: str | None = None
     name: str = Field(min_length=2, max_length=40)
     subject: Subject = Field(alias="for")
     category: str
@@ -243,6 +279,23 @@ class RuleSpec(BaseModel):
         return self
 
 
+class NationalMatter(BaseModel):
+    """A matter of the national 高效办成一件事 lists and how the province covers it."""
+
+    code: str = Field(pattern=r"^\d{4}-\d-\d{2}$")
+    name: str
+    batch: str
+    chain: str | None = None  # the chain that does it here
+    needs: list[str] = Field(default_factory=list)  # items the national matter expects
+    outside: str | None = None  # why a provincial platform does not handle it
+
+    @model_validator(mode="after")
+    def _one(self) -> NationalMatter:
+        if (self.chain is None) == (self.outside is None):
+            raise ValueError(f"国家一件事“{self.name}”须写明本省的一件事或不在本平台办理的原因")
+        return self
+
+
 class LicenceType(BaseModel):
     """An entry of the 证照目录 (GB/T 36902): a licence type and who defines it."""
 
@@ -263,6 +316,7 @@ class Catalog(BaseModel):
     rules: dict[str, RuleSpec]
     synonyms: list[list[str]]
     licence_types: dict[str, LicenceType]
+    national_matters: list[NationalMatter]
 
     def material(self, name: str) -> Material:
         return self.materials.get(name) or Material(name=name)
@@ -316,9 +370,13 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
         materials = {k: Material(name=k, **v) for k, v in raw["materials"].items()}
         rules = {k: RuleSpec(key=k, **v) for k, v in raw["rules"].items()}
         licence_types = {t["name"]: LicenceType.model_validate(t) for t in raw["licence_types"]}
+        matters = [NationalMatter.model_validate(m) for m in raw["national_matters"]]
         items = [ItemSpec.model_validate(i) for i in _items(raw["items"])]
+        national = {m.chain: m.code for m in matters if m.chain}
         chains = [
-            ChainSpec.model_validate({"code": f"C{n:03d}", **c})
+            ChainSpec.model_validate(
+                {"code": f"C{n:03d}", "national": national.get(c["name"]), **c}
+            )
             for n, c in enumerate(raw["chains"], start=1)
         ]
     except ValidationError as error:
@@ -350,6 +408,17 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
         for name, licence in read.items()
         if licence != materials[name].source and licence not in licence_types
     ]
+    chain_names = {c.name for c in chains}
+    for matter in matters:
+        if matter.chain and matter.chain not in chain_names:
+            problems.append(f"国家一件事“{matter.name}”：没有名为“{matter.chain}”的一件事")
+        problems += [
+            f"国家一件事“{matter.name}”：目录中没有事项“{n}”"
+            for n in matter.needs
+            if n not in by_name
+        ]
+    if len({m.code for m in matters}) != len(matters):
+        problems.append("国家一件事清单编码重复")
     codes = [(t.defined_by, t.seq) for t in licence_types.values()]
     if len(set(codes)) != len(codes):
         problems.append("证照目录中同一定义部门的顺序号重复")
@@ -369,6 +438,7 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
         rules=rules,
         synonyms=raw["synonyms"],
         licence_types=licence_types,
+        national_matters=matters,
     )
 
 
@@ -384,5 +454,6 @@ def shipped_catalog() -> Catalog:
             "rules": _read("rules.yaml"),
             "synonyms": _read("synonyms.yaml"),
             "licence_types": _read("licence_types.yaml"),
+            "national_matters": _read("national_matters.yaml"),
         }
     )
