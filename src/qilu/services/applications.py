@@ -25,7 +25,7 @@ from qilu.identity.enterprises import SCOPES, Identity
 from qilu.identity.models import LegalEntity, Person
 from qilu.identity.service import audit_subject
 from qilu.pii import Vault
-from qilu.services import cases, memo
+from qilu.services import cases, memo, trust
 from qilu.services.catalog import current_chain, current_item
 from qilu.services.chains import Plan, given_values, plan_chain, plan_item
 from qilu.services.facts import PLATFORM_DEPARTMENT
@@ -36,8 +36,15 @@ from qilu.services.licences import (
     person_wallet,
     record_use,
 )
-from qilu.services.models import Application, ApplicationMaterial, Case, Licence, ServiceChain
-from qilu.services.specs import FormField, Material
+from qilu.services.models import (
+    Application,
+    ApplicationMaterial,
+    Case,
+    Licence,
+    LicenceCopy,
+    ServiceChain,
+)
+from qilu.services.specs import FormField, Material, shipped_catalog
 from qilu.services.workdays import beijing_today
 
 PERSON_LIBRARY, ENTITY_LIBRARY = "JC-RK-001", "JC-FR-001"
@@ -463,6 +470,7 @@ class MaterialStatus:
     max_files: int
     files: list[ApplicationMaterial]
     licence_id: int | None = None
+    copy: LicenceCopy | None = None  # a B-grade copy brought to a window before
 
 
 def material_statuses(
@@ -483,12 +491,15 @@ def material_statuses(
         files = [r for r in rows if r.material == spec.name and r.source == "upload"]
         kind, _, target = spec.source.partition(":")
         held = find_held(session, wallet, target, today) if kind == "licence" else None
+        copy = trust.reusable(session, wallet, target) if kind == "licence" and not held else None
         if files:
             source, detail = "upload", f"已上传 {len(files)} 个文件"
         elif kind == "library":
             source, detail = "library", "由数据共享获取，免提交"
         elif held is not None:
             source, detail = "licence", f"调用您的电子证照“{target}”，免提交"
+        elif copy is not None:
+            source, detail = "licence", f"调用窗口已核验原件的“{target}”（B级），免提交"
         elif kind == "licence" and target in issued_here:
             source, detail = "chain", "由本次办理的前置事项生成，免提交"
         elif any(r.material == spec.name and r.source == "promise" for r in rows):
@@ -505,6 +516,7 @@ def material_statuses(
                 spec.max_files,
                 files,
                 held.id if held is not None and source == "licence" else None,
+                copy if copy is not None and source == "licence" else None,
             )
         )
     return out
@@ -600,12 +612,16 @@ def submit(
     session.refresh(application)
     for status in statuses:
         if status.source in ("licence", "library") and not status.files:
+            copy = status.copy
             session.add(
                 ApplicationMaterial(
                     application_id=application.id,
                     material=status.name,
                     source=status.source,
                     licence_id=status.licence_id,
+                    digest=copy.digest if copy else None,
+                    file_name=copy.file_name if copy else None,
+                    content_type=copy.content_type if copy else None,
                     created_at=datetime.now(UTC),
                 )
             )
@@ -624,6 +640,9 @@ def submit(
     )
     made = cases.fan_out(session, vault, application, plan, today)
     _record_licence_uses(session, application, statuses, made)
+    trust.record_copies(
+        session, application, materials_of(session, application), holder[0], shipped_catalog()
+    )
     return application
 
 

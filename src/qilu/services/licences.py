@@ -10,8 +10,8 @@ handed out before still verifies and says what replaced it), 注销. Every use (
 with its 事由 and the holder's authorisation, for the holder to see.
 
 Trust grades follow 国办函〔2016〕108号: A is issued by the agency with its seal and usable
-directly, which is what Qilu issues; B–D describe licences checked at a window, uploaded, or
-self-made under a promise, and are not issued here.
+directly, which is every licence Qilu issues; B–D are the licences applications bring instead
+(taken in at a window, uploaded, promised), graded by rule in `services.trust`.
 """
 
 from __future__ import annotations

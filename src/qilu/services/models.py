@@ -302,6 +302,32 @@ class Licence(Base):
         return self.state or self.status
 
 
+class LicenceCopy(Base):
+    """A licence Qilu did not issue, as an application brought it, graded by 国办函〔2016〕108号:
+    C uploaded by the holder (its original still to be checked), B checked against the
+    original at a window (reusable, so later applications are spared it), D declared under a
+    written promise (告知承诺). Qilu's own e-licences are A (`Licence`)."""
+
+    __tablename__ = "service_licence_copies"
+    __table_args__ = (
+        UniqueConstraint("application_id", "licence_type"),
+        CheckConstraint("grade IN ('B', 'C', 'D')", name="grade"),
+        Index("ix_service_licence_copies_holder", "holder_code_index", "licence_type", "grade"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    holder_code_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+    licence_type: Mapped[str] = mapped_column(String(60))
+    grade: Mapped[str] = mapped_column(String(1))
+    application_id: Mapped[int] = mapped_column(ForeignKey("service_applications.id"))
+    digest: Mapped[str | None] = mapped_column(String(64))  # the file as uploaded (SM3)
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    verified_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class LicenceEvent(Base):
     """One step in a licence's life: issued, 暂扣 and its lifting, 变更 and 延续 (each a new
     version; `replaced` keeps the old one's identifier, document, seal and key), 注销; who did

@@ -50,6 +50,7 @@ from qilu.services import (
     progress,
     ratings,
     showing,
+    trust,
 )
 from qilu.services.chains import NotEligible
 from qilu.services.models import Application, ServiceChain
@@ -776,6 +777,8 @@ def my_licences(request: Request, db: DbSession, viewer: SignedIn) -> HTMLRespon
         request,
         "services/my_licences.html",
         held=licences.licences_of(db, index),
+        copies=trust.copies_of(db, index),
+        grades=trust.GRADE_NAMES,
         holder=holder,
         wallet=index,
         today=beijing_today(),
