@@ -230,6 +230,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/services/applications/{application_id}/materials"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/materials/{file_id}/remove"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/promise"): SIGNED_IN,
+    ("POST", "/services/applications/{application_id}/materials/fetch"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/submit"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/resubmit"): SIGNED_IN,
     ("POST", "/services/applications/{application_id}/rate"): SIGNED_IN,

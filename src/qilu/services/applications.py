@@ -4,6 +4,7 @@ or a written promise), and submitted once — after which `cases` takes over."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from qilu.identity.enterprises import SCOPES, Identity
 from qilu.identity.models import LegalEntity, Person
 from qilu.identity.service import audit_subject
 from qilu.pii import Vault
-from qilu.services import cases, memo, trust
+from qilu.services import cases, memo, national, trust
 from qilu.services.catalog import current_chain, current_item
 from qilu.services.chains import Plan, given_values, plan_chain, plan_item
 from qilu.services.facts import PLATFORM_DEPARTMENT
@@ -411,6 +412,87 @@ def safe_file_name(name: str) -> str:
     return base[:100] or "文件"
 
 
+def fetch_elsewhere(
+    session: Session,
+    vault: Vault,
+    store: FileStore,
+    application: Application,
+    material: str,
+    *,
+    url: str | None,
+    consent: bool,
+    actor_person_id: int,
+) -> ApplicationMaterial:
+    """跨省免提交: a licence the material asks for, issued in another province, fetched from the
+    national platform's 电子证照 library with the holder's authorisation and kept as the
+    material (its record, as the platform gave it)."""
+    spec = _planned_material(session, application, material)
+    field = f"materials.{material}"
+    kind, _, licence_type = spec.source.partition(":")
+    if kind != "licence":
+        raise QiluError("licence.not_a_licence", "该材料不是证照，不能调取", field=field)
+    if not url:
+        raise QiluError(
+            "national.not_connected", "本平台尚未接入国家政务服务平台，请上传材料", field=field
+        )
+    if not consent:
+        raise QiluError(
+            "licence.consent", "请勾选授权：同意本次办理从全国证照库调取该证照", field=field
+        )
+    holder_name, holder_code = _holder(session, vault, application)
+    found = national.fetch_licences(
+        session,
+        vault,
+        url,
+        holder_code=holder_code,
+        holder_name=holder_name,
+        licence_type=licence_type,
+        purpose=f"办理申请 {application.number}，代替提交“{material}”",
+    )
+    if not found:
+        raise NotFound(
+            "licence.not_found_elsewhere",
+            f"全国证照库中没有您有效的“{licence_type}”，请上传材料",
+            field=field,
+        )
+    licence = found[0]
+    content = json.dumps(licence, ensure_ascii=False, sort_keys=True).encode()
+    digest = store.put(content)
+    row = ApplicationMaterial(
+        application_id=application.id,
+        material=material,
+        source="licence",
+        file_name=f"{licence.get('cert_identifier', licence_type)}.json"[:200],
+        content_type="application/json",
+        size=len(content),
+        digest=digest,
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        "services.licence_fetched",
+        actor_person_id=actor_person_id,
+        subject=f"application:{application.number}",
+        details={
+            "material": material,
+            "identifier": licence.get("cert_identifier"),
+            "issuer": licence.get("issuer_name"),
+        },
+    )
+    return row
+
+
+def _holder(session: Session, vault: Vault, application: Application) -> tuple[str, str]:
+    """Whose licences the application uses, by name and code (ID number or USCC)."""
+    if application.entity_id is not None:
+        entity = session.get_one(LegalEntity, application.entity_id)
+        return entity.name, entity.uscc
+    person = session.get_one(Person, application.applicant_person_id)
+    return person.name, vault.decrypt(person.id_number_cipher, "id_number")
+
+
 def promise(
     session: Session, application: Application, *materials: str
 ) -> list[ApplicationMaterial]:
@@ -471,6 +553,7 @@ class MaterialStatus:
     files: list[ApplicationMaterial]
     licence_id: int | None = None
     copy: LicenceCopy | None = None  # a B-grade copy brought to a window before
+    licence_type: str | None = None  # the licence it is, if it is one
 
 
 def material_statuses(
@@ -489,11 +572,15 @@ def material_statuses(
     for planned in plan.materials:
         spec = planned.material
         files = [r for r in rows if r.material == spec.name and r.source == "upload"]
+        fetched = [r for r in rows if r.material == spec.name and r.source == "licence"]
         kind, _, target = spec.source.partition(":")
         held = find_held(session, wallet, target, today) if kind == "licence" else None
         copy = trust.reusable(session, wallet, target) if kind == "licence" and not held else None
         if files:
             source, detail = "upload", f"已上传 {len(files)} 个文件"
+        elif fetched:
+            files = fetched
+            source, detail = "licence", f"已从全国证照库调取“{target}”，免提交"
         elif kind == "library":
             source, detail = "library", "由数据共享获取，免提交"
         elif held is not None:
@@ -517,6 +604,7 @@ def material_statuses(
                 files,
                 held.id if held is not None and source == "licence" else None,
                 copy if copy is not None and source == "licence" else None,
+                target if kind == "licence" else None,
             )
         )
     return out

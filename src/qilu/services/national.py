@@ -39,6 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from qilu.codes.divisions import SHANDONG
+from qilu.errors import QiluError
 from qilu.identity.models import LegalEntity, Person
 from qilu.identity.signing_keys import sm2_key
 from qilu.outbox.service import Recorder, enqueue
@@ -649,3 +650,46 @@ def reconcile(session: Session, day: date | None = None, url: str | None = None)
         answer.raise_for_status()
         theirs = {str(k): int(v) for k, v in answer.json()["counts"].items()}
     return Reconciliation(day, ours, theirs, refused)
+
+
+QUERY_PATH = "/licences/query"
+
+
+def fetch_licences(
+    session: Session,
+    vault: Vault,
+    url: str,
+    *,
+    holder_code: str,
+    holder_name: str,
+    licence_type: str,
+    purpose: str,
+) -> list[dict[str, Any]]:
+    """Licences of `licence_type` the national platform's 电子证照 library holds for a holder
+    (issued in any province), asked under the holder's authorisation for `purpose`: a signed
+    message like the reports, answered with the licences in force."""
+    kid, key = sm2_key(session, vault)
+    message: dict[str, Any] = {
+        "kind": "licence_query",
+        "region": SHANDONG,
+        "sent_at": _time(datetime.now(UTC)),
+        "query": {"holder_code": holder_code, "licence_type": licence_type, "purpose": purpose},
+        "authorisation": {
+            "holder_name": holder_name,
+            "scope": "本次办理调取，仅用于所述事由",
+            "at": _time(datetime.now(UTC)),
+        },
+        "kid": kid,
+    }
+    message["signature"] = key.sign(canonical(message)).hex()
+    try:
+        response = httpx.post(f"{url.rstrip('/')}{QUERY_PATH}", json=message, timeout=TIMEOUT)
+        answer = response.json()
+    except (httpx.HTTPError, ValueError):
+        raise QiluError(
+            "national.unreachable", "暂时无法连接国家政务服务平台，请稍后再试或上传材料"
+        ) from None
+    if response.status_code != 200 or str(answer.get("code")) != "0":
+        raise QiluError("national.refused", f"国家政务服务平台未受理查询：{answer.get('message')}")
+    found = answer.get("licences", [])
+    return [dict(licence) for licence in found if licence.get("cert_state") == "有效"]

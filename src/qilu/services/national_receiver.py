@@ -129,7 +129,11 @@ def problems_of(kind: str, record: Any) -> list[dict[str, str]]:
     return found
 
 
-def receiver_app(keys: Keys, store: Path | None = None) -> FastAPI:
+def receiver_app(
+    keys: Keys, store: Path | None = None, elsewhere: list[dict[str, Any]] | None = None
+) -> FastAPI:
+    """The receiving end; `elsewhere`: licence records issued in other provinces, which the
+    licence query answers along with the licences Qilu reported."""
     app = FastAPI(title="国家政务服务平台（本地模拟接收端）", docs_url=None, redoc_url=None)
     received: dict[str, dict[str, Any]] = {}  # batch -> message
     lock = threading.Lock()
@@ -177,6 +181,38 @@ def receiver_app(keys: Keys, store: Path | None = None) -> FastAPI:
         return JSONResponse(
             {"code": "0", "message": "接收成功", "accepted": len(message["records"])}
         )
+
+    @app.post("/reports/licences/query")
+    async def query(request: Request) -> JSONResponse:
+        """Licences of a holder and type in force, for a signed query carrying the holder's
+        authorisation (跨省免提交)."""
+        try:
+            message = json.loads(await request.body())
+            asked, consent = message["query"], message["authorisation"]
+            holder, wanted = str(asked["holder_code"]), str(asked["licence_type"])
+            public = keys(str(message["kid"]))
+            signature = bytes.fromhex(str(message["signature"]))
+        except (ValueError, KeyError, TypeError):
+            return refuse(400, "E_FORMAT", "查询报文格式有误")
+        if public is None or not seals.verify(seals.SM2, public, signature, canonical(message)):
+            return refuse(401, "E_SIGNATURE", "签名验证失败")
+        if not consent.get("holder_name") or not asked.get("purpose"):
+            return refuse(403, "E_CONSENT", "缺少持证人授权或查询事由")
+        current: dict[str, dict[str, Any]] = {}  # identifier -> its latest record
+        with lock:
+            reported = [
+                r for m in received.values() if m["kind"] == "licence" for r in m["records"]
+            ]
+        for record in [*(elsewhere or []), *reported]:
+            current[str(record["cert_identifier"])] = record
+            if record.get("replaces_identifier"):
+                current.pop(str(record["replaces_identifier"]), None)
+        found = [
+            r
+            for r in current.values()
+            if r.get("holder_code") == holder and r.get("cert_type_name") == wanted
+        ]
+        return JSONResponse({"code": "0", "message": "查询成功", "licences": found})
 
     @app.get("/reports/summary")
     def summary(day: str) -> dict[str, Any]:

@@ -391,6 +391,36 @@ def remove_upload(
     return RedirectResponse(f"/services/applications/{application_id}#materials", status_code=303)
 
 
+@router.post("/services/applications/{application_id}/materials/fetch", dependencies=Posted)
+def fetch_material(
+    request: Request,
+    db: DbSession,
+    viewer: SignedIn,
+    application_id: RowId,
+    material: Annotated[str, Form(max_length=100)],
+    consent: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """跨省免提交: fetch a licence issued elsewhere from the national platform, with consent."""
+    application = applications.owned(
+        db, application_id, acting_applicant(request, db, viewer), "apply"
+    )
+    settings = get_settings(request)
+    with redraw_on_refusal(
+        db, lambda error: _application(request, db, application, error=error, status=400)
+    ):
+        applications.fetch_elsewhere(
+            db,
+            get_vault(request),
+            file_store(settings.data_dir),
+            application,
+            material,
+            url=settings.national_url,
+            consent=consent == "yes",
+            actor_person_id=viewer.account.person_id,
+        )
+    return RedirectResponse(f"/services/applications/{application_id}#materials", status_code=303)
+
+
 @router.post("/services/applications/{application_id}/promise", dependencies=Posted)
 def promise(
     request: Request,
