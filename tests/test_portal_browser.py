@@ -41,6 +41,7 @@ NOT_PAGES = {
     "/services/suggest": "an htmx fragment under the search box (its list is on the home page)",
     "/account/licences/{number}.json": "a file download",
     "/account/licences/{number}.pdf": "a file download (tests/services/test_documents.py)",
+    "/account/licences/{number}.ofd": "a file download (tests/services/test_licence_ofd.py)",
     "/services/applications/{application_id}/documents/{number}.pdf": "a file download",
     "/account/licences/{number}/face.svg": "an image, shown on the licence page",
     "/account/federated": "a redirect to the upstream identity provider",

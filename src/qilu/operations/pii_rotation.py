@@ -44,6 +44,8 @@ COLUMNS = (
     SealedColumn("accounts", "totp_secret_cipher", "totp_secret"),
     SealedColumn("signing_keys", "private_key_cipher", "signing_key"),
     SealedColumn("service_department_keys", "private_key_cipher", "department_key"),
+    SealedColumn("service_licences", "holder_code_cipher", "licence_holder_code"),
+    SealedColumn("service_national_reports", "body_cipher", "national_report"),
     SealedColumn("data_records", "sealed", None),
     SealedColumn("data_record_changes", "before_sealed", None),
     SealedColumn("data_record_changes", "after_sealed", None),

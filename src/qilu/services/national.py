@@ -58,6 +58,7 @@ from qilu.services.models import (
 from qilu.services.workdays import beijing_today
 
 REPORT = "national.report"
+BODY_COLUMN = "national_report"  # the associated data its body is sealed with
 SETTLE = timedelta(minutes=5)  # longer than any transaction that writes a step
 BATCH = 200
 TIMEOUT = 10.0
@@ -521,7 +522,7 @@ def _store(
                 kind=report.kind,
                 source_id=report.source_id,
                 subject=report.subject,
-                body_cipher=vault.encrypt(body, "national_report"),
+                body_cipher=vault.encrypt(body, BODY_COLUMN),
                 status="pending",
                 attempts=0,
                 created_at=now,
@@ -552,7 +553,7 @@ def message_of(session: Session, vault: Vault, report: NationalReport) -> dict[s
         "batch": f"{SHANDONG}-{report.id}",
         "region": SHANDONG,
         "sent_at": _time(datetime.now(UTC)),
-        "records": [json.loads(vault.decrypt(report.body_cipher, "national_report"))],
+        "records": [json.loads(vault.decrypt(report.body_cipher, BODY_COLUMN))],
         "kid": kid,
     }
     message["signature"] = key.sign(canonical(message)).hex()
