@@ -44,6 +44,7 @@ def test_the_list_has_the_national_elements_for_the_place(province: Province) ->
         listed["办理地点"].default and "山东省济南市历下区政务服务中心" in listed["办理地点"].value
     )
     assert listed["审批结果名称"].value == "办结通知"  # 出生登记 issues no licence
+    assert listed["面向自然人主题分类"].value == "生育收养"  # it is in 新生儿出生
     everywhere = {e.label for e in implementation.elements(item, shipped_catalog())}
     assert "实施编码" not in everywhere and "基本编码" in everywhere
 

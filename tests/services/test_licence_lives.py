@@ -242,3 +242,14 @@ def test_the_issuing_department_manages_its_licences_in_the_workbench(
         ).status_code
         == 404
     )
+
+
+def test_a_suspended_licence_says_so_across_its_face(
+    client: TestClient, province: Province, issued: Licence
+) -> None:
+    licences.suspend_licence(province.session, issued, reason="核查", actor_person_id=None)
+    signed_in_as(client, province, province.resident)
+    face = client.get(f"/account/licences/{issued.number}/face.svg").text
+    assert "已暂扣" in face
+    # The 43-character 办件编号 is shown whole, in smaller type.
+    assert (issued.content["办件编号"] in face) and len(issued.content["办件编号"]) == 43

@@ -84,7 +84,10 @@ def elements(
     add(basic, "服务对象", "自然人" if item.subject == "person" else "法人")
     add(basic, "行使层级", USE_LEVELS[LEVEL_OF[item.level]])
     add(basic, "通办范围", "全省通办" if spec.get("province_wide") else "本行政区域")
-    add(basic, "面向自然人主题分类" if item.subject == "person" else "面向法人主题分类", "")
+    chains = [c for c in catalog.chains if any(e.item == item.name for e in c.items)]
+    themes = sorted({c.category for c in chains})
+    theme = "面向自然人主题分类" if item.subject == "person" else "面向法人主题分类"
+    add(basic, theme, "、".join(themes) or "无")
     if department is not None:
         agency = "实施主体"
         add(agency, "实施编码", implementation_code)
