@@ -802,19 +802,12 @@ def archive_build(ctx: CliContext, limit: int) -> None:
 def archive_verify(ctx: CliContext, number: str | None) -> None:
     """Check packages (one by its application number, or all): both manifests, SM3 ourselves,
     and the tag manifest against the digest kept at archiving. Exit 1 if any fails."""
-    from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from qilu.services import archive as archiving
-    from qilu.services.models import Application, Archive
 
     with Session(ctx.engine) as session:
-        statement = select(Archive).join(Application).order_by(Archive.id)
-        if number:
-            statement = statement.where(Application.number == number)
-        packages = session.scalars(statement).all()
-        if number and not packages:
-            raise click.ClickException(f"没有申请编号为 {number} 的归档包")
+        packages = _packages(session, number)
         failed = 0
         for package in packages:
             problems = archiving.verify(ctx.settings.data_dir, package)
@@ -828,6 +821,21 @@ def archive_verify(ctx: CliContext, number: str | None) -> None:
         sys.exit(1)
 
 
+def _packages(session: Any, number: str | None) -> list[Any]:
+    """Every archive package, or the one of application `number` (a usage error if none)."""
+    from sqlalchemy import select
+
+    from qilu.services.models import Application, Archive
+
+    statement = select(Archive).join(Application).order_by(Archive.id)
+    if number:
+        statement = statement.where(Application.number == number)
+    packages = list(session.scalars(statement).all())
+    if number and not packages:
+        raise click.ClickException(f"没有申请编号为 {number} 的归档包")
+    return packages
+
+
 @archive.command("check")
 @click.argument("number", required=False)
 @pass_context
@@ -835,20 +843,13 @@ def archive_check(ctx: CliContext, number: str | None) -> None:
     """四性检测 (DA/T 70) of packages, one by its application number or all: authenticity,
     integrity, usability, security; each report is kept with the package's record. Exit 1 if
     any fails."""
-    from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from qilu.services import archival
-    from qilu.services.models import Application, Archive
 
     settings = ctx.settings
     with Session(ctx.engine) as session, session.begin():
-        statement = select(Archive).join(Application).order_by(Archive.id)
-        if number:
-            statement = statement.where(Application.number == number)
-        packages = session.scalars(statement).all()
-        if number and not packages:
-            raise click.ClickException(f"没有申请编号为 {number} 的归档包")
+        packages = _packages(session, number)
         failed = 0
         for package in packages:
             report = archival.check(
