@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -467,13 +467,13 @@ def collect(session: Session, vault: Vault, *, send: bool, now: datetime | None 
         model = source.model
         mark = session.get(NationalMark, source.name)
         after = mark.last_id if mark else 0
-        reported = select(NationalReport.source_id).where(NationalReport.kind == source.witness)
+        # NOT EXISTS, by the (kind, source_id, subject) index, only for rows past the mark.
+        reported = exists().where(
+            NationalReport.kind == source.witness, NationalReport.source_id == model.id
+        )
         rows = list(
             session.scalars(
-                select(model)
-                .where(model.id > after, model.id.not_in(reported.scalar_subquery()))
-                .order_by(model.id)
-                .limit(BATCH)
+                select(model).where(model.id > after, ~reported).order_by(model.id).limit(BATCH)
             )
         )
         made += _store(session, source.build(session, vault, rows), vault, send=send, now=now)
@@ -494,10 +494,8 @@ def collect(session: Session, vault: Vault, *, send: bool, now: datetime | None 
             select(Rectification)
             .where(
                 Rectification.closed_at.is_not(None),
-                Rectification.id.not_in(
-                    select(NationalReport.source_id)
-                    .where(NationalReport.kind == "rectify")
-                    .scalar_subquery()
+                ~exists().where(
+                    NationalReport.kind == "rectify", NationalReport.source_id == Rectification.id
                 ),
             )
             .order_by(Rectification.id)
