@@ -38,6 +38,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from qilu.audit.service import record
 from qilu.codes.divisions import SHANDONG
 from qilu.errors import QiluError
 from qilu.identity.models import LegalEntity, Person
@@ -503,6 +504,8 @@ def collect(session: Session, vault: Vault, *, send: bool, now: datetime | None 
         )
     )
     made += _store(session, _rectify_reports(session, closed), vault, send=send, now=now)
+    if made:  # personal data leaves for the national platform: said in the audit log
+        record(session, "national.reports_made", details={"reports": made, "sent": send})
     return made
 
 
