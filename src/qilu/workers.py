@@ -17,6 +17,7 @@ from qilu.operations import retention
 from qilu.outbox.service import BEAT_EVERY, Handler, beat, sweep, sweeper_name
 from qilu.pii import Vault
 from qilu.services import archive, bookings, clocks, documents, national
+from qilu.services.workdays import beijing_today
 from qilu.settings import Settings
 from qilu.sms import sender_for
 
@@ -63,10 +64,13 @@ HOURLY = 3600.0  # seconds between two runs of the hourly work
 
 
 def hourly(sessions: sessionmaker[Session], settings: Settings) -> tuple[int, int]:
-    """The cases' clocks (approvers warned) and tomorrow's bookings (people reminded); and
-    what has outlived its keeping (stale drafts, old load reports), a batch an hour."""
+    """The cases' clocks (approvers warned) and tomorrow's bookings (people reminded); the
+    national reports of yesterday reconciled, once a day; and what has outlived its keeping
+    (stale drafts, old load reports), a batch an hour."""
     with sessions.begin() as session:
         warned, reminded = clocks.warn(session), bookings.remind(session)
+    with sessions.begin() as session:
+        national.reconcile_yesterday(session, settings.national_url, beijing_today())
     with sessions.begin() as session:
         retention.expire(
             session,

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from qilu.audit.models import AuditEvent
 from qilu.identity.signing_keys import sm2_key
 from qilu.outbox.models import OutboxEffect
 from qilu.outbox.service import enqueue, sweep
@@ -242,3 +243,25 @@ def test_the_collector_moves_its_mark_only_past_settled_rows(
     assert mark is not None and mark.last_id == newest
     finished_newborn(province, store)  # new steps past the mark are still collected
     assert national.collect(session, vault, send=False, now=later) > 0
+
+
+def test_each_day_is_reconciled_once_and_kept_in_the_audit_log(
+    province: Province, store: object, sessions: sessionmaker[Session]
+) -> None:
+    journey(province, store)
+    session, vault = province.session, province.vault
+    made = national.collect(session, vault, send=True)
+    session.commit()
+    kid, key = sm2_key(session, vault)
+    with serving(receiver_app(lambda asked: key.public_key if asked == kid else None)) as base:
+        url = f"{base}/reports"
+        send_all(sessions, province, url)
+        tomorrow = beijing_today() + timedelta(days=1)  # today is then "yesterday"
+        session.expire_all()
+        result = national.reconcile_yesterday(session, url, tomorrow)
+        assert result is not None and result.mismatched == [] and result.refused == []
+        assert national.reconcile_yesterday(session, url, tomorrow) is None  # once a day
+    entry = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "national.reconciled")
+    ).one()
+    assert sum(entry.details["theirs"].values()) == made

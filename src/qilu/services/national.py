@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import structlog
 from sqlalchemy import exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -58,6 +59,7 @@ from qilu.services.models import (
 )
 from qilu.services.workdays import beijing_today
 
+log = structlog.get_logger("qilu.national")
 REPORT = "national.report"
 BODY_COLUMN = "national_report"  # the associated data its body is sealed with
 SETTLE = timedelta(minutes=5)  # longer than any transaction that writes a step
@@ -652,6 +654,36 @@ def reconcile(session: Session, day: date | None = None, url: str | None = None)
         answer.raise_for_status()
         theirs = {str(k): int(v) for k, v in answer.json()["counts"].items()}
     return Reconciliation(day, ours, theirs, refused)
+
+
+def reconcile_yesterday(session: Session, url: str | None, today: date) -> Reconciliation | None:
+    """Once a day (the hourly work calls it): reconcile yesterday, once, and keep the outcome
+    in the audit log; a refusal or a mismatch is logged as a warning for the operators."""
+    mark = session.get(NationalMark, "reconciled")
+    day = today - timedelta(days=1)
+    stamp = int(f"{day:%Y%m%d}")
+    if mark is not None and mark.last_id >= stamp:
+        return None
+    try:
+        result = reconcile(session, day, url)
+    except httpx.HTTPError as error:  # the platform is away: tried again next hour
+        log.warning("national.reconcile_unreachable", error=str(error))
+        return None
+    if mark is None:
+        session.add(NationalMark(name="reconciled", last_id=stamp))
+    else:
+        mark.last_id = stamp
+    details = {
+        "day": day.isoformat(),
+        "ours": result.ours,
+        "theirs": result.theirs,
+        "refused": len(result.refused),
+        "mismatched": result.mismatched,
+    }
+    record(session, "national.reconciled", details=details)
+    if result.refused or result.mismatched:
+        log.warning("national.reconcile_differs", **details)
+    return result
 
 
 QUERY_PATH = "/licences/query"
