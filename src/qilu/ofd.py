@@ -191,13 +191,14 @@ def _files(face: Face, document: dict[str, Any], seal_hex: str) -> dict[str, byt
         ET.SubElement(item, "Value").text = dict(face.lines)[label]
         ET.SubElement(item, _q("ObjectRef"), {"PageRef": "2"}).text = str(object_id)
 
+    signed = {"document": document, "signature": seal_hex}
+    attached = json.dumps(signed, ensure_ascii=False, sort_keys=True).encode()
     attachments = ET.Element(_q("Attachments"))
     attach = _sub(
         attachments, "Attachment", ID="1", Name="licence.json", Format="json",
-        CreationDate=face.issued_on, Size=f"{len(document)}",
+        CreationDate=face.issued_on, Size=f"{len(attached) / 1024:.3f}",  # in KB
     )  # fmt: skip
     _sub(attach, "FileLoc", "Attachs/licence.json")
-    signed = {"document": document, "signature": seal_hex}
     return {
         "OFD.xml": _xml(ofd),
         "Doc_0/Document.xml": _xml(doc),
@@ -206,7 +207,7 @@ def _files(face: Face, document: dict[str, Any], seal_hex: str) -> dict[str, byt
         "Doc_0/CustomTags.xml": _xml(tags),
         TAGS: ET.tostring(index, encoding="UTF-8", xml_declaration=True),
         "Doc_0/Attachments.xml": _xml(attachments),
-        ATTACHMENT: json.dumps(signed, ensure_ascii=False, sort_keys=True).encode(),
+        ATTACHMENT: attached,
     }
 
 
