@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    FromClause,
     Integer,
     MetaData,
     TypeDecorator,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     make_url,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -67,6 +69,20 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def next_serial(session: Session, table: FromClause, key: str) -> int:
+    """The next number of the series `key` in a counter table (its key column first, then
+    `last`): one atomic upsert, so two transactions never take the same number."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    key_column = next(iter(table.primary_key))
+    serial: int = session.execute(
+        dialect.insert(table)
+        .values({key_column.name: key, "last": 1})
+        .on_conflict_do_update(index_elements=[key_column], set_={"last": table.c.last + 1})
+        .returning(table.c.last)
+    ).scalar_one()
+    return serial
 
 
 def database_url(raw: str) -> URL:

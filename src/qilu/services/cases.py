@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qilu.audit.service import record
 from qilu.codes import items as item_codes
+from qilu.db import next_serial
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.models import Department, LegalEntity, Person
@@ -85,17 +85,9 @@ def national_numbers(session: Session, codes: list[str], day: date) -> dict[str,
     """办件编号 for one new case of each implementation code, numbered within the code and
     `day`: each serial is taken by one atomic increment, so concurrent applications never share
     one."""
-    table = CaseSerial.__table__
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     numbers = {}
     for code in sorted(set(codes)):  # one order for every transaction: no deadlock between two
-        prefix = f"{code}{day:%Y%m%d}"
-        serial = session.execute(
-            dialect.insert(table)
-            .values(prefix=prefix, last=1)
-            .on_conflict_do_update(index_elements=[table.c.prefix], set_={"last": table.c.last + 1})
-            .returning(table.c.last)
-        ).scalar_one()
+        serial = next_serial(session, CaseSerial.__table__, f"{code}{day:%Y%m%d}")
         numbers[code] = item_codes.case_number(code, day, serial)
     return numbers
 
