@@ -32,6 +32,7 @@ with the reasons.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -41,18 +42,21 @@ import stat
 import subprocess
 import zipfile
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+import bagit
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from qilu import ofd, seals
+from qilu.db import next_serial
+from qilu.digests import sm3
 from qilu.services import documents
 from qilu.services.models import Application, Archive, ArchiveSerial, DepartmentKey, Licence
+from qilu.services.workdays import beijing_today
 
 CATEGORY, CATEGORY_CODE, SERIES_CODE = "政务服务", "ZW", "ZWFW"
 CLASSIFICATION = "内部"
@@ -70,7 +74,6 @@ PARTS = (
 KEPT_TYPES = {".json", ".pdf", ".ofd", ".jpg", ".jpeg", ".png"}
 EXECUTABLE = {".exe", ".dll", ".bat", ".cmd", ".sh", ".js", ".vbs", ".ps1", ".jar", ".so"}
 PASS, FAIL, NOTE = "通过", "不通过", "提示"
-BEIJING = timedelta(hours=8)
 
 
 def retention_of(application: Application) -> str:
@@ -94,14 +97,7 @@ def assign(session: Session, archive: Archive, *, fonds: str, on: date) -> dict[
     if archive.reference is None:
         retention = retention_of(application)
         series = f"{fonds}-{CATEGORY_CODE}·{on.year}-{retention}"
-        table = ArchiveSerial.__table__
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        serial = session.execute(
-            dialect.insert(table)
-            .values(series=series, last=1)
-            .on_conflict_do_update(index_elements=[table.c.series], set_={"last": table.c.last + 1})
-            .returning(table.c.last)
-        ).scalar_one()
+        serial = next_serial(session, ArchiveSerial.__table__, series)
         archive.reference = f"{series}-{SERIES_CODE}-{serial:04d}"
         archive.fonds, archive.retention, archive.classification = fonds, retention, CLASSIFICATION
     return metadata_of(archive, on)
@@ -110,7 +106,7 @@ def assign(session: Session, archive: Archive, *, fonds: str, on: date) -> dict[
 def metadata_of(archive: Archive, archived_on: date | None = None) -> dict[str, Any]:
     reference = archive.reference or ""
     year = reference.split("·")[1][:4] if "·" in reference else ""
-    day = archived_on or (archive.created_at + BEIJING).date()
+    day = archived_on or beijing_today(archive.created_at)
     return {
         "全宗号": archive.fonds,
         "档号": reference,
@@ -155,14 +151,53 @@ class Report:
         }
 
 
+TAG_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-sm3.txt")
+
+
+def tag_digest(root: Path) -> str:
+    return sm3(*((root / name).read_bytes() for name in TAG_FILES)).hex()
+
+
+def verify_fixity(root: Path, archive: Archive) -> list[str]:
+    """Both manifests, and the tag manifest against the digest recorded at archiving."""
+    problems = []
+    try:
+        bagit.Bag(str(root)).validate(processes=1)
+    except bagit.BagError as error:
+        details = getattr(error, "details", None) or []
+        problems += [f"sha256 校验失败：{d}" for d in details] or [f"BagIt 校验失败：{error}"]
+    problems += _check_sm3(root)
+    if not problems and tag_digest(root) != archive.tag_digest:
+        problems.append("标签清单与归档记录不符：归档包被重建或替换")
+    return problems
+
+
+def _check_sm3(root: Path) -> list[str]:
+    manifest = root / "manifest-sm3.txt"
+    if not manifest.exists():
+        return ["缺少 SM3 清单"]
+    problems = []
+    listed = set()
+    for line in manifest.read_text("utf-8").splitlines():
+        expected, _, name = line.partition(" ")
+        name = name.strip()
+        listed.add(name)
+        path = root / name
+        if not path.is_file():
+            problems.append(f"SM3 清单中的文件缺失：{name}")
+        elif hashlib.new("sm3", path.read_bytes()).hexdigest() != expected:
+            problems.append(f"SM3 校验失败：{name}")
+    present = {str(p.relative_to(root)) for p in (root / "data").rglob("*") if p.is_file()}
+    problems += [f"清单外的文件：{name}" for name in sorted(present - listed)]
+    return problems
+
+
 def _load(root: Path, name: str) -> Any:
     return json.loads((root / "data" / name).read_text("utf-8"))
 
 
 def _authentic(session: Session, root: Path, archive: Archive, report: Report) -> None:
-    from qilu.services import archive as packages
-
-    fixity = packages.verify_fixity(root, archive)
+    fixity = verify_fixity(root, archive)
     report.add("真实性", "固定性（sha256 与 SM3 清单、归档时的标签清单）", fixity)
     metadata = _load(root, "metadata.json").get("档案元数据") if not fixity else None
     if metadata is not None:
@@ -313,7 +348,7 @@ def check(
     """The 四性检测 of one package, recorded on it."""
     now = datetime.now(UTC)
     if archive.reference is None:  # archived before metadata was kept
-        assign(session, archive, fonds=fonds, on=(archive.created_at + BEIJING).date())
+        assign(session, archive, fonds=fonds, on=beijing_today(archive.created_at))
     report = Report(archive.reference or "")
     root = data_dir / archive.path
     if not root.is_dir():

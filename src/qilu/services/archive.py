@@ -8,7 +8,6 @@ bag is caught too."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,7 +22,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
-from qilu.digests import sm3
 from qilu.errors import QiluError
 from qilu.filestore import FileStore, file_store
 from qilu.identity.models import LegalEntity, Person
@@ -39,7 +37,6 @@ from qilu.services.showing import labelled_content
 from qilu.services.workdays import beijing_today
 
 FOLDER = "archive"
-TAG_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-sm3.txt")
 
 
 def _json(path: Path, value: Any) -> None:
@@ -90,7 +87,7 @@ def archive_application(
             },
             checksums=["sha256", "sm3"],
         )
-        digest = _tag_digest(work)
+        digest = archival.tag_digest(work)
         _seal(work)
         os.replace(work, final)
     except BaseException:
@@ -262,10 +259,6 @@ def _documents(session: Session, store: FileStore, application: Application, roo
     return written
 
 
-def _tag_digest(root: Path) -> str:
-    return sm3(*((root / name).read_bytes() for name in TAG_FILES)).hex()
-
-
 def _seal(root: Path) -> None:
     """Read-only on disk: the package is never changed after it is written."""
     for path in sorted(root.rglob("*"), reverse=True):
@@ -279,41 +272,7 @@ def verify(data_dir: Path, archive: Archive) -> list[str]:
     root = data_dir / archive.path
     if not root.is_dir():
         return [f"{archive.path}：归档包不存在"]
-    return verify_fixity(root, archive)
-
-
-def verify_fixity(root: Path, archive: Archive) -> list[str]:
-    """Both manifests, and the tag manifest against the digest recorded at archiving."""
-    problems = []
-    try:
-        bagit.Bag(str(root)).validate(processes=1)
-    except bagit.BagError as error:
-        details = getattr(error, "details", None) or []
-        problems += [f"sha256 校验失败：{d}" for d in details] or [f"BagIt 校验失败：{error}"]
-    problems += _check_sm3(root)
-    if not problems and _tag_digest(root) != archive.tag_digest:
-        problems.append("标签清单与归档记录不符：归档包被重建或替换")
-    return problems
-
-
-def _check_sm3(root: Path) -> list[str]:
-    manifest = root / "manifest-sm3.txt"
-    if not manifest.exists():
-        return ["缺少 SM3 清单"]
-    problems = []
-    listed = set()
-    for line in manifest.read_text("utf-8").splitlines():
-        expected, _, name = line.partition(" ")
-        name = name.strip()
-        listed.add(name)
-        path = root / name
-        if not path.is_file():
-            problems.append(f"SM3 清单中的文件缺失：{name}")
-        elif hashlib.new("sm3", path.read_bytes()).hexdigest() != expected:
-            problems.append(f"SM3 校验失败：{name}")
-    present = {str(p.relative_to(root)) for p in (root / "data").rglob("*") if p.is_file()}
-    problems += [f"清单外的文件：{name}" for name in sorted(present - listed)]
-    return problems
+    return archival.verify_fixity(root, archive)
 
 
 ARCHIVE = "services.archive"
