@@ -273,11 +273,12 @@ def competent_department(session: Session, item: ServiceItem, division_code: str
 
 
 def competent_departments(
-    session: Session, items: list[ServiceItem], division_code: str
+    session: Session, items: list[ServiceItem], division_code: str, *, all_needed: bool = True
 ) -> dict[int, Department]:
     """The department implementing each item for `division_code`: its kind at the item's
     level (a county's, its city's or the province's), going up where a level has no such
-    office. One query for all the items of an application."""
+    office. One query for all the items of an application. An item no department implements
+    there is refused, unless `all_needed` is off (a listing of what is implemented there)."""
     county, city = division_code, division_code[:4] + "00"
     places = {"county": [county, city, SHANDONG], "city": [city, SHANDONG], "province": [SHANDONG]}
     found = session.scalars(
@@ -307,6 +308,8 @@ def competent_departments(
             ),
             None,
         )
+        if department is None and not all_needed:
+            continue
         if department is None:
             raise NotFound(
                 "services.no_department",

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from qilu.codes.divisions import divisions
 from qilu.codes.items import LEVEL_OF, USE_LEVELS
-from qilu.errors import NotFound
 from qilu.identity.models import Department
 from qilu.services import catalog as catalogue
 from qilu.services.models import ServiceItem
@@ -179,10 +178,11 @@ def listing(session: Session, division: str, catalog: Catalog) -> list[dict[str,
     """The 实施清单 of every current item implemented for `division`, for export: one entry
     per implementation with all its elements."""
     out = []
-    for item in catalogue.current_items(session):
-        try:
-            department = catalogue.competent_department(session, item, division)
-        except NotFound:  # no department implements it there
+    items = catalogue.current_items(session)
+    departments = catalogue.competent_departments(session, items, division, all_needed=False)
+    for item in items:
+        department = departments.get(item.id)
+        if department is None:  # no department implements it there
             continue
         code = catalogue.implementation_code(item, department)
         listed = elements(item, catalog, department=department, implementation_code=code)
