@@ -37,7 +37,7 @@ import httpx
 import structlog
 from sqlalchemy import exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from qilu.audit.service import record
 from qilu.codes.divisions import SHANDONG
@@ -240,7 +240,15 @@ def _case_reports(session: Session, vault: Vault, steps: list[CaseStep]) -> list
     by a release before it, is not reported)."""
     cases = {
         c.id: c
-        for c in session.scalars(select(Case).where(Case.id.in_({s.case_id for s in steps})))
+        for c in session.scalars(
+            select(Case)
+            .where(Case.id.in_({s.case_id for s in steps}))
+            .options(
+                selectinload(Case.item),
+                selectinload(Case.department),
+                selectinload(Case.application),
+            )
+        )
     }
     people = _names(session, {s.actor_person_id for s in steps})
     starts = dict(
