@@ -504,11 +504,13 @@ def reissue_licence(
     kept whole in the event."""
     _moving(licence, action, ("valid",), reason)
     if action == "change":
-        unknown = sorted(set(content or {}) - (set(licence.content) - FIXED))
-        if not content or unknown:
+        if not content:
+            raise QiluError("licence.change_fields", "请填写要变更的照面内容", field="content")
+        unknown = sorted(set(content) - (set(licence.content) - FIXED))
+        if unknown:
             raise QiluError(
                 "licence.change_fields",
-                f"只能变更照面已有的项目{'：' + '、'.join(unknown) if unknown else ''}",
+                f"只能变更照面已有的项目，不能变更：{'、'.join(unknown)}",
                 field="content",
             )
         if all(licence.content[k] == v for k, v in content.items()):
