@@ -8,6 +8,7 @@ file if given one."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections import Counter
@@ -35,8 +36,6 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 def jwks_keys(url: str) -> Keys:
     """SM2 public keys by kid, read from a JWKS address (Qilu's /oidc/jwks/sm2), read again when
     an unknown kid arrives (a rotated key)."""
-    import base64
-
     known: dict[str, bytes] = {}
 
     def find(kid: str) -> bytes | None:

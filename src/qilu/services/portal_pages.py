@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, date, datetime
-from functools import partial
+from functools import cache, partial
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -148,6 +148,7 @@ def item_guide(
     )
 
 
+@cache
 def _places() -> list[tuple[str, list[tuple[str, str]]]]:
     """Shandong's cities, each with its counties, for choosing where to see an item's list."""
     table = divisions()

@@ -8,16 +8,13 @@ spared the material."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from qilu.services.licences import Wallet
 from qilu.services.models import Application, ApplicationMaterial, LicenceCopy
 from qilu.services.specs import Catalog
-
-if TYPE_CHECKING:
-    from qilu.services.licences import Wallet
 
 GRADE_NAMES = {
     "A": "A级（签发机关加盖电子印章，可直接使用）",
