@@ -132,6 +132,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/data/{code}/records"): SYSTEM,
     ("POST", "/api/v1/data/{code}/records"): SYSTEM,
     ("GET", "/api/v1/data/{code}/quality"): SYSTEM,
+    ("GET", "/api/v1/data/{code}/changes"): SYSTEM,
+    ("POST", "/api/v1/data/{code}/subscriptions"): SYSTEM,
+    ("GET", "/api/v1/data/subscriptions"): SYSTEM,
+    ("GET", "/api/v1/data/subscriptions/{subscription_id}"): SYSTEM,
+    ("POST", "/api/v1/data/subscriptions/{subscription_id}/replay"): SYSTEM,
+    ("DELETE", "/api/v1/data/subscriptions/{subscription_id}"): SYSTEM,
     # one login
     ("GET", "/account/register"): PUBLIC,
     ("POST", "/account/register"): PUBLIC,

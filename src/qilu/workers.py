@@ -10,6 +10,7 @@ import anyio
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from qilu.data import subscriptions
 from qilu.filestore import file_store
 from qilu.identity import oidc_logout, sms_codes
 from qilu.messages import service as messages
@@ -80,6 +81,11 @@ def hourly(sessions: sessionmaker[Session], settings: Settings) -> tuple[int, in
     return warned, reminded
 
 
+def deliver_changes(sessions: sessionmaker[Session], vault: Vault) -> int:
+    """Push the resources' changes to their subscribers' webhooks (`data.subscriptions`)."""
+    return subscriptions.deliver_due(sessions, vault)
+
+
 def _due(next_run: float) -> bool:
     return time.monotonic() >= next_run
 
@@ -97,6 +103,7 @@ async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vau
                 await anyio.to_thread.run_sync(collect_reports, sessions, settings, vault)
                 next_national = time.monotonic() + NATIONAL_EVERY
             done += await anyio.to_thread.run_sync(sweep, sessions, table)
+            done += await anyio.to_thread.run_sync(deliver_changes, sessions, vault)
             if _due(next_beat):
                 await anyio.to_thread.run_sync(beat, sessions, name, "web", done)
                 next_beat, done = time.monotonic() + BEAT_EVERY, 0
@@ -120,7 +127,7 @@ def run_worker(sessions: sessionmaker[Session], settings: Settings, vault: Vault
         if _due(next_national):
             collect_reports(sessions, settings, vault)
             next_national = time.monotonic() + NATIONAL_EVERY
-        ran = sweep(sessions, table)
+        ran = sweep(sessions, table) + deliver_changes(sessions, vault)
         done += ran
         if _due(next_beat):
             beat(sessions, name, "worker", done)

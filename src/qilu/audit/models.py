@@ -41,3 +41,14 @@ class AuditChainHead(Base):
     chain: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditSubject(Base):
+    """A further person an entry is about: an entry for a batch (a change feed's page) names
+    every person read in its details, and here, so their data-use record finds it."""
+
+    __tablename__ = "audit_event_subjects"
+
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    chain: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

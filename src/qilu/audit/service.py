@@ -22,7 +22,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from qilu.audit.models import AuditChainHead, AuditEvent
+from qilu.audit.models import AuditChainHead, AuditEvent, AuditSubject
 from qilu.digests import sm3
 from qilu.errors import QiluError
 
@@ -71,9 +71,13 @@ def record(
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
     chain: int | None = None,
+    subjects: list[str] | None = None,
 ) -> AuditEvent:
     """Append one entry to the log in the session's transaction (to `chain`, or any); returns
-    the entry as written (not attached to the session)."""
+    the entry as written (not attached to the session). `subjects` names further people an
+    entry for a batch is about: kept in its details (so the chain covers them) and indexed."""
+    if subjects:
+        details = {**(details or {}), "subjects": sorted(set(subjects))}
     try:  # keep exactly what JSON can carry, so the stored entry hashes as it did here
         canonical_details = json.loads(json.dumps(details or {}, ensure_ascii=False))
     except (TypeError, ValueError) as error:
@@ -102,6 +106,11 @@ def record(
     else:
         connection.execute(_INSERT, values)
         connection.execute(_SEAL, {"head": chain, "new": event.hash})
+    if subjects:
+        connection.execute(
+            insert(AuditSubject),
+            [{"subject": s, "chain": chain, "seq": seq} for s in canonical_details["subjects"]],
+        )
     return event
 
 

@@ -8,6 +8,11 @@ got with its own credentials (`POST /oidc/token`, `grant_type=client_credentials
 - `POST /api/v1/data/{code}/records` pushes records into a resource the department provides
   (scope `data.push`): all or nothing, every bad row reported with its field and reason.
 - `GET /api/v1/data/{code}/quality` gives a resource's quality figures (scope `data.read`).
+- `GET /api/v1/data/{code}/changes?after=N` pulls the resource's changes after sequence number
+  N, in order, a page at a time (scope `data.read`, a grant that allows listing); `next_after`
+  is the cursor to keep. `POST /api/v1/data/{code}/subscriptions` has them pushed to a webhook
+  instead (`qilu.data.subscriptions`); `/api/v1/data/subscriptions/{id}` shows, replays from a
+  cursor, or cancels one.
 
 Errors are `{"error": {"code", "message", "field", "details"}}`; the codes a system acts on are
 `sharing.no_grant`, `sharing.grant_expired`, `sharing.grant_revoked`, `sharing.field_not_granted`,
@@ -24,8 +29,9 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from qilu.data import reading
+from qilu.data import feed, reading, subscriptions
 from qilu.data.loading import push_rows
+from qilu.data.models import DeadLetter, Subscription
 from qilu.identity.oidc_provider import ServiceCaller, service_caller
 from qilu.ratelimit import RateLimits
 from qilu.routes import MAX_ID, DbSession, RawBody, get_vault, json_body, parsed
@@ -182,6 +188,127 @@ def push(
             "warnings": load.warnings,
         }
     )
+
+
+@router.get("/{code}/changes", summary="增量：某序号之后的变更（按序、分页）", responses=ERRORS)
+def changes(
+    request: Request,
+    db: DbSession,
+    caller: Reader,
+    code: ResourceCode,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="已处理到的变更序号")] = 0,
+    limit: Annotated[int, Query(ge=1, le=feed.LONGEST_PAGE)] = feed.PAGE,
+    x_operator: Operator = None,
+) -> JSONResponse:
+    page = feed.read_changes(
+        db, get_vault(request), caller, code, after=after, limit=limit, operator=x_operator
+    )
+    feed.log_page(page, db)
+    return JSONResponse(feed.page_json(page))
+
+
+class SubscribeIn(BaseModel):
+    url: str = Field(max_length=500, description="接收推送的地址（http 或 https）")
+    after: int | None = Field(
+        default=None, ge=0, le=MAX_ID, description="从此序号之后开始（默认：从现在起）"
+    )
+
+
+class ReplayIn(BaseModel):
+    after: int | None = Field(
+        default=None, ge=0, le=MAX_ID, description="从此序号之后重放（默认：从停下处继续）"
+    )
+
+
+def _subscription(
+    subscription: Subscription, letters: list[DeadLetter] | None = None
+) -> dict[str, Any]:
+    return {
+        "id": subscription.id,
+        "resource": subscription.resource.code,
+        "url": subscription.url,
+        "status": subscription.status,
+        "cursor": subscription.cursor,
+        "latest": subscription.resource.change_seq,
+        "delivered": subscription.delivered,
+        "attempts": subscription.attempts,
+        "last_error": subscription.last_error or None,
+        "last_delivered_at": subscription.last_delivered_at.isoformat()
+        if subscription.last_delivered_at
+        else None,
+        **(
+            {
+                "dead_letters": [
+                    {
+                        "after": letter.after_seq,
+                        "to": letter.last_seq,
+                        "attempts": letter.attempts,
+                        "error": letter.error,
+                        "failed_at": letter.failed_at.isoformat(),
+                        "resolved": letter.resolved_at is not None,
+                    }
+                    for letter in letters
+                ]
+            }
+            if letters is not None
+            else {}
+        ),
+    }
+
+
+@router.post(
+    "/{code}/subscriptions",
+    summary="订阅变更推送（Webhook，SM2 签名）",
+    status_code=201,
+    responses=ERRORS,
+    openapi_extra=json_body(SubscribeIn),
+)
+def subscribe(
+    request: Request, db: DbSession, caller: Reader, code: ResourceCode, raw: RawBody
+) -> JSONResponse:
+    body = parsed(SubscribeIn, raw)
+    made = subscriptions.subscribe(db, get_vault(request), caller, code, body.url, after=body.after)
+    return JSONResponse(_subscription(made), status_code=201)
+
+
+@router.get("/subscriptions", summary="本部门的变更订阅", responses=ERRORS)
+def subscription_list(db: DbSession, caller: Reader) -> JSONResponse:
+    return JSONResponse(
+        {"subscriptions": [_subscription(s) for s in subscriptions.subscriptions_of(db, caller)]}
+    )
+
+
+SubscriptionId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get("/subscriptions/{subscription_id}", summary="一项订阅及其死信", responses=ERRORS)
+def subscription_detail(
+    db: DbSession, caller: Reader, subscription_id: SubscriptionId
+) -> JSONResponse:
+    found = subscriptions.own_subscription(db, caller, subscription_id)
+    return JSONResponse(_subscription(found, subscriptions.dead_letters(db, found.id)))
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/replay",
+    summary="从某序号起重放、恢复推送",
+    responses=ERRORS,
+    openapi_extra=json_body(ReplayIn),
+)
+def subscription_replay(
+    db: DbSession, caller: Reader, subscription_id: SubscriptionId, raw: RawBody
+) -> JSONResponse:
+    body = parsed(ReplayIn, raw)
+    return JSONResponse(
+        _subscription(subscriptions.replay(db, caller, subscription_id, after=body.after))
+    )
+
+
+@router.delete("/subscriptions/{subscription_id}", summary="取消订阅", responses=ERRORS)
+def subscription_cancel(
+    db: DbSession, caller: Reader, subscription_id: SubscriptionId
+) -> JSONResponse:
+    return JSONResponse(_subscription(subscriptions.cancel(db, caller, subscription_id)))
 
 
 @router.get("/{code}/quality", summary="资源数据质量", responses=ERRORS)

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
+from qilu.data import changes as changes_store
 from qilu.data import registers
 from qilu.data.catalog import FieldSpec, fields_of, get_resource
 from qilu.data.files import Row
@@ -479,6 +480,18 @@ def _write(
                     "actor_person_id": by,
                 }
             )
+    for record_id, row in zip(
+        changes_store.new_record_ids(session, len(inserts)), inserts, strict=True
+    ):
+        row["id"] = record_id
+    changes_store.append(
+        session,
+        layout.resource.id,
+        load.id,
+        moment,
+        [(row["id"], 1, changes_store.INSERT) for row in inserts]
+        + [(row["id"], row["version"], changes_store.UPDATE) for row in updates],
+    )
     # Bulk writes, never one ORM object per row; new rows by binary COPY on PostgreSQL.
     if inserts and session.get_bind().dialect.name == "postgresql":
         columns = list(inserts[0])

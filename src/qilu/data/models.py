@@ -48,6 +48,8 @@ class DataResource(Base):
     update_cycle: Mapped[str] = mapped_column(String(10))
     legal_basis: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer)  # the current schema version
+    # The last sequence number of the change feed, handed out under this row's lock (`changes`).
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     search_text: Mapped[str] = mapped_column(Text)  # name, topic, provider, field labels
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -132,6 +134,22 @@ class RecordChange(Base):
     actor_person_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class DataChange(Base):
+    """One entry of a resource's change feed (增量): a record a load inserted or changed, at the
+    version it then had. Sequence numbers are handed out under the resource row's lock, so they
+    follow the order loads commit in and a reader past one never misses an earlier one."""
+
+    __tablename__ = "data_changes"
+
+    resource_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    record_id: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(8))  # insert | update
+    load_id: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class ShareGrant(Base):
     """A department's request to use a resource's fields, and what became of it (共享申请)."""
 
@@ -196,3 +214,47 @@ class Consent(Base):
 
     def is_live(self, now: datetime) -> bool:
         return self.revoked_at is None and self.valid_until > now
+
+
+class Subscription(Base):
+    """A department system's subscription to a resource's changes (增量订阅), delivered to its
+    webhook in order from `cursor` (the last sequence number it acknowledged)."""
+
+    __tablename__ = "data_subscriptions"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'suspended', 'cancelled')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))  # the system it delivers to
+    url: Mapped[str] = mapped_column(String(500))
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failures of the batch at cursor
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    leased_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    delivered: Mapped[int] = mapped_column(BigInteger, default=0)  # changes acknowledged
+    last_delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    resource: Mapped[DataResource] = relationship()
+    department: Mapped[Department] = relationship()
+
+
+class DeadLetter(Base):
+    """A batch a subscriber did not take after every retry: the subscription stops there (so
+    nothing after it arrives out of order) until it is resumed or replayed from a cursor."""
+
+    __tablename__ = "data_dead_letters"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("data_subscriptions.id"), index=True)
+    after_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

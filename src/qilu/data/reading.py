@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from qilu.audit.models import AuditEvent
+from qilu.audit.models import AuditEvent, AuditSubject
 from qilu.audit.service import record
 from qilu.codes.divisions import code_prefix, covers
 from qilu.data.catalog import schema_of
@@ -161,7 +161,7 @@ _RECORD = select(
 
 
 @dataclass
-class _Read:
+class Read:
     """One read in progress: who, what, under which grant."""
 
     session: Session
@@ -180,10 +180,17 @@ class _Read:
         self.log(REFUSED, subject, {"reason": code, **details})
         return SharingRefused(code, message, **details)
 
-    def log(self, action: str, subject: str | None, details: dict[str, Any]) -> None:
+    def log(
+        self,
+        action: str,
+        subject: str | None,
+        details: dict[str, Any],
+        subjects: list[str] | None = None,
+    ) -> None:
         entry = record(
             self.session,
             action,
+            subjects=subjects,
             subject=subject or f"resource:{self.resource.code}",
             at=self.moment,
             chain=self.chain,
@@ -204,15 +211,15 @@ class _Read:
 
 
 @dataclass(frozen=True)
-class _Begun:
-    read: _Read
+class Begun:
+    read: Read
     grants: list[Any]
     key_values: list[str]
     record_key: str | None
     found: Any  # the record's row, for a look-up that found it
 
 
-def _begin(
+def begin_read(
     session: Session,
     vault: Vault,
     caller: ServiceCaller,
@@ -220,7 +227,7 @@ def _begin(
     now: datetime | None,
     key: str | None = None,
     operator: str | None = None,
-) -> _Begun:
+) -> Begun:
     """The resource, this department's grants on it and the record with `key`."""
     seen = _SEEN.get(code)
     key_values: list[str] = []
@@ -248,7 +255,7 @@ def _begin(
             found = connection.execute(_RECORD, {"resource": first.id, "key": earlier}).first()
             if found is not None:
                 break
-    read = _Read(
+    read = Read(
         session,
         vault,
         caller,
@@ -258,7 +265,7 @@ def _begin(
         operator,
     )
     grants = [row for row in rows if row.grant_id is not None]
-    return _Begun(read, grants, key_values, record_key, found)
+    return Begun(read, grants, key_values, record_key, found)
 
 
 def _keyed(vault: Vault, code: str, shape: Shape, key: str) -> tuple[list[str], str]:
@@ -266,8 +273,8 @@ def _keyed(vault: Vault, code: str, shape: Shape, key: str) -> tuple[list[str], 
     return values, record_key_of(vault, f"data:{code}", shape.blind_key, values)
 
 
-def _authorise(
-    read: _Read, grants: list[Any], fields: list[str] | None, subject: str | None
+def authorise(
+    read: Read, grants: list[Any], fields: list[str] | None, subject: str | None
 ) -> Grant:
     """The live grant this read goes under, and the fields it answers; refusals are logged."""
     live = next((g for g in grants if g.status == "granted" and g.valid_until > read.moment), None)
@@ -312,12 +319,12 @@ def lookup(
 ) -> Answer:
     """The record of resource `code` with this key (key fields' values joined by "|");
     `operator` names the official who asked, at the calling system, for the log."""
-    begun = _begin(session, vault, caller, code, now, key, operator)
+    begun = begin_read(session, vault, caller, code, now, key, operator)
     read, shape = begun.read, begun.read.shape
     subject = None
     if [f.name for f in shape.key_fields] == [shape.subject]:  # the key is an ID number
         subject = audit_subject(vault, begun.key_values[0])
-    grant = _authorise(read, begun.grants, fields, subject)
+    grant = authorise(read, begun.grants, fields, subject)
     assert begun.record_key is not None
     if begun.found is None:
         raise NotFound("sharing.record_not_found", "没有这条记录", field="key")
@@ -328,14 +335,14 @@ def lookup(
             subject,
             record=begun.record_key,
         )
-    answered = _answer(read, _wanted(fields, grant), begun.found, begun.record_key)
+    answered = _answer(read, wanted_fields(fields, grant), begun.found, begun.record_key)
     if answered is None:  # the refusal is in the log already
         raise SharingRefused(
             CONSENT_MISSING,
             "本人未授权本部门使用其敏感个人信息，或授权已撤销、到期",
             record=begun.record_key,
         )
-    _log_call(read, _wanted(fields, grant), [begun.record_key])
+    _log_call(read, wanted_fields(fields, grant), [begun.record_key])
     return Answer(read.resource.code, grant, [answered])
 
 
@@ -355,9 +362,9 @@ def listing(
     """Records of resource `code` whose fields equal `where`, a page at a time (by `after`).
     Filters go on granted fields stored in the open; records whose person has not consented to
     a read of sensitive fields are left out, counted and logged."""
-    begun = _begin(session, vault, caller, code, now, operator=operator)
+    begun = begin_read(session, vault, caller, code, now, operator=operator)
     read = begun.read
-    grant = _authorise(read, begun.grants, [*(fields or []), *where], None)
+    grant = authorise(read, begun.grants, [*(fields or []), *where], None)
     if not grant.may_list:
         raise read.refuse(
             "sharing.listing_not_granted",
@@ -397,13 +404,13 @@ def listing(
     rows = session.connection().execute(statement).all()
     records, withheld = [], 0
     for row in rows:
-        answered = _answer(read, _wanted(fields, grant), row, row.record_key)
+        answered = _answer(read, wanted_fields(fields, grant), row, row.record_key)
         if answered is None:
             withheld += 1
         else:
             records.append(answered)
     more = rows[-1].id if len(rows) == limit else None
-    _log_call(read, _wanted(fields, grant), [r.record_key for r in rows])
+    _log_call(read, wanted_fields(fields, grant), [r.record_key for r in rows])
     return Answer(read.resource.code, grant, records, withheld, more)
 
 
@@ -412,48 +419,79 @@ def quality_for(
 ) -> Quality:
     """A resource's quality figures (its size, how complete each field is) for a department
     that holds a live grant on it; asked without one, refused and logged like a read."""
-    begun = _begin(session, vault, caller, code, now)
-    _authorise(begun.read, begun.grants, None, None)
+    begun = begin_read(session, vault, caller, code, now)
+    authorise(begun.read, begun.grants, None, None)
     begun.read.log(READ, None, {"quality": True})
     return quality_of(session, vault, code)
 
 
-def _wanted(fields: list[str] | None, grant: Grant) -> list[str]:
+def wanted_fields(fields: list[str] | None, grant: Grant) -> list[str]:
     """The fields asked for, each once (a list of 50,000 repeats is one field), or all granted."""
     return list(dict.fromkeys(fields)) if fields else grant.fields
 
 
-def _log_call(read: _Read, wanted: list[str], record_keys: list[str]) -> None:
+def _log_call(read: Read, wanted: list[str], record_keys: list[str]) -> None:
     """Every shared call is in the log: a resource with personal data logs each record read
     (that is the person's data-use record); any other logs the call once."""
     if not read.shape.personal:
         read.log(READ, None, {"fields": wanted, "records": len(record_keys)})
 
 
-def _answer(read: _Read, wanted: list[str], row: Any, record_key: str) -> Record | None:
+def _answer(read: Read, wanted: list[str], row: Any, record_key: str) -> Record | None:
     """The record as the grant shows it, its read logged; None, and the refusal logged, if it
     holds sensitive fields the person has not consented to (a listing leaves it out, a look-up
     refuses)."""
-    shape, grant = read.shape, read.grant
-    assert grant is not None
-    values = dict(row.content)
-    if row.sealed is not None:  # the personal part: what is answered, and who it is about
-        values |= json.loads(read.vault.decrypt(row.sealed, f"data:{read.resource.code}"))
+    values = opened(read, row.content, row.sealed)
+    subject = subject_of(read, values)
+    if not consented(read, wanted, values):
+        read.log(REFUSED, subject, {"reason": CONSENT_MISSING, "record": record_key})
+        return None
+    assert read.grant is not None
+    data, masked = project(read.shape, read.grant, wanted, values)
+    if read.shape.personal:
+        read.log(READ, subject, {"record": record_key, "fields": wanted, "masked": masked})
+    return Record(data, masked, row.version, row.updated_at)
+
+
+def opened(read: Read, content: dict[str, Any], sealed: bytes | None) -> dict[str, Any]:
+    """A stored record's values, its personal part unsealed."""
+    values = dict(content)
+    if sealed is not None:
+        values |= json.loads(read.vault.decrypt(sealed, f"data:{read.resource.code}"))
+    return values
+
+
+def subject_of(read: Read, values: dict[str, Any]) -> str | None:
+    """The audit subject of the person a record is about, if it names one."""
+    shape = read.shape
     number = values.get(shape.subject) if shape.subject is not None else None
-    subject = audit_subject(read.vault, str(number)) if number is not None else None
-    if needs_consent(shape.fields, wanted) and (
-        number is None
-        or live_consent(
+    return audit_subject(read.vault, str(number)) if number is not None else None
+
+
+def consented(read: Read, wanted: list[str], values: dict[str, Any]) -> bool:
+    """Whether the person consents to this department reading the sensitive fields asked for
+    (always, when none are asked for)."""
+    if not needs_consent(read.shape.fields, wanted):
+        return True
+    number = values.get(read.shape.subject) if read.shape.subject is not None else None
+    return (
+        number is not None
+        and live_consent(
             read.session,
             read.vault.blind_indexes(str(number), "id_number"),
             read.resource.id,
             read.caller.department_id,
             read.moment,
         )
-        is None
-    ):
-        read.log(REFUSED, subject, {"reason": CONSENT_MISSING, "record": record_key})
-        return None
+        is not None
+    )
+
+
+def project(
+    shape: Shape, grant: Grant, wanted: list[str], values: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The wanted fields as the grant shows them, and which of them come masked (the personal
+    ones not granted in clear)."""
     data: dict[str, Any] = {}
     masked: list[str] = []
     for name in wanted:
@@ -462,9 +500,7 @@ def _answer(read: _Read, wanted: list[str], row: Any, record_key: str) -> Record
             masked.append(name)
         else:
             data[name] = values.get(name)
-    if shape.personal:
-        read.log(READ, subject, {"record": record_key, "fields": wanted, "masked": masked})
-    return Record(data, masked, row.version, row.updated_at)
+    return data, masked
 
 
 def _key_values(shape: Shape, key: str) -> list[str]:
@@ -485,11 +521,15 @@ def uses_of(session: Session, subject: str, *, limit: int = 50) -> list[AuditEve
     """A person's data-use record (数据使用记录): the newest reads of their data, the
     refusals, and the real-name claims released to systems they signed in to, from the audit
     log."""
+    in_batch = select(AuditSubject.chain, AuditSubject.seq).where(AuditSubject.subject == subject)
     return list(
         session.scalars(
             select(AuditEvent)
             .where(
-                AuditEvent.subject == subject,
+                or_(
+                    AuditEvent.subject == subject,
+                    tuple_(AuditEvent.chain, AuditEvent.seq).in_(in_batch),
+                ),
                 AuditEvent.action.in_((READ, REFUSED, CLAIMS_RELEASED)),
             )
             .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
