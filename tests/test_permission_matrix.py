@@ -138,6 +138,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/data/subscriptions/{subscription_id}"): SYSTEM,
     ("POST", "/api/v1/data/subscriptions/{subscription_id}/replay"): SYSTEM,
     ("DELETE", "/api/v1/data/subscriptions/{subscription_id}"): SYSTEM,
+    ("GET", "/api/v1/data/evidence/{call_id}"): SYSTEM,
     # one login
     ("GET", "/account/register"): PUBLIC,
     ("POST", "/account/register"): PUBLIC,

@@ -714,6 +714,36 @@ def audit_verify(ctx: CliContext) -> None:
     sys.exit(1)
 
 
+@audit.command("evidence")
+@click.argument("call_id")
+@click.option(
+    "--answer",
+    "answer_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="该次调用收到的应答正文（文件），核对其摘要",
+)
+@pass_context
+def audit_evidence(ctx: CliContext, call_id: str, answer_file: Path | None) -> None:
+    """Print a shared call's evidence and verify its SM2 signature (and, given the answer a
+    party kept, that it is the answer signed); exit 1 if anything does not hold."""
+    from sqlalchemy.orm import Session
+
+    from qilu.data.evidence import check, statement
+
+    answer = answer_file.read_bytes() if answer_file else None
+    with Session(ctx.engine) as session:
+        checked = check(session, call_id.strip(), answer)
+        click.echo(statement(checked.evidence).decode())
+        click.echo(f"密钥 {checked.evidence.kid}，签名 {checked.evidence.signature.hex()}")
+    holds = "有效" if checked.signature_holds else "无效（存证被改动或密钥不符）"
+    click.echo(f"SM2 签名：{holds}")
+    if checked.answer_matches is not None:
+        matches = "与存证摘要一致" if checked.answer_matches else "与存证摘要不符"
+        click.echo(f"应答正文：{matches}")
+    if not checked.holds:
+        sys.exit(1)
+
+
 @audit.command("archive")
 @pass_context
 def audit_archive(ctx: CliContext) -> None:

@@ -14,6 +14,11 @@ got with its own credentials (`POST /oidc/token`, `grant_type=client_credentials
   instead (`qilu.data.subscriptions`); `/api/v1/data/subscriptions/{id}` shows, replays from a
   cursor, or cancels one.
 
+Every answer to a shared call carries its evidence (`Qilu-Call-Id`, `Qilu-Signed-At`, the SM3
+digests of request and answer, `Qilu-Key-Id` and an SM2 `Qilu-Signature`, see
+`qilu.data.evidence`); `GET /api/v1/data/evidence/{call_id}` gives it again to the consumer or the
+provider.
+
 Errors are `{"error": {"code", "message", "field", "details"}}`; the codes a system acts on are
 `sharing.no_grant`, `sharing.grant_expired`, `sharing.grant_revoked`, `sharing.field_not_granted`,
 `sharing.consent_missing`, `sharing.record_not_found`, `token.invalid`, `token.scope` and
@@ -22,14 +27,16 @@ Errors are `{"error": {"code", "message", "field", "details"}}`; the codes a sys
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from qilu.data import feed, reading, subscriptions
+from qilu.data import evidence, feed, reading, subscriptions
 from qilu.data.loading import push_rows
 from qilu.data.models import DeadLetter, Subscription
 from qilu.identity.oidc_provider import ServiceCaller, service_caller
@@ -91,6 +98,19 @@ Reader = Annotated[ServiceCaller, Depends(_Caller("data.read"))]
 Pusher = Annotated[ServiceCaller, Depends(_Caller("data.push"))]
 
 
+def _evidenced(
+    db: Session,
+    request: Request,
+    caller: ServiceCaller,
+    code: str,
+    body: bytes,
+    payload: dict[str, Any],
+) -> Response:
+    """A shared call's answer, its evidence signed and kept (`evidence`)."""
+    content = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return evidence.answered(db, request, caller, code, body, content)
+
+
 def _answer(answer: reading.Answer) -> dict[str, Any]:
     return {
         "resource": answer.resource,
@@ -126,12 +146,12 @@ def lookup(
     code: ResourceCode,
     raw: RawBody,
     x_operator: Operator = None,
-) -> JSONResponse:
+) -> Response:
     body = parsed(LookupIn, raw)
     answer = reading.lookup(
         db, get_vault(request), caller, code, body.key, fields=body.fields, operator=x_operator
     )
-    return JSONResponse(_answer(answer))
+    return _evidenced(db, request, caller, code, raw, _answer(answer))
 
 
 @router.get("/{code}/records", summary="按条件列出记录（分页）", responses=ERRORS)
@@ -144,7 +164,7 @@ def records(
     after: Annotated[int, Query(ge=0, le=MAX_ID, description="上一页返回的 next_after")] = 0,
     fields: Annotated[str | None, Query(max_length=4000, description="逗号分隔的字段名")] = None,
     x_operator: Operator = None,
-) -> JSONResponse:
+) -> Response:
     where = {k: v for k, v in request.query_params.items() if k not in RESERVED}
     answer = reading.listing(
         db,
@@ -157,7 +177,7 @@ def records(
         after=after,
         operator=x_operator,
     )
-    return JSONResponse(_answer(answer))
+    return _evidenced(db, request, caller, code, b"", _answer(answer))
 
 
 @router.post(
@@ -168,7 +188,7 @@ def records(
 )
 def push(
     request: Request, db: DbSession, caller: Pusher, code: ResourceCode, raw: RawBody
-) -> JSONResponse:
+) -> Response:
     body = parsed(PushIn, raw)
     load = push_rows(
         db,
@@ -178,7 +198,12 @@ def push(
         actor=caller.actor,
         source=f"api:{caller.client_id}",
     )
-    return JSONResponse(
+    return _evidenced(
+        db,
+        request,
+        caller,
+        code,
+        raw,
         {
             "load": load.id,
             "total": load.total,
@@ -186,7 +211,7 @@ def push(
             "updated": load.updated,
             "unchanged": load.unchanged,
             "warnings": load.warnings,
-        }
+        },
     )
 
 
@@ -199,12 +224,12 @@ def changes(
     after: Annotated[int, Query(ge=0, le=MAX_ID, description="已处理到的变更序号")] = 0,
     limit: Annotated[int, Query(ge=1, le=feed.LONGEST_PAGE)] = feed.PAGE,
     x_operator: Operator = None,
-) -> JSONResponse:
+) -> Response:
     page = feed.read_changes(
         db, get_vault(request), caller, code, after=after, limit=limit, operator=x_operator
     )
     feed.log_page(page, db)
-    return JSONResponse(feed.page_json(page))
+    return _evidenced(db, request, caller, code, b"", feed.page_json(page))
 
 
 class SubscribeIn(BaseModel):
@@ -311,13 +336,42 @@ def subscription_cancel(
     return JSONResponse(_subscription(subscriptions.cancel(db, caller, subscription_id)))
 
 
+@router.get("/evidence/{call_id}", summary="一次共享调用的存证（SM2 签名）", responses=ERRORS)
+def call_evidence(
+    db: DbSession,
+    caller: Reader,
+    call_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="应答头 Qilu-Call-Id")],
+) -> JSONResponse:
+    found = evidence.visible_to(db, caller, call_id)
+    checked = evidence.check(db, found.call_id)
+    return JSONResponse(
+        {
+            "call_id": found.call_id,
+            "client": found.client_id,
+            "department": found.department_code,
+            "resource": found.resource,
+            "endpoint": found.endpoint,
+            "status": found.status,
+            "bytes": found.answer_bytes,
+            "headers": evidence.headers(found),
+            "statement": evidence.statement(found).decode(),
+            "signature_holds": checked.signature_holds,
+        }
+    )
+
+
 @router.get("/{code}/quality", summary="资源数据质量", responses=ERRORS)
 def quality_figures(
     request: Request, db: DbSession, caller: Reader, code: ResourceCode
-) -> JSONResponse:
+) -> Response:
     figures = reading.quality_for(db, get_vault(request), caller, code)
     now = datetime.now(UTC)
-    return JSONResponse(
+    return _evidenced(
+        db,
+        request,
+        caller,
+        code,
+        b"",
         {
             "resource": code,
             "records": figures.records,
@@ -332,7 +386,7 @@ def quality_figures(
             else None,
             "fresh_until": figures.fresh_until.isoformat() if figures.fresh_until else None,
             "overdue": figures.is_overdue(now),
-        }
+        },
     )
 
 

@@ -129,9 +129,11 @@ def read_changes(
         raise QiluError("feed.limit", f"每页条数须在 1 到 {LONGEST_PAGE} 之间", field="limit")
     if after < 0:
         raise QiluError("feed.after", "游标须为不小于 0 的整数", field="after")
-    rows = session.execute(
-        _PAGE, {"resource": read.resource.id, "after": after, "limit": limit}
-    ).all()
+    rows = (
+        session.connection()
+        .execute(_PAGE, {"resource": read.resource.id, "after": after, "limit": limit})
+        .all()
+    )
     history = _history(session, grant, rows)
     wanted = wanted_fields(None, grant)
     keys = [f.name for f in read.shape.key_fields if f.name in set(wanted)]
@@ -217,7 +219,7 @@ def _history(session: Session, grant: Grant, rows: Sequence[Any]) -> dict[tuple[
             wanted.add((row.id, row.version))
     if not wanted:
         return {}
-    found = session.execute(
+    found = session.connection().execute(
         select(
             RecordChange.record_id,
             RecordChange.version,

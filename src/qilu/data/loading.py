@@ -382,6 +382,7 @@ def _refresh_statistics(session: Session, inserted: int) -> int:
     a crawl. Refresh them as the table doubles (within the load's own transaction)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("ANALYZE data_records"))
+        session.execute(text("ANALYZE data_changes"))
     return inserted
 
 

@@ -258,3 +258,24 @@ class DeadLetter(Base):
     error: Mapped[str] = mapped_column(Text)
     failed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CallEvidence(Base):
+    """A shared call's evidence (存证): what was asked and what was answered, as SM3 digests,
+    time-stamped and signed SM2 by the platform, so either side can later show what passed."""
+
+    __tablename__ = "data_call_evidence"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(32), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    department_code: Mapped[str] = mapped_column(String(40))
+    resource: Mapped[str] = mapped_column(String(40), index=True)  # a resource's or an API's code
+    endpoint: Mapped[str] = mapped_column(String(600))  # method, path and query
+    status: Mapped[int] = mapped_column(Integer)
+    request_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    answer_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    answer_bytes: Mapped[int] = mapped_column(BigInteger)
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    kid: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))

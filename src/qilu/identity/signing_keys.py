@@ -191,6 +191,16 @@ def sm2_key(session: Session, vault: Vault, now: datetime | None = None) -> tupl
     return row.kid, SealKey.opened(b"\x04" + x + y, opened)
 
 
+def sm2_public_key(session: Session, kid: str) -> bytes | None:
+    """The SM2 public key (04‖X‖Y) published under `kid`, retired or not; None if unknown."""
+    row = session.scalars(
+        select(SigningKey).where(SigningKey.kid == kid, SigningKey.algorithm == SM2)
+    ).one_or_none()
+    if row is None:
+        return None
+    return b"\x04" + _unb64(row.public_jwk["x"]) + _unb64(row.public_jwk["y"])
+
+
 def sign_sm2_jwt(kid: str, key: SealKey, claims: dict[str, Any]) -> str:
     """A compact JWS: header and claims base64url-encoded, r‖s over their ASCII (RFC 7515 §5.1
     with SM2 for the signature)."""
