@@ -3,11 +3,12 @@
 Loads N synthetic people into the population library (JC-RK-001) of a fresh store — every row
 checked, sealed and entered in the feed — then pushes the feed to two department systems'
 webhooks at once — each subscription drained by a worker process of its own, as two `qilu
-outbox run` workers share subscriptions by lease — each through its own grant (fields, masking,
-the SM2 signature of each page, one audit entry per page naming every person in it). The subscribers are separate processes
-that write down each page's first and last sequence number; one of them is killed when it has
-about a third of the feed and started again three seconds later. At the end both logs must
-cover 1…N in order with nothing missing (a page may come twice: at least once).
+outbox run` workers share subscriptions by lease — each through its own grant (fields,
+masking, the SM2 signature of each page, one audit entry per page naming every person in it).
+The subscribers are separate processes that write down each page's first and last sequence
+number; one of them is killed when it has about a third of the feed and started again three
+seconds later. At the end both logs must cover 1…N in order with nothing missing (a page may
+come twice: at least once).
 
 The baseline, in the same run: the same records read from the table a page at a time by id, as
 stored (no grant, no unsealing, no masking, no signature, no audit), serialised and POSTed to

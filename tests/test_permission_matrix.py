@@ -139,6 +139,11 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/data/subscriptions/{subscription_id}/replay"): SYSTEM,
     ("DELETE", "/api/v1/data/subscriptions/{subscription_id}"): SYSTEM,
     ("GET", "/api/v1/data/evidence/{call_id}"): SYSTEM,
+    ("GET", "/api/v1/apis"): SYSTEM,
+    ("GET", "/api/v1/apis/{code}"): SYSTEM,
+    ("GET", "/api/v1/apis/{code}/openapi"): SYSTEM,
+    ("GET", "/api/v1/apis/{code}/call/{path:path}"): SYSTEM,
+    ("POST", "/api/v1/apis/{code}/call/{path:path}"): SYSTEM,
     # one login
     ("GET", "/account/register"): PUBLIC,
     ("POST", "/account/register"): PUBLIC,

@@ -557,6 +557,35 @@ def catalog_publish(ctx: CliContext, file: Any) -> None:
     click.echo(f"已登记 {len(specs)} 项资源：{'、'.join(s.code for s in specs)}")
 
 
+@data.command("api")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@pass_context
+def data_api(ctx: CliContext, file: Any) -> None:
+    """Register the department API described in FILE (YAML: code, name, provider, base_url,
+    sharing, legal_basis, openapi — the OpenAPI 3 document, inline or as a file name beside it)."""
+    import json
+    from pathlib import Path
+
+    import yaml
+    from sqlalchemy.orm import Session
+
+    from qilu.data.apis import register_api
+    from qilu.identity.roles import OPERATOR
+
+    try:
+        loaded = yaml.safe_load(file)
+    except yaml.YAMLError as error:
+        raise QiluError("api.yaml", f"{file.name} 不是有效的 YAML：{error}") from None
+    if isinstance(loaded, dict) and isinstance(loaded.get("openapi"), str):
+        document = Path(file.name).parent / loaded["openapi"]
+        text = document.read_text("utf-8")
+        loaded["openapi"] = json.loads(text) if document.suffix == ".json" else yaml.safe_load(text)
+    with Session(ctx.engine) as session, session.begin():
+        api = register_api(session, loaded, actor=OPERATOR)
+        code, name = api.resource.code, api.resource.name
+    click.echo(f"已登记接口 {code}（{name}），地址 {api.base_url}")
+
+
 @data.command("load")
 @click.argument("resource")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))

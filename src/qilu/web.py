@@ -29,8 +29,8 @@ from qilu import __version__, home
 from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
 from qilu.data import api as data_api
+from qilu.data import apis_api, resident_pages, sharing_pages
 from qilu.data import pages as data_pages
-from qilu.data import resident_pages, sharing_pages
 from qilu.db import check_database, current_revision, make_engine, make_readers, make_sessionmaker
 from qilu.errors import InvalidRequest, QiluError, validation_problems
 from qilu.identity import (
@@ -148,6 +148,7 @@ INSTALLS = (
     oidc.install,
     identity_api.install,
     data_api.install,
+    apis_api.install,
     codes_api.install,
     codes_pages.install,
     identity_pages.install,

@@ -44,6 +44,9 @@ SENSITIVITY_ORDER = ("public", "internal", "personal", "sensitive_personal")
 LIBRARIES = {"base": "基础库", "theme": "主题库", "special": "专题库", "business": "通用业务库"}
 SHARING = {"unconditional": "无条件共享", "conditional": "有条件共享", "none": "不予共享"}
 OPENING = {"open": "无条件开放", "conditional": "有条件开放", "closed": "不予开放"}
+# 共享方式 (GB/T 21063): rows held here and read through the exchange, a department's own API
+# proxied by it (whose "fields" are its operations, see `apis`), or files.
+SHARE_MODES = {"table": "库表", "api": "接口", "file": "文件"}
 UPDATE_CYCLES = {
     "realtime": "实时",
     "daily": "每日",
@@ -118,6 +121,7 @@ class ResourceSpec(BaseModel):
     sharing: Literal["unconditional", "conditional", "none"]
     sharing_conditions: str = ""
     opening: Literal["open", "conditional", "closed"] = "closed"
+    share_mode: Literal["table", "api", "file"] = "table"
     update_cycle: Literal["realtime", "daily", "weekly", "monthly", "quarterly", "yearly"]
     legal_basis: str = Field(min_length=2)
     fields: list[FieldSpec] = Field(min_length=1)
@@ -135,7 +139,7 @@ class ResourceSpec(BaseModel):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"字段名重复：{'、'.join(repeated)}")
-        if not any(f.key for f in self.fields):
+        if self.share_mode == "table" and not any(f.key for f in self.fields):
             raise ValueError("至少要有一个主键字段（key），数据按主键更新")
         if self.sharing == "conditional" and not self.sharing_conditions.strip():
             raise ValueError("有条件共享的资源须写明共享条件")
@@ -206,6 +210,7 @@ def register_resource(
         sharing=spec.sharing,
         sharing_conditions=spec.sharing_conditions,
         opening=spec.opening,
+        share_mode=spec.share_mode,
         update_cycle=spec.update_cycle,
         legal_basis=spec.legal_basis,
         version=1,

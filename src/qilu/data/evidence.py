@@ -29,6 +29,7 @@ from qilu.identity.models import Department
 from qilu.identity.oidc_provider import ServiceCaller
 from qilu.identity.signing_keys import sm2_key, sm2_public_key
 from qilu.pii import Vault
+from qilu.seals import SealKey
 
 VERSION = "QILU-EVIDENCE-1"
 
@@ -66,13 +67,16 @@ def seal(
     asked: bytes,
     answer: bytes,
     status: int = 200,
+    call_id: str | None = None,
+    duration_ms: float | None = None,
+    signer: tuple[str, SealKey] | None = None,
     now: datetime | None = None,
 ) -> CallEvidence:
     """Keep and sign the evidence of one call (in the call's transaction: no answer without
     its evidence). `asked` is the request digest (`request_digest`)."""
-    kid, key = sm2_key(session, vault)
+    kid, key = signer or sm2_key(session, vault)
     evidence = CallEvidence(
-        call_id=secrets.token_hex(16),
+        call_id=call_id or secrets.token_hex(16),
         client_id=caller.client_id,
         department_code=caller.department_code,
         resource=resource,
@@ -81,6 +85,7 @@ def seal(
         request_digest=asked,
         answer_digest=sm3(answer),
         answer_bytes=len(answer),
+        duration_ms=duration_ms,
         signed_at=now or datetime.now(UTC),
         kid=kid,
     )

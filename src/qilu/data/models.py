@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -46,6 +47,7 @@ class DataResource(Base):
     sharing_conditions: Mapped[str] = mapped_column(Text, default="")
     opening: Mapped[str] = mapped_column(String(12))
     update_cycle: Mapped[str] = mapped_column(String(10))
+    share_mode: Mapped[str] = mapped_column(String(8), default="table", server_default="table")
     legal_basis: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer)  # the current schema version
     # The last sequence number of the change feed, handed out under this row's lock (`changes`).
@@ -276,6 +278,22 @@ class CallEvidence(Base):
     request_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
     answer_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
     answer_bytes: Mapped[int] = mapped_column(BigInteger)
+    duration_ms: Mapped[float | None] = mapped_column(Float)  # a proxied call's round trip
     signed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     kid: Mapped[str] = mapped_column(String(64))
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class DataApi(Base):
+    """A department's own API shared through the exchange (共享方式：接口): the catalog resource
+    it is, the system behind it, its OpenAPI document, and the limits the proxy keeps."""
+
+    __tablename__ = "data_apis"
+
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"), primary_key=True)
+    base_url: Mapped[str] = mapped_column(String(500))
+    openapi: Mapped[dict[str, Any]] = mapped_column(JSON)
+    timeout_ms: Mapped[int] = mapped_column(Integer)
+    rate_per_second: Mapped[int] = mapped_column(Integer)
+
+    resource: Mapped[DataResource] = relationship()
