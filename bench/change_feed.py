@@ -56,6 +56,7 @@ FIELDS = ["id_number", "name", "sex", "birth_date", "household_division", "phone
 
 class _Hook(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     log_path: Path
 
     def do_POST(self) -> None:

@@ -116,8 +116,8 @@ def test_jwks_endpoint(client: TestClient, session: Session, vault: Vault) -> No
 def test_the_key_cache_looks_up_again_after_its_time(session: Session, vault: Vault) -> None:
     from qilu.identity.signing_keys import SigningKeyCache
 
-    held = SigningKeyCache(ttl=timedelta(hours=1))
-    fresh = SigningKeyCache(ttl=timedelta(0))
+    held = SigningKeyCache(current_key, ttl=timedelta(hours=1))
+    fresh = SigningKeyCache(current_key, ttl=timedelta(0))
     first, _ = held.current(session, vault)
     assert fresh.current(session, vault)[0] == first
     new = rotate(session, vault, compromised=True)

@@ -40,6 +40,7 @@ from qilu.data import evidence, feed, reading, subscriptions
 from qilu.data.loading import push_rows
 from qilu.data.models import DeadLetter, Subscription
 from qilu.identity.oidc_provider import ServiceCaller, service_caller
+from qilu.identity.signing_keys import SigningKeyCache, sm2_key
 from qilu.ratelimit import RateLimits
 from qilu.routes import MAX_ID, DbSession, RawBody, get_vault, json_body, parsed
 
@@ -393,4 +394,5 @@ def quality_figures(
 def install(app: FastAPI) -> None:
     settings = app.state.settings
     app.state.rate_limits = RateLimits(settings.rate_limit_storage, settings.api_rate_per_second)
+    app.state.sm2_keys = SigningKeyCache(sm2_key)  # what signs shared calls' evidence
     app.include_router(router)

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from qilu.audit.service import record
 from qilu.data import evidence
@@ -39,6 +39,7 @@ from qilu.identity.oidc_provider import ServiceCaller
 from qilu.identity.signing_keys import sm2_key
 from qilu.pii import Vault
 from qilu.ratelimit import RateLimits
+from qilu.seals import SealKey
 
 METHODS = ("get", "post", "put", "patch", "delete")
 CALLED, FAILED = "api.called", "api.failed"
@@ -154,11 +155,49 @@ def register_api(
 
 def get_api(session: Session, code: str) -> DataApi:
     found = session.scalars(
-        select(DataApi).join(DataResource).where(DataResource.code == code)
+        select(DataApi)
+        .join(DataApi.resource)
+        .options(contains_eager(DataApi.resource))
+        .where(DataResource.code == code)
     ).one_or_none()
     if found is None:
         raise NotFound("api.not_found", f"目录中没有接口 {code}", field="api")
     return found
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What a call needs of an API (`Routes`)."""
+
+    name: str
+    base_url: str
+    timeout: float
+    rate_per_second: int
+    operations: list[Operation]
+    until: float
+
+
+class Routes:
+    """The APIs' routes as this application last read them, each for `ttl` seconds (a changed
+    address or limit reaches every process within it); one per application (`app.state`)."""
+
+    def __init__(self, ttl: float = 10.0):
+        self.ttl = ttl
+        self._held: dict[str, _Route] = {}
+
+    def get(self, session: Session, code: str) -> _Route:
+        held = self._held.get(code)
+        if held is None or held.until < time.monotonic():
+            api = get_api(session, code)
+            held = self._held[code] = _Route(
+                api.resource.name,
+                api.base_url,
+                api.timeout_ms / 1000,
+                api.rate_per_second,
+                operations(api),
+                time.monotonic() + self.ttl,
+            )
+        return held
 
 
 def list_apis(session: Session) -> list[DataApi]:
@@ -190,8 +229,8 @@ def operations(api: DataApi) -> list[Operation]:
     return _PARSED[key]
 
 
-def _operation(api: DataApi, method: str, path: str) -> Operation:
-    for operation in operations(api):
+def _operation(route: _Route, method: str, path: str) -> Operation:
+    for operation in route.operations:
         if operation.method == method and operation.pattern.match(path):
             return operation
     raise NotFound("api.operation", f"接口中没有 {method} {path} 这项操作", field="path")
@@ -230,12 +269,14 @@ def call(
     operator: str | None,
     limits: RateLimits,
     client: httpx.Client,
+    routes: Routes,
+    signer: tuple[str, SealKey] | None = None,
 ) -> Forwarded:
     """Forward one call to a department's API under the consumer's grant. The session's work
     so far is committed before the call leaves, so no transaction waits on the other system;
     the evidence and the log entry are written after it answers."""
-    api = get_api(session, code)
-    operation = _operation(api, method, path)
+    route = routes.get(session, code)
+    operation = _operation(route, method, path)
     begun = begin_read(session, vault, caller, code, None, operator=operator)
     grant = authorise(begun.read, begun.grants, None, None)
     if operation.name not in grant.fields:
@@ -245,10 +286,10 @@ def call(
             None,
             operation=operation.name,
         )
-    limits.hit(f"api:{code}", api.rate_per_second)
+    limits.hit(f"api:{code}", route.rate_per_second)
     target = path + (f"?{query}" if query else "")
     asked = evidence.request_digest(method, target, body)
-    call_id, signer = secrets.token_hex(16), sm2_key(session, vault)
+    call_id, signer = secrets.token_hex(16), signer or sm2_key(session, vault)
     statement = f"{call_id}\n{caller.department_code}\n{caller.client_id}\n{method} {target}\n"
     headers = {
         "Qilu-Consumer": caller.department_code,
@@ -259,7 +300,7 @@ def call(
         **({"Qilu-Operator": quote(operator, safe="")} if operator else {}),
         **({"Content-Type": media_type} if media_type else {}),
     }
-    url, timeout = f"{api.base_url}{target}", api.timeout_ms / 1000
+    url, timeout = f"{route.base_url}{target}", route.timeout
     session.commit()  # nothing held while the department's system answers
     started = time.perf_counter()
     failure: UpstreamFailed | None = None
@@ -269,11 +310,11 @@ def call(
         answered_type = response.headers.get("content-type", "application/octet-stream")
     except httpx.TimeoutException:
         status, content, answered_type = 504, b"", ""
-        failure = UpstreamFailed("api.timeout", f"{api.resource.name}未在规定时间内应答", 504)
+        failure = UpstreamFailed("api.timeout", f"{route.name}未在规定时间内应答", 504)
     except httpx.HTTPError as error:
         status, content, answered_type = 502, b"", ""
         failure = UpstreamFailed(
-            "api.unreachable", f"无法连接{api.resource.name}（{type(error).__name__}）", 502
+            "api.unreachable", f"无法连接{route.name}（{type(error).__name__}）", 502
         )
     duration = (time.perf_counter() - started) * 1000
     kept = evidence.seal(

@@ -129,6 +129,8 @@ def _forward(
         operator=operator,
         limits=request.app.state.rate_limits,
         client=request.app.state.api_client,
+        routes=request.app.state.api_routes,
+        signer=request.app.state.sm2_keys.current(db, get_vault(request)),
     )
     return Response(
         forwarded.content,
@@ -139,5 +141,6 @@ def _forward(
 
 
 def install(app: FastAPI) -> None:
+    app.state.api_routes = apis.Routes()
     app.state.api_client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=50))
     app.include_router(router)

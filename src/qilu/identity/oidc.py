@@ -41,6 +41,7 @@ from qilu.identity.signing_keys import (
     JWKS_MAX_AGE,
     SM2,
     SigningKeyCache,
+    current_key,
     ensure_key,
     published_jwks,
     sm2_key,
@@ -646,5 +647,5 @@ def signed_out(
 
 
 def install(app: FastAPI) -> None:
-    app.state.signing_keys = SigningKeyCache()
+    app.state.signing_keys = SigningKeyCache(current_key)
     app.include_router(router)

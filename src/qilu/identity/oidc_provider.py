@@ -30,7 +30,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import ColumnElement, Select, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -201,7 +201,7 @@ class Signer:
     vault: Vault
     issuer: str
     client_address: str | None
-    keys: SigningKeyCache
+    keys: SigningKeyCache[RSAKey]
 
 
 def revoke_tokens(session: Session, *where: ColumnElement[bool], at: datetime | None = None) -> int:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from joserfc.jwk import RSAKey
 from sqlalchemy import or_, select, update
@@ -28,6 +29,8 @@ from qilu.digests import sm3
 from qilu.identity.models import SigningKey
 from qilu.pii import Vault
 from qilu.seals import SealKey
+
+Key = TypeVar("Key")
 
 ALGORITHM = "RS256"
 # No JOSE registration exists for SM2: Qilu names it "SM2" (r‖s over SM3 with the default ID of
@@ -84,21 +87,27 @@ def current_key(session: Session, vault: Vault, now: datetime | None = None) -> 
     return row.kid, _private_key(row.kid, vault.decrypt(row.private_key_cipher, "signing_key"))
 
 
-class SigningKeyCache:
-    """The key to sign with, looked up at most every `ttl` per process (one per application).
+class SigningKeyCache(Generic[Key]):
+    """The key to sign with as `loader` finds it (`current_key`, the RSA key of ID tokens, or
+    `sm2_key`), looked up at most every `ttl` per process (one per application).
 
     After a key starts signing, a server may go on with the previous one for up to `ttl`:
     harmless, since that key stays published for longer than its tokens live."""
 
-    def __init__(self, ttl: timedelta = SIGNING_CACHE):
+    def __init__(
+        self,
+        loader: Callable[[Session, Vault], tuple[str, Key]],
+        ttl: timedelta = SIGNING_CACHE,
+    ):
         self.ttl = ttl.total_seconds()
-        self._held: tuple[str, RSAKey] | None = None
+        self._loader = loader
+        self._held: tuple[str, Key] | None = None
         self._until = 0.0
 
-    def current(self, session: Session, vault: Vault) -> tuple[str, RSAKey]:
+    def current(self, session: Session, vault: Vault) -> tuple[str, Key]:
         moment = time.monotonic()
         if self._held is None or moment >= self._until:
-            self._held, self._until = current_key(session, vault), moment + self.ttl
+            self._held, self._until = self._loader(session, vault), moment + self.ttl
         return self._held
 
 
