@@ -133,6 +133,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/data/{code}/records"): SYSTEM,
     ("GET", "/api/v1/data/{code}/quality"): SYSTEM,
     ("GET", "/api/v1/data/{code}/changes"): SYSTEM,
+    ("POST", "/api/v1/data/{code}/disputes"): SYSTEM,
     ("POST", "/api/v1/data/{code}/subscriptions"): SYSTEM,
     ("GET", "/api/v1/data/subscriptions"): SYSTEM,
     ("GET", "/api/v1/data/subscriptions/{subscription_id}"): SYSTEM,
@@ -228,6 +229,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # a resident's own data
     ("GET", "/account/data"): SIGNED_IN,
     ("POST", "/account/data/consents"): SIGNED_IN,
+    ("POST", "/account/data/disputes"): SIGNED_IN,
+    ("GET", "/workbench/disputes"): STEWARD,
+    ("POST", "/workbench/disputes/{dispute_id}"): STEWARD,
     ("POST", "/account/data/consents/{consent_id}/withdraw"): SIGNED_IN,
     # 办事大厅: open to read; applying and everything of one's own needs signing in
     ("GET", "/services"): PUBLIC,

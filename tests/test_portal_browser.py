@@ -25,9 +25,9 @@ from qilu.identity.service import find_person, id_number_of
 from qilu.pii import load_vault
 from qilu.services import applications, bookings, cases, catalog, documents, showing
 from qilu.services.models import Case, Licence, ServiceChain
-from qilu.services.workdays import beijing_today
 from qilu.settings import Settings
 from qilu.web import INSTALLS
+from qilu.workdays import beijing_today
 
 from .browser import LiveServer, needs_browser
 from .data.test_journeys_browser import sign_in

@@ -10,7 +10,7 @@ import anyio
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from qilu.data import subscriptions
+from qilu.data import disputes, subscriptions
 from qilu.filestore import file_store
 from qilu.identity import oidc_logout, sms_codes
 from qilu.messages import service as messages
@@ -18,9 +18,9 @@ from qilu.operations import retention
 from qilu.outbox.service import BEAT_EVERY, Handler, beat, sweep, sweeper_name
 from qilu.pii import Vault
 from qilu.services import archive, bookings, clocks, documents, national
-from qilu.services.workdays import beijing_today
 from qilu.settings import Settings
 from qilu.sms import sender_for
+from qilu.workdays import beijing_today
 
 log = structlog.get_logger("qilu.workers")
 
@@ -66,12 +66,15 @@ HOURLY = 3600.0  # seconds between two runs of the hourly work
 
 def hourly(sessions: sessionmaker[Session], settings: Settings) -> tuple[int, int]:
     """The cases' clocks (approvers warned) and tomorrow's bookings (people reminded); the
-    national reports of yesterday reconciled, once a day; and what has outlived its keeping
+    national reports of yesterday reconciled, once a day; data disputes near or past their
+    deadline (reminded, escalated); and what has outlived its keeping
     (stale drafts, old load reports), a batch an hour."""
     with sessions.begin() as session:
         warned, reminded = clocks.warn(session), bookings.remind(session)
     with sessions.begin() as session:
         national.reconcile_yesterday(session, settings.national_url, beijing_today())
+    with sessions.begin() as session:
+        disputes.watch(session)
     with sessions.begin() as session:
         retention.expire(
             session,

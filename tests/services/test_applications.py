@@ -16,7 +16,7 @@ from qilu.services import applications, cases
 from qilu.services.chains import NotEligible
 from qilu.services.licences import licences_of
 from qilu.services.models import Application, Case, Licence, ServiceChain
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 from .conftest import Province
 
@@ -360,7 +360,7 @@ def test_an_enterprise_hands_in_no_business_licence(province: Province) -> None:
     """Issue 13: 营业执照 had to be uploaded although the guide says 可免提交 and the
     enterprise's registration is in the legal-entity library."""
     from qilu.services.applications import material_statuses, plan_of, wallet_of
-    from qilu.services.workdays import beijing_today
+    from qilu.workdays import beijing_today
 
     representative = province.resident
     entity = province.enterprise(representative)

@@ -12,7 +12,7 @@ from qilu.errors import NotFound, QiluError
 from qilu.messages import service as messages
 from qilu.services import bookings
 from qilu.services.models import Booking, ServiceItem
-from qilu.services.workdays import add_working_days, beijing_today
+from qilu.workdays import add_working_days, beijing_today
 
 from ..factories import make_person
 from ..identity.test_pages import csrf

@@ -16,7 +16,7 @@ from qilu.identity import roles
 from qilu.identity.models import LegalEntity, Person
 from qilu.services import applications, cases
 from qilu.services.models import Application, Case, Licence, ServiceChain, ServiceItem
-from qilu.services.workdays import add_working_days, beijing_today
+from qilu.workdays import add_working_days, beijing_today
 
 from .conftest import Province
 from .test_showing import signed_in_as

@@ -22,8 +22,8 @@ from qilu.pii import load_vault
 from qilu.services import applications, archive
 from qilu.services.catalog import install_catalog
 from qilu.services.models import ServiceItem
-from qilu.services.workdays import beijing_today
 from qilu.settings import Settings
+from qilu.workdays import beijing_today
 
 from ..conftest import make_settings
 from ..factories import make_person

@@ -12,8 +12,8 @@ from qilu.identity.models import Person
 from qilu.messages import service as messages
 from qilu.services import cases, clocks
 from qilu.services.models import Application
-from qilu.services.workdays import add_working_days
 from qilu.settings import Settings
+from qilu.workdays import add_working_days
 from qilu.workers import hourly
 
 from .conftest import Province

@@ -16,7 +16,7 @@ from qilu.filestore import LocalFileStore
 from qilu.identity.models import Person
 from qilu.services import applications, cases
 from qilu.services.models import Application, Case, ServiceItem
-from qilu.services.workdays import add_working_days, beijing_today
+from qilu.workdays import add_working_days, beijing_today
 
 from ..identity.test_pages import csrf
 from .conftest import Province

@@ -23,8 +23,8 @@ from qilu.operations import index_rotation
 from qilu.pii import KEY_FILE, Vault, load_vault
 from qilu.services import licences
 from qilu.services.models import Application, Licence
-from qilu.services.workdays import beijing_today
 from qilu.settings import Settings
+from qilu.workdays import beijing_today
 
 from ..operations.test_pii_rotation import reads_everything
 from ..test_cli import run

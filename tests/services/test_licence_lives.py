@@ -17,7 +17,7 @@ from qilu.filestore import LocalFileStore
 from qilu.identity.roles import OPERATOR, grant_role
 from qilu.services import applications, licences, showing
 from qilu.services.models import DepartmentKey, Licence, LicenceUse, ServiceItem
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 from ..identity.test_pages import csrf
 from .conftest import Province

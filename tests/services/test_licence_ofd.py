@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from qilu import ofd, seals
 from qilu.services import licences
 from qilu.services.models import DepartmentKey, Licence
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 from .conftest import Province
 from .test_results import certificate, finished_newborn

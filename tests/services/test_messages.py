@@ -181,7 +181,7 @@ def test_a_granted_benefit_says_how_much_from_when_and_where(province: Province)
 
     from qilu.services import applications
     from qilu.services.models import ServiceItem
-    from qilu.services.workdays import beijing_today
+    from qilu.workdays import beijing_today
 
     code = province.session.scalars(
         select(ServiceItem.code).where(ServiceItem.name == "高龄津贴申领", ServiceItem.is_current)

@@ -30,7 +30,7 @@ from qilu.services.models import (
     Rectification,
 )
 from qilu.services.national_receiver import problems_of, receiver_app
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 from ..servers import free_port, serving
 from .conftest import Province

@@ -17,7 +17,7 @@ from qilu.errors import QiluError, Refused
 from qilu.filestore import LocalFileStore
 from qilu.services import applications, archive, cases, licences, offers, ratings
 from qilu.services.models import Application, Archive, Licence, Offer, Rectification
-from qilu.services.workdays import add_working_days, beijing_today
+from qilu.workdays import add_working_days, beijing_today
 
 from ..factories import make_person
 from .conftest import Province

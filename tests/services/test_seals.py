@@ -15,7 +15,7 @@ from qilu import seals
 from qilu.filestore import LocalFileStore
 from qilu.services import licences
 from qilu.services.models import DepartmentKey
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 from .conftest import Province
 from .test_results import certificate, finished_newborn

@@ -13,7 +13,7 @@ from qilu.filestore import LocalFileStore
 from qilu.services import applications, trust
 from qilu.services.applications import MaterialStatus
 from qilu.services.models import Application, ApplicationMaterial, LicenceCopy, ServiceItem
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 from .conftest import Province
 from .test_showing import signed_in_as

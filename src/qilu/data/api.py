@@ -7,6 +7,8 @@ got with its own credentials (`POST /oidc/token`, `grant_type=client_credentials
   time (scope `data.read`).
 - `POST /api/v1/data/{code}/records` pushes records into a resource the department provides
   (scope `data.push`): all or nothing, every bad row reported with its field and reason.
+- `POST /api/v1/data/{code}/disputes` disputes fields of a record the department may read
+  (数据异议, `qilu.data.disputes`); a record under dispute comes with `disputed` naming them.
 - `GET /api/v1/data/{code}/quality` gives a resource's quality figures (scope `data.read`).
 - `GET /api/v1/data/{code}/changes?after=N` pulls the resource's changes after sequence number
   N, in order, a page at a time (scope `data.read`, a grant that allows listing); `next_after`
@@ -36,7 +38,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from qilu.data import evidence, feed, reading, subscriptions
+from qilu.data import disputes, evidence, feed, reading, subscriptions
 from qilu.data.loading import push_rows
 from qilu.data.models import DeadLetter, Subscription
 from qilu.identity.oidc_provider import ServiceCaller, service_caller
@@ -126,6 +128,7 @@ def _answer(answer: reading.Answer) -> dict[str, Any]:
                 "masked": r.masked,
                 "version": r.version,
                 "updated_at": r.updated_at.isoformat(),
+                "disputed": r.disputed,
             }
             for r in answer.records
         ],
@@ -231,6 +234,39 @@ def changes(
     )
     feed.log_page(page, db)
     return _evidenced(db, request, caller, code, b"", feed.page_json(page))
+
+
+class DisputeIn(BaseModel):
+    key: str = Field(max_length=200, description="记录的主键值（多个主键字段用 | 分隔）")
+    fields: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=50, description="有误的字段"
+    )
+    claim: str = Field(max_length=500, description="哪里有误、应为什么")
+
+
+@router.post(
+    "/{code}/disputes",
+    summary="对一条记录提出数据异议（提供部门限期核实）",
+    status_code=201,
+    responses=ERRORS,
+    openapi_extra=json_body(DisputeIn),
+)
+def dispute(
+    request: Request, db: DbSession, caller: Reader, code: ResourceCode, raw: RawBody
+) -> JSONResponse:
+    body = parsed(DisputeIn, raw)
+    made = disputes.raise_by_department(
+        db, get_vault(request), caller, code, body.key, body.fields, body.claim
+    )
+    return JSONResponse(
+        {
+            "dispute": made.id,
+            "status": made.status,
+            "fields": made.fields,
+            "due_on": made.due_on.isoformat(),
+        },
+        status_code=201,
+    )
 
 
 class SubscribeIn(BaseModel):

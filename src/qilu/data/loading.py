@@ -533,6 +533,14 @@ def find_record(
     session: Session, vault: Vault, code: str, key_values: list[str]
 ) -> dict[str, Any] | None:
     """The record of resource `code` with this key (each key field's value), opened."""
+    found = find_stored(session, vault, code, key_values)
+    return None if found is None else values_of(vault, found[0], found[1])
+
+
+def find_stored(
+    session: Session, vault: Vault, code: str, key_values: list[str]
+) -> tuple[Layout, DataRecord] | None:
+    """The stored record of resource `code` with this key, and the resource's layout."""
     layout = Layout.of(session, get_resource(session, code))
     keys = (
         layout.record_key(vault, key_values),
@@ -543,7 +551,7 @@ def find_record(
             DataRecord.resource_id == layout.resource.id, DataRecord.record_key.in_(keys)
         )
     ).first()
-    return None if found is None else values_of(vault, layout, found)
+    return None if found is None else (layout, found)
 
 
 def get_load(session: Session, load_id: int, actor: roles.Actor) -> DataLoad:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -52,6 +53,8 @@ class DataResource(Base):
     version: Mapped[int] = mapped_column(Integer)  # the current schema version
     # The last sequence number of the change feed, handed out under this row's lock (`changes`).
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # How many of its records are under dispute now (a read looks the disputes up only if any).
+    disputes_open: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     search_text: Mapped[str] = mapped_column(Text)  # name, topic, provider, field labels
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -295,5 +298,36 @@ class DataApi(Base):
     openapi: Mapped[dict[str, Any]] = mapped_column(JSON)
     timeout_ms: Mapped[int] = mapped_column(Integer)
     rate_per_second: Mapped[int] = mapped_column(Integer)
+
+    resource: Mapped[DataResource] = relationship()
+
+
+class Dispute(Base):
+    """数据异议: a consuming department or the person a record is about says some of its fields
+    are wrong; the providing department answers by a working-day deadline (`disputes`)."""
+
+    __tablename__ = "data_disputes"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'confirmed', 'corrected', 'rejected')", name="status"),
+        Index("ix_data_disputes_open", "resource_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"))
+    record_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    claim_cipher: Mapped[bytes] = mapped_column(LargeBinary)  # what is wrong, SM4 (may be personal)
+    raised_by_person_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    raised_by_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    raised_by_client: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(10))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_on: Mapped[date] = mapped_column(Date)
+    reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    answered_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    answer: Mapped[str] = mapped_column(Text, default="")
+    correction_load_id: Mapped[int | None] = mapped_column(BigInteger)
 
     resource: Mapped[DataResource] = relationship()

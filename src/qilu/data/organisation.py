@@ -201,7 +201,7 @@ def _merge(session: Session, old: Department, new: Department, source: str) -> N
     """撤并: `new` takes over `old`'s open cases and items; roles held in `old` end."""
     # The services build on the organisation, not the reverse: imported where a merge needs them.
     from qilu.services import cases
-    from qilu.services.workdays import beijing_today
+    from qilu.workdays import beijing_today
 
     old.merged_into_id, old.merged_on = new.id, beijing_today()
     moved = cases.transfer_open(session, old, new, "机构撤并")

@@ -33,7 +33,7 @@ from qilu.data.loading import (
     shape_of_version,
 )
 from qilu.data.masking import mask
-from qilu.data.models import DataRecord, DataResource, ShareGrant
+from qilu.data.models import DataRecord, DataResource, Dispute, ShareGrant
 from qilu.data.quality import Quality, quality_of
 from qilu.data.validation import check_row
 from qilu.errors import NotFound, QiluError, Refused
@@ -98,6 +98,7 @@ class Record:
     masked: list[str]  # the fields answered masked
     version: int
     updated_at: datetime
+    disputed: list[str] = field(default_factory=list)  # fields under an open 数据异议
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ _RESOURCE_AND_GRANTS = (
         ShareGrant.purpose,
         ShareGrant.may_list,
         ShareGrant.row_conditions,
+        DataResource.disputes_open,
+        DataRecord.id.label("record_id"),
         DataRecord.content,
         DataRecord.sealed,
         DataRecord.version,
@@ -156,7 +159,11 @@ _SEEN: dict[str, Version] = {}
 
 
 _RECORD = select(
-    DataRecord.content, DataRecord.sealed, DataRecord.version, DataRecord.updated_at
+    DataRecord.id.label("record_id"),
+    DataRecord.content,
+    DataRecord.sealed,
+    DataRecord.version,
+    DataRecord.updated_at,
 ).where(DataRecord.resource_id == bindparam("resource"), DataRecord.record_key == bindparam("key"))
 
 
@@ -173,6 +180,7 @@ class Read:
     operator: str | None = None  # the official at the system's end, if it says
     grant: Grant | None = None
     chain: int | None = None
+    disputed: dict[int, list[str]] = field(default_factory=dict)  # record id → fields
 
     def refuse(
         self, code: str, message: str, subject: str | None, **details: Any
@@ -264,8 +272,20 @@ def begin_read(
         now or datetime.now(UTC),
         operator,
     )
+    if first.disputes_open:
+        read.disputed = open_disputes(session, first.id)
     grants = [row for row in rows if row.grant_id is not None]
     return Begun(read, grants, key_values, record_key, found)
+
+
+def open_disputes(session: Session, resource_id: int) -> dict[int, list[str]]:
+    """The disputed fields of each record of a resource under dispute now, by record id."""
+    rows = session.execute(
+        select(Dispute.record_id, Dispute.fields).where(
+            Dispute.resource_id == resource_id, Dispute.status == "open"
+        )
+    )
+    return {row.record_id: list(row.fields) for row in rows}
 
 
 def _keyed(vault: Vault, code: str, shape: Shape, key: str) -> tuple[list[str], str]:
@@ -335,7 +355,9 @@ def lookup(
             subject,
             record=begun.record_key,
         )
-    answered = _answer(read, wanted_fields(fields, grant), begun.found, begun.record_key)
+    answered = _answer(
+        read, wanted_fields(fields, grant), begun.found, begun.record_key, begun.found.record_id
+    )
     if answered is None:  # the refusal is in the log already
         raise SharingRefused(
             CONSENT_MISSING,
@@ -404,7 +426,7 @@ def listing(
     rows = session.connection().execute(statement).all()
     records, withheld = [], 0
     for row in rows:
-        answered = _answer(read, wanted_fields(fields, grant), row, row.record_key)
+        answered = _answer(read, wanted_fields(fields, grant), row, row.record_key, row.id)
         if answered is None:
             withheld += 1
         else:
@@ -437,7 +459,9 @@ def _log_call(read: Read, wanted: list[str], record_keys: list[str]) -> None:
         read.log(READ, None, {"fields": wanted, "records": len(record_keys)})
 
 
-def _answer(read: Read, wanted: list[str], row: Any, record_key: str) -> Record | None:
+def _answer(
+    read: Read, wanted: list[str], row: Any, record_key: str, record_id: int
+) -> Record | None:
     """The record as the grant shows it, its read logged; None, and the refusal logged, if it
     holds sensitive fields the person has not consented to (a listing leaves it out, a look-up
     refuses)."""
@@ -450,7 +474,8 @@ def _answer(read: Read, wanted: list[str], row: Any, record_key: str) -> Record 
     data, masked = project(read.shape, read.grant, wanted, values)
     if read.shape.personal:
         read.log(READ, subject, {"record": record_key, "fields": wanted, "masked": masked})
-    return Record(data, masked, row.version, row.updated_at)
+    disputed = [name for name in read.disputed.get(record_id, []) if name in data]
+    return Record(data, masked, row.version, row.updated_at, disputed)
 
 
 def opened(read: Read, content: dict[str, Any], sealed: bytes | None) -> dict[str, Any]:

@@ -1,15 +1,16 @@
 """The resident's side of the data platform in the portal (我的数据): the data-use record
-(who read my data, when, why) and consent to sensitive data (授权), given and withdrawn here."""
+(who read my data, when, why), consent to sensitive data (授权), given and withdrawn here, and
+disputes of their own records (信息有误, `disputes`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from qilu.data import consent, reading
+from qilu.data import consent, disputes, reading
 from qilu.errors import QiluError
 from qilu.identity.access import Confirmed, SignedIn
 from qilu.identity.models import Person
@@ -48,8 +49,10 @@ def _page(
     *,
     error: QiluError | None,
     status: int = 200,
+    typed: dict[str, Any] | None = None,
 ) -> HTMLResponse:
-    record = reading.data_use_record(db, person_subject(get_vault(request), person))
+    vault = get_vault(request)
+    record = reading.data_use_record(db, person_subject(vault, person))
     return render(
         request,
         "data/my_data.html",
@@ -64,6 +67,10 @@ def _page(
         consents=consent.consents_of(db, person),
         now=datetime.now(UTC),
         error=error,
+        disputable=disputes.disputable_by(db, vault, person),
+        my_disputes=disputes.disputes_of(db, vault, person),
+        outcome_names=disputes.OUTCOME_NAMES,
+        typed=typed or {},
     )
 
 
@@ -98,6 +105,25 @@ def withdraw_consent(
 ) -> Response:
     consent.withdraw(db, get_vault(request), viewer.account.person, consent_id)
     return RedirectResponse("/account/data?withdrawn=1", status_code=303)
+
+
+@router.post("/disputes", dependencies=Posted)
+def raise_dispute(
+    request: Request,
+    db: DbSession,
+    viewer: Confirmed,
+    resource: Annotated[str, Form(max_length=40)],
+    claim: Annotated[str, Form(max_length=2000)] = "",
+    fields: Annotated[list[str] | None, Form(max_length=50)] = None,
+) -> Response:
+    """信息有误: the person disputes fields of their own record."""
+    person = viewer.account.person
+    typed = {"resource": resource, "claim": claim, "fields": fields or []}
+    with redraw_on_refusal(
+        db, lambda error: _page(request, db, person, error=error, status=400, typed=typed)
+    ):
+        disputes.raise_by_person(db, get_vault(request), person, resource, fields or [], claim)
+    return RedirectResponse("/account/data?disputed=1#disputes", status_code=303)
 
 
 def install(app: FastAPI) -> None:

@@ -49,6 +49,7 @@ COLUMNS = (
     SealedColumn("data_records", "sealed", None),
     SealedColumn("data_record_changes", "before_sealed", None),
     SealedColumn("data_record_changes", "after_sealed", None),
+    SealedColumn("data_disputes", "claim_cipher", "dispute_claim"),
 )
 
 

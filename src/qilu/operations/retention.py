@@ -27,7 +27,7 @@ from qilu.digests import sm3
 from qilu.messages import service as messages
 from qilu.outbox.models import SweeperBeat
 from qilu.services.models import Application, ApplicationMaterial
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 BATCH = 1_000
 ARCHIVE_FOLDER = "audit-archive"

@@ -46,7 +46,7 @@ from qilu.services.models import (
     ServiceChain,
 )
 from qilu.services.specs import FormField, Material, shipped_catalog
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 PERSON_LIBRARY, ENTITY_LIBRARY = "JC-RK-001", "JC-FR-001"
 PHONE = re.compile(r"^1\d{10}$|^0\d{2,3}-?\d{7,8}$")

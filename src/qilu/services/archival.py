@@ -56,7 +56,7 @@ from qilu.db import next_serial
 from qilu.digests import sm3
 from qilu.services import documents
 from qilu.services.models import Application, Archive, ArchiveSerial, DepartmentKey, Licence
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 CATEGORY, CATEGORY_CODE, SERIES_CODE = "政务服务", "ZW", "ZWFW"
 CLASSIFICATION = "内部"

@@ -34,7 +34,7 @@ from qilu.services.documents import of_cases
 from qilu.services.licences import ofd_of
 from qilu.services.models import Application, ApplicationMaterial, Archive, Licence
 from qilu.services.showing import labelled_content
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 FOLDER = "archive"
 

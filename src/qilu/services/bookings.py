@@ -18,7 +18,7 @@ from qilu.identity.models import Department, Person
 from qilu.messages import service as messages
 from qilu.services.catalog import competent_department, current_item
 from qilu.services.models import Booking, ServiceItem
-from qilu.services.workdays import add_working_days, beijing_today
+from qilu.workdays import add_working_days, beijing_today
 
 DAYS = 5  # working days ahead one may book
 CAPACITY = 20  # bookings a window takes per half day

@@ -35,7 +35,7 @@ from qilu.services.licences import (
 from qilu.services.models import Application, Case, CaseSerial, CaseStep, Licence
 from qilu.services.rules import Decision, decide
 from qilu.services.specs import shipped_catalog
-from qilu.services.workdays import add_working_days, beijing_today, working_days_between
+from qilu.workdays import add_working_days, beijing_today, working_days_between
 
 STATE_NAMES = {
     "draft": "草稿",

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 from qilu.identity import roles
 from qilu.messages import service as messages
 from qilu.services.models import Case
-from qilu.services.workdays import YELLOW_DAYS, add_working_days, beijing_today, clock
+from qilu.workdays import YELLOW_DAYS, add_working_days, beijing_today, clock
 
 RUNNING = ("accepted", "reviewing", "granted", "refused")  # the clock runs, not paused
 NOTICES = {

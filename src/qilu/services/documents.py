@@ -34,7 +34,7 @@ from qilu.services.models import (
     CaseDocument,
     DepartmentKey,
 )
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 VERIFY_PATH = "/documents/verify"
 

@@ -57,7 +57,7 @@ from qilu.services.models import (
     Rating,
     Rectification,
 )
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 log = structlog.get_logger("qilu.national")
 REPORT = "national.report"

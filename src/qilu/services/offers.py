@@ -18,7 +18,7 @@ from qilu.services.facts import Facts
 from qilu.services.models import Application, Offer, ServiceItem
 from qilu.services.rules import decide
 from qilu.services.specs import shipped_catalog
-from qilu.services.workdays import beijing_today
+from qilu.workdays import beijing_today
 
 BATCH = 2_000
 

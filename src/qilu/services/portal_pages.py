@@ -55,7 +55,7 @@ from qilu.services import (
 from qilu.services.chains import NotEligible
 from qilu.services.models import Application, ServiceChain
 from qilu.services.specs import DEPTH_NAMES, LEVEL_NAMES, SUBJECT_NAMES, shipped_catalog
-from qilu.services.workdays import beijing_today, clock
+from qilu.workdays import beijing_today, clock
 
 router = APIRouter(include_in_schema=False)
 Posted = [Depends(check_csrf)]

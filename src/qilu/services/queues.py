@@ -14,7 +14,7 @@ from qilu.identity import roles
 from qilu.identity.models import Department, LegalEntity, Person
 from qilu.services import cases
 from qilu.services.models import Application, ApplicationMaterial, Case, ServiceItem
-from qilu.services.workdays import YELLOW_DAYS, add_working_days, beijing_today
+from qilu.workdays import YELLOW_DAYS, add_working_days, beijing_today
 
 # The workbench queues: which cases each tab shows, by state (or the post-check queue).
 QUEUES = {

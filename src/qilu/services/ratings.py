@@ -17,7 +17,7 @@ from qilu.identity import roles
 from qilu.identity.models import Department
 from qilu.messages import service as messages
 from qilu.services.models import Application, Case, Rating, Rectification, ServiceItem
-from qilu.services.workdays import add_working_days, beijing_today
+from qilu.workdays import add_working_days, beijing_today
 
 # 国办发〔2019〕51号: the indicators of an online rating (一事一评).
 INDICATORS = {

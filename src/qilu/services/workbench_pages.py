@@ -41,7 +41,7 @@ from qilu.services import (
 from qilu.services.document_pages import pdf_response
 from qilu.services.portal_pages import answers_from
 from qilu.services.specs import shipped_catalog
-from qilu.services.workdays import beijing_today, clock
+from qilu.workdays import beijing_today, clock
 
 router = APIRouter(prefix="/workbench", include_in_schema=False)
 Posted = [Depends(check_csrf)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from qilu.services.workdays import add_working_days, clock, is_working_day, working_days_between
+from qilu.workdays import add_working_days, clock, is_working_day, working_days_between
 
 
 def test_national_day_week_is_skipped_and_the_make_up_saturday_counts() -> None:
