@@ -11,20 +11,26 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu import seals
 from qilu.audit.models import AuditEvent
-from qilu.data import apis, evidence, sharing
+from qilu.data import apis, evidence, monitoring, sharing
 from qilu.data.models import CallEvidence
 from qilu.errors import QiluError
 from qilu.identity.roles import OPERATOR
 from qilu.identity.signing_keys import sm2_public_key
+from qilu.pii import Vault
 
-from ..factories import make_service_client
+from ..factories import make_person, make_service_client, make_staff
+from ..identity.test_pages import register
+from ..operations.test_system import sample, scrape
 
 CONSUMER = "370102-approval"
+STEWARD_ID = "370102199003073516"
 OPENAPI = {
     "openapi": "3.0.3",
     "info": {"title": "户籍证明", "version": "1"},
@@ -214,3 +220,30 @@ def test_the_api_rate_is_kept_for_all_consumers_together(
     second = api_client.get("/api/v1/apis/JK-GA-001/call/households/2", headers=headers)
     assert first.status_code == 200 and second.status_code == 429
     assert second.json()["error"]["code"] == "rate_limited" and len(upstream.seen) == 1
+
+
+def test_the_calls_are_counted_per_consumer_and_resource_for_the_workbench_and_metrics(
+    app: FastAPI, session: Session, vault: Vault, registered: apis.DataApi, api_client: Any,
+    upstream: Upstream,
+) -> None:  # fmt: skip
+    grant(session, ["get_household"])
+    headers = token(api_client, session)
+    for number in ("1", "2"):
+        api_client.get(f"/api/v1/apis/JK-GA-001/call/households/{number}", headers=headers)
+    upstream.fail = httpx.ConnectError("refused")
+    api_client.get("/api/v1/apis/JK-GA-001/call/households/3", headers=headers)
+    (row,) = monitoring.usage(session, None)
+    assert (row.consumer_code, row.resource_code) == (CONSUMER, "JK-GA-001")
+    assert (row.calls, row.failures) == (3, 1) and row.provider == "山东省公安厅"
+    assert row.p50_ms is not None and row.p95_ms is not None and row.p95_ms >= row.p50_ms
+    text = scrape(app, api_client)
+    assert sample(text, "qilu_exchange_calls_24h", consumer=CONSUMER, resource="JK-GA-001") == 3
+    assert sample(text, "qilu_exchange_failures_24h", resource="JK-GA-001") == 1
+    steward = make_person(session, vault, name="李强", id_number=STEWARD_ID)
+    make_staff(session, steward, "370000-public_security", "data_steward")
+    session.commit()
+    with TestClient(app) as other:
+        register(other, name="李强", id_number=STEWARD_ID)
+        page = other.get("/workbench/exchange")
+    assert page.status_code == 200
+    assert f'data-usage="{CONSUMER}:JK-GA-001"' in page.text and "户籍证明接口" in page.text

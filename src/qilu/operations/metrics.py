@@ -1,5 +1,6 @@
 """Prometheus metrics (`prometheus-client`): requests by route template, method and status,
-their latency, and at each scrape the outbox's depth and lag and the cases waiting in queues.
+their latency, and at each scrape the outbox's depth and lag, the cases waiting in queues, and
+the exchange's calls by consumer and resource and its subscriptions' lag.
 
 Routes are labelled by their template (`/services/applications/{application_id}`), never by the
 path a request typed, so the number of series stays bounded whatever is requested. Each web
@@ -24,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
+from qilu.data import monitoring
 from qilu.operations.system import case_queues, outbox_figures, sweepers
 
 REQUESTS = Counter(
@@ -80,6 +82,39 @@ class StoreCollector(Collector):
         for state, _name, count in queues:
             cases.add_metric([state], count)
         yield cases
+        yield from exchange_metrics(self.session)
+
+
+def exchange_metrics(session: Session) -> Iterator[GaugeMetricFamily]:
+    """The exchange's last day by consumer and resource, and each subscription's lag."""
+    labels = ["consumer", "resource"]
+    calls = GaugeMetricFamily(
+        "qilu_exchange_calls_24h", "Shared calls answered in the last 24 h.", labels=labels
+    )
+    failures = GaugeMetricFamily(
+        "qilu_exchange_failures_24h",
+        "Shared calls answered 4xx/5xx in the last 24 h.",
+        labels=labels,
+    )
+    size = GaugeMetricFamily(
+        "qilu_exchange_bytes_24h", "Bytes answered to shared calls in the last 24 h.", labels=labels
+    )
+    for row in monitoring.usage(session, None):
+        key = [row.consumer_code, row.resource_code]
+        calls.add_metric(key, row.calls)
+        failures.add_metric(key, row.failures)
+        size.add_metric(key, row.bytes)
+    lag = GaugeMetricFamily(
+        "qilu_feed_lag",
+        "Changes a subscription has not yet acknowledged.",
+        labels=["subscription", "consumer", "resource"],
+    )
+    for subscription in monitoring.subscriptions_touching(session, None):
+        lag.add_metric(
+            [str(subscription.id), subscription.department.code, subscription.resource.code],
+            subscription.resource.change_seq - subscription.cursor,
+        )
+    yield from (calls, failures, size, lag)
 
 
 def exposition(session: Session) -> bytes:
