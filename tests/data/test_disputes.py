@@ -231,6 +231,7 @@ def test_a_resident_disputes_on_my_data_and_what_was_typed_is_kept(
     session.commit()  # to the test's savepoint: a refused post rolls back its own work only
     page = client.get("/account/data")
     assert 'data-dispute-resource="JC-RK-001"' in page.text
+    assert page.text.count('id="disputes"') == 1 and "<title>我的数据" in page.text
     missing = client.post(
         "/account/data/disputes",
         data={"resource": "JC-RK-001", "claim": "住址应为泉城路 2 号", "csrf_token": csrf(client)},
