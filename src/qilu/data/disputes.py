@@ -155,7 +155,7 @@ def _open(
         answer="",
     )
     session.add(dispute)
-    resource.disputes_open += 1
+    resource.disputes_open = DataResource.disputes_open + 1  # in SQL: no lost update
     session.flush()
     _audit(session, "data.disputed", dispute, person_id, {"fields": known})
     _tell_stewards(
@@ -205,7 +205,7 @@ def answer(
     dispute.status = chosen.value
     dispute.answer = reason.strip() or "已按异议更正"
     dispute.answered_by_person_id, dispute.answered_at = roles.person_of(actor), moment
-    resource.disputes_open = max(0, resource.disputes_open - 1)
+    resource.disputes_open = DataResource.disputes_open - 1
     _audit(session, "data.dispute_answered", dispute, roles.person_of(actor), {"outcome": outcome})
     _tell_raiser(session, dispute, f"您提出的数据异议：{chosen.label}", dispute.answer)
     return dispute

@@ -180,7 +180,13 @@ class Read:
     operator: str | None = None  # the official at the system's end, if it says
     grant: Grant | None = None
     chain: int | None = None
+    any_disputed: bool = False  # whether any record of the resource is under dispute now
     disputed: dict[int, list[str]] = field(default_factory=dict)  # record id → fields
+
+    def note_disputes(self, record_ids: list[int]) -> None:
+        """Look up the open disputes of these records (only if the resource has any)."""
+        if self.any_disputed and record_ids:
+            self.disputed = open_disputes(self.session, self.resource.id, record_ids)
 
     def refuse(
         self, code: str, message: str, subject: str | None, **details: Any
@@ -272,17 +278,20 @@ def begin_read(
         now or datetime.now(UTC),
         operator,
     )
-    if first.disputes_open:
-        read.disputed = open_disputes(session, first.id)
+    read.any_disputed = bool(first.disputes_open)
     grants = [row for row in rows if row.grant_id is not None]
     return Begun(read, grants, key_values, record_key, found)
 
 
-def open_disputes(session: Session, resource_id: int) -> dict[int, list[str]]:
-    """The disputed fields of each record of a resource under dispute now, by record id."""
+def open_disputes(
+    session: Session, resource_id: int, record_ids: list[int]
+) -> dict[int, list[str]]:
+    """The disputed fields of these records of a resource, by record id (those under dispute)."""
     rows = session.execute(
         select(Dispute.record_id, Dispute.fields).where(
-            Dispute.resource_id == resource_id, Dispute.status == "open"
+            Dispute.resource_id == resource_id,
+            Dispute.status == "open",
+            Dispute.record_id.in_(record_ids),
         )
     )
     return {row.record_id: list(row.fields) for row in rows}
@@ -355,6 +364,7 @@ def lookup(
             subject,
             record=begun.record_key,
         )
+    read.note_disputes([begun.found.record_id])
     answered = _answer(
         read, wanted_fields(fields, grant), begun.found, begun.record_key, begun.found.record_id
     )
@@ -424,6 +434,7 @@ def listing(
         )  # fmt: skip
         statement = statement.where(condition)
     rows = session.connection().execute(statement).all()
+    read.note_disputes([row.id for row in rows])
     records, withheld = [], 0
     for row in rows:
         answered = _answer(read, wanted_fields(fields, grant), row, row.record_key, row.id)
