@@ -232,6 +232,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account/data/disputes"): SIGNED_IN,
     ("GET", "/workbench/disputes"): STEWARD,
     ("GET", "/workbench/exchange"): STAFF,
+    ("GET", "/open-data"): PUBLIC,
+    ("GET", "/open-data/{code}"): PUBLIC,
+    ("GET", "/open-data/{code}.csv"): PUBLIC,
     ("POST", "/workbench/disputes/{dispute_id}"): STEWARD,
     ("POST", "/account/data/consents/{consent_id}/withdraw"): SIGNED_IN,
     # 办事大厅: open to read; applying and everything of one's own needs signing in

@@ -35,11 +35,12 @@ from .services.test_journeys_browser import PHONE, account
 
 pytestmark = needs_browser
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-PORTAL = ("/account", "/services", "/licences", "/documents", "/codes")
+PORTAL = ("/account", "/services", "/licences", "/documents", "/codes", "/open-data")
 NOT_PAGES = {
     "/account/messages/badge": "an htmx fragment of the header",
     "/services/suggest": "an htmx fragment under the search box (its list is on the home page)",
     "/account/licences/{number}.json": "a file download",
+    "/open-data/{code}.csv": "a file download (tests/data/test_opening.py)",
     "/account/licences/{number}.pdf": "a file download (tests/services/test_documents.py)",
     "/account/licences/{number}.ofd": "a file download (tests/services/test_licence_ofd.py)",
     "/services/applications/{application_id}/documents/{number}.pdf": "a file download",
@@ -212,6 +213,8 @@ def prepare(live_server: LiveServer) -> tuple[str, dict[str, str]]:
         pages = {
             "/": "/",
             "/codes": "/codes",
+            "/open-data": "/open-data",
+            "/open-data/{code}": "/open-data/JC-FR-001",
             "/account/register": "/account/register",
             "/account/sign-in": "/account/sign-in",
             "/account/forgot": "/account/forgot",
@@ -259,6 +262,8 @@ def test_every_portal_route_is_checked() -> None:
 PAGE_TEMPLATES = (
     "/",
     "/codes",
+    "/open-data",
+    "/open-data/{code}",
     "/account/register",
     "/account/sign-in",
     "/account/forgot",

@@ -29,7 +29,14 @@ from qilu import __version__, home
 from qilu.codes import api as codes_api
 from qilu.codes import pages as codes_pages
 from qilu.data import api as data_api
-from qilu.data import apis_api, dispute_pages, exchange_pages, resident_pages, sharing_pages
+from qilu.data import (
+    apis_api,
+    dispute_pages,
+    exchange_pages,
+    open_pages,
+    resident_pages,
+    sharing_pages,
+)
 from qilu.data import pages as data_pages
 from qilu.db import check_database, current_revision, make_engine, make_readers, make_sessionmaker
 from qilu.errors import InvalidRequest, QiluError, validation_problems
@@ -163,6 +170,7 @@ INSTALLS = (
     sharing_pages.install,
     dispute_pages.install,
     exchange_pages.install,
+    open_pages.install,
     resident_pages.install,
     portal_pages.install,
     document_pages.install,

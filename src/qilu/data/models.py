@@ -331,3 +331,13 @@ class Dispute(Base):
     correction_load_id: Mapped[int | None] = mapped_column(BigInteger)
 
     resource: Mapped[DataResource] = relationship()
+
+
+class OpenDownload(Base):
+    """How many times a day an open resource (公共数据开放) was downloaded."""
+
+    __tablename__ = "data_open_downloads"
+
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
