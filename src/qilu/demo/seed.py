@@ -28,6 +28,13 @@ T = TypeVar("T")
 PARALLEL_FROM = 50_000  # below this, starting worker processes costs more than it saves
 # The data libraries first: their records are copies of, and facts about, what follows.
 SEEDED_TABLES = (
+    "data_open_downloads",
+    "data_call_evidence",
+    "data_disputes",
+    "data_dead_letters",
+    "data_subscriptions",
+    "data_apis",
+    "data_changes",
     "data_record_changes",
     "data_records",
     "data_loads",
