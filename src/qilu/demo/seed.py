@@ -205,6 +205,8 @@ def _after_bulk_load(connection: Connection) -> None:
     if connection.dialect.name != "postgresql":
         return
     for table in SEEDED_TABLES:
+        if "id" not in Base.metadata.tables[table].c:  # keyed otherwise: no sequence
+            continue
         connection.exec_driver_sql(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
             f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
