@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from qilu.db import database_url, make_engine, upgrade
 from qilu.pii import Vault
@@ -137,6 +137,11 @@ def app(settings: Settings, session: Session) -> FastAPI:
 
     app.dependency_overrides[get_session] = test_session
     app.dependency_overrides[get_reader] = test_session
+    # What streams after the request (an open-data CSV) reads in the test's transaction too;
+    # on SQLite a session of its own would wait for the test's write lock.
+    app.state.readers = sessionmaker(
+        bind=session.connection(), join_transaction_mode="create_savepoint"
+    )
     return app
 
 

@@ -8,8 +8,7 @@ import io
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from qilu.data.catalog import install_standard_catalog
 from qilu.data.loading import load_rows
@@ -20,7 +19,7 @@ USCC = "91370102MA3C0000X5"
 REPRESENTATIVE_ID = "370102199003073516"
 
 
-def setup(session: Session, vault: Vault, app: FastAPI, connection: Connection) -> None:
+def setup(session: Session, vault: Vault) -> None:
     install_standard_catalog(session)
     rows = [
         (1, {"uscc": USCC, "name": "济南示例科技有限公司", "industry": "I", "division": "370102",
@@ -29,15 +28,13 @@ def setup(session: Session, vault: Vault, app: FastAPI, connection: Connection) 
     ]  # fmt: skip
     load_rows(session, vault, "JC-FR-001", rows, source="t", actor=OPERATOR)
     session.flush()
-    # The download streams from sessions of its own: here, on the test's connection.
-    app.state.readers = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
 
 
 def test_the_open_catalog_lists_open_resources_and_only_their_public_fields(
-    app: FastAPI, client: TestClient, session: Session, vault: Vault, connection: Connection,
+    app: FastAPI, client: TestClient, session: Session, vault: Vault,
     departments: None,
 ) -> None:  # fmt: skip
-    setup(session, vault, app, connection)
+    setup(session, vault)
     listing = client.get("/open-data")
     assert listing.status_code == 200
     assert 'data-open="JC-FR-001"' in listing.text and 'data-open="JC-KJ-001"' in listing.text
@@ -50,10 +47,10 @@ def test_the_open_catalog_lists_open_resources_and_only_their_public_fields(
 
 
 def test_a_download_is_csv_of_the_public_fields_and_is_counted(
-    app: FastAPI, client: TestClient, session: Session, vault: Vault, connection: Connection,
+    app: FastAPI, client: TestClient, session: Session, vault: Vault,
     departments: None,
 ) -> None:  # fmt: skip
-    setup(session, vault, app, connection)
+    setup(session, vault)
     first = client.get("/open-data/JC-FR-001.csv")
     assert first.status_code == 200 and first.headers["content-type"].startswith("text/csv")
     table = list(csv.reader(io.StringIO(first.content.decode("utf-8-sig"))))
