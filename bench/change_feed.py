@@ -126,28 +126,33 @@ class Subscriber:
         return high == last, repeated
 
 
+def granted_system(session: Session, department: str) -> ServiceCaller:
+    """A system of `department` with a grant to list the population library's FIELDS."""
+    asked = sharing.request_access(
+        session,
+        "JC-RK-001",
+        consumer=department,
+        fields=FIELDS,
+        clear_fields=["name"],
+        may_list=True,
+        purpose="同步本部门业务系统的人口信息副本",
+        legal_basis="《政务数据共享条例》",
+        valid_until=datetime.now(UTC) + timedelta(days=30),
+        actor=OPERATOR,
+        now=datetime.now(UTC) - timedelta(minutes=1),
+    )
+    sharing.decide(session, asked.id, approve=True, reason="同意", actor=OPERATOR)
+    client = register_service_client(
+        session, name=f"{department} 系统", department_code=department, actor=OPERATOR
+    ).client
+    return ServiceCaller.of(client)
+
+
 def grant_and_subscribe(
     sessions: sessionmaker[Session], vault: Vault, department: str, url: str
 ) -> int:
     with sessions.begin() as session:
-        asked = sharing.request_access(
-            session,
-            "JC-RK-001",
-            consumer=department,
-            fields=FIELDS,
-            clear_fields=["name"],
-            may_list=True,
-            purpose="同步本部门业务系统的人口信息副本",
-            legal_basis="《政务数据共享条例》",
-            valid_until=datetime.now(UTC) + timedelta(days=30),
-            actor=OPERATOR,
-            now=datetime.now(UTC) - timedelta(minutes=1),
-        )
-        sharing.decide(session, asked.id, approve=True, reason="同意", actor=OPERATOR)
-        client = register_service_client(
-            session, name=f"{department} 系统", department_code=department, actor=OPERATOR
-        ).client
-        caller = ServiceCaller.of(client)
+        caller = granted_system(session, department)
         made = subscriptions.subscribe(session, vault, caller, "JC-RK-001", url, after=0)
         return made.id
 

@@ -10,7 +10,7 @@ import anyio
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from qilu.data import disputes, subscriptions
+from qilu.data import disputes, extracts, subscriptions
 from qilu.filestore import file_store
 from qilu.identity import oidc_logout, sms_codes
 from qilu.messages import service as messages
@@ -67,14 +67,16 @@ HOURLY = 3600.0  # seconds between two runs of the hourly work
 def hourly(sessions: sessionmaker[Session], settings: Settings) -> tuple[int, int]:
     """The cases' clocks (approvers warned) and tomorrow's bookings (people reminded); the
     national reports of yesterday reconciled, once a day; data disputes near or past their
-    deadline (reminded, escalated); and what has outlived its keeping
-    (stale drafts, old load reports), a batch an hour."""
+    deadline (reminded, escalated); bulk extracts past their keeping (removed); and what has
+    outlived its keeping (stale drafts, old load reports), a batch an hour."""
     with sessions.begin() as session:
         warned, reminded = clocks.warn(session), bookings.remind(session)
     with sessions.begin() as session:
         national.reconcile_yesterday(session, settings.national_url, beijing_today())
     with sessions.begin() as session:
         disputes.watch(session)
+    with sessions.begin() as session:
+        extracts.expire(session, settings.data_dir)
     with sessions.begin() as session:
         retention.expire(
             session,
@@ -87,6 +89,11 @@ def hourly(sessions: sessionmaker[Session], settings: Settings) -> tuple[int, in
 def deliver_changes(sessions: sessionmaker[Session], vault: Vault) -> int:
     """Push the resources' changes to their subscribers' webhooks (`data.subscriptions`)."""
     return subscriptions.deliver_due(sessions, vault)
+
+
+def make_extracts(sessions: sessionmaker[Session], settings: Settings, vault: Vault) -> int:
+    """Write the bulk extracts departments asked for (`data.extracts`)."""
+    return extracts.make_due(sessions, vault, settings.data_dir)
 
 
 def _due(next_run: float) -> bool:
@@ -107,6 +114,7 @@ async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vau
                 next_national = time.monotonic() + NATIONAL_EVERY
             done += await anyio.to_thread.run_sync(sweep, sessions, table)
             done += await anyio.to_thread.run_sync(deliver_changes, sessions, vault)
+            done += await anyio.to_thread.run_sync(make_extracts, sessions, settings, vault)
             if _due(next_beat):
                 await anyio.to_thread.run_sync(beat, sessions, name, "web", done)
                 next_beat, done = time.monotonic() + BEAT_EVERY, 0
@@ -131,6 +139,7 @@ def run_worker(sessions: sessionmaker[Session], settings: Settings, vault: Vault
             collect_reports(sessions, settings, vault)
             next_national = time.monotonic() + NATIONAL_EVERY
         ran = sweep(sessions, table) + deliver_changes(sessions, vault)
+        ran += make_extracts(sessions, settings, vault)
         done += ran
         if _due(next_beat):
             beat(sessions, name, "worker", done)

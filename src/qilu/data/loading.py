@@ -12,10 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import multiprocessing
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +42,7 @@ from qilu.db import copy_rows
 from qilu.digests import sm3
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
+from qilu.parallel import in_order
 from qilu.pii import Vault
 
 PERSONAL = frozenset({"personal", "sensitive_personal"})
@@ -216,22 +214,8 @@ class Preparer:
 def _prepared_chunks(
     preparer: Preparer, rows: Iterable[Row], workers: int
 ) -> Iterator[list[Prepared]]:
-    """The rows checked and sealed, chunk by chunk in file order; with `workers` > 1 in that
-    many processes, at most two chunks per worker in flight, so memory stays flat."""
-    chunks = _chunked(rows, BATCH)
-    if workers <= 1:
-        for chunk in chunks:
-            yield preparer.chunk(chunk)
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        window: deque[Future[list[Prepared]]] = deque()
-        for chunk in chunks:
-            window.append(pool.submit(preparer.chunk, chunk))
-            if len(window) > 2 * workers:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
+    """The rows checked and sealed, chunk by chunk in file order (in `workers` processes)."""
+    return in_order(preparer.chunk, _chunked(rows, BATCH), workers)
 
 
 def _chunked(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:

@@ -341,3 +341,36 @@ class OpenDownload(Base):
     resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DataExtract(Base):
+    """A department's bulk extract of a resource (库表交换): a snapshot, or the records changed
+    after a feed cursor, written compressed with its checksum and kept for a while to download."""
+
+    __tablename__ = "data_extracts"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'running', 'ready', 'failed', 'expired')", name="status"
+        ),
+        CheckConstraint("format IN ('csv', 'jsonl')", name="format"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))  # the system that asked
+    format: Mapped[str] = mapped_column(String(8))
+    since_seq: Mapped[int | None] = mapped_column(BigInteger)  # None: a whole snapshot
+    to_seq: Mapped[int] = mapped_column(BigInteger)  # the feed's newest number when asked
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    leased_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    withheld: Mapped[int] = mapped_column(BigInteger, default=0)  # left out: consent missing
+    size: Mapped[int] = mapped_column(BigInteger, default=0)  # bytes of the compressed file
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ready_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    resource: Mapped[DataResource] = relationship()

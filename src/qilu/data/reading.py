@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent, AuditSubject
@@ -54,6 +54,9 @@ CONSENT_MISSING = "sharing.consent_missing"
 FILTERABLE = frozenset(
     {"string", "enum", "division", "uscc", "party_code", "date", "datetime", "id_number"}
 )
+
+
+Selected = TypeVar("Selected", bound=Select[*tuple[Any, ...]])
 
 
 class SharingRefused(Refused):
@@ -427,13 +430,7 @@ def listing(
                 field=name,
             )
         statement = statement.where(DataRecord.content[name].as_string() == value)
-    for name, expected in grant.row_conditions.items():  # the grant's rows, whatever is asked
-        stored = DataRecord.content[name].as_string()
-        condition = stored.startswith(code_prefix(expected)) if _is_division(expected) else (
-            stored == expected
-        )  # fmt: skip
-        statement = statement.where(condition)
-    rows = session.connection().execute(statement).all()
+    rows = session.connection().execute(within_rows(statement, grant)).all()
     read.note_disputes([row.id for row in rows])
     records, withheld = [], 0
     for row in rows:
@@ -445,6 +442,17 @@ def listing(
     more = rows[-1].id if len(rows) == limit else None
     _log_call(read, wanted_fields(fields, grant), [r.record_key for r in rows])
     return Answer(read.resource.code, grant, records, withheld, more)
+
+
+def within_rows(statement: Selected, grant: Grant) -> Selected:
+    """`statement` over data records limited to the grant's rows, whatever else is asked."""
+    for name, expected in grant.row_conditions.items():
+        stored = DataRecord.content[name].as_string()
+        condition = stored.startswith(code_prefix(expected)) if _is_division(expected) else (
+            stored == expected
+        )  # fmt: skip
+        statement = statement.where(condition)
+    return statement
 
 
 def quality_for(
