@@ -68,6 +68,7 @@ def run(backend: str, settings: Settings, csv_path: Path, rows: int) -> None:
     loaded = validated_load(settings, csv_path)
     engine = make_engine(settings, pool_size=4)
     sessions, vault = make_sessionmaker(engine), load_vault(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     ceiling = bare(engine, settings.data_dir / "bare.gz")
     with sessions.begin() as session:
         caller = granted_system(session, "370102-approval")

@@ -10,7 +10,7 @@ import anyio
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from qilu.data import disputes, extracts, subscriptions
+from qilu.data import disputes, extracts, sharing, subscriptions
 from qilu.filestore import file_store
 from qilu.identity import oidc_logout, sms_codes
 from qilu.messages import service as messages
@@ -66,15 +66,17 @@ HOURLY = 3600.0  # seconds between two runs of the hourly work
 
 def hourly(sessions: sessionmaker[Session], settings: Settings) -> tuple[int, int]:
     """The cases' clocks (approvers warned) and tomorrow's bookings (people reminded); the
-    national reports of yesterday reconciled, once a day; data disputes near or past their
-    deadline (reminded, escalated); bulk extracts past their keeping (removed); and what has
-    outlived its keeping (stale drafts, old load reports), a batch an hour."""
+    national reports of yesterday reconciled, once a day; data disputes and conditional sharing
+    requests near or past their deadline (reminded, escalated); bulk extracts past their keeping
+    (removed); and what has outlived its keeping (stale drafts, old load reports), a batch an
+    hour."""
     with sessions.begin() as session:
         warned, reminded = clocks.warn(session), bookings.remind(session)
     with sessions.begin() as session:
         national.reconcile_yesterday(session, settings.national_url, beijing_today())
     with sessions.begin() as session:
         disputes.watch(session)
+        sharing.watch(session)
     with sessions.begin() as session:
         extracts.expire(session, settings.data_dir)
     with sessions.begin() as session:

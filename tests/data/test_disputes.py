@@ -58,7 +58,7 @@ def world(session: Session, vault: Vault, departments: None) -> dict[str, Any]:
     steward = make_person(session, vault, name="李强", id_number=STEWARD_ID)
     make_staff(session, steward, "370000-public_security", "data_steward")
     overseer = make_person(session, vault, name="赵磊", id_number=OVERSEER_ID)
-    make_staff(session, overseer, disputes.OVERSEER, "data_steward")
+    make_staff(session, overseer, sharing.OVERSEER, "data_steward")
     asked = sharing.request_access(
         session, "JC-RK-001", consumer=CONSUMER, fields=["id_number", "name", "address"],
         clear_fields=["name", "address"], may_list=True, purpose="户籍业务核验", legal_basis="依据",

@@ -16,7 +16,9 @@ from qilu.data.catalog import install_standard_catalog, parse_spec, register_res
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity.models import Department, Person
 from qilu.identity.roles import OPERATOR, Staff, grant_role, staff
+from qilu.messages import service as messages
 from qilu.pii import Vault
+from qilu.workdays import add_working_days, beijing_today
 
 from ..factories import make_person, make_staff
 
@@ -70,8 +72,13 @@ def test_a_conditional_resource_waits_for_the_providers_steward(
     assert sharing.pending_for(session, outsider) == []
     with pytest.raises(Refused):
         sharing.decide(session, grant.id, approve=True, reason="", actor=outsider)
+    with pytest.raises(QiluError) as no_rule:
+        sharing.decide(session, grant.id, approve=False, reason="不需要", actor=provider)
+    assert no_rule.value.field == "rule"
     with pytest.raises(QiluError) as no_reason:
-        sharing.decide(session, grant.id, approve=False, reason=" ", actor=provider)
+        sharing.decide(
+            session, grant.id, approve=False, rule="not_needed", reason=" ", actor=provider
+        )
     assert no_reason.value.field == "reason"
     sharing.decide(session, grant.id, approve=True, reason="符合共享条件", actor=provider)
     assert grant.is_live(NOW)
@@ -177,3 +184,61 @@ def grant_both(session: Session, person_id: int) -> int:
     return person_id
     with pytest.raises(NotFound):
         ask(session, consumer="379999-x")
+
+
+def test_a_request_outside_the_registered_conditions_is_refused_naming_the_condition(
+    session: Session, catalog: None
+) -> None:
+    # 社会保险参保信息: only for the uses it names, looked up one by one.
+    insured = {"fields": ["id_number", "insured"], "purpose": "办理落户时核验就业创业补贴资格"}
+    with pytest.raises(Refused) as refused:
+        ask(session, "ZT-SB-001", **{**insured, "purpose": "统计分析全省参保情况"})
+    assert refused.value.code == "sharing.condition" and refused.value.field == "purpose"
+    assert "就业创业" in refused.value.message
+    with pytest.raises(Refused) as refused:
+        ask(session, "ZT-SB-001", **insured, may_list=True)
+    assert refused.value.field == "may_list"
+    grant = ask(session, "ZT-SB-001", **insured)
+    assert grant.status == "pending"
+    assert grant.due_on == add_working_days(beijing_today(NOW), sharing.DECISION_DAYS)
+
+
+def test_the_deadline_reminds_the_provider_then_tells_the_overseer_once(
+    session: Session, vault: Vault, catalog: None
+) -> None:
+    provider = steward(session, vault, "370000-public_security", "省厅管理员")
+    overseer = steward(session, vault, sharing.OVERSEER, "大数据局")
+    grant = ask(session)
+    assert grant.due_on is not None
+    told = [m.title for m in messages.inbox(session, provider.person_id)]
+    assert any("申请共享人口基础信息" in title for title in told)  # told of the request
+    assert sharing.watch(session) == (0, 0)  # ten working days ahead: nothing yet
+    grant.due_on = add_working_days(beijing_today(), 1)  # the eve of the deadline
+    assert sharing.watch(session) == (1, 0)
+    assert sharing.watch(session) == (0, 0)  # once
+    grant.due_on = beijing_today() - timedelta(days=1)  # passed
+    assert sharing.watch(session) == (0, 1)
+    assert sharing.watch(session) == (0, 0)
+    assert any("已超期未审批" in m.title for m in messages.inbox(session, overseer.person_id))
+    escalated = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "sharing.escalated")
+    ).all()
+    assert [e.details["grant"] for e in escalated] == [grant.id]
+
+
+def test_a_refusal_names_its_rule_and_the_asking_department_is_told(
+    session: Session, vault: Vault, catalog: None
+) -> None:
+    asker = steward(session, vault, "370102-approval", "历下管理员")
+    provider = steward(session, vault, "370000-public_security", "省厅管理员")
+    grant = ask(session)
+    with pytest.raises(QiluError) as unknown:
+        sharing.decide(session, grant.id, approve=False, rule="whim", reason="不想", actor=provider)
+    assert unknown.value.code == "sharing.rule"
+    sharing.decide(
+        session, grant.id, approve=False, rule="not_needed", reason="核验身份无需户籍地",
+        actor=provider,
+    )  # fmt: skip
+    assert (grant.status, grant.refusal_rule) == ("refused", "not_needed")
+    (told,) = [m for m in messages.inbox(session, asker.person_id) if "未获批准" in m.title]
+    assert "最小必要" in told.body and "核验身份无需户籍地" in told.body

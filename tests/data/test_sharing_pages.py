@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.data.catalog import install_standard_catalog
-from qilu.data.models import ShareGrant
-from qilu.identity.models import Person
+from qilu.data.models import DataResource, ShareGrant
+from qilu.identity.models import Department, Person
 from qilu.pii import Vault
 
 from ..factories import make_person, make_staff
@@ -88,3 +88,50 @@ def test_a_refused_request_comes_back_with_what_was_typed(
     assert 'value="核验"' in answer.text and 'value="name" checked' in answer.text
     assert "请写明使用目的" in answer.text  # by the field, in Chinese
     assert session.scalars(select(ShareGrant)).first() is None
+
+
+def test_a_refusal_without_its_rule_comes_back_with_the_error_and_the_reason_kept(
+    app: FastAPI, client: TestClient, session: Session, vault: Vault, departments: None
+) -> None:
+    install_standard_catalog(session)
+    provider = make_person(session, vault, name="李强", id_number=PROVIDER_ID)
+    steward_of(session, provider, "370000-public_security")
+    asker = make_person(session, vault, name="王芳", id_number=ID)
+    steward_of(session, asker, "370102-approval")
+    grant = ShareGrant(
+        resource_id=session.scalars(
+            select(DataResource.id).where(DataResource.code == "JC-RK-001")
+        ).one(),
+        consumer_id=session.scalars(
+            select(Department.id).where(Department.code == "370102-approval")
+        ).one(),
+        fields=["id_number", "name"], purpose="户籍业务办理时核验身份", legal_basis="《办法》",
+        valid_until=datetime.now(UTC) + timedelta(days=30), status="pending",
+        requested_at=datetime.now(UTC), due_on=datetime.now(UTC).date(),
+    )  # fmt: skip
+    session.add(grant)
+    register(client, name="李强", id_number=PROVIDER_ID)
+    session.commit()  # a refused post rolls back to here, keeping the signed-in session
+    page = client.get("/workbench/sharing").text
+    assert "data-due" in page and "最小必要" in page  # the deadline and the rules to refuse on
+    refused = client.post(
+        f"/workbench/sharing/{grant.id}/decision",
+        data={"decision": "refuse", "reason": "核验身份无需姓名", "csrf_token": csrf(client)},
+    )
+    assert refused.status_code == 400
+    assert f'id="rule-{grant.id}-error"' in refused.text and "所依据的规则" in refused.text
+    assert 'value="核验身份无需姓名"' in refused.text and grant.status == "pending"
+    done = client.post(
+        f"/workbench/sharing/{grant.id}/decision",
+        data={
+            "decision": "refuse",
+            "rule": "not_needed",
+            "reason": "核验身份无需姓名",
+            "csrf_token": csrf(client),
+        },
+    )
+    assert done.status_code == 200 and grant.status == "refused"
+    with TestClient(app) as other:
+        register(other)
+        mine = other.get("/workbench/sharing").text
+    assert "data-rule" in mine and "最小必要" in mine and "核验身份无需姓名" in mine

@@ -109,6 +109,31 @@ class FieldSpec(BaseModel):
         return self
 
 
+class SharingRules(BaseModel):
+    """有条件共享's conditions as data: what a request must meet before a steward weighs it. A
+    request outside them is refused at once, naming the condition it breaks."""
+
+    fields: list[str] = Field(default_factory=list)  # only these may be asked for (none: any)
+    row_fields: list[str] = Field(default_factory=list)  # rows must be limited by one of these
+    purposes: list[str] = Field(default_factory=list)  # the purpose must name one of these uses
+    listing: bool = True  # may a consumer list records, or only look them up by key
+
+    def broken_by(
+        self, fields: list[str], rows: dict[str, str], purpose: str, may_list: bool
+    ) -> tuple[str, str] | None:
+        """The first condition a request breaks (its field and why), or None."""
+        outside = [name for name in fields if self.fields and name not in self.fields]
+        if outside:
+            return "fields", f"只能申请这些字段：{'、'.join(self.fields)}"
+        if self.row_fields and not set(rows) & set(self.row_fields):
+            return "row_conditions", f"须限定数据范围（按 {'、'.join(self.row_fields)}）"
+        if self.purposes and not any(use in purpose for use in self.purposes):
+            return "purpose", f"用途须为以下之一：{'、'.join(self.purposes)}"
+        if may_list and not self.listing:
+            return "may_list", "该资源只允许按主键逐条查询，不能批量列出"
+        return None
+
+
 class ResourceSpec(BaseModel):
     """A resource as its provider describes it (a YAML file, a form, the API)."""
 
@@ -120,6 +145,7 @@ class ResourceSpec(BaseModel):
     topic: str = Field(min_length=1, max_length=50)
     sharing: Literal["unconditional", "conditional", "none"]
     sharing_conditions: str = ""
+    sharing_rules: SharingRules = Field(default_factory=SharingRules)
     opening: Literal["open", "conditional", "closed"] = "closed"
     share_mode: Literal["table", "api", "file"] = "table"
     update_cycle: Literal["realtime", "daily", "weekly", "monthly", "quarterly", "yearly"]
@@ -143,6 +169,10 @@ class ResourceSpec(BaseModel):
             raise ValueError("至少要有一个主键字段（key），数据按主键更新")
         if self.sharing == "conditional" and not self.sharing_conditions.strip():
             raise ValueError("有条件共享的资源须写明共享条件")
+        rules = self.sharing_rules
+        unknown = sorted(set(rules.fields + rules.row_fields) - set(names))
+        if unknown:
+            raise ValueError(f"共享条件中有资源没有的字段：{'、'.join(unknown)}")
         return self
 
 
@@ -209,6 +239,7 @@ def register_resource(
         topic=spec.topic,
         sharing=spec.sharing,
         sharing_conditions=spec.sharing_conditions,
+        sharing_rules=spec.sharing_rules.model_dump(),
         opening=spec.opening,
         share_mode=spec.share_mode,
         update_cycle=spec.update_cycle,

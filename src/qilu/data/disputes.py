@@ -26,6 +26,7 @@ from qilu.data.catalog import get_resource, schema_of
 from qilu.data.loading import Layout, find_stored, load_rows, values_of
 from qilu.data.models import DataRecord, DataResource, Dispute
 from qilu.data.reading import authorise, begin_read
+from qilu.data.sharing import overseer_id
 from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
 from qilu.identity.models import Department, Person
@@ -36,7 +37,6 @@ from qilu.pii import Vault
 from qilu.workdays import add_working_days, beijing_today
 
 DAYS = 5  # working days for the provider to answer
-OVERSEER = "370000-bigdata"  # 省大数据局: where overdue disputes go
 CLAIM_COLUMN = "dispute_claim"
 LONGEST_CLAIM = 500
 
@@ -258,9 +258,7 @@ def watch(session: Session, *, now: datetime | None = None) -> tuple[int, int]:
         name = dispute.resource.name
         if dispute.due_on < today and dispute.escalated_at is None:
             dispute.escalated_at = moment
-            overseer = session.scalars(
-                select(Department.id).where(Department.code == OVERSEER)
-            ).one_or_none()
+            overseer = overseer_id(session)
             provider, due = dispute.resource.provider.name, f"{dispute.due_on:%Y-%m-%d}"
             if overseer is not None:
                 _tell_stewards(

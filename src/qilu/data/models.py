@@ -46,6 +46,8 @@ class DataResource(Base):
     topic: Mapped[str] = mapped_column(String(50))  # 人口, 法人, 社会保障, 疫情防控 …
     sharing: Mapped[str] = mapped_column(String(16))
     sharing_conditions: Mapped[str] = mapped_column(Text, default="")
+    # The same as data (`catalog.SharingRules`): a request outside them is refused at once.
+    sharing_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     opening: Mapped[str] = mapped_column(String(12))
     update_cycle: Mapped[str] = mapped_column(String(10))
     share_mode: Mapped[str] = mapped_column(String(8), default="table", server_default="table")
@@ -183,6 +185,12 @@ class ShareGrant(Base):
     decided_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decision_reason: Mapped[str] = mapped_column(Text, default="")
+    # A refusal names the rule it rests on (`sharing.REFUSAL_RULES`), not only a reason.
+    refusal_rule: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    # The day by which the provider must decide (working days), and the watch's steps.
+    due_on: Mapped[date | None] = mapped_column(Date)
+    reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_by_person_id: Mapped[int | None] = mapped_column(BigInteger)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

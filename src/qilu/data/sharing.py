@@ -1,7 +1,15 @@
 """Sharing (共享): a department asks for a resource's fields for a purpose, a legal basis and a
-period. Unconditionally shared resources are granted at once; conditionally shared ones wait for
-the provider's data steward, who approves or refuses with a reason; resources marked 不予共享
-cannot be asked for. Grants expire and can be revoked. Every step is audited.
+period. Unconditionally shared resources are granted at once; conditionally shared ones are first
+checked against the conditions the provider registered as data (`catalog.SharingRules`: a request
+outside them is refused at once, naming the condition), then wait for the provider's data
+steward, who must decide within `DECISION_DAYS` working days — reminded the day before, the
+大数据局 told once it has passed — and who refuses only on a named rule (`REFUSAL_RULES`) with a
+reason. Resources marked 不予共享 cannot be asked for. Grants expire and can be revoked. Every
+step is audited, and the asking department's stewards are told the decision.
+
+The 《政务数据共享条例》 (2025) requires an answer to a request for 有条件共享 data within a
+set number of working days and reasons for a refusal; Shandong's own rules may shorten the
+period, so it is a constant here to set.
 """
 
 from __future__ import annotations
@@ -12,14 +20,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
-from qilu.data.catalog import FieldSpec, get_resource, schema_of
+from qilu.data.catalog import FieldSpec, SharingRules, get_resource, schema_of
 from qilu.data.loading import PERSONAL
 from qilu.data.models import DataResource, ShareGrant
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.models import Department
+from qilu.messages import service as messages
+from qilu.workdays import add_working_days, beijing_today
 
 LONGEST_GRANT = timedelta(days=3 * 366)
+OVERSEER = "370000-bigdata"  # 省大数据局: told of requests and disputes left past their deadline
+DECISION_DAYS = 10  # working days for the provider to decide a conditional request
+# What a refusal may rest on: the rule, as the requesting department reads it.
+REFUSAL_RULES = {
+    "not_needed": "超出履职所需：字段或范围超过所述用途必需（最小必要，《个人信息保护法》第六条）",
+    "conditions": "不符合该资源登记的共享条件",
+    "no_basis": "所述法律或政策依据不足以支持共享该数据",
+    "consent": "涉及个人信息，须取得本人同意或有法定依据（《个人信息保护法》第十三条）",
+    "law": "法律、行政法规规定不得共享",
+    "security": "共享将危及国家安全、公共利益或数据安全（《数据安全法》）",
+}
 # Field types a grant's row conditions may name (stored in the open, compared as text).
 ROW_TYPES = frozenset({"string", "enum", "division", "uscc", "party_code", "date"})
 
@@ -77,6 +98,11 @@ def request_access(
     conditions = _row_conditions(schema, row_conditions or {})
     if len(purpose.strip()) < 4:
         raise QiluError("sharing.purpose", "请写明使用目的（至少 4 个字）", field="purpose")
+    if resource.sharing == "conditional":
+        rules = SharingRules.model_validate(resource.sharing_rules or {})
+        broken = rules.broken_by(fields, conditions, purpose, may_list)
+        if broken is not None:
+            raise Refused("sharing.condition", f"不符合共享条件：{broken[1]}", field=broken[0])
     if len(legal_basis.strip()) < 2:
         raise QiluError("sharing.legal_basis", "请写明法律依据或政策依据", field="legal_basis")
     if not moment < valid_until <= moment + LONGEST_GRANT:
@@ -99,12 +125,19 @@ def request_access(
         requested_at=moment,
         decided_at=moment if unconditional else None,
         decision_reason="无条件共享资源，自动批准" if unconditional else "",
+        due_on=None if unconditional else add_working_days(beijing_today(moment), DECISION_DAYS),
     )
     session.add(grant)
     session.flush()
     _audit(session, "sharing.requested", grant, by, moment)
     if unconditional:
         _audit(session, "sharing.granted", grant, None, moment)
+    else:
+        _tell(
+            session, "data.approve_sharing", resource.provider_id,
+            f"{department.name}申请共享{resource.name}",
+            f"请于 {grant.due_on:%Y-%m-%d} 前审批。",
+        )  # fmt: skip
     return grant
 
 
@@ -139,10 +172,12 @@ def decide(
     approve: bool,
     reason: str,
     actor: roles.Actor,
+    rule: str = "",
     now: datetime | None = None,
 ) -> ShareGrant:
     """A data steward of the providing department approves or refuses a pending request; not
-    the one who asked for it, nor a member of the department that asked."""
+    the one who asked for it, nor a member of the department that asked. A refusal names its
+    rule (`REFUSAL_RULES`) and a reason; the asking department's stewards are told either way."""
     moment = now or datetime.now(UTC)
     grant = _grant(session, grant_id)
     roles.authorize(actor, "data.approve_sharing", roles.Target.of(grant.resource.provider))
@@ -154,13 +189,68 @@ def decide(
     by = roles.person_of(actor)
     if grant.status != "pending":
         raise QiluError("sharing.decided", "该申请已处理，不能重复审批", field="grant")
+    if not approve and rule not in REFUSAL_RULES:
+        raise QiluError("sharing.rule", "不予批准须选择所依据的规则", field="rule")
     if not approve and len(reason.strip()) < 2:
         raise QiluError("sharing.reason", "不予批准须写明理由", field="reason")
     grant.status = "granted" if approve else "refused"
     grant.decided_by_person_id, grant.decided_at = by, moment
     grant.decision_reason = reason.strip()
+    grant.refusal_rule = "" if approve else rule
     _audit(session, "sharing.granted" if approve else "sharing.refused", grant, by, moment)
+    name, said = grant.resource.name, grant.decision_reason
+    _tell(
+        session, "data.request_sharing", grant.consumer_id,
+        f"{name}的共享申请已批准" if approve else f"{name}的共享申请未获批准",
+        said if approve else f"依据：{REFUSAL_RULES[rule]}。理由：{said}",
+    )  # fmt: skip
     return grant
+
+
+def watch(session: Session, *, now: datetime | None = None) -> tuple[int, int]:
+    """The hourly look at conditional requests waiting for a decision: remind the provider's
+    stewards a working day before the deadline, tell the 大数据局 once it has passed. Returns
+    (reminded, escalated)."""
+    moment = now or datetime.now(UTC)
+    today = beijing_today(moment)
+    tomorrow = add_working_days(today, 1)
+    waiting = session.scalars(
+        select(ShareGrant).where(ShareGrant.status == "pending", ShareGrant.due_on.is_not(None))
+    ).all()
+    reminded = escalated = 0
+    for grant in waiting:
+        assert grant.due_on is not None
+        asked = f"{grant.consumer.name}申请共享{grant.resource.name}"
+        due = f"应于 {grant.due_on:%Y-%m-%d} 前审批。"
+        if grant.due_on < today and grant.escalated_at is None:
+            grant.escalated_at = moment
+            overseer = overseer_id(session)
+            if overseer is not None:
+                _tell(
+                    session, "data.publish", overseer, f"{asked}，已超期未审批",
+                    f"提供部门：{grant.resource.provider.name}；{due}",
+                )  # fmt: skip
+            _audit(session, "sharing.escalated", grant, None, moment)
+            escalated += 1
+        elif grant.due_on <= tomorrow and grant.reminded_at is None:
+            grant.reminded_at = moment
+            _tell(
+                session, "data.approve_sharing", grant.resource.provider_id,
+                f"{asked}，即将到期", f"请{due.removeprefix('应')}",
+            )  # fmt: skip
+            reminded += 1
+    return reminded, escalated
+
+
+def overseer_id(session: Session) -> int | None:
+    """The department overdue work is escalated to, if the organisation has it."""
+    return session.scalars(select(Department.id).where(Department.code == OVERSEER)).one_or_none()
+
+
+def _tell(session: Session, permission: str, department_id: int, title: str, body: str) -> None:
+    """Everyone who holds `permission` in the department, through the message centre."""
+    for person_id in roles.holders(session, permission, department_id):
+        messages.send(session, person_id, title=title, body=body, link="/workbench/sharing")
 
 
 def revoke(

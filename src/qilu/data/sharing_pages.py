@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qilu.data import catalog, sharing
 from qilu.data.pages import NAMES
-from qilu.errors import QiluError
+from qilu.errors import QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.access import AnyStaff, require
 from qilu.identity.service import departments_of
@@ -23,6 +23,7 @@ from qilu.routes import (
     redraw_on_refusal,
     render,
 )
+from qilu.workdays import beijing_today
 
 router = APIRouter(prefix="/workbench/sharing", include_in_schema=False)
 Posted = [Depends(check_csrf)]
@@ -33,6 +34,20 @@ STATUS = {"pending": "待审批", "granted": "已批准", "refused": "未批准"
 
 @router.get("", response_class=HTMLResponse)
 def sharing_page(request: Request, db: DbSession, actor: AnyStaff) -> HTMLResponse:
+    return _sharing_page(request, db, actor)
+
+
+def _sharing_page(
+    request: Request,
+    db: DbSession,
+    actor: roles.Staff,
+    *,
+    error: QiluError | None = None,
+    typed: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The page; after a refused decision, with the error beside the request it was about and
+    what was typed kept (`typed`: grant, rule, reason)."""
     requests = sharing.requests_of(db, actor)
     pending = sharing.pending_for(db, actor)
     schemas: dict[int, dict[str, str]] = {}
@@ -40,9 +55,11 @@ def sharing_page(request: Request, db: DbSession, actor: AnyStaff) -> HTMLRespon
         if grant.resource_id not in schemas:
             fields = catalog.schema_of(db, grant.resource)
             schemas[grant.resource_id] = {f.name: f.label for f in fields}
+    now = datetime.now(UTC)
     return render(
         request,
         "data/sharing.html",
+        status,
         requests=requests,
         pending=pending,
         labels={
@@ -54,7 +71,11 @@ def sharing_page(request: Request, db: DbSession, actor: AnyStaff) -> HTMLRespon
         },
         field_labels=schemas,
         status_names=STATUS,
-        now=datetime.now(UTC),
+        rules=sharing.REFUSAL_RULES,
+        today=beijing_today(now),
+        now=now,
+        error=error,
+        typed=typed or {},
     )
 
 
@@ -141,13 +162,25 @@ def _ask_form(
 
 @router.post("/{grant_id}/decision", dependencies=Posted)
 def decide(
+    request: Request,
     db: DbSession,
     actor: Steward,
     grant_id: RowId,
     decision: Annotated[str, Form(pattern="^(approve|refuse)$")],
+    rule: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    sharing.decide(db, grant_id, approve=decision == "approve", reason=reason, actor=actor)
+    typed = {"grant": grant_id, "rule": rule, "reason": reason}
+
+    def again(error: QiluError) -> Response:
+        if isinstance(error, Refused):  # not this steward's to decide: no form to fix
+            raise error
+        return _sharing_page(request, db, actor, error=error, typed=typed, status=400)
+
+    with redraw_on_refusal(db, again):
+        sharing.decide(
+            db, grant_id, approve=decision == "approve", rule=rule, reason=reason, actor=actor
+        )
     return RedirectResponse("/workbench/sharing", status_code=303)
 
 
