@@ -133,6 +133,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/data/{code}/records"): SYSTEM,
     ("GET", "/api/v1/data/{code}/quality"): SYSTEM,
     ("GET", "/api/v1/data/{code}/changes"): SYSTEM,
+    ("GET", "/api/v1/data/{code}/contract"): SYSTEM,
     ("POST", "/api/v1/data/{code}/disputes"): SYSTEM,
     ("POST", "/api/v1/data/{code}/subscriptions"): SYSTEM,
     ("GET", "/api/v1/data/subscriptions"): SYSTEM,
@@ -238,6 +239,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/open-data"): PUBLIC,
     ("GET", "/open-data/{code}"): PUBLIC,
     ("GET", "/open-data/{code}.csv"): PUBLIC,
+    ("GET", "/open-data/dcat.jsonld"): PUBLIC,
+    ("GET", "/api/v1/catalog"): SYSTEM,
+    ("GET", "/api/v1/catalog/dcat"): SYSTEM,
+    ("GET", "/api/v1/catalog/{code}"): SYSTEM,
     ("POST", "/workbench/disputes/{dispute_id}"): STEWARD,
     ("POST", "/account/data/consents/{consent_id}/withdraw"): SIGNED_IN,
     # 办事大厅: open to read; applying and everything of one's own needs signing in

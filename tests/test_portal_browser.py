@@ -41,6 +41,7 @@ NOT_PAGES = {
     "/services/suggest": "an htmx fragment under the search box (its list is on the home page)",
     "/account/licences/{number}.json": "a file download",
     "/open-data/{code}.csv": "a file download (tests/data/test_opening.py)",
+    "/open-data/dcat.jsonld": "JSON-LD for harvesters (tests/data/test_catalog_api.py)",
     "/account/licences/{number}.pdf": "a file download (tests/services/test_documents.py)",
     "/account/licences/{number}.ofd": "a file download (tests/services/test_licence_ofd.py)",
     "/services/applications/{application_id}/documents/{number}.pdf": "a file download",

@@ -557,6 +557,50 @@ def catalog_publish(ctx: CliContext, file: Any) -> None:
     click.echo(f"已登记 {len(specs)} 项资源：{'、'.join(s.code for s in specs)}")
 
 
+@data_catalog.command("export")
+@click.option("--output", type=click.File("w", encoding="utf-8"), default="-", show_default=True)
+@pass_context
+def catalog_export(ctx: CliContext, output: Any) -> None:
+    """Write this platform's own catalog as JSON, for the province to cascade (`cascade`)."""
+    import json
+
+    from sqlalchemy.orm import Session
+
+    from qilu.data.cascade import export
+
+    with Session(ctx.engine) as session:
+        entries = export(session)
+    json.dump(entries, output, ensure_ascii=False, indent=1)
+    output.write("\n")
+
+
+@data_catalog.command("cascade")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--origin", required=True, help="the city catalog it comes from, e.g. 济南市")
+@pass_context
+def catalog_cascade(ctx: CliContext, file: Any, origin: str) -> None:
+    """Register a city's exported catalog (FILE, from `qilu data catalog export`) under this
+    province's catalog; running it again updates what that city brought before."""
+    import json
+
+    from sqlalchemy.orm import Session
+
+    from qilu.data.cascade import cascade
+
+    try:
+        entries = json.load(file)
+    except json.JSONDecodeError as error:
+        raise QiluError("cascade.json", f"{file.name} 不是有效的 JSON：{error}") from None
+    if not isinstance(entries, list):
+        raise QiluError("cascade.json", f"{file.name} 须为资源描述的列表（JSON 数组）")
+    with Session(ctx.engine) as session, session.begin():
+        done = cascade(session, entries, origin=origin)
+    click.echo(
+        f"已级联{origin}目录：新增 {len(done.added)} 项，更新 {len(done.updated)} 项"
+        + (f"（新增：{'、'.join(done.added)}）" if done.added else "")
+    )
+
+
 @data.command("api")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @pass_context

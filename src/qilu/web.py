@@ -31,6 +31,7 @@ from qilu.codes import pages as codes_pages
 from qilu.data import api as data_api
 from qilu.data import (
     apis_api,
+    catalog_api,
     dispute_pages,
     exchange_pages,
     extracts_api,
@@ -158,6 +159,7 @@ INSTALLS = (
     data_api.install,
     apis_api.install,
     extracts_api.install,
+    catalog_api.install,
     codes_api.install,
     codes_pages.install,
     identity_pages.install,

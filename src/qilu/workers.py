@@ -3,6 +3,7 @@ sweeper a web process runs beside its requests, and the loop of a dedicated work
 
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
 
@@ -10,7 +11,8 @@ import anyio
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from qilu.data import disputes, extracts, sharing, subscriptions
+from qilu.data import disputes, extracts, quality, sharing, subscriptions
+from qilu.data import retention as data_retention
 from qilu.filestore import file_store
 from qilu.identity import oidc_logout, sms_codes
 from qilu.messages import service as messages
@@ -64,12 +66,13 @@ def collect_reports(sessions: sessionmaker[Session], settings: Settings, vault: 
 HOURLY = 3600.0  # seconds between two runs of the hourly work
 
 
-def hourly(sessions: sessionmaker[Session], settings: Settings) -> tuple[int, int]:
+def hourly(sessions: sessionmaker[Session], settings: Settings, vault: Vault) -> tuple[int, int]:
     """The cases' clocks (approvers warned) and tomorrow's bookings (people reminded); the
     national reports of yesterday reconciled, once a day; data disputes and conditional sharing
-    requests near or past their deadline (reminded, escalated); bulk extracts past their keeping
-    (removed); and what has outlived its keeping (stale drafts, old load reports), a batch an
-    hour."""
+    requests near or past their deadline (reminded, escalated); the resources' quality rules
+    checked (providers alerted below their threshold); bulk extracts past their keeping and
+    records past their resource's 保存期限 (removed); and what has outlived its keeping (stale
+    drafts, old load reports), a batch an hour."""
     with sessions.begin() as session:
         warned, reminded = clocks.warn(session), bookings.remind(session)
     with sessions.begin() as session:
@@ -78,7 +81,10 @@ def hourly(sessions: sessionmaker[Session], settings: Settings) -> tuple[int, in
         disputes.watch(session)
         sharing.watch(session)
     with sessions.begin() as session:
+        quality.watch(session, vault)
+    with sessions.begin() as session:
         extracts.expire(session, settings.data_dir)
+        data_retention.expire_records(session)
     with sessions.begin() as session:
         retention.expire(
             session,
@@ -94,8 +100,9 @@ def deliver_changes(sessions: sessionmaker[Session], vault: Vault) -> int:
 
 
 def make_extracts(sessions: sessionmaker[Session], settings: Settings, vault: Vault) -> int:
-    """Write the bulk extracts departments asked for (`data.extracts`)."""
-    return extracts.make_due(sessions, vault, settings.data_dir)
+    """Write the bulk extracts departments asked for (`data.extracts`), a large one on every
+    CPU."""
+    return extracts.make_due(sessions, vault, settings.data_dir, workers=os.cpu_count() or 1)
 
 
 def _due(next_run: float) -> bool:
@@ -121,7 +128,7 @@ async def sweep_forever(sessions: sessionmaker[Session], settings: Settings, vau
                 await anyio.to_thread.run_sync(beat, sessions, name, "web", done)
                 next_beat, done = time.monotonic() + BEAT_EVERY, 0
             if _due(next_hourly):
-                await anyio.to_thread.run_sync(hourly, sessions, settings)
+                await anyio.to_thread.run_sync(hourly, sessions, settings, vault)
                 next_hourly = time.monotonic() + HOURLY
         except Exception:
             # The database may be away for a moment; the next round tries again.
@@ -135,7 +142,7 @@ def run_worker(sessions: sessionmaker[Session], settings: Settings, vault: Vault
     name, done = sweeper_name(), 0
     while True:
         if _due(next_hourly):
-            hourly(sessions, settings)
+            hourly(sessions, settings, vault)
             next_hourly = time.monotonic() + HOURLY
         if _due(next_national):
             collect_reports(sessions, settings, vault)

@@ -98,6 +98,6 @@ def test_the_worker_runs_the_clocks(
     )
     province.session.commit()
     sessions = sessionmaker(bind=province.session.get_bind())
-    assert hourly(sessions, settings) == (1, 0)
-    assert hourly(sessions, settings) == (0, 0)
+    assert hourly(sessions, settings, province.vault) == (1, 0)
+    assert hourly(sessions, settings, province.vault) == (0, 0)
     assert titles(province, approver)[0] == "办件即将超期"

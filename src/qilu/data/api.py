@@ -9,7 +9,8 @@ got with its own credentials (`POST /oidc/token`, `grant_type=client_credentials
   (scope `data.push`): all or nothing, every bad row reported with its field and reason.
 - `POST /api/v1/data/{code}/disputes` disputes fields of a record the department may read
   (数据异议, `qilu.data.disputes`); a record under dispute comes with `disputed` naming them.
-- `GET /api/v1/data/{code}/quality` gives a resource's quality figures (scope `data.read`).
+- `GET /api/v1/data/{code}/quality` gives a resource's quality figures (scope `data.read`);
+  `GET /api/v1/data/{code}/contract` the caller's data contract (`qilu.data.contracts`).
 - `GET /api/v1/data/{code}/changes?after=N` pulls the resource's changes after sequence number
   N, in order, a page at a time (scope `data.read`, a grant that allows listing); `next_after`
   is the cursor to keep. `POST /api/v1/data/{code}/subscriptions` has them pushed to a webhook
@@ -38,7 +39,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from qilu.data import disputes, evidence, feed, reading, subscriptions
+from qilu.data import contracts, disputes, evidence, feed, reading, subscriptions
 from qilu.data.loading import push_rows
 from qilu.data.models import DeadLetter, Subscription
 from qilu.identity.oidc_provider import ServiceCaller, service_caller
@@ -425,6 +426,16 @@ def quality_figures(
             "overdue": figures.is_overdue(now),
         },
     )
+
+
+@router.get(
+    "/{code}/contract",
+    summary="本部门授权的数据契约（字段、时效、质量、保存期限）",
+    responses=ERRORS,
+)
+def contract(request: Request, db: DbSession, caller: Reader, code: ResourceCode) -> Response:
+    made = contracts.contract_for(db, get_vault(request), caller, code)
+    return _evidenced(db, request, caller, code, b"", made)
 
 
 def install(app: FastAPI) -> None:

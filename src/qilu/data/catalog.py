@@ -47,6 +47,21 @@ OPENING = {"open": "无条件开放", "conditional": "有条件开放", "closed"
 # 共享方式 (GB/T 21063): rows held here and read through the exchange, a department's own API
 # proxied by it (whose "fields" are its operations, see `apis`), or files.
 SHARE_MODES = {"table": "库表", "api": "接口", "file": "文件"}
+# 信息资源格式 (GB/T 21063.3 核心元数据): what a consumer gets; by default what the share mode is.
+FORMATS = {
+    "database": "数据库",
+    "spreadsheet": "电子表格",
+    "file": "电子文件",
+    "image": "图形图像",
+    "stream": "流媒体",
+    "self_describing": "自描述格式",
+    "api": "服务接口",
+}
+DEFAULT_FORMAT = {"table": "database", "api": "api", "file": "file"}
+# 信息资源分类 (GB/T 21063.4): the first level follows the library (基础, 主题, 部门); a
+# province adds 项, 目 and 细目 as dotted numbers, e.g. 2.05.01.
+CLASSES = {"base": "1", "theme": "2", "special": "2", "business": "3"}
+CLASSIFICATION = re.compile(r"^[1-3](\.\d{1,3}){0,3}$")
 UPDATE_CYCLES = {
     "realtime": "实时",
     "daily": "每日",
@@ -134,6 +149,32 @@ class SharingRules(BaseModel):
         return None
 
 
+class QualityRule(BaseModel):
+    """A rule the stored records should meet (checked on a sample, not refused at load):
+    `range` (a field within minimum…maximum), `compare` (a field against another of the same
+    record, e.g. a start before an end), or `reference` (a field's value is the key of a record
+    of another resource, e.g. a 法人's representative a known person)."""
+
+    kind: Literal["range", "compare", "reference"]
+    field: str
+    label: str = Field(min_length=2, max_length=100)  # what the rule says, as people read it
+    minimum: str | None = None  # range: numbers, or dates as 2020-01-01
+    maximum: str | None = None
+    op: Literal["<", "<=", "=", ">=", ">"] = "<="  # compare: field op other
+    other: str = ""
+    resource: str = ""  # reference: the resource whose key the value must be
+
+    @model_validator(mode="after")
+    def _complete(self) -> QualityRule:
+        if self.kind == "range" and self.minimum is None and self.maximum is None:
+            raise ValueError(f"范围规则（{self.field}）须给出最小值或最大值")
+        if self.kind == "compare" and not self.other:
+            raise ValueError(f"比较规则（{self.field}）须给出比较的字段 other")
+        if self.kind == "reference" and not RESOURCE_CODE.match(self.resource):
+            raise ValueError(f"引用规则（{self.field}）须给出所引用资源的代码 resource")
+        return self
+
+
 class ResourceSpec(BaseModel):
     """A resource as its provider describes it (a YAML file, a form, the API)."""
 
@@ -151,6 +192,18 @@ class ResourceSpec(BaseModel):
     update_cycle: Literal["realtime", "daily", "weekly", "monthly", "quarterly", "yearly"]
     legal_basis: str = Field(min_length=2)
     fields: list[FieldSpec] = Field(min_length=1)
+    # GB/T 21063 metadata beyond the above: the class (default: the library's first level), the
+    # format (default: what the share mode gives), and the codes of related resources.
+    classification: str = ""
+    format: Literal[
+        "", "database", "spreadsheet", "file", "image", "stream", "self_describing", "api"
+    ] = ""
+    related: list[str] = Field(default_factory=list, max_length=20)
+    # Quality rules with the share of sampled records that must pass them before the provider
+    # is alerted, and how long a record is kept after its last change (保存期限; none: always).
+    quality_rules: list[QualityRule] = Field(default_factory=list, max_length=50)
+    quality_threshold: float = Field(default=0.98, ge=0, le=1)
+    retention_days: int | None = Field(default=None, ge=1, le=36_600)
 
     @field_validator("code")
     @classmethod
@@ -169,6 +222,22 @@ class ResourceSpec(BaseModel):
             raise ValueError("至少要有一个主键字段（key），数据按主键更新")
         if self.sharing == "conditional" and not self.sharing_conditions.strip():
             raise ValueError("有条件共享的资源须写明共享条件")
+        if self.classification and not (
+            CLASSIFICATION.match(self.classification)
+            and self.classification[0] == CLASSES[self.library]
+        ):
+            raise ValueError(
+                f"资源分类须以 {CLASSES[self.library]} 开头（{LIBRARIES[self.library]}），"
+                "各级用数字和点分隔，如 2.05.01"
+            )
+        bad = [code for code in self.related if not RESOURCE_CODE.match(code)]
+        if bad:
+            raise ValueError(f"关联资源代码有误：{'、'.join(bad)}")
+        named = {r.field for r in self.quality_rules} | {
+            r.other for r in self.quality_rules if r.kind == "compare"
+        }
+        if named - set(names):
+            raise ValueError(f"质量规则中有资源没有的字段：{'、'.join(sorted(named - set(names)))}")
         rules = self.sharing_rules
         unknown = sorted(set(rules.fields + rules.row_fields) - set(names))
         if unknown:
@@ -221,9 +290,11 @@ def register_resource(
     *,
     actor: roles.Actor,
     now: datetime | None = None,
+    origin: str = "",
 ) -> DataResource:
     """Register a new resource at version 1, by a data steward of the providing department (or
-    the operator installing the shipped catalog)."""
+    the operator installing the shipped catalog); `origin` names the city catalog it cascades
+    from (`cascade`), if it is not the province's own."""
     department = _provider(session, spec.provider)
     roles.authorize(actor, "data.publish", roles.Target.of(department))
     by = roles.person_of(actor)
@@ -240,6 +311,13 @@ def register_resource(
         sharing=spec.sharing,
         sharing_conditions=spec.sharing_conditions,
         sharing_rules=spec.sharing_rules.model_dump(),
+        classification=spec.classification or CLASSES[spec.library],
+        format=spec.format or DEFAULT_FORMAT[spec.share_mode],
+        related=spec.related,
+        quality_rules=[rule.model_dump(mode="json") for rule in spec.quality_rules],
+        quality_threshold=spec.quality_threshold,
+        retention_days=spec.retention_days,
+        origin=origin,
         opening=spec.opening,
         share_mode=spec.share_mode,
         update_cycle=spec.update_cycle,

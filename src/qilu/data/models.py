@@ -52,6 +52,18 @@ class DataResource(Base):
     update_cycle: Mapped[str] = mapped_column(String(10))
     share_mode: Mapped[str] = mapped_column(String(8), default="table", server_default="table")
     legal_basis: Mapped[str] = mapped_column(Text)
+    # GB/T 21063 metadata: 资源分类, 资源格式 and 关联资源代码 (`catalog.CLASSES`, `FORMATS`).
+    classification: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    format: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    related: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Quality rules as data (`catalog.QualityRule`), the share that must pass, and 保存期限.
+    quality_rules: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
+    quality_threshold: Mapped[float] = mapped_column(Float, default=0.98, server_default="0.98")
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    # The city catalog a cascaded entry comes from (级联); empty for the province's own.
+    origin: Mapped[str] = mapped_column(String(200), default="", server_default="")
     version: Mapped[int] = mapped_column(Integer)  # the current schema version
     # The last sequence number of the change feed, handed out under this row's lock (`changes`).
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -382,3 +394,21 @@ class DataExtract(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     resource: Mapped[DataResource] = relationship()
+
+
+class QualityCheck(Base):
+    """The day's latest check of a resource's quality rules on a sample of its records: what
+    the provider is alerted on and what a consumer's contract shows."""
+
+    __tablename__ = "data_quality_checks"
+
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("data_resources.id"), primary_key=True, autoincrement=False
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sampled: Mapped[int] = mapped_column(Integer)
+    passing: Mapped[float] = mapped_column(Float)  # share of sampled records meeting every rule
+    # Per rule: {"label", "checked", "failed", "examples": [record ids]}.
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
-from qilu.data import opening
+from qilu.data import metadata, opening
 from qilu.data.pages import NAMES
 from qilu.routes import DbSession, render
 
@@ -23,6 +23,21 @@ def open_catalog(request: Request, db: DbSession) -> HTMLResponse:
         published=opening.open_resources(db),
         names=NAMES,
         licence=opening.LICENCE,
+    )
+
+
+@router.get("/dcat.jsonld")
+def open_dcat(request: Request, db: DbSession) -> JSONResponse:
+    """The open resources as DCAT-AP, for portals that harvest (data.gov.cn, the EU's)."""
+    published = [p.resource for p in opening.open_resources(db)]
+    return JSONResponse(
+        metadata.dcat_catalog(
+            published,
+            base_url=request.app.state.settings.issuer,
+            title="山东省公共数据开放目录",
+            publisher="山东省大数据局",
+        ),
+        media_type="application/ld+json",
     )
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from qilu.data import catalog
 from qilu.data.files import read_rows
 from qilu.data.loading import Layout, error_report, get_load, load_rows
-from qilu.data.quality import overdue, quality_of
+from qilu.data.quality import latest_check, overdue, quality_of
 from qilu.errors import QiluError
 from qilu.identity import roles
 from qilu.identity.access import AnyStaff, require
@@ -32,6 +32,8 @@ NAMES = {
     "cycles": catalog.UPDATE_CYCLES,
     "sensitivity": catalog.SENSITIVITY_NAMES,
     "types": catalog.TYPE_NAMES,
+    "formats": catalog.FORMATS,
+    "modes": catalog.SHARE_MODES,
 }
 
 
@@ -79,6 +81,7 @@ def _resource_page(
         names=NAMES,
         may_load=roles.allows(actor, "data.publish", roles.Target.of(resource.provider)),
         quality=quality_of(db, get_vault(request), code),
+        check=latest_check(db, resource.id),
         now=datetime.now(UTC),
         error=error,
     )
