@@ -41,6 +41,13 @@ class LocalFileStore:
             os.replace(temporary, path)
         return digest
 
+    def path(self, digest: str) -> Path:
+        """Where a stored file is, for serving it in ranges (a local store's own)."""
+        path = self._path(digest)
+        if not path.exists():
+            raise NotFound("file.not_found", "文件不存在", field="digest")
+        return path
+
     def get(self, digest: str) -> bytes:
         path = self._path(digest)
         if not path.exists():

@@ -21,13 +21,14 @@ FILES_PER_UPLOAD = 5
 _UPLOADS = re.compile(r"^/services/applications/[^/]+/materials$")
 _LOADS = re.compile(r"^/workbench/data/[^/]+/loads$")
 _PUSHES = re.compile(r"^/api/v1/data/[^/]+/records$")
+_FILES = re.compile(r"^/api/v1/data/[^/]+/files/[^/]+$")
 
 
 def body_limit(settings: Settings, method: str, path: str) -> int:
     """The most bytes a request to `path` may carry."""
     if method == "POST" and _UPLOADS.match(path):
         return settings.max_upload_bytes * FILES_PER_UPLOAD + MIB
-    if method == "POST" and _LOADS.match(path):
+    if (method == "POST" and _LOADS.match(path)) or (method == "PUT" and _FILES.match(path)):
         return settings.max_load_bytes
     if method == "POST" and _PUSHES.match(path):
         return settings.max_api_body_bytes

@@ -31,10 +31,10 @@ from qilu.codes import pages as codes_pages
 from qilu.data import api as data_api
 from qilu.data import (
     apis_api,
+    bulk_api,
     catalog_api,
     dispute_pages,
     exchange_pages,
-    extracts_api,
     open_pages,
     resident_pages,
     sharing_pages,
@@ -158,7 +158,7 @@ INSTALLS = (
     identity_api.install,
     data_api.install,
     apis_api.install,
-    extracts_api.install,
+    bulk_api.install,
     catalog_api.install,
     codes_api.install,
     codes_pages.install,

@@ -17,7 +17,6 @@ download. Files are kept `KEEP` and then removed with their row marked expired.
 
 from __future__ import annotations
 
-import base64
 import csv
 import gzip
 import hashlib
@@ -144,12 +143,6 @@ class Download:
     name: str
     media_type: str
     sha256: str
-
-    @property
-    def digest_header(self) -> str:
-        """`Repr-Digest` (RFC 9530): the checksum of the whole file, whatever range is sent."""
-        raw = base64.b64encode(bytes.fromhex(self.sha256)).decode()
-        return f"sha-256=:{raw}:"
 
 
 def download(

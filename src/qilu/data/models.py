@@ -412,3 +412,21 @@ class QualityCheck(Base):
     # Per rule: {"label", "checked", "failed", "examples": [record ids]}.
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DataFile(Base):
+    """A file of a resource shared as files (共享方式 文件): each upload under a name is a new
+    version; the content lives in the file store under its SM3 digest."""
+
+    __tablename__ = "data_files"
+    __table_args__ = (UniqueConstraint("resource_id", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))  # SM3, hex: where the store keeps it
+    sha256: Mapped[str] = mapped_column(String(64))  # what a consumer checks it with
+    size: Mapped[int] = mapped_column(BigInteger)
+    uploaded_by_client: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -28,6 +28,7 @@ T = TypeVar("T")
 PARALLEL_FROM = 50_000  # below this, starting worker processes costs more than it saves
 # The data libraries first: their records are copies of, and facts about, what follows.
 SEEDED_TABLES = (
+    "data_files",
     "data_quality_checks",
     "data_extracts",
     "data_open_downloads",

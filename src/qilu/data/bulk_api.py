@@ -1,14 +1,23 @@
-"""Bulk extracts over the API (`qilu.data.extracts`), for a department system with a grant that
-allows listing (scope `data.read`):
+"""Bulk and file exchange over the API (库表/文件).
+
+Extracts (`qilu.data.extracts`), for a department system with a grant that allows listing:
 
 - `POST /api/v1/data/{code}/extracts {"format": "csv"|"jsonl", "since": N?}` asks for one (202);
 - `GET /api/v1/data/extracts/{id}` tells how it stands (`ready` with its size and SHA-256);
 - `GET /api/v1/data/extracts/{id}/file` downloads it (gzip), `Range: bytes=N-` resuming a
   broken transfer; `Repr-Digest` carries the whole file's checksum.
+
+Files of a resource shared as files (`qilu.data.shared_files`):
+
+- `PUT /api/v1/data/{code}/files/{name}` (scope `data.push`, the provider's system) stores the
+  body as the next version of that file;
+- `GET /api/v1/data/{code}/files` lists the newest version of each, under a live grant;
+- `GET /api/v1/data/{code}/files/{name}` downloads it, in ranges too.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -16,9 +25,10 @@ from fastapi import APIRouter, FastAPI, Header, Path, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from qilu.data import extracts
-from qilu.data.api import ERRORS, Reader, ResourceCode
-from qilu.data.models import DataExtract
+from qilu.data import extracts, shared_files
+from qilu.data.api import ERRORS, Pusher, Reader, ResourceCode
+from qilu.data.models import DataExtract, DataFile
+from qilu.filestore import file_store
 from qilu.routes import MAX_ID, DbSession, RawBody, get_vault, json_body, parsed
 
 router = APIRouter(prefix="/api/v1/data", tags=["一体化大数据平台"])
@@ -68,6 +78,11 @@ class ExtractOut(BaseModel):
         )
 
 
+def digest_header(sha256: str) -> str:
+    """`Repr-Digest` (RFC 9530): the checksum of the whole file, whatever range is sent."""
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
+
+
 def _json(extract: DataExtract, status_code: int = 200) -> JSONResponse:
     return JSONResponse(ExtractOut.of(extract).model_dump(mode="json"), status_code=status_code)
 
@@ -114,7 +129,69 @@ def file(
         found.path,
         media_type=found.media_type,
         filename=found.name,
-        headers={"Repr-Digest": found.digest_header, "ETag": f'"{found.sha256}"'},
+        headers={"Repr-Digest": digest_header(found.sha256), "ETag": f'"{found.sha256}"'},
+    )
+
+
+class FileOut(BaseModel):
+    name: str
+    version: int
+    size: int
+    sha256: str
+    uploaded_at: datetime
+
+    @classmethod
+    def of(cls, found: DataFile) -> FileOut:
+        return cls(
+            name=found.name,
+            version=found.version,
+            size=found.size,
+            sha256=found.sha256,
+            uploaded_at=found.uploaded_at,
+        )
+
+
+FileName = Annotated[str, Path(max_length=100, description="文件名")]
+
+
+@router.put("/{code}/files/{name}", summary="上传共享文件（新版本）", responses=ERRORS)
+def put_file(
+    request: Request,
+    db: DbSession,
+    caller: Pusher,
+    code: ResourceCode,
+    name: FileName,
+    raw: RawBody,
+) -> JSONResponse:
+    store = file_store(request.app.state.settings.data_dir)
+    stored = shared_files.put_file(db, store, caller, code, name, raw)
+    return JSONResponse(FileOut.of(stored).model_dump(mode="json"), status_code=201)
+
+
+@router.get("/{code}/files", summary="共享文件列表（各文件的最新版本）", responses=ERRORS)
+def list_files(request: Request, db: DbSession, caller: Reader, code: ResourceCode) -> JSONResponse:
+    found = shared_files.files_for(db, get_vault(request), caller, code)
+    return JSONResponse({"files": [FileOut.of(f).model_dump(mode="json") for f in found]})
+
+
+@router.get("/{code}/files/{name}", summary="下载共享文件（支持 Range 断点续传）", responses=ERRORS)
+def get_file(
+    request: Request,
+    db: DbSession,
+    caller: Reader,
+    code: ResourceCode,
+    name: FileName,
+    range: Annotated[str | None, Header(max_length=200)] = None,
+) -> FileResponse:
+    found = shared_files.download(
+        db, get_vault(request), file_store(request.app.state.settings.data_dir), caller, code,
+        name, range_header=range,
+    )  # fmt: skip
+    return FileResponse(
+        found.path,
+        media_type="application/octet-stream",
+        filename=found.file.name,
+        headers={"Repr-Digest": digest_header(found.file.sha256), "ETag": f'"{found.file.sha256}"'},
     )
 
 
