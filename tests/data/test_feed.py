@@ -27,7 +27,9 @@ from qilu.identity.service import audit_subject
 from qilu.identity.signing_keys import sm2_key
 from qilu.pii import Vault
 
-from ..factories import make_service_client
+from ..factories import make_person, make_service_client, make_staff
+from ..identity.test_pages import register
+from ..operations.test_system import sample, scrape
 
 NOW = datetime.now(UTC)
 CONSUMER = "370102-approval"
@@ -302,3 +304,65 @@ def test_a_subscription_refuses_a_bad_address_and_a_cursor_past_the_feed(
     with pytest.raises(QiluError) as refused:
         subscriptions.replay(session, other, made.id)
     assert refused.value.code == "feed.not_found"
+
+
+def test_subscriptions_are_made_shown_replayed_and_cancelled_over_http(
+    session: Session, vault: Vault, loaded: None, client: Any
+) -> None:
+    consumer(session)
+    token = {"Authorization": _token(client, session)}
+    made = client.post(
+        "/api/v1/data/JC-RK-001/subscriptions",
+        json={"url": "https://sys.example/hook", "after": 2},
+        headers=token,
+    )
+    assert made.status_code == 201, made.text
+    shown = made.json()
+    assert (shown["cursor"], shown["latest"], shown["status"]) == (2, 5, "active")
+    assert "dead_letters" not in shown
+    listed = client.get("/api/v1/data/subscriptions", headers=token).json()["subscriptions"]
+    assert [s["id"] for s in listed] == [shown["id"]]
+    detail = client.get(f"/api/v1/data/subscriptions/{shown['id']}", headers=token).json()
+    assert detail["dead_letters"] == [] and detail["url"] == "https://sys.example/hook"
+    replayed = client.post(
+        f"/api/v1/data/subscriptions/{shown['id']}/replay", json={"after": 0}, headers=token
+    )
+    assert replayed.status_code == 200 and replayed.json()["cursor"] == 0
+    past = client.post(
+        f"/api/v1/data/subscriptions/{shown['id']}/replay", json={"after": -1}, headers=token
+    )
+    assert past.status_code == 422 and past.json()["error"]["field"] == "after"
+    cancelled = client.delete(f"/api/v1/data/subscriptions/{shown['id']}", headers=token)
+    assert cancelled.json()["status"] == "cancelled"
+    bad = client.post(
+        "/api/v1/data/JC-RK-001/subscriptions", json={"url": "ftp://x/y"}, headers=token
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "feed.url"
+    other = make_service_client(session, "370000-health")
+    session.commit()
+    stranger = client.post(
+        "/oidc/token",
+        data={"grant_type": "client_credentials", "scope": "data.read"},
+        auth=(other.client.client_id, other.secret),
+    ).json()["access_token"]
+    hidden = client.get(
+        f"/api/v1/data/subscriptions/{shown['id']}",
+        headers={"Authorization": f"Bearer {stranger}"},
+    )
+    assert hidden.status_code == 404
+
+
+def test_a_subscriptions_lag_is_on_the_exchange_page_and_in_the_metrics(
+    app: Any, session: Session, vault: Vault, loaded: None, client: Any
+) -> None:
+    me = consumer(session)
+    made = subscriptions.subscribe(session, vault, me, "JC-RK-001", "http://s.example/h", after=2)
+    text = scrape(app, client)
+    assert sample(text, "qilu_feed_lag", subscription=str(made.id), consumer=CONSUMER) == 3
+    provider = make_person(session, vault, name="李博永", id_number="370102196810318934")
+    make_staff(session, provider, "370000-public_security", "data_steward")
+    session.commit()
+    register(client, name="李博永", id_number="370102196810318934")
+    page = client.get("/workbench/exchange").text
+    row = page[page.index(f'data-subscription="{made.id}"') :]
+    assert "<td data-lag>3</td>" in row[: row.index("</tr>")]

@@ -283,40 +283,63 @@ class ReplayIn(BaseModel):
     )
 
 
+class DeadLetterOut(BaseModel):
+    after: int = Field(description="这一页从此序号之后开始")
+    to: int
+    attempts: int
+    error: str
+    failed_at: datetime
+    resolved: bool
+
+    @classmethod
+    def of(cls, letter: DeadLetter) -> DeadLetterOut:
+        return cls(
+            after=letter.after_seq,
+            to=letter.last_seq,
+            attempts=letter.attempts,
+            error=letter.error,
+            failed_at=letter.failed_at,
+            resolved=letter.resolved_at is not None,
+        )
+
+
+class SubscriptionOut(BaseModel):
+    id: int
+    resource: str
+    url: str
+    status: str = Field(description="active、suspended 或 cancelled")
+    cursor: int = Field(description="已确认送达的最后序号")
+    latest: int = Field(description="资源变更的最新序号")
+    delivered: int
+    attempts: int
+    last_error: str | None
+    last_delivered_at: datetime | None
+    dead_letters: list[DeadLetterOut] | None = None
+
+    @classmethod
+    def of(
+        cls, subscription: Subscription, letters: list[DeadLetter] | None = None
+    ) -> SubscriptionOut:
+        return cls(
+            id=subscription.id,
+            resource=subscription.resource.code,
+            url=subscription.url,
+            status=subscription.status,
+            cursor=subscription.cursor,
+            latest=subscription.resource.change_seq,
+            delivered=subscription.delivered,
+            attempts=subscription.attempts,
+            last_error=subscription.last_error or None,
+            last_delivered_at=subscription.last_delivered_at,
+            dead_letters=None if letters is None else [DeadLetterOut.of(d) for d in letters],
+        )
+
+
 def _subscription(
     subscription: Subscription, letters: list[DeadLetter] | None = None
 ) -> dict[str, Any]:
-    return {
-        "id": subscription.id,
-        "resource": subscription.resource.code,
-        "url": subscription.url,
-        "status": subscription.status,
-        "cursor": subscription.cursor,
-        "latest": subscription.resource.change_seq,
-        "delivered": subscription.delivered,
-        "attempts": subscription.attempts,
-        "last_error": subscription.last_error or None,
-        "last_delivered_at": subscription.last_delivered_at.isoformat()
-        if subscription.last_delivered_at
-        else None,
-        **(
-            {
-                "dead_letters": [
-                    {
-                        "after": letter.after_seq,
-                        "to": letter.last_seq,
-                        "attempts": letter.attempts,
-                        "error": letter.error,
-                        "failed_at": letter.failed_at.isoformat(),
-                        "resolved": letter.resolved_at is not None,
-                    }
-                    for letter in letters
-                ]
-            }
-            if letters is not None
-            else {}
-        ),
-    }
+    shown = SubscriptionOut.of(subscription, letters)
+    return shown.model_dump(mode="json", exclude={"dead_letters"} if letters is None else None)
 
 
 @router.post(

@@ -26,7 +26,7 @@ from qilu.data.catalog import get_resource, schema_of
 from qilu.data.loading import Layout, find_stored, load_rows, values_of
 from qilu.data.models import DataRecord, DataResource, Dispute
 from qilu.data.reading import authorise, begin_read
-from qilu.data.sharing import overseer_id
+from qilu.data.sharing import open_on_provided, overseer_id
 from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
 from qilu.identity.models import Department, Person
@@ -292,15 +292,9 @@ class Shown:
 
 def waiting_for(session: Session, vault: Vault, actor: roles.Staff) -> list[Shown]:
     """Open disputes on the resources `actor`'s departments provide, oldest deadline first."""
-    providers = roles.departments_for(actor, "data.publish")
-    if not providers:
-        return []
-    found = session.scalars(
-        select(Dispute)
-        .join(DataResource, Dispute.resource_id == DataResource.id)
-        .where(Dispute.status == "open", DataResource.provider_id.in_(providers))
-        .order_by(Dispute.due_on, Dispute.id)
-    ).all()
+    found = open_on_provided(
+        session, actor, "data.publish", Dispute, "open", (Dispute.due_on, Dispute.id)
+    )
     return [_shown(session, vault, d, with_values=True) for d in found]
 
 
@@ -319,15 +313,16 @@ def disputable_by(
 ) -> list[tuple[DataResource, list[tuple[str, str]]]]:
     """The resources holding a record about the person, with their fields (name, label)."""
     found = []
+    number = id_number_of(vault, person)
     for resource in session.scalars(
         select(DataResource).where(DataResource.share_mode == "table").order_by(DataResource.code)
     ):
-        keys = [f for f in schema_of(session, resource) if f.key]
-        if [f.type for f in keys] != ["id_number"]:
+        fields = schema_of(session, resource)
+        if [f.type for f in fields if f.key] != ["id_number"]:
             continue
-        if find_stored(session, vault, resource.code, [id_number_of(vault, person)]) is None:
+        if find_stored(session, vault, resource.code, [number]) is None:
             continue
-        found.append((resource, [(f.name, f.label) for f in schema_of(session, resource)]))
+        found.append((resource, [(f.name, f.label) for f in fields]))
     return found
 
 

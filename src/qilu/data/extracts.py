@@ -43,8 +43,8 @@ from qilu.data.reading import (
     Grant,
     Read,
     SharingRefused,
-    authorise,
     begin_read,
+    listing_grant,
     project,
     wanted_fields,
     within_rows,
@@ -119,14 +119,7 @@ def request_extract(
 
 
 def _listing_grant(read: Read, grants: list[Any]) -> Grant:
-    grant = authorise(read, grants, None, None)
-    if not grant.may_list:
-        raise read.refuse(
-            "sharing.listing_not_granted",
-            "本部门的授权只允许按主键查询，不能批量导出记录",
-            None,
-        )
-    return grant
+    return listing_grant(read, grants, "本部门的授权只允许按主键查询，不能批量导出记录")
 
 
 def own_extract(session: Session, caller: ServiceCaller, extract_id: int) -> DataExtract:

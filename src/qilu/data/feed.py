@@ -29,9 +29,9 @@ from qilu.data.reading import (
     REFUSED,
     Grant,
     Read,
-    authorise,
     begin_read,
     consented,
+    listing_grant,
     opened,
     project,
     subject_of,
@@ -102,6 +102,9 @@ class ChangePage:
         return self.read.resource.code
 
 
+NOT_LISTING = "本部门的授权只允许按主键查询，不能订阅全部变更"
+
+
 def read_changes(
     session: Session,
     vault: Vault,
@@ -118,13 +121,7 @@ def read_changes(
     read is logged by `log_page`, when the caller has it."""
     begun = begin_read(session, vault, caller, code, now, operator=operator)
     read = begun.read
-    grant = authorise(read, begun.grants, None, None)
-    if not grant.may_list:
-        raise read.refuse(
-            "sharing.listing_not_granted",
-            "本部门的授权只允许按主键查询，不能订阅全部变更",
-            None,
-        )
+    grant = listing_grant(read, begun.grants, NOT_LISTING)
     if not 1 <= limit <= LONGEST_PAGE:
         raise QiluError("feed.limit", f"每页条数须在 1 到 {LONGEST_PAGE} 之间", field="limit")
     if after < 0:

@@ -338,6 +338,15 @@ def authorise(
     return read.grant
 
 
+def listing_grant(read: Read, grants: list[Any], refusal: str) -> Grant:
+    """The live grant of a read of every record (a feed, an extract, a subscription), which
+    must allow listing; `refusal` says what was refused."""
+    grant = authorise(read, grants, None, None)
+    if not grant.may_list:
+        raise read.refuse("sharing.listing_not_granted", refusal, None)
+    return grant
+
+
 def lookup(
     session: Session,
     vault: Vault,

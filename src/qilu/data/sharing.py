@@ -15,6 +15,7 @@ period, so it is a constant here to set.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.service import record
 from qilu.data.catalog import FieldSpec, SharingRules, get_resource, schema_of
 from qilu.data.loading import PERSONAL
-from qilu.data.models import DataResource, ShareGrant
+from qilu.data.models import DataResource, Dispute, ShareGrant
 from qilu.errors import NotFound, QiluError, Refused
 from qilu.identity import roles
 from qilu.identity.models import Department
@@ -291,16 +292,36 @@ def requests_of(session: Session, actor: roles.Staff) -> list[ShareGrant]:
 
 def pending_for(session: Session, actor: roles.Staff) -> list[ShareGrant]:
     """Requests waiting for `actor`: on resources their departments provide, asked by others."""
-    providers = roles.departments_for(actor, "data.approve_sharing")
-    if not providers:
-        return []
-    waiting = session.scalars(
-        select(ShareGrant)
-        .join(DataResource, ShareGrant.resource_id == DataResource.id)
-        .where(ShareGrant.status == "pending", DataResource.provider_id.in_(providers))
-        .order_by(ShareGrant.id)
+    waiting = open_on_provided(
+        session, actor, "data.approve_sharing", ShareGrant, "pending", (ShareGrant.id,)
     )
     return [g for g in waiting if g.requested_by_person_id != actor.person_id]
+
+
+Waiting = TypeVar("Waiting", ShareGrant, Dispute)
+
+
+def open_on_provided(
+    session: Session,
+    actor: roles.Staff,
+    permission: str,
+    model: type[Waiting],
+    status: str,
+    order: tuple[Any, ...],
+) -> list[Waiting]:
+    """What waits on the providers of resources: the requests (or disputes) in `status` on
+    resources the departments where `actor` holds `permission` provide, in `order`."""
+    providers = roles.departments_for(actor, permission)
+    if not providers:
+        return []
+    return list(
+        session.scalars(
+            select(model)
+            .join(DataResource, model.resource_id == DataResource.id)
+            .where(model.status == status, DataResource.provider_id.in_(providers))
+            .order_by(*order)
+        )
+    )
 
 
 def _grant(session: Session, grant_id: int) -> ShareGrant:

@@ -27,9 +27,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from qilu.audit.service import record
+from qilu.data import changes as store
 from qilu.data import feed
 from qilu.data.models import DeadLetter, Subscription
-from qilu.data.reading import SharingRefused
+from qilu.data.reading import SharingRefused, begin_read, listing_grant
 from qilu.errors import NotFound, QiluError
 from qilu.identity.models import OidcClient
 from qilu.identity.oidc_provider import ServiceCaller
@@ -64,15 +65,18 @@ def subscribe(
     sequence number `after` (default: from now on). Its grant must allow listing."""
     moment = now or datetime.now(UTC)
     _check_url(url)
-    probe = feed.read_changes(session, vault, caller, code, after=0, limit=1, now=moment)
-    if after is not None and not 0 <= after <= probe.latest:
-        raise QiluError("feed.after", f"起始序号须在 0 到 {probe.latest} 之间", field="after")
+    begun = begin_read(session, vault, caller, code, moment)
+    listing_grant(begun.read, begun.grants, feed.NOT_LISTING)
+    resource_id = begun.read.resource.id
+    latest = store.latest(session, resource_id)
+    if after is not None and not 0 <= after <= latest:
+        raise QiluError("feed.after", f"起始序号须在 0 到 {latest} 之间", field="after")
     subscription = Subscription(
-        resource_id=probe.read.resource.id,
+        resource_id=resource_id,
         department_id=caller.department_id,
         client_id=caller.client_id,
         url=url,
-        cursor=probe.latest if after is None else after,
+        cursor=latest if after is None else after,
         status=ACTIVE,
         attempts=0,
         next_attempt_at=moment,
