@@ -8,8 +8,15 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from qilu.audit.models import AuditEvent
-from qilu.audit.service import GENESIS, entry_hash, record, verify
+from qilu.audit.models import AuditEvent, AuditSubject
+from qilu.audit.service import (
+    GENESIS,
+    LISTED_SUBJECTS,
+    entry_hash,
+    record,
+    subjects_digest,
+    verify,
+)
 from qilu.errors import QiluError
 
 
@@ -142,3 +149,25 @@ def test_one_transaction_appends_to_one_chain(session: Session) -> None:
     later = [record(session, "test.same", details={"n": n}) for n in range(20)]
     session.commit()
     assert len({event.chain for event in later}) == 1
+
+
+def test_an_entry_naming_many_people_keeps_their_digest_and_indexes_each(
+    session: Session,
+) -> None:
+    few = [f"p{n:04d}" for n in range(3)]
+    many = [f"p{n:05d}" for n in range(LISTED_SUBJECTS + 1)]
+    listed = record(session, "data.read", subject="resource:A", subjects=[*few, few[0]])
+    digested = record(session, "data.read", subject="resource:B", subjects=list(reversed(many)))
+    assert listed.details["subjects"] == few  # sorted, each once
+    assert "subjects" not in digested.details
+    assert digested.details["subjects_count"] == len(many)
+    indexed = session.scalars(
+        select(AuditSubject.subject)
+        .where(AuditSubject.chain == digested.chain, AuditSubject.seq == digested.seq)
+        .order_by(AuditSubject.subject)
+    ).all()
+    assert subjects_digest(list(indexed)) == {
+        "subjects_count": len(many),
+        "subjects_sm3": digested.details["subjects_sm3"],
+    }
+    assert verify(session).is_intact

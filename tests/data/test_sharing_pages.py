@@ -88,6 +88,18 @@ def test_a_refused_request_comes_back_with_what_was_typed(
     assert 'value="核验"' in answer.text and 'value="name" checked' in answer.text
     assert "请写明使用目的" in answer.text  # by the field, in Chinese
     assert session.scalars(select(ShareGrant)).first() is None
+    insured = client.get("/workbench/sharing/requests/ZT-SB-001").text
+    assert "data-conditions" in insured and "用途限于：社保待遇" in insured
+    outside = client.post(
+        "/workbench/sharing/requests/ZT-SB-001",
+        data={"consumer": "370102-approval", "fields": ["id_number", "insured"],
+              "purpose": "办理人才引进资格核验", "legal_basis": "《社会保险法》",
+              "may_list": "yes", "valid_until": "2099-01-01", "csrf_token": csrf(client)},
+    )  # fmt: skip
+    assert outside.status_code == 400
+    assert "不符合共享条件：该资源只允许按主键逐条查询" in outside.text
+    assert 'value="办理人才引进资格核验"' in outside.text
+    assert session.scalars(select(ShareGrant)).first() is None
 
 
 def test_a_refusal_without_its_rule_comes_back_with_the_error_and_the_reason_kept(

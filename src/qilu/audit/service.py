@@ -61,6 +61,9 @@ _INSERT_AND_SEAL = _SEAL.add_cte(
 )
 
 
+LISTED_SUBJECTS = 1_000  # an entry lists up to this many people; beyond, their digest
+
+
 def record(
     session: Session,
     action: str,
@@ -76,9 +79,14 @@ def record(
 ) -> AuditEvent:
     """Append one entry to the log in the session's transaction (to `chain`, or any); returns
     the entry as written (not attached to the session). `subjects` names further people an
-    entry for a batch is about: kept in its details (so the chain covers them) and indexed."""
-    if subjects:
-        details = {**(details or {}), "subjects": sorted(set(subjects))}
+    entry for a batch is about: indexed, and covered by the chain — listed in its details, or
+    for more than `LISTED_SUBJECTS` (an extract of a million people) their count and the SM3
+    digest of their sorted list, which the index's rows for the entry must reproduce."""
+    named = sorted(set(subjects or []))
+    if len(named) > LISTED_SUBJECTS:
+        details = {**(details or {}), **subjects_digest(named)}
+    elif named:
+        details = {**(details or {}), "subjects": named}
     try:  # keep exactly what JSON can carry, so the stored entry hashes as it did here
         canonical_details = json.loads(json.dumps(details or {}, ensure_ascii=False))
     except (TypeError, ValueError) as error:
@@ -107,16 +115,22 @@ def record(
     else:
         connection.execute(_INSERT, values)
         connection.execute(_SEAL, {"head": chain, "new": event.hash})
-    if subjects:
-        named = [(subject, chain, seq) for subject in canonical_details["subjects"]]
+    if named:
+        rows = [(subject, chain, seq) for subject in named]
         if connection.dialect.name == "postgresql":  # a page names a thousand: one COPY
-            copy_rows(connection, "audit_event_subjects", ["subject", "chain", "seq"], named)
+            copy_rows(connection, "audit_event_subjects", ["subject", "chain", "seq"], rows)
         else:
             connection.execute(
                 insert(AuditSubject),
-                [dict(zip(("subject", "chain", "seq"), n, strict=True)) for n in named],
+                [dict(zip(("subject", "chain", "seq"), n, strict=True)) for n in rows],
             )
     return event
+
+
+def subjects_digest(named: list[str]) -> dict[str, Any]:
+    """What an entry naming many people keeps of them: how many, and the SM3 of the sorted
+    list (one per line)."""
+    return {"subjects_count": len(named), "subjects_sm3": sm3("\n".join(named).encode()).hex()}
 
 
 def _chain_of_transaction(session: Session) -> int:

@@ -50,7 +50,6 @@ from qilu.data.reading import (
     within_rows,
 )
 from qilu.errors import NotFound, QiluError
-from qilu.identity.models import OidcClient
 from qilu.identity.oidc_provider import ServiceCaller
 from qilu.identity.service import audit_subject
 from qilu.parallel import in_order
@@ -306,14 +305,12 @@ def _plan(session: Session, vault: Vault, extract_id: int, workers: int) -> _Pla
     if leased is None:
         return None
     extract = session.get_one(DataExtract, extract_id)
-    client = session.scalars(
-        select(OidcClient).where(OidcClient.client_id == extract.client_id)
-    ).one_or_none()
-    if client is None or client.disabled_at is not None:
+    caller = ServiceCaller.stored(session, extract.client_id)
+    if caller is None:
         extract.status, extract.error = FAILED, "申请导出的系统已停用"
         return None
     try:
-        begun = begin_read(session, vault, ServiceCaller.of(client), extract.resource.code, moment)
+        begun = begin_read(session, vault, caller, extract.resource.code, moment)
         grant = _listing_grant(begun.read, begun.grants)
     except SharingRefused as refusal:  # the grant ended since it was asked for
         extract.status, extract.error = FAILED, refusal.message

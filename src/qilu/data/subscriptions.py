@@ -32,7 +32,6 @@ from qilu.data import feed
 from qilu.data.models import DeadLetter, Subscription
 from qilu.data.reading import SharingRefused, begin_read, listing_grant
 from qilu.errors import NotFound, QiluError
-from qilu.identity.models import OidcClient
 from qilu.identity.oidc_provider import ServiceCaller
 from qilu.identity.signing_keys import sm2_key
 from qilu.pii import Vault
@@ -244,14 +243,11 @@ def _prepare(
     if leased is None:
         return None
     subscription = session.get_one(Subscription, subscription_id)
-    client = session.scalars(
-        select(OidcClient).where(OidcClient.client_id == subscription.client_id)
-    ).one_or_none()
-    if client is None or client.disabled_at is not None:
+    caller = ServiceCaller.stored(session, subscription.client_id)
+    if caller is None:
         _suspend(subscription, "订阅系统已停用")
         return None
     try:
-        caller = ServiceCaller.of(client)
         page = feed.read_changes(
             session, vault, caller, subscription.resource.code,
             after=subscription.cursor, limit=limit, now=moment,

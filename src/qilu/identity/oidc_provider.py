@@ -484,6 +484,17 @@ class ServiceCaller:
             client.rate_per_second,
         )
 
+    @classmethod
+    def stored(cls, session: Session, client_id: str) -> ServiceCaller | None:
+        """The caller a system is for work done on its behalf later (a webhook's page, an
+        extract): None once it is gone or disabled."""
+        client = session.scalars(
+            select(OidcClient).where(OidcClient.client_id == client_id)
+        ).one_or_none()
+        if client is None or client.disabled_at is not None:
+            return None
+        return cls.of(client)
+
 
 _SERVICE_CALLER = (
     select(
