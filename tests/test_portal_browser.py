@@ -98,8 +98,9 @@ def portal_routes() -> set[str]:
 
 
 def unregistered_adult(live_server: LiveServer) -> tuple[str, str]:
-    """Someone in the server's register with no account yet (other tests take theirs from the
-    start of the register; this takes from its end)."""
+    """Someone in the server's register with no account yet and a phone (forms prefill it),
+    (other tests take theirs from the start of the register; this takes from its end, and
+    which one depends on the tests that ran before on this worker)."""
     with Session(make_engine(live_server.settings)) as session:
         person = session.scalars(
             select(Person)
@@ -107,6 +108,7 @@ def unregistered_adult(live_server: LiveServer) -> tuple[str, str]:
                 Person.birth_date < date(2000, 1, 1),
                 Person.id.not_in(select(Account.person_id)),
                 Person.id.not_in(select(StaffMember.person_id)),  # staff must set up TOTP
+                Person.phone_cipher.is_not(None),
             )
             .order_by(Person.id.desc())
             .limit(1)
