@@ -70,6 +70,8 @@ def test_the_catalog_as_dcat_ap_reads_back_as_rdf(
 
     public = client.get("/open-data/dcat.jsonld")  # no sign-in: only what is open
     opened = Graph().parse(data=public.text, format="json-ld")
+    assert (None, RDF.type, DCAT.Catalog) in opened
+    assert next(opened.subjects(RDF.type, DCAT.Catalog)).endswith("/open-data/dcat.jsonld")
     codes = {
         str(opened.value(d, DCTERMS.identifier)) for d in opened.subjects(RDF.type, DCAT.Dataset)
     }

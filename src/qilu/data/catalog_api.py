@@ -46,6 +46,7 @@ def dcat(request: Request, db: DbSession, caller: Reader) -> JSONResponse:
         metadata.dcat_catalog(
             everything,
             base_url=request.app.state.settings.issuer,
+            path=request.url.path,
             title=TITLE,
             publisher=PUBLISHER,
         ),

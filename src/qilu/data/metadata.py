@@ -95,12 +95,12 @@ def describe(session: Session, resource: DataResource, *, fields: bool = True) -
 
 
 def dcat_catalog(
-    resources: list[DataResource], *, base_url: str, title: str, publisher: str
+    resources: list[DataResource], *, base_url: str, path: str, title: str, publisher: str
 ) -> dict[str, Any]:
-    """The resources as a DCAT-AP catalog (JSON-LD)."""
+    """The resources as a DCAT-AP catalog (JSON-LD), itself at `path`."""
     return {
         "@context": CONTEXT,
-        "@id": f"{base_url}/api/v1/catalog/dcat",
+        "@id": f"{base_url}{path}",
         "@type": "dcat:Catalog",
         "dct:title": {"@value": title, "@language": "zh"},
         "dct:publisher": {"@type": "foaf:Agent", "foaf:name": publisher},

@@ -34,6 +34,7 @@ def open_dcat(request: Request, db: DbSession) -> JSONResponse:
         metadata.dcat_catalog(
             published,
             base_url=request.app.state.settings.issuer,
+            path=request.url.path,
             title="山东省公共数据开放目录",
             publisher="山东省大数据局",
         ),
