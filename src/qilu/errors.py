@@ -96,7 +96,8 @@ _REASONS = {
 
 
 def validation_problems(errors: list[Any], *, skip_location: int = 0) -> list[dict[str, str]]:
-    """pydantic's errors as `{field, reason, type}`, the reason in Chinese. `skip_location`
+    """pydantic's errors as `{field, reason, type}`, the reason in Chinese (a model's own
+    `ValueError` is written in Chinese and kept as it says). `skip_location`
     drops leading parts of the location (FastAPI's `body`, `query`, …)."""
     problems = []
     for error in errors:
@@ -108,6 +109,8 @@ def validation_problems(errors: list[Any], *, skip_location: int = 0) -> list[di
             reason = template.format(**(error.get("ctx") or {}))
         except (KeyError, IndexError):
             reason = template
+        if error["type"] == "value_error":  # a model's own check: it says it in Chinese
+            reason = str(error["msg"]).removeprefix("Value error, ")
         problems.append(
             {
                 "field": ".".join(location) or "body",

@@ -64,7 +64,7 @@ def test_a_resource_is_registered_at_version_one_and_audited(
         ({"library": "lake"}, "library", "base"),
         ({"sharing": "conditional"}, "resource", "共享条件"),
         ({"sharing_rules": {"row_fields": ["color"]}}, "resource", "没有的字段：color"),
-        ({"fields": []}, "fields", "at least 1"),
+        ({"fields": []}, "fields", "至少 1 项"),
         (
             {
                 "fields": [

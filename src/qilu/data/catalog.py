@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.data.models import DataResource, ResourceSchema
-from qilu.errors import NotFound, QiluError
+from qilu.errors import NotFound, QiluError, validation_problems
 from qilu.identity import roles
 from qilu.identity.models import Department
 
@@ -251,11 +251,8 @@ def parse_spec(data: object) -> ResourceSpec:
         return ResourceSpec.model_validate(data)
     except ValidationError as error:
         problems = [
-            {
-                "field": ".".join(str(part) for part in e["loc"]) or "resource",
-                "reason": e["msg"].removeprefix("Value error, "),
-            }
-            for e in error.errors()
+            {"field": p["field"] if p["field"] != "body" else "resource", "reason": p["reason"]}
+            for p in validation_problems(list(error.errors()))
         ]
         first = problems[0]
         raise QiluError(

@@ -240,10 +240,7 @@ def change_item(
     except ValidationError as error:
         first = error.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "item"
-        if first["type"] == "value_error":  # the item's own checks say it in Chinese
-            reason = first["msg"].removeprefix("Value error, ")
-        else:
-            reason = validation_problems([first])[0]["reason"]
+        reason = validation_problems([first])[0]["reason"]
         label = ELEMENT_LABELS.get(field, field)
         raise QiluError("services.item_invalid", f"{label}：{reason}", field=field) from None
     if spec.model_dump(mode="json") == existing.spec:

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from qilu.codes.items import basic_code
-from qilu.errors import QiluError
+from qilu.errors import QiluError, validation_problems
 
 ItemType = Literal[
     "行政许可",
@@ -350,9 +350,9 @@ def _items(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _invalid(where: str, error: ValidationError | ValueError) -> QiluError:
     if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        place = ".".join(str(p) for p in first["loc"])
-        reason = first["msg"].removeprefix("Value error, ")
+        first = validation_problems([error.errors()[0]])[0]
+        place = "" if first["field"] == "body" else first["field"]
+        reason = first["reason"]
     else:
         place, reason = "", str(error)
     return QiluError(
