@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from qilu.audit.models import AuditEvent
-from qilu.data import extracts, reading, sharing
+from qilu.data import evidence, extracts, reading, sharing
 from qilu.data.models import DataExtract, ShareGrant
 from qilu.errors import QiluError
 from qilu.identity.oidc_provider import ServiceCaller
@@ -161,6 +161,10 @@ def test_the_api_asks_reports_and_serves_the_file_whole_or_from_a_byte_on(
     )
     assert rest.status_code == 206
     assert whole.content[:broken_at] + rest.content == whole.content
+    for answer, status in ((whole, 200), (rest, 206)):  # each a shared call, signed and kept
+        kept = evidence.check(session, answer.headers["qilu-call-id"], whole.content)
+        assert kept.holds and kept.evidence.status == status
+        assert kept.evidence.answer_bytes == len(whole.content)
     names = [
         r["name"] for r in csv.DictReader(io.StringIO(gzip.decompress(whole.content).decode()))
     ]

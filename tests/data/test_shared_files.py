@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
-from qilu.data import sharing
+from qilu.data import evidence, sharing
 from qilu.data.catalog import install_standard_catalog, parse_spec, register_resource
 from qilu.identity.roles import OPERATOR
 
@@ -80,6 +80,8 @@ def test_a_provider_puts_files_and_a_granted_department_fetches_the_newest_in_ra
         "/api/v1/data/YW-DT-001/files/标准地图.pdf", headers={**reader, "Range": "bytes=1000-"}
     )
     assert rest.status_code == 206 and newer[:1000] + rest.content == newer
+    kept = evidence.check(session, rest.headers["qilu-call-id"], newer)  # the whole file's SM3
+    assert kept.holds and "Range: bytes=1000-" in kept.evidence.endpoint
     actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert actions.count("data.file_put") == 2 and actions.count("data.read") == 2
 

@@ -25,7 +25,7 @@ from fastapi import APIRouter, FastAPI, Header, Path, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from qilu.data import extracts, shared_files
+from qilu.data import evidence, extracts, shared_files
 from qilu.data.api import ERRORS, Pusher, Reader, ResourceCode
 from qilu.data.models import DataExtract, DataFile
 from qilu.filestore import file_store
@@ -125,11 +125,16 @@ def file(
         db, get_vault(request), caller, request.app.state.settings.data_dir, extract_id,
         range_header=range,
     )  # fmt: skip
+    kept = evidence.file_headers(db, request, caller, found.resource, found.answer)
     return FileResponse(
         found.path,
         media_type=found.media_type,
         filename=found.name,
-        headers={"Repr-Digest": digest_header(found.sha256), "ETag": f'"{found.sha256}"'},
+        headers={
+            "Repr-Digest": digest_header(found.sha256),
+            "ETag": f'"{found.sha256}"',
+            **kept,
+        },
     )
 
 
@@ -187,11 +192,16 @@ def get_file(
         db, get_vault(request), file_store(request.app.state.settings.data_dir), caller, code,
         name, range_header=range,
     )  # fmt: skip
+    kept = evidence.file_headers(db, request, caller, code, found.answer)
     return FileResponse(
         found.path,
         media_type="application/octet-stream",
         filename=found.file.name,
-        headers={"Repr-Digest": digest_header(found.file.sha256), "ETag": f'"{found.file.sha256}"'},
+        headers={
+            "Repr-Digest": digest_header(found.file.sha256),
+            "ETag": f'"{found.file.sha256}"',
+            **kept,
+        },
     )
 
 

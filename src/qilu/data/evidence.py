@@ -60,6 +60,14 @@ def statement(evidence: CallEvidence) -> bytes:
     ).encode()
 
 
+@dataclass(frozen=True)
+class Digested:
+    """An answer known by its SM3 and size (a file, whose digest was taken as it was written)."""
+
+    sm3: bytes
+    size: int
+
+
 def seal(
     session: Session,
     vault: Vault,
@@ -68,7 +76,7 @@ def seal(
     resource: str,
     endpoint: str,
     asked: bytes,
-    answer: bytes,
+    answer: bytes | Digested,
     status: int = 200,
     call_id: str | None = None,
     duration_ms: float | None = None,
@@ -76,8 +84,10 @@ def seal(
     now: datetime | None = None,
 ) -> CallEvidence:
     """Keep and sign the evidence of one call (in the call's transaction: no answer without
-    its evidence). `asked` is the request digest (`request_digest`)."""
+    its evidence). `asked` is the request digest (`request_digest`); `answer` the answer, or
+    for a file served from disk its SM3 and size (`Digested`)."""
     kid, key = signer or sm2_key(session, vault)
+    digested = answer if isinstance(answer, Digested) else Digested(sm3(answer), len(answer))
     evidence = CallEvidence(
         call_id=call_id or secrets.token_hex(16),
         client_id=caller.client_id,
@@ -86,8 +96,8 @@ def seal(
         endpoint=endpoint[:600],
         status=status,
         request_digest=asked,
-        answer_digest=sm3(answer),
-        answer_bytes=len(answer),
+        answer_digest=digested.sm3,
+        answer_bytes=digested.size,
         duration_ms=duration_ms,
         signed_at=now or datetime.now(UTC),
         kid=kid,
@@ -136,6 +146,32 @@ def answered(
         signer=request.app.state.sm2_keys.current(session, vault),
     )
     return Response(content, status, headers=headers(evidence), media_type=media_type)
+
+
+def file_headers(
+    session: Session,
+    request: Request,
+    caller: ServiceCaller,
+    resource: str,
+    answer: Digested,
+) -> dict[str, str]:
+    """The evidence of a file download (whole, or a range of it: the digest is the whole
+    file's, which the consumer checks once it has every byte), kept and as headers."""
+    target = request.url.path
+    ranged = request.headers.get("range")
+    vault = request.app.state.vault
+    evidence = seal(
+        session,
+        vault,
+        caller,
+        resource=resource,
+        endpoint=f"{request.method} {target}" + (f" Range: {ranged}" if ranged else ""),
+        asked=request_digest(request.method, target, b""),
+        answer=answer,
+        status=206 if ranged else 200,
+        signer=request.app.state.sm2_keys.current(session, vault),
+    )
+    return headers(evidence)
 
 
 @dataclass(frozen=True)

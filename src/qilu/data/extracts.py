@@ -30,12 +30,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from cryptography.hazmat.primitives import hashes
 from sqlalchemy import Text, cast, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from qilu.audit.service import record
 from qilu.data import changes as store
 from qilu.data.consent import consenting, needs_consent
+from qilu.data.evidence import Digested
 from qilu.data.loading import Shape
 from qilu.data.models import DataChange, DataExtract, DataRecord
 from qilu.data.reading import (
@@ -131,10 +133,12 @@ def own_extract(session: Session, caller: ServiceCaller, extract_id: int) -> Dat
 
 @dataclass(frozen=True)
 class Download:
+    resource: str
     path: Path
     name: str
     media_type: str
     sha256: str
+    answer: Digested  # what the download's evidence signs
 
 
 def download(
@@ -166,10 +170,12 @@ def download(
         {"extract": extract.id, "range": range_header or "", "sha256": extract.sha256},
     )
     return Download(
+        extract.resource.code,
         folder(data_dir) / _file_name(extract),
         f"{extract.resource.code}-{extract.id}.{extract.format}.gz",
         "application/gzip",
         extract.sha256,
+        Digested(bytes.fromhex(extract.sm3), extract.size),
     )
 
 
@@ -340,14 +346,17 @@ class _Written:
     withheld: int = 0
     size: int = 0
     sha256: str = ""
+    sm3: str = ""
     subjects: list[str] = field(default_factory=list)
 
 
 class _Hashing(io.RawIOBase):
-    """A file that keeps the SHA-256 and size of what is written through it."""
+    """A file that keeps the SHA-256 (for the consumer) and SM3 (for the download's signed
+    evidence) and the size of what is written through it."""
 
     def __init__(self, out: IO[bytes]):
         self.out, self.hash, self.size = out, hashlib.sha256(), 0
+        self.sm3 = hashes.Hash(hashes.SM3())
 
     def writable(self) -> bool:
         return True
@@ -355,6 +364,7 @@ class _Hashing(io.RawIOBase):
     def write(self, data: Any) -> int:
         view = memoryview(data)
         self.hash.update(view)
+        self.sm3.update(bytes(view))
         self.size += view.nbytes
         self.out.write(view)
         return view.nbytes
@@ -373,6 +383,7 @@ def _write(sessions: sessionmaker[Session], plan: _Plan, raw: IO[bytes]) -> _Wri
             written.withheld += chunk.withheld
             written.subjects.extend(chunk.subjects)
     written.size, written.sha256 = hashing.size, hashing.hash.hexdigest()
+    written.sm3 = hashing.sm3.finalize().hex()
     return written
 
 
@@ -416,7 +427,7 @@ def _finish(session: Session, plan: _Plan, written: _Written) -> None:
     extract = session.get_one(DataExtract, plan.extract_id)
     extract.status, extract.leased_until = READY, None
     extract.records, extract.withheld = written.records, written.withheld
-    extract.size, extract.sha256 = written.size, written.sha256
+    extract.size, extract.sha256, extract.sm3 = written.size, written.sha256, written.sm3
     extract.ready_at, extract.expires_at = moment, moment + KEEP
     read = plan.read
     read.session, read.chain, read.moment = session, None, moment

@@ -388,6 +388,7 @@ class DataExtract(Base):
     withheld: Mapped[int] = mapped_column(BigInteger, default=0)  # left out: consent missing
     size: Mapped[int] = mapped_column(BigInteger, default=0)  # bytes of the compressed file
     sha256: Mapped[str] = mapped_column(String(64), default="")
+    sm3: Mapped[str] = mapped_column(String(64), default="")  # what download evidence signs
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ready_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

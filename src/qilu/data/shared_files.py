@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from qilu.audit.service import record
 from qilu.data.catalog import get_resource
+from qilu.data.evidence import Digested
 from qilu.data.models import DataFile, DataResource
 from qilu.data.reading import READ, authorise, begin_read
 from qilu.errors import NotFound, QiluError, Refused
@@ -128,6 +129,11 @@ def _newest(session: Session, resource: DataResource) -> list[DataFile]:
 class Download:
     file: DataFile
     path: Path
+
+    @property
+    def answer(self) -> Digested:
+        """What the download's evidence signs: the file's SM3 (its name in the store)."""
+        return Digested(bytes.fromhex(self.file.digest), self.file.size)
 
 
 def download(
