@@ -252,7 +252,13 @@ def watch(session: Session, *, now: datetime | None = None) -> tuple[int, int]:
     moment = now or datetime.now(UTC)
     today = beijing_today(moment)
     tomorrow = add_working_days(today, 1)
-    open_ones = session.scalars(select(Dispute).where(Dispute.status == "open")).all()
+    open_ones = session.scalars(
+        select(Dispute).where(
+            Dispute.status == "open",
+            Dispute.due_on <= tomorrow,  # the others are not near their deadline yet
+            Dispute.escalated_at.is_(None),
+        )
+    ).all()
     reminded = escalated = 0
     for dispute in open_ones:
         name = dispute.resource.name

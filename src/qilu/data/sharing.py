@@ -216,7 +216,11 @@ def watch(session: Session, *, now: datetime | None = None) -> tuple[int, int]:
     today = beijing_today(moment)
     tomorrow = add_working_days(today, 1)
     waiting = session.scalars(
-        select(ShareGrant).where(ShareGrant.status == "pending", ShareGrant.due_on.is_not(None))
+        select(ShareGrant).where(
+            ShareGrant.status == "pending",
+            ShareGrant.due_on <= tomorrow,  # the others are not near their deadline yet
+            ShareGrant.escalated_at.is_(None),
+        )
     ).all()
     reminded = escalated = 0
     for grant in waiting:
