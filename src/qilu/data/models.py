@@ -122,7 +122,12 @@ class DataRecord(Base):
     a personal key is stored as its blind index, so look-ups never need the plain value."""
 
     __tablename__ = "data_records"
-    __table_args__ = (UniqueConstraint("resource_id", "record_key"),)
+    __table_args__ = (
+        UniqueConstraint("resource_id", "record_key"),
+        # A resource's records a page at a time by id (listings, extracts, open-data CSV):
+        # without it SQLite walks the key index and sorts the whole resource for every page.
+        Index("ix_data_records_resource_id_id", "resource_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     resource_id: Mapped[int] = mapped_column(ForeignKey("data_resources.id"))
