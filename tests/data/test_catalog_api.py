@@ -4,6 +4,7 @@ DCAT-AP read back as RDF by rdflib, and a city's catalog cascaded under the prov
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qilu.audit.models import AuditEvent
-from qilu.data import cascade
+from qilu.data import cascade, sharing
 from qilu.data.catalog import get_resource, install_standard_catalog
 from qilu.data.models import DataResource
-from qilu.errors import QiluError
+from qilu.errors import QiluError, Refused
+from qilu.identity.roles import OPERATOR
 
 from ..factories import make_service_client
 
@@ -113,6 +115,13 @@ def test_a_city_catalog_cascades_under_the_provinces_and_again_updates_it(
     entry = get_resource(session, "YW-JN-001")
     assert (entry.origin, entry.classification, entry.related) == ("济南市", "3.12", ["JC-KJ-001"])
     assert "YW-JN-001" not in {e["code"] for e in cascade.export(session)}  # not passed upward
+    with pytest.raises(Refused) as elsewhere:  # its data and grants are the city's
+        sharing.request_access(
+            session, "YW-JN-001", consumer="370102-approval", fields=["spring"],
+            purpose="名泉保护执法核查", legal_basis="《济南市名泉保护条例》",
+            valid_until=datetime.now(UTC) + timedelta(days=30), actor=OPERATOR,
+        )  # fmt: skip
+    assert elsewhere.value.code == "sharing.cascaded" and "济南市" in elsewhere.value.message
 
     wider = city_resource(
         name="济南市名泉保护名录",

@@ -77,6 +77,12 @@ def request_access(
         raise Refused(
             "sharing.not_shared", f"{resource.name}为不予共享资源，不能申请", field="code"
         )
+    if resource.origin:  # a city's entry (级联): its data and its grants are the city's
+        raise Refused(
+            "sharing.cascaded",
+            f"{resource.name}级联自{resource.origin}目录，请在{resource.origin}的平台申请共享",
+            field="code",
+        )
     schema = schema_of(session, resource)
     known = [f.name for f in schema]
     unknown = sorted(set(fields) - set(known))
