@@ -26,7 +26,7 @@ from qilu.data.catalog import get_resource, schema_of
 from qilu.data.loading import Layout, find_stored, load_rows, values_of
 from qilu.data.models import DataRecord, DataResource, Dispute
 from qilu.data.reading import authorise, begin_read
-from qilu.data.sharing import open_on_provided, overseer_id
+from qilu.data.sharing import deadline_steps, open_on_provided, overseer_id
 from qilu.errors import NotFound, QiluError
 from qilu.identity import roles
 from qilu.identity.models import Department, Person
@@ -250,39 +250,22 @@ def watch(session: Session, *, now: datetime | None = None) -> tuple[int, int]:
     """The hourly look at open disputes: remind the provider a working day before the
     deadline, escalate to the 大数据局 once it has passed. Returns (reminded, escalated)."""
     moment = now or datetime.now(UTC)
-    today = beijing_today(moment)
-    tomorrow = add_working_days(today, 1)
-    open_ones = session.scalars(
-        select(Dispute).where(
-            Dispute.status == "open",
-            Dispute.due_on <= tomorrow,  # the others are not near their deadline yet
-            Dispute.escalated_at.is_(None),
-        )
-    ).all()
-    reminded = escalated = 0
-    for dispute in open_ones:
-        name = dispute.resource.name
-        if dispute.due_on < today and dispute.escalated_at is None:
-            dispute.escalated_at = moment
-            overseer = overseer_id(session)
-            provider, due = dispute.resource.provider.name, f"{dispute.due_on:%Y-%m-%d}"
-            if overseer is not None:
-                _tell_stewards(
-                    session,
-                    overseer,
-                    f"{name}的数据异议已超期未答复",
-                    f"提供部门：{provider}；应于 {due} 前答复。",
-                )
-            _audit(session, "data.dispute_escalated", dispute, None, {})
-            escalated += 1
-        elif dispute.due_on <= tomorrow and dispute.reminded_at is None:
-            dispute.reminded_at = moment
+    remind, escalate = deadline_steps(session, Dispute, "open", moment)
+    overseer = overseer_id(session) if escalate else None
+    for dispute in escalate:
+        if overseer is not None:
             _tell_stewards(
-                session, dispute.resource.provider_id, f"{name}的数据异议即将到期",
-                f"请于 {dispute.due_on:%Y-%m-%d} 前核实答复。",
+                session, overseer, f"{dispute.resource.name}的数据异议已超期未答复",
+                f"提供部门：{dispute.resource.provider.name}；"
+                f"应于 {dispute.due_on:%Y-%m-%d} 前答复。",
             )  # fmt: skip
-            reminded += 1
-    return reminded, escalated
+        _audit(session, "data.dispute_escalated", dispute, None, {})
+    for dispute in remind:
+        _tell_stewards(
+            session, dispute.resource.provider_id, f"{dispute.resource.name}的数据异议即将到期",
+            f"请于 {dispute.due_on:%Y-%m-%d} 前核实答复。",
+        )  # fmt: skip
+    return len(remind), len(escalate)
 
 
 @dataclass(frozen=True)

@@ -219,38 +219,52 @@ def watch(session: Session, *, now: datetime | None = None) -> tuple[int, int]:
     stewards a working day before the deadline, tell the 大数据局 once it has passed. Returns
     (reminded, escalated)."""
     moment = now or datetime.now(UTC)
-    today = beijing_today(moment)
-    tomorrow = add_working_days(today, 1)
-    waiting = session.scalars(
-        select(ShareGrant).where(
-            ShareGrant.status == "pending",
-            ShareGrant.due_on <= tomorrow,  # the others are not near their deadline yet
-            ShareGrant.escalated_at.is_(None),
+    remind, escalate = deadline_steps(session, ShareGrant, "pending", moment)
+    overseer = overseer_id(session) if escalate else None
+    for grant in escalate:
+        if overseer is not None:
+            _tell(
+                session, "data.publish", overseer, f"{_asked(grant)}，已超期未审批",
+                f"提供部门：{grant.resource.provider.name}；应于 {grant.due_on:%Y-%m-%d} 前审批。",
+            )  # fmt: skip
+        _audit(session, "sharing.escalated", grant, None, moment)
+    for grant in remind:
+        _tell(
+            session, "data.approve_sharing", grant.resource.provider_id,
+            f"{_asked(grant)}，即将到期", f"请于 {grant.due_on:%Y-%m-%d} 前审批。",
+        )  # fmt: skip
+    return len(remind), len(escalate)
+
+
+def _asked(grant: ShareGrant) -> str:
+    return f"{grant.consumer.name}申请共享{grant.resource.name}"
+
+
+def deadline_steps(
+    session: Session, model: type[Waiting], status: str, now: datetime
+) -> tuple[list[Waiting], list[Waiting]]:
+    """Of `model`'s rows in `status` (requests, disputes), those to remind now — due by the
+    next working day, not reminded yet — and those to escalate — past their deadline, not
+    escalated yet. Each is marked, so the step happens once."""
+    today = beijing_today(now)
+    near = session.scalars(
+        select(model).where(
+            model.status == status,
+            model.due_on <= add_working_days(today, 1),  # the others are not near it yet
+            model.escalated_at.is_(None),
         )
     ).all()
-    reminded = escalated = 0
-    for grant in waiting:
-        assert grant.due_on is not None
-        asked = f"{grant.consumer.name}申请共享{grant.resource.name}"
-        due = f"应于 {grant.due_on:%Y-%m-%d} 前审批。"
-        if grant.due_on < today and grant.escalated_at is None:
-            grant.escalated_at = moment
-            overseer = overseer_id(session)
-            if overseer is not None:
-                _tell(
-                    session, "data.publish", overseer, f"{asked}，已超期未审批",
-                    f"提供部门：{grant.resource.provider.name}；{due}",
-                )  # fmt: skip
-            _audit(session, "sharing.escalated", grant, None, moment)
-            escalated += 1
-        elif grant.due_on <= tomorrow and grant.reminded_at is None:
-            grant.reminded_at = moment
-            _tell(
-                session, "data.approve_sharing", grant.resource.provider_id,
-                f"{asked}，即将到期", f"请{due.removeprefix('应')}",
-            )  # fmt: skip
-            reminded += 1
-    return reminded, escalated
+    remind: list[Waiting] = []
+    escalate: list[Waiting] = []
+    for row in near:
+        assert row.due_on is not None
+        if row.due_on < today:
+            row.escalated_at = now
+            escalate.append(row)
+        elif row.reminded_at is None:
+            row.reminded_at = now
+            remind.append(row)
+    return remind, escalate
 
 
 def overseer_id(session: Session) -> int | None:
