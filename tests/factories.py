@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from itertools import count
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -92,6 +93,20 @@ def make_service_client(
         rate_per_second=rate_per_second,
         actor=OPERATOR,
     )
+
+
+def service_token(
+    client: Any, session: Session, department_code: str, scope: str = "data.read"
+) -> dict[str, str]:
+    """The headers of a new system of the department, with a client-credentials token."""
+    registered = make_service_client(session, department_code)
+    answer = client.post(
+        "/oidc/token",
+        data={"grant_type": "client_credentials", "scope": scope},
+        auth=(registered.client.client_id, registered.secret),
+    )
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 def make_staff(session: Session, person: Person, department_code: str, role: str) -> Person:

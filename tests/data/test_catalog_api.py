@@ -21,7 +21,7 @@ from qilu.data.models import DataResource
 from qilu.errors import QiluError, Refused
 from qilu.identity.roles import OPERATOR
 
-from ..factories import make_service_client
+from ..factories import service_token
 
 EU = Namespace("http://publications.europa.eu/resource/authority/")
 
@@ -29,13 +29,7 @@ EU = Namespace("http://publications.europa.eu/resource/authority/")
 @pytest.fixture
 def token(client: TestClient, session: Session, departments: None) -> dict[str, str]:
     install_standard_catalog(session)
-    registered = make_service_client(session, "370102-approval")
-    answer = client.post(
-        "/oidc/token",
-        data={"grant_type": "client_credentials", "scope": "data.read"},
-        auth=(registered.client.client_id, registered.secret),
-    )
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    return service_token(client, session, "370102-approval")
 
 
 def test_a_system_finds_resources_and_reads_their_metadata_but_no_data(

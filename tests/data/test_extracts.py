@@ -26,7 +26,7 @@ from qilu.identity.service import audit_subject
 from qilu.pii import Vault
 from qilu.settings import Settings
 
-from ..factories import make_service_client
+from ..factories import make_service_client, service_token
 from .test_feed import LI, WANG, ZHAO, _token, consumer, load, person
 from .test_feed import loaded as loaded
 from .test_feed import sessions as sessions
@@ -174,16 +174,9 @@ def test_the_api_asks_reports_and_serves_the_file_whole_or_from_a_byte_on(
     ).all()
     assert [d.details["range"] for d in downloads] == ["", f"bytes={broken_at}-"]
 
-    other = make_service_client(session, "370000-health")
-    session.commit()
-    stranger = client.post(
-        "/oidc/token",
-        data={"grant_type": "client_credentials", "scope": "data.read"},
-        auth=(other.client.client_id, other.secret),
-    ).json()["access_token"]
-    hidden = client.get(
-        f"/api/v1/data/extracts/{extract_id}", headers={"Authorization": f"Bearer {stranger}"}
-    )
+    stranger = service_token(client, session, "370000-health")
+    session.commit()  # the refused read below rolls back to here
+    hidden = client.get(f"/api/v1/data/extracts/{extract_id}", headers=stranger)
     assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "extract.not_found"
     bad = client.post("/api/v1/data/JC-RK-001/extracts", json={"format": "xml"}, headers=token)
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "format"

@@ -27,7 +27,7 @@ from qilu.identity.service import audit_subject
 from qilu.identity.signing_keys import sm2_key
 from qilu.pii import Vault
 
-from ..factories import make_person, make_service_client, make_staff
+from ..factories import make_person, make_service_client, make_staff, service_token
 from ..identity.test_pages import register
 from ..operations.test_system import sample, scrape
 
@@ -178,14 +178,7 @@ def test_the_api_pulls_after_a_cursor_and_refuses_a_bad_one_with_a_code(
 
 
 def _token(client: Any, session: Session) -> str:
-    registered = make_service_client(session, CONSUMER)
-    answer = client.post(
-        "/oidc/token",
-        data={"grant_type": "client_credentials", "scope": "data.read"},
-        auth=(registered.client.client_id, registered.secret),
-    )
-    assert answer.status_code == 200, answer.text
-    return f"Bearer {answer.json()['access_token']}"
+    return service_token(client, session, CONSUMER)["Authorization"]
 
 
 class Subscriber:
@@ -338,16 +331,11 @@ def test_subscriptions_are_made_shown_replayed_and_cancelled_over_http(
         "/api/v1/data/JC-RK-001/subscriptions", json={"url": "ftp://x/y"}, headers=token
     )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "feed.url"
-    other = make_service_client(session, "370000-health")
-    session.commit()
-    stranger = client.post(
-        "/oidc/token",
-        data={"grant_type": "client_credentials", "scope": "data.read"},
-        auth=(other.client.client_id, other.secret),
-    ).json()["access_token"]
+    stranger = service_token(client, session, "370000-health")
+    session.commit()  # the refused read below rolls back to here
     hidden = client.get(
         f"/api/v1/data/subscriptions/{shown['id']}",
-        headers={"Authorization": f"Bearer {stranger}"},
+        headers=stranger,
     )
     assert hidden.status_code == 404
 

@@ -16,7 +16,7 @@ from qilu.data import evidence, sharing
 from qilu.data.catalog import install_standard_catalog, parse_spec, register_resource
 from qilu.identity.roles import OPERATOR
 
-from ..factories import make_service_client
+from ..factories import service_token
 
 MAP = {
     "code": "YW-DT-001",
@@ -32,23 +32,12 @@ MAP = {
 }
 
 
-def token(client: TestClient, session: Session, department: str, scope: str) -> dict[str, str]:
-    registered = make_service_client(session, department)
-    answer = client.post(
-        "/oidc/token",
-        data={"grant_type": "client_credentials", "scope": scope},
-        auth=(registered.client.client_id, registered.secret),
-    )
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
 def test_a_provider_puts_files_and_a_granted_department_fetches_the_newest_in_ranges(
     client: TestClient, session: Session, departments: None
 ) -> None:
     install_standard_catalog(session)
     register_resource(session, parse_spec(MAP), actor=OPERATOR)
-    provider = token(client, session, "370000-bigdata", "data.push")
+    provider = service_token(client, session, "370000-bigdata", "data.push")
     first = client.put(
         "/api/v1/data/YW-DT-001/files/标准地图.pdf",
         content=b"%PDF-1" + b"a" * 500,
@@ -61,7 +50,7 @@ def test_a_provider_puts_files_and_a_granted_department_fetches_the_newest_in_ra
     )
     assert second.json()["version"] == 2
 
-    reader = token(client, session, "370102-approval", "data.read")
+    reader = service_token(client, session, "370102-approval", "data.read")
     refused = client.get("/api/v1/data/YW-DT-001/files", headers=reader)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "sharing.no_grant"
     sharing.request_access(
@@ -87,7 +76,7 @@ def test_a_provider_puts_files_and_a_granted_department_fetches_the_newest_in_ra
 
     missing = client.get("/api/v1/data/YW-DT-001/files/没有.pdf", headers=reader)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "files.not_found"
-    stranger = token(client, session, "370102-approval", "data.push")
+    stranger = service_token(client, session, "370102-approval", "data.push")
     not_theirs = client.put("/api/v1/data/YW-DT-001/files/x.pdf", content=b"x", headers=stranger)
     assert not_theirs.status_code == 403
     bad = client.put("/api/v1/data/YW-DT-001/files/.hidden", content=b"x", headers=provider)
