@@ -29,10 +29,9 @@ def open_catalog(request: Request, db: DbSession) -> HTMLResponse:
 @router.get("/dcat.jsonld")
 def open_dcat(request: Request, db: DbSession) -> JSONResponse:
     """The open resources as DCAT-AP, for portals that harvest (data.gov.cn, the EU's)."""
-    published = [p.resource for p in opening.open_resources(db)]
     return JSONResponse(
         metadata.dcat_catalog(
-            published,
+            opening.open_catalog(db),
             base_url=request.app.state.settings.issuer,
             path=request.url.path,
             title="山东省公共数据开放目录",

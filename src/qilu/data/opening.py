@@ -50,14 +50,20 @@ def _published(session: Session, resource: DataResource) -> OpenResource:
     return OpenResource(resource, fields, int(records or 0), int(downloads or 0))
 
 
-def open_resources(session: Session) -> list[OpenResource]:
+def open_catalog(session: Session) -> list[DataResource]:
     """Every resource marked 无条件开放 that holds a table, by code."""
-    found = session.scalars(
-        select(DataResource)
-        .where(DataResource.opening == "open", DataResource.share_mode == "table")
-        .order_by(DataResource.code)
+    return list(
+        session.scalars(
+            select(DataResource)
+            .where(DataResource.opening == "open", DataResource.share_mode == "table")
+            .order_by(DataResource.code)
+        )
     )
-    return [_published(session, resource) for resource in found]
+
+
+def open_resources(session: Session) -> list[OpenResource]:
+    """The open resources with their public fields and their record and download counts."""
+    return [_published(session, resource) for resource in open_catalog(session)]
 
 
 def open_resource(session: Session, code: str) -> OpenResource:
