@@ -402,6 +402,18 @@ fields:
     )
     published = run("data", "catalog", "publish", str(good), env=env)
     assert published.returncode == 0 and "YW-JN-001" in published.stdout
+    exported = run("data", "catalog", "export", env=env)
+    entries = json.loads(exported.stdout)
+    assert exported.returncode == 0 and "JC-RK-001" in {e["code"] for e in entries}
+    whole = tmp_path / "whole.json"
+    whole.write_text(exported.stdout, encoding="utf-8")
+    mixed = run("data", "catalog", "cascade", str(whole), "--origin", "济南市", env=env)
+    assert_one_line_error(mixed, "同一个设区市")  # provincial and city providers together
+    city = tmp_path / "city.json"
+    dogs = next(e for e in entries if e["code"] == "YW-JN-001")
+    city.write_text(json.dumps([{**dogs, "code": "YW-JN-002"}]), encoding="utf-8")
+    cascaded = run("data", "catalog", "cascade", str(city), "--origin", "济南市", env=env)
+    assert cascaded.returncode == 0 and "新增 1 项" in cascaded.stdout
 
 
 def test_data_load_reports_rejected_rows_in_a_file(tmp_path: Path) -> None:
