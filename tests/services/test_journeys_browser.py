@@ -203,13 +203,16 @@ def test_an_enterprise_opens_a_restaurant_across_departments_with_one_correction
     }
     for label, value in fields.items():
         owner.get_by_label(label, exact=True).fill(value)
-    owner.get_by_role("button", name="保存草稿").click()
+    # each click posts a form: wait for its page before the next, or a busy machine races them
+    with owner.expect_navigation():
+        owner.get_by_role("button", name="保存草稿").click()
     upload = tmp_path / "材料.pdf"
     upload.write_bytes(b"%PDF-1.4 synthetic")
     while owner.locator('[data-source="missing"]').count():
         missing = owner.locator('[data-source="missing"]').first
         missing.locator('input[type="file"]').set_input_files(str(upload))
-        missing.get_by_role("button", name="上传", exact=True).click()
+        with owner.expect_navigation():
+            missing.get_by_role("button", name="上传", exact=True).click()
     owner.locator("[data-submit]").click()
     owner.wait_for_selector('[data-status="in_progress"]')
     assert owner.locator('[data-case="食品经营许可"]').get_attribute("data-state") == "waiting"
@@ -245,7 +248,8 @@ def test_an_enterprise_opens_a_restaurant_across_departments_with_one_correction
     assert owner.locator('#correction [data-field="business_scope"]').count() == 0
     plan = owner.locator('[data-material="经营场所平面图"]')
     plan.locator('input[type="file"]').set_input_files(str(upload))
-    plan.get_by_role("button", name="上传", exact=True).click()
+    with owner.expect_navigation():
+        plan.get_by_role("button", name="上传", exact=True).click()
     owner.locator('#correction [data-field="premises_area"] input').first.fill("126")
     owner.get_by_role("button", name="提交补正").click()
     owner.wait_for_selector('[data-status="in_progress"]')
