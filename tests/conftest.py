@@ -154,6 +154,10 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def departments(connection: Connection) -> None:
     """Every department of the synthetic province (province, city and county), as seeded."""
+    write_departments(connection)
+
+
+def write_departments(connection: Connection) -> None:
     from dataclasses import astuple
 
     from qilu.demo import organisations

@@ -18,14 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from qilu.audit.models import AuditEvent
 from qilu.data import evidence, extracts, reading, sharing
+from qilu.data.catalog import install_standard_catalog
 from qilu.data.models import DataExtract, ShareGrant
+from qilu.db import make_engine, upgrade
 from qilu.errors import QiluError
 from qilu.identity.oidc_provider import ServiceCaller
 from qilu.identity.roles import OPERATOR
 from qilu.identity.service import audit_subject
-from qilu.pii import Vault
+from qilu.pii import Vault, load_vault
 from qilu.settings import Settings
 
+from ..conftest import write_departments
 from ..factories import make_service_client, service_token
 from .test_feed import LI, WANG, ZHAO, _token, consumer, load, person
 from .test_feed import loaded as loaded
@@ -203,3 +206,43 @@ def test_files_past_their_keeping_are_removed_and_their_extract_marked_expired(
     with pytest.raises(QiluError) as refused:
         extracts.download(session, vault, caller, tmp_path, ready.id)
     assert refused.value.code == "extract.expired"
+
+
+def test_a_large_extract_read_by_worker_processes_holds_what_one_process_writes(
+    empty_store: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker processes read their own ranges of ids on their own connections (so the rows
+    must be committed, in a store of this test's own): the file says the same, in order."""
+    engine = make_engine(empty_store)
+    upgrade(engine)
+    vault = load_vault(empty_store)
+    store = sessionmaker(engine)
+    with store.begin() as session:
+        write_departments(session.connection())
+        install_standard_catalog(session)
+        load(session, vault, person(WANG), person(LI), person(ZHAO))
+        load(session, vault, person(LI, name="李刚"))
+        me = consumer(session)
+        asked = [
+            extracts.request_extract(session, vault, me, "JC-RK-001", format="jsonl").id
+            for _ in range(2)
+        ]
+    monkeypatch.setattr(extracts, "PAGE", 2)  # two ranges: (0, second id] and the rest
+    monkeypatch.setattr(extracts, "PARALLEL_FROM", 1)
+    data_dir = empty_store.data_dir
+    assert extracts.make(store, vault, data_dir, asked[0], workers=1)
+    assert extracts.make(store, vault, data_dir, asked[1], workers=2)
+    with store() as session:
+        one, two = (session.get_one(DataExtract, n) for n in asked)
+        texts = [gzip.decompress((extracts.folder(data_dir) / f"{n}.jsonl.gz").read_bytes())
+                 for n in asked]  # fmt: skip
+        assert (one.records, two.records) == (3, 3)
+        assert texts[0] == texts[1]
+        names = [json.loads(line)["data"]["name"] for line in texts[1].decode().splitlines()]
+        assert names == ["王芳", "李刚", "赵磊"]
+        logged = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "data.read").order_by(AuditEvent.id)
+        ).all()
+        assert [e.details["extract"] for e in logged] == asked
+        assert logged[0].details["subjects"] == logged[1].details["subjects"]
+    engine.dispose()

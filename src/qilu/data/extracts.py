@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import Text, cast, func, or_, select, update
+from sqlalchemy import Text, cast, create_engine, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from qilu.audit.service import record
@@ -197,10 +197,55 @@ class _Plan:
 
 
 @dataclass(frozen=True)
+class _Pages:
+    """Where a worker reads its pages: the resource's records within the grant's rows (changed
+    after `since`, if it is set), by id range, in a short transaction of their own on the
+    worker's own connection, so no record passes through the process that writes the file."""
+
+    database: str  # the store's URL: a worker process opens its own engine on it
+    resource_id: int
+    since: int | None
+    grant: Grant
+
+    def read(self, bounds: tuple[int, int | None]) -> list[tuple[str, bytes | None, int]]:
+        low, high = bounds
+        statement = (
+            select(cast(DataRecord.content, Text), DataRecord.sealed, DataRecord.version)
+            .where(DataRecord.resource_id == self.resource_id, DataRecord.id > low)
+            .order_by(DataRecord.id)
+        )
+        if high is not None:
+            statement = statement.where(DataRecord.id <= high)
+        if self.since is not None:
+            statement = statement.where(
+                DataRecord.id.in_(
+                    select(DataChange.record_id).where(
+                        DataChange.resource_id == self.resource_id, DataChange.seq > self.since
+                    )
+                )
+            )
+        with _sessions(self.database)() as session:
+            rows = session.connection().execute(within_rows(statement, self.grant))
+            return [(content, sealed, version) for content, sealed, version in rows]
+
+
+# By the store's URL: in the sweeper's process its own sessions (set as each extract begins), in
+# a worker process sessions on an engine of its own, opened at its first page.
+_SESSIONS: dict[str, sessionmaker[Session]] = {}
+
+
+def _sessions(url: str) -> sessionmaker[Session]:
+    if url not in _SESSIONS:
+        _SESSIONS[url] = sessionmaker(create_engine(url, pool_size=1))
+    return _SESSIONS[url]
+
+
+@dataclass(frozen=True)
 class _Projector:
     """Stored rows as the grant shows them, written in the extract's format: what each worker
     process does to a page (it pickles: no session, no read in progress)."""
 
+    pages: _Pages
     vault: Vault
     column: str  # what the sealed part is bound to, `data:<code>`
     shape: Shape
@@ -209,7 +254,11 @@ class _Projector:
     format: str
     consents: frozenset[bytes] | None  # None: no field asked needs the person's consent
 
-    def chunk(self, rows: list[tuple[str, bytes | None, int]]) -> _Chunk:
+    def chunk(self, bounds: tuple[int, int | None]) -> _Chunk:
+        """The records with ids in (low, high] (high None: to the end), read by this process."""
+        return self.project(self.pages.read(bounds))
+
+    def project(self, rows: list[tuple[str, bytes | None, int]]) -> _Chunk:
         out = io.StringIO()
         writer = csv.writer(out)
         done = _Chunk()
@@ -276,7 +325,7 @@ def make(
     """Make one extract if this process gets its lease; False if another has it or it failed.
     A large one is projected in up to `workers` processes."""
     with sessions.begin() as session:
-        plan = _plan(session, vault, extract_id, workers)
+        plan = _plan(session, sessions, vault, extract_id, workers)
     if plan is None:
         return False
     target = folder(data_dir)
@@ -294,7 +343,9 @@ def make(
     return True
 
 
-def _plan(session: Session, vault: Vault, extract_id: int, workers: int) -> _Plan | None:
+def _plan(
+    session: Session, sessions: sessionmaker[Session], vault: Vault, extract_id: int, workers: int
+) -> _Plan | None:
     moment = datetime.now(UTC)
     leased = session.execute(
         update(DataExtract)
@@ -333,9 +384,13 @@ def _plan(session: Session, vault: Vault, extract_id: int, workers: int) -> _Pla
         .select_from(DataRecord)
         .where(DataRecord.resource_id == read.resource.id)
     )
+    url = session.connection().engine.url.render_as_string(hide_password=False)
+    _SESSIONS[url] = sessions  # pages read in this process, on the sweeper's own sessions
+    pages = _Pages(url, read.resource.id, extract.since_seq, grant)
     projector = _Projector(
-        vault, f"data:{read.resource.code}", read.shape, grant, wanted, extract.format, consents
-    )
+        pages, vault, f"data:{read.resource.code}", read.shape, grant, wanted, extract.format,
+        consents,
+    )  # fmt: skip
     parallel = workers if (records or 0) >= PARALLEL_FROM else 1
     return _Plan(extract_id, extract.since_seq, extract.to_seq, read, projector, parallel)
 
@@ -377,7 +432,7 @@ def _write(sessions: sessionmaker[Session], plan: _Plan, raw: IO[bytes]) -> _Wri
     with gzip.GzipFile(fileobj=hashing, mode="wb", compresslevel=LEVEL, mtime=0) as zipped:
         if projector.format == "csv":
             zipped.write((",".join(projector.wanted) + "\r\n").encode())
-        for chunk in in_order(projector.chunk, _pages(sessions, plan), plan.workers):
+        for chunk in in_order(projector.chunk, _ranges(sessions, plan), plan.workers):
             zipped.write(chunk.text)
             written.records += chunk.records
             written.withheld += chunk.withheld
@@ -387,38 +442,23 @@ def _write(sessions: sessionmaker[Session], plan: _Plan, raw: IO[bytes]) -> _Wri
     return written
 
 
-def _pages(sessions: sessionmaker[Session], plan: _Plan) -> Iterator[list[tuple[str, Any, int]]]:
-    """The records within the grant's rows (changed after `since`, if it is set), by id, a
-    page at a time, each read in a short session of its own; their open part as JSON text, for
-    the worker to parse."""
-    resource = plan.read.resource.id
-    after = 0
+def _ranges(sessions: sessionmaker[Session], plan: _Plan) -> Iterator[tuple[int, int | None]]:
+    """The resource's records cut into ranges of ids (low, high] of `PAGE` records each, the
+    last open-ended: only the ids are read here, from the index; the workers read the rows."""
+    resource, low = plan.read.resource.id, 0
     while True:
-        statement = (
-            select(
-                DataRecord.id,
-                cast(DataRecord.content, Text),
-                DataRecord.sealed,
-                DataRecord.version,
-            )
-            .where(DataRecord.resource_id == resource, DataRecord.id > after)
-            .order_by(DataRecord.id)
-            .limit(PAGE)
-        )
-        if plan.since is not None:
-            statement = statement.where(
-                DataRecord.id.in_(
-                    select(DataChange.record_id).where(
-                        DataChange.resource_id == resource, DataChange.seq > plan.since
-                    )
-                )
-            )
         with sessions() as session:
-            rows = session.connection().execute(within_rows(statement, plan.projector.grant)).all()
-        if not rows:
+            high = session.scalar(
+                select(DataRecord.id)
+                .where(DataRecord.resource_id == resource, DataRecord.id > low)
+                .order_by(DataRecord.id)
+                .offset(PAGE - 1)
+                .limit(1)
+            )
+        yield low, high
+        if high is None:
             return
-        yield [(row[1], row[2], row[3]) for row in rows]
-        after = rows[-1][0]
+        low = high
 
 
 def _finish(session: Session, plan: _Plan, written: _Written) -> None:
