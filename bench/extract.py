@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from bench import stores
@@ -35,7 +34,6 @@ from qilu.identity.oidc_clients import register_service_client
 from qilu.identity.roles import OPERATOR
 from qilu.pii import load_vault
 from qilu.settings import Settings
-from qilu.web import create_app
 
 TARGET = 15.0
 
@@ -65,6 +63,11 @@ def bare(engine: Engine, path: Path) -> float:
 
 
 def run(backend: str, settings: Settings, csv_path: Path, rows: int) -> None:
+    # Imported here, not above: the extract's worker processes import this module, not the app.
+    from fastapi.testclient import TestClient
+
+    from qilu.web import create_app
+
     prepare(settings)
     loaded = validated_load(settings, csv_path)
     engine = make_engine(settings, pool_size=4)

@@ -171,3 +171,21 @@ def test_an_entry_naming_many_people_keeps_their_digest_and_indexes_each(
         "subjects_sm3": digested.details["subjects_sm3"],
     }
     assert verify(session).is_intact
+
+
+def test_subjects_text_copy_would_have_to_escape_are_indexed_as_they_are(
+    session: Session,
+) -> None:
+    """PostgreSQL takes an entry's index rows as one text when nothing needs escaping; a tab,
+    a backslash or a line break in a subject sends them row by row instead, unchanged."""
+    odd = ["person:a\tb", "person:c\\d", "person:e\nf", "person:plain"]
+    entry = record(session, "data.read", subject="resource:C", subjects=odd)
+    plain = record(session, "data.read", subject="resource:D", subjects=["person:x", "person:y"])
+    for written, expected in ((entry, sorted(odd)), (plain, ["person:x", "person:y"])):
+        indexed = session.scalars(
+            select(AuditSubject.subject)
+            .where(AuditSubject.chain == written.chain, AuditSubject.seq == written.seq)
+            .order_by(AuditSubject.subject)
+        ).all()
+        assert list(indexed) == sorted(expected)
+    assert verify(session).is_intact

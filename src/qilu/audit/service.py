@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -82,7 +82,7 @@ def record(
     entry for a batch is about: indexed, and covered by the chain — listed in its details, or
     for more than `LISTED_SUBJECTS` (an extract of a million people) their count and the SM3
     digest of their sorted list, which the index's rows for the entry must reproduce."""
-    named = sorted(set(subjects or []))
+    named = list(dict.fromkeys(sorted(subjects or [])))  # sorted runs given merge at speed
     if len(named) > LISTED_SUBJECTS:
         details = {**(details or {}), **subjects_digest(named)}
     elif named:
@@ -115,16 +115,29 @@ def record(
     else:
         connection.execute(_INSERT, values)
         connection.execute(_SEAL, {"head": chain, "new": event.hash})
-    if named:
-        rows = [(subject, chain, seq) for subject in named]
-        if connection.dialect.name == "postgresql":  # a page names a thousand: one COPY
-            copy_rows(connection, "audit_event_subjects", ["subject", "chain", "seq"], rows)
-        else:
-            connection.execute(
-                insert(AuditSubject),
-                [dict(zip(("subject", "chain", "seq"), n, strict=True)) for n in rows],
-            )
+    if named and connection.dialect.name == "postgresql":  # a page names a thousand: one COPY
+        _copy_subjects(connection, named, chain, seq)
+    elif named:
+        rows = [{"subject": subject, "chain": chain, "seq": seq} for subject in named]
+        connection.execute(insert(AuditSubject), rows)
     return event
+
+
+def _copy_subjects(connection: Connection, named: list[str], chain: int, seq: int) -> None:
+    """The index rows of an entry, by COPY: as one text made in a single join when no subject
+    holds a character text COPY would need escaped (they are identifiers: an extract's million
+    take a second less than row by row), or else row by row."""
+    columns = ["subject", "chain", "seq"]
+    tail = f"\t{chain}\t{seq}\n"
+    text = tail.join(named) + tail
+    escaped = "\\" in text or "\r" in text
+    if escaped or text.count("\t") != 2 * len(named) or text.count("\n") != len(named):
+        copy_rows(connection, "audit_event_subjects", columns, ((s, chain, seq) for s in named))
+        return
+    raw = connection.connection.driver_connection
+    statement = f"COPY audit_event_subjects ({', '.join(columns)}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        copy.write(text)
 
 
 def subjects_digest(named: list[str]) -> dict[str, Any]:

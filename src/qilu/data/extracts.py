@@ -21,7 +21,6 @@ import csv
 import gzip
 import hashlib
 import io
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import Text, cast, create_engine, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,11 +43,11 @@ from qilu.data.models import DataChange, DataExtract, DataRecord
 from qilu.data.reading import (
     READ,
     Grant,
+    Projection,
     Read,
     SharingRefused,
     begin_read,
     listing_grant,
-    project,
     wanted_fields,
     within_rows,
 )
@@ -259,28 +259,29 @@ class _Projector:
         return self.project(self.pages.read(bounds))
 
     def project(self, rows: list[tuple[str, bytes | None, int]]) -> _Chunk:
-        out = io.StringIO()
-        writer = csv.writer(out)
+        shown = Projection.of(self.shape, self.grant, self.wanted)
+        text = io.StringIO()
+        writer = csv.writer(text)
+        lines: list[bytes] = []
         done = _Chunk()
         for content, sealed, version in rows:
-            values = json.loads(content)
+            values = orjson.loads(content)
             if sealed is not None:
-                values |= json.loads(self.vault.decrypt(sealed, self.column))
+                values |= orjson.loads(self.vault.decrypt(sealed, self.column))
             number = values.get(self.shape.subject) if self.shape.subject else None
             if self.consents is not None and not self._consented(number):
                 done.withheld += 1
                 continue
-            data, masked = project(self.shape, self.grant, self.wanted, values)
             if self.format == "csv":
-                writer.writerow(["" if data[n] is None else data[n] for n in self.wanted])
+                writer.writerow(shown.row(values))
             else:
-                line = {"data": data, "masked": masked, "version": version}
-                out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
-                out.write("\n")
+                data, masked = shown(values)
+                lines.append(orjson.dumps({"data": data, "masked": masked, "version": version}))
             if number is not None:
                 done.subjects.append(audit_subject(self.vault, str(number)))
             done.records += 1
-        done.text = out.getvalue().encode()
+        done.subjects.sort()  # sorted runs: the sweeper's sort of them all merges them
+        done.text = text.getvalue().encode() + b"".join(line + b"\n" for line in lines)
         return done
 
     def _consented(self, number: Any) -> bool:
@@ -444,21 +445,25 @@ def _write(sessions: sessionmaker[Session], plan: _Plan, raw: IO[bytes]) -> _Wri
 
 def _ranges(sessions: sessionmaker[Session], plan: _Plan) -> Iterator[tuple[int, int | None]]:
     """The resource's records cut into ranges of ids (low, high] of `PAGE` records each, the
-    last open-ended: only the ids are read here, from the index; the workers read the rows."""
-    resource, low = plan.read.resource.id, 0
-    while True:
-        with sessions() as session:
-            high = session.scalar(
-                select(DataRecord.id)
-                .where(DataRecord.resource_id == resource, DataRecord.id > low)
-                .order_by(DataRecord.id)
-                .offset(PAGE - 1)
-                .limit(1)
-            )
+    last open-ended: only the ids are read here, in one pass over the index; the workers read
+    the rows."""
+    numbered = (
+        select(
+            DataRecord.id,
+            func.row_number().over(order_by=DataRecord.id).label("n"),
+        )
+        .where(DataRecord.resource_id == plan.read.resource.id)
+        .subquery()
+    )
+    with sessions() as session:
+        edges = session.scalars(
+            select(numbered.c.id).where(numbered.c.n % PAGE == 0).order_by(numbered.c.id)
+        ).all()
+    low = 0
+    for high in edges:
         yield low, high
-        if high is None:
-            return
         low = high
+    yield low, None
 
 
 def _finish(session: Session, plan: _Plan, written: _Written) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from qilu.audit.models import AuditEvent, AuditSubject
 from qilu.audit.service import record
 from qilu.codes.divisions import code_prefix, covers
-from qilu.data.catalog import schema_of
+from qilu.data.catalog import FieldSpec, schema_of
 from qilu.data.consent import live_consent, needs_consent
 from qilu.data.loading import (
     Shape,
@@ -545,15 +545,42 @@ def project(
 ) -> tuple[dict[str, Any], list[str]]:
     """The wanted fields as the grant shows them, and which of them come masked (the personal
     ones not granted in clear)."""
-    data: dict[str, Any] = {}
-    masked: list[str] = []
-    for name in wanted:
-        if name in shape.sealed and name not in grant.clear_fields:
-            data[name] = mask(shape.by_name[name], values.get(name))
-            masked.append(name)
-        else:
-            data[name] = values.get(name)
-    return data, masked
+    return Projection.of(shape, grant, wanted)(values)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """`project` planned once for a grant and the fields asked, for a stream of records: each
+    wanted field with how it is masked (None: shown as it is)."""
+
+    steps: tuple[tuple[str, FieldSpec | None], ...]
+    masked: tuple[str, ...]
+
+    @classmethod
+    def of(cls, shape: Shape, grant: Grant, wanted: list[str]) -> Projection:
+        steps = tuple(
+            (name, shape.by_name[name])
+            if name in shape.sealed and name not in grant.clear_fields
+            else (name, None)
+            for name in wanted
+        )  # fmt: skip
+        return cls(steps, tuple(name for name, spec in steps if spec is not None))
+
+    def __call__(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        data = {
+            name: values.get(name) if spec is None else mask(spec, values.get(name))
+            for name, spec in self.steps
+        }
+        return data, list(self.masked)
+
+    def row(self, values: dict[str, Any]) -> list[Any]:
+        """The wanted fields' values alone, in order, as a line of CSV takes them ("" for
+        none)."""
+        shown = (
+            values.get(name) if spec is None else mask(spec, values.get(name))
+            for name, spec in self.steps
+        )
+        return ["" if value is None else value for value in shown]
 
 
 def _key_values(shape: Shape, key: str) -> list[str]:
