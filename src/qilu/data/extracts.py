@@ -189,8 +189,6 @@ def _file_name(extract: DataExtract) -> str:
 @dataclass
 class _Plan:
     extract_id: int
-    since: int | None
-    to_seq: int
     read: Read
     projector: _Projector
     workers: int
@@ -242,8 +240,8 @@ def _sessions(url: str) -> sessionmaker[Session]:
 
 @dataclass(frozen=True)
 class _Projector:
-    """Stored rows as the grant shows them, written in the extract's format: what each worker
-    process does to a page (it pickles: no session, no read in progress)."""
+    """A range of records read and shown as the grant shows them, in the extract's format: what
+    each worker process does (it pickles: no session, no read in progress)."""
 
     pages: _Pages
     vault: Vault
@@ -393,7 +391,7 @@ def _plan(
         consents,
     )  # fmt: skip
     parallel = workers if (records or 0) >= PARALLEL_FROM else 1
-    return _Plan(extract_id, extract.since_seq, extract.to_seq, read, projector, parallel)
+    return _Plan(extract_id, read, projector, parallel)
 
 
 @dataclass
