@@ -28,12 +28,12 @@ from qilu.data.reading import (
     READ,
     REFUSED,
     Grant,
+    Projection,
     Read,
     begin_read,
     consented,
     listing_grant,
     opened,
-    project,
     subject_of,
     wanted_fields,
 )
@@ -134,6 +134,7 @@ def read_changes(
     history = _history(session, grant, rows)
     wanted = wanted_fields(None, grant)
     keys = [f.name for f in read.shape.key_fields if f.name in set(wanted)]
+    shown, left = Projection.of(read.shape, grant, wanted), Projection.of(read.shape, grant, keys)
     changes: list[Change] = []
     subjects: list[str] = []
     withheld = 0
@@ -151,7 +152,7 @@ def read_changes(
             read.log(REFUSED, subject, {"reason": CONSENT_MISSING, "feed": row.seq})
             withheld += 1
             continue
-        data, masked = project(read.shape, grant, keys if op == LEAVE else wanted, values)
+        data, masked = (left if op == LEAVE else shown)(values)
         changes.append(Change(row.seq, op, row.version, row.changed_at, data, masked))
         if subject is not None:
             subjects.append(subject)
