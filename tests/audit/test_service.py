@@ -173,7 +173,7 @@ def test_an_entry_naming_many_people_keeps_their_digest_and_indexes_each(
     assert verify(session).is_intact
 
 
-def test_subjects_text_copy_would_have_to_escape_are_indexed_as_they_are(
+def test_subjects_that_text_copy_would_escape_are_indexed_as_they_are(
     session: Session,
 ) -> None:
     """PostgreSQL takes an entry's index rows as one text when nothing needs escaping; a tab,
