@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from pathlib import Path as FilePath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Header, Path, Request
@@ -126,16 +127,7 @@ def file(
         range_header=range,
     )  # fmt: skip
     kept = evidence.file_headers(db, request, caller, found.resource, found.answer)
-    return FileResponse(
-        found.path,
-        media_type=found.media_type,
-        filename=found.name,
-        headers={
-            "Repr-Digest": digest_header(found.sha256),
-            "ETag": f'"{found.sha256}"',
-            **kept,
-        },
-    )
+    return _served(found.path, found.name, found.media_type, found.sha256, kept)
 
 
 class FileOut(BaseModel):
@@ -193,16 +185,16 @@ def get_file(
         name, range_header=range,
     )  # fmt: skip
     kept = evidence.file_headers(db, request, caller, code, found.answer)
-    return FileResponse(
-        found.path,
-        media_type="application/octet-stream",
-        filename=found.file.name,
-        headers={
-            "Repr-Digest": digest_header(found.file.sha256),
-            "ETag": f'"{found.file.sha256}"',
-            **kept,
-        },
-    )
+    return _served(found.path, found.file.name, "application/octet-stream", found.file.sha256, kept)
+
+
+def _served(
+    path: FilePath, name: str, media_type: str, sha256: str, kept: dict[str, str]
+) -> FileResponse:
+    """A shared file or extract, whole or from a byte on (`Range`), with its checksum
+    (`Repr-Digest`, `ETag`) and the download's signed evidence."""
+    headers = {"Repr-Digest": digest_header(sha256), "ETag": f'"{sha256}"', **kept}
+    return FileResponse(path, media_type=media_type, filename=name, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -150,8 +150,13 @@ def download(
     """The newest version of file `name`, under the caller's live grant; the download logged."""
     begun = begin_read(session, vault, caller, code, now)
     authorise(begun.read, begun.grants, None, None)
-    newest = _newest(session, _file_resource(session, code))
-    found = next((f for f in newest if f.name == name), None)
+    resource = _file_resource(session, code)
+    found = session.scalars(
+        select(DataFile)
+        .where(DataFile.resource_id == resource.id, DataFile.name == name)
+        .order_by(DataFile.version.desc())
+        .limit(1)
+    ).first()
     if found is None:
         raise NotFound("files.not_found", f"没有文件 {name}", field="name")
     begun.read.log(
