@@ -191,6 +191,7 @@ class _Plan:
     extract_id: int
     read: Read
     projector: _Projector
+    edges: list[int]  # the ranges' upper ids (below)
     workers: int
 
 
@@ -247,7 +248,6 @@ class _Projector:
     vault: Vault
     column: str  # what the sealed part is bound to, `data:<code>`
     shape: Shape
-    grant: Grant
     wanted: list[str]
     format: str
     consents: frozenset[bytes] | None  # None: no field asked needs the person's consent
@@ -257,7 +257,7 @@ class _Projector:
         return self.project(self.pages.read(bounds))
 
     def project(self, rows: list[tuple[str, bytes | None, int]]) -> _Chunk:
-        shown = Projection.of(self.shape, self.grant, self.wanted)
+        shown = Projection.of(self.shape, self.pages.grant, self.wanted)
         text = io.StringIO()
         writer = csv.writer(text)
         lines: list[bytes] = []
@@ -332,7 +332,7 @@ def make(
     handle, temporary = tempfile.mkstemp(dir=target, suffix=".part")
     try:
         with os.fdopen(handle, "wb") as raw:
-            written = _write(sessions, plan, raw)
+            written = _write(plan, raw)
         os.replace(temporary, target / f"{extract_id}.{plan.projector.format}.gz")
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -378,20 +378,15 @@ def _plan(
         if needs_consent(read.shape.fields, wanted)
         else None
     )
-    records = session.scalar(
-        select(func.count())
-        .select_from(DataRecord)
-        .where(DataRecord.resource_id == read.resource.id)
-    )
+    edges = _edges(session, read.resource.id)
     url = session.connection().engine.url.render_as_string(hide_password=False)
     _SESSIONS[url] = sessions  # pages read in this process, on the sweeper's own sessions
     pages = _Pages(url, read.resource.id, extract.since_seq, grant)
     projector = _Projector(
-        pages, vault, f"data:{read.resource.code}", read.shape, grant, wanted, extract.format,
-        consents,
-    )  # fmt: skip
-    parallel = workers if (records or 0) >= PARALLEL_FROM else 1
-    return _Plan(extract_id, read, projector, parallel)
+        pages, vault, f"data:{read.resource.code}", read.shape, wanted, extract.format, consents
+    )
+    parallel = workers if len(edges) * PAGE >= PARALLEL_FROM else 1
+    return _Plan(extract_id, read, projector, edges, parallel)
 
 
 @dataclass
@@ -424,14 +419,14 @@ class _Hashing(io.RawIOBase):
         return view.nbytes
 
 
-def _write(sessions: sessionmaker[Session], plan: _Plan, raw: IO[bytes]) -> _Written:
+def _write(plan: _Plan, raw: IO[bytes]) -> _Written:
     hashing = _Hashing(raw)
     written = _Written()
     projector = plan.projector
     with gzip.GzipFile(fileobj=hashing, mode="wb", compresslevel=LEVEL, mtime=0) as zipped:
         if projector.format == "csv":
             zipped.write((",".join(projector.wanted) + "\r\n").encode())
-        for chunk in in_order(projector.chunk, _ranges(sessions, plan), plan.workers):
+        for chunk in in_order(projector.chunk, _ranges(plan.edges), plan.workers):
             zipped.write(chunk.text)
             written.records += chunk.records
             written.withheld += chunk.withheld
@@ -441,22 +436,24 @@ def _write(sessions: sessionmaker[Session], plan: _Plan, raw: IO[bytes]) -> _Wri
     return written
 
 
-def _ranges(sessions: sessionmaker[Session], plan: _Plan) -> Iterator[tuple[int, int | None]]:
-    """The resource's records cut into ranges of ids (low, high] of `PAGE` records each, the
-    last open-ended: only the ids are read here, in one pass over the index; the workers read
-    the rows."""
+def _edges(session: Session, resource: int) -> list[int]:
+    """The resource's records cut into ranges of ids of `PAGE` records each, read in one pass
+    over the index: every `PAGE`th id, each the upper end (inclusive) of a range."""
     numbered = (
-        select(
-            DataRecord.id,
-            func.row_number().over(order_by=DataRecord.id).label("n"),
-        )
-        .where(DataRecord.resource_id == plan.read.resource.id)
+        select(DataRecord.id, func.row_number().over(order_by=DataRecord.id).label("n"))
+        .where(DataRecord.resource_id == resource)
         .subquery()
     )
-    with sessions() as session:
-        edges = session.scalars(
+    return list(
+        session.scalars(
             select(numbered.c.id).where(numbered.c.n % PAGE == 0).order_by(numbered.c.id)
-        ).all()
+        )
+    )
+
+
+def _ranges(edges: list[int]) -> Iterator[tuple[int, int | None]]:
+    """The ranges (low, high] the edges make, the last open-ended (it takes the rest, and any
+    record added since): only ids pass here, the workers read the rows."""
     low = 0
     for high in edges:
         yield low, high
